@@ -1,0 +1,13 @@
+"""The Chalice app: creates it and registers the blueprints. Nothing else."""
+from chalice import Chalice
+
+from chalicelib.entrypoints.api import api
+from chalicelib.entrypoints.queue_handlers import queue_handlers
+from chalicelib.entrypoints.schedules import schedules
+from chalicelib.entrypoints.workflow_tasks import workflow_tasks
+
+app = Chalice(app_name="ame")
+app.register_blueprint(api)
+app.register_blueprint(queue_handlers)
+app.register_blueprint(schedules)
+app.register_blueprint(workflow_tasks)

@@ -1,0 +1,1 @@
+"""AME: the Lambda-shipped code (domain, services, adapters, entrypoints)."""

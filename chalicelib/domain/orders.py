@@ -1,0 +1,168 @@
+"""Signature orders: the request a product sends, statuses, and the stored order."""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from chalicelib.domain.documents import InvalidDocument, normalize_cnpj, normalize_cpf
+
+
+class OrderStatus(StrEnum):
+    RECEIVED = "RECEIVED"
+    PROCESSING = "PROCESSING"
+    QUORUM_MET = "QUORUM_MET"
+    NO_QUORUM = "NO_QUORUM"
+    FAILED = "FAILED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({OrderStatus.QUORUM_MET, OrderStatus.NO_QUORUM, OrderStatus.FAILED})
+
+
+class PersonType(StrEnum):
+    PF = "PF"
+    PJ = "PJ"
+
+
+class PartyRole(StrEnum):
+    REQUESTER = "REQUESTER"
+    GUARANTOR = "GUARANTOR"
+
+
+_AMOUNT = re.compile(r"^(0|[1-9][0-9]{0,14})(\.[0-9]{1,2})?$")
+_CODE = r"^[A-Za-z0-9_.-]{1,64}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class PartyRequest(_Strict):
+    person_type: PersonType
+    document: str = Field(min_length=1, max_length=32)
+
+    @model_validator(mode="after")
+    def _normalise_document(self) -> "PartyRequest":
+        try:
+            if self.person_type is PersonType.PF:
+                self.document = normalize_cpf(self.document)
+            else:
+                self.document = normalize_cnpj(self.document)
+        except InvalidDocument as exc:
+            raise DocumentError(str(exc)) from None
+        return self
+
+
+class DocumentError(ValueError):
+    """Raised inside PartyRequest validation; mapped to INVALID_DOCUMENT on field `document`."""
+
+
+class DocumentRequest(_Strict):
+    document_type: str = Field(pattern=_CODE)
+    title: str = Field(min_length=1, max_length=200)
+
+
+class OrderRequest(_Strict):
+    """The body of POST /v1/orders (contracts §2)."""
+
+    area_code: str = Field(pattern=_CODE)
+    product_code: str = Field(pattern=_CODE)
+    platform: str = Field(pattern=_CODE)
+    signature_method: str = Field(pattern=_CODE)
+    amount: Decimal
+    requester: PartyRequest
+    guarantors: list[PartyRequest] = Field(default_factory=list, max_length=50)
+    documents: list[DocumentRequest] = Field(default_factory=list, max_length=100)
+    external_reference: str | None = Field(default=None, min_length=1, max_length=128)
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _amount_is_decimal_string(cls, value: Any) -> Decimal:
+        # Money travels as a decimal string, never a float (contracts).
+        if not isinstance(value, str) or not _AMOUNT.match(value):
+            raise AmountError("valor deve ser texto decimal com até 2 casas, por exemplo \"250000.00\"")
+        amount = Decimal(value)
+        if amount <= 0:
+            raise AmountError("valor deve ser maior que zero")
+        return amount
+
+    def parties(self) -> list[tuple[PartyRole, PartyRequest]]:
+        return [(PartyRole.REQUESTER, self.requester)] + [(PartyRole.GUARANTOR, g) for g in self.guarantors]
+
+
+class AmountError(ValueError):
+    """Raised for an amount that is not a positive decimal string; mapped to INVALID_AMOUNT."""
+
+
+def format_amount(amount: Decimal) -> str:
+    return f"{amount.quantize(Decimal('0.01'))}"
+
+
+class FieldError(BaseModel):
+    """One entry of a problem document's `errors` list."""
+
+    field: str
+    code: str
+    message: str
+
+
+class OrderParty(BaseModel):
+    position: int
+    role: PartyRole
+    person_type: PersonType
+    document: str
+    power_code: str | None = None
+
+
+class OrderDraft(BaseModel):
+    """Everything stored when an order is accepted."""
+
+    order_key: str
+    created_by: str
+    request: OrderRequest
+    area_snapshot: dict[str, Any]
+    parties: list[OrderParty]
+    created_at: datetime
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+
+
+class StatusChange(BaseModel):
+    status: OrderStatus
+    detail: str | None = None
+    at: datetime
+
+
+class StoredOrder(BaseModel):
+    """An order as read back from the repository."""
+
+    order_key: str
+    status: OrderStatus
+    status_detail: str | None = None
+    created_by: str
+    area_code: str
+    product_code: str
+    platform: str
+    signature_method: str
+    amount: Decimal
+    external_reference: str | None
+    requester: OrderParty
+    guarantors: list[OrderParty]
+    documents: list[DocumentRequest]
+    area_snapshot: dict[str, Any]
+    result: dict[str, Any] | None = None
+    created_at: datetime
+    updated_at: datetime
+    version: int = 0
+
+    @property
+    def parties(self) -> list[OrderParty]:
+        return [self.requester, *self.guarantors]

@@ -1,0 +1,101 @@
+"""Ports: what the services need from the outside world, as Protocols the adapters implement."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Iterable, Protocol
+
+from pydantic import BaseModel
+
+from chalicelib.domain.orders import OrderDraft, OrderStatus, StatusChange, StoredOrder
+from chalicelib.domain.partners import (
+    AreaSettings,
+    CompanyPowers,
+    DomainValues,
+    Operator,
+    Person,
+)
+
+
+class OutboxMessage(BaseModel):
+    """A message written in the same transaction as the change that caused it."""
+
+    message_id: str
+    order_key: str
+    queue: str  # logical queue name, e.g. "creation" (see chalicelib/queues.py)
+    body: str
+    created_at: datetime
+    published_at: datetime | None = None
+    attempts: int = 0
+
+
+class IdempotencyKeyTaken(Exception):
+    """The (caller, Idempotency-Key) pair was stored by a concurrent request."""
+
+
+class OrderRepository(Protocol):
+    def create_order(self, draft: OrderDraft, outbox: OutboxMessage) -> None:
+        """Store the draft, its parties and documents, the RECEIVED history row, the outbox row and,
+        when the draft carries one, the idempotency key: one transaction. Raises IdempotencyKeyTaken."""
+
+    def get_order(self, order_key: str) -> StoredOrder | None: ...
+
+    def find_idempotent(self, caller: str, key: str) -> tuple[str, str] | None:
+        """(order_key, request_hash) stored for this caller's Idempotency-Key, or None."""
+
+    def history(self, order_key: str) -> list[StatusChange]: ...
+
+    def transition(
+        self,
+        order_key: str,
+        expected: Iterable[OrderStatus],
+        new: OrderStatus,
+        now: datetime,
+        detail: str | None = None,
+        result: dict[str, Any] | None = None,
+    ) -> bool:
+        """Compare-and-set the status (and the result when given) plus a history row, in one
+        transaction. False, and nothing written, when the current status is not in `expected`."""
+
+    def pending_outbox(self, created_before: datetime, limit: int) -> list[OutboxMessage]: ...
+
+    def mark_outbox_published(self, message_ids: list[str], now: datetime) -> None: ...
+
+
+class Cache(Protocol):
+    def get_json(self, key: str) -> Any | None: ...
+
+    def set_json(self, key: str, value: Any, ttl_seconds: float) -> None: ...
+
+
+class AreaDirectory(Protocol):
+    def get_area(self, area_code: str) -> AreaSettings | None: ...
+
+
+class DomainDirectory(Protocol):
+    def get_domain(self, name: str) -> DomainValues | None: ...
+
+
+class PowersDirectory(Protocol):
+    def get_powers(self, cnpj: str, power_code: str) -> CompanyPowers | None: ...
+
+
+class PeopleDirectory(Protocol):
+    def search(self, cpfs: list[str]) -> list[Person]: ...
+
+
+class OperatorRegistry(Protocol):
+    def search(self, cnpj: str, platform: str, cpfs: list[str]) -> list[Operator]: ...
+
+
+class MessageQueue(Protocol):
+    def send(self, queue: str, body: str, delay_seconds: int = 0) -> str:
+        """Send to a logical queue name; returns the message id."""
+
+
+class WorkflowStarter(Protocol):
+    def start(self, order_key: str, payload: dict[str, Any]) -> bool:
+        """Start the execution named after the order; False when it already exists (a no-op)."""
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
