@@ -22,7 +22,8 @@ def _compact(value: str) -> str:
 def normalize_cpf(value: str) -> str:
     """Return the 11 digits of a valid CPF (formatted input accepted) or raise InvalidDocument."""
     digits = _compact(value)
-    if not _CPF_SHAPE.match(digits) or not _cpf.is_valid(digits):
+    # Repeated digits (111.111.111-11) pass the arithmetic but are never issued.
+    if not _CPF_SHAPE.match(digits) or len(set(digits)) == 1 or not _cpf.is_valid(digits):
         raise InvalidDocument("CPF inválido: formato ou dígitos verificadores incorretos")
     return digits
 
@@ -30,7 +31,7 @@ def normalize_cpf(value: str) -> str:
 def normalize_cnpj(value: str) -> str:
     """Return the 14 characters of a valid CNPJ, alphanumeric included, or raise InvalidDocument."""
     chars = _compact(value)
-    if not _CNPJ_SHAPE.match(chars) or not _cnpj.is_valid(chars):
+    if not _CNPJ_SHAPE.match(chars) or len(set(chars)) == 1 or not _cnpj.is_valid(chars):
         raise InvalidDocument("CNPJ inválido: formato ou dígitos verificadores incorretos")
     return chars
 

@@ -28,6 +28,23 @@ class OutboxMessage(BaseModel):
     attempts: int = 0
 
 
+class PartnerError(Exception):
+    """A partner call failed. `partner` names it; `status` is the HTTP status when there was one."""
+
+    def __init__(self, partner: str, message: str = "", status: int | None = None):
+        super().__init__(message or f"{partner} failed")
+        self.partner = partner
+        self.status = status
+
+
+class PartnerUnavailable(PartnerError):
+    """Transient: 5xx, timeout, connection error, open circuit. Worth retrying."""
+
+
+class PartnerRejected(PartnerError):
+    """Permanent: a 4xx other than 404, or an answer we cannot read. Retrying will not help."""
+
+
 class IdempotencyKeyTaken(Exception):
     """The (caller, Idempotency-Key) pair was stored by a concurrent request."""
 

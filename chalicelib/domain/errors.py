@@ -1,0 +1,32 @@
+"""Domain and service errors; entrypoints map them to HTTP problems or named task errors."""
+from __future__ import annotations
+
+from chalicelib.domain.orders import FieldError
+
+
+class AmeError(Exception):
+    """Base of every error AME raises on purpose."""
+
+
+class OrderValidationError(AmeError):
+    """The request is invalid; `errors` names each field (422)."""
+
+    def __init__(self, errors: list[FieldError]):
+        super().__init__("; ".join(f"{e.field}: {e.code}" for e in errors))
+        self.errors = errors
+
+
+class IdempotencyConflict(AmeError):
+    """The Idempotency-Key was used before with another body (409)."""
+
+
+class DependencyUnavailable(AmeError):
+    """A partner needed to answer now could not (503 with Retry-After)."""
+
+    def __init__(self, partner: str, message: str = ""):
+        super().__init__(message or f"{partner} indisponível")
+        self.partner = partner
+
+
+class OrderNotFound(AmeError):
+    """No order with that key visible to this caller (404)."""

@@ -1,0 +1,98 @@
+"""Errors mapped to RFC 9457 problem documents in one place."""
+from __future__ import annotations
+
+import json
+import logging
+from functools import wraps
+from typing import Any, Callable
+
+from chalice import Response
+
+from chalicelib.domain.errors import (
+    DependencyUnavailable,
+    IdempotencyConflict,
+    OrderNotFound,
+    OrderValidationError,
+)
+from chalicelib.domain.orders import FieldError
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+_TYPE_BASE = "https://ame.example/problems/"
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, code: str, detail: str, errors: list[FieldError] | None = None):
+        super().__init__(detail)
+        self.status, self.code, self.detail, self.errors = status, code, detail, errors or []
+
+
+_TITLES = {
+    400: "Requisição malformada",
+    401: "Não autenticado",
+    403: "Sem permissão",
+    404: "Não encontrado",
+    409: "Conflito",
+    413: "Corpo grande demais",
+    415: "Tipo de conteúdo não suportado",
+    422: "Dados inválidos",
+    500: "Erro interno",
+    503: "Serviço temporariamente indisponível",
+}
+
+
+def problem(status: int, code: str, detail: str, *, errors: list[FieldError] | None = None,
+            headers: dict[str, str] | None = None, instance: str | None = None) -> Response:
+    body: dict[str, Any] = {
+        "type": _TYPE_BASE + code.lower().replace("_", "-"),
+        "title": _TITLES.get(status, "Erro"),
+        "status": status,
+        "code": code,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = [e.model_dump() for e in errors]
+    return Response(body=json.dumps(body, ensure_ascii=False), status_code=status,
+                    headers={"Content-Type": PROBLEM_JSON, **(headers or {})})
+
+
+def with_problems(retry_after: Callable[[], int]) -> Callable:
+    """Decorator for routes: every error becomes a problem document; nothing leaks as a bare 500."""
+
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return view(*args, **kwargs)
+            except BadRequest as exc:
+                return problem(exc.status, exc.code, exc.detail, errors=exc.errors)
+            except OrderValidationError as exc:
+                return problem(422, "VALIDATION_FAILED", "a requisição tem campos inválidos", errors=exc.errors)
+            except IdempotencyConflict as exc:
+                return problem(409, "IDEMPOTENCY_KEY_REUSED", str(exc))
+            except OrderNotFound:
+                return problem(404, "ORDER_NOT_FOUND", "ordem não encontrada")
+            except DependencyUnavailable as exc:
+                return problem(503, "DEPENDENCY_UNAVAILABLE", str(exc), headers={"Retry-After": str(retry_after())})
+            except Exception as exc:  # noqa: BLE001
+                if _is_database_outage(exc):
+                    log.error("database unavailable", exc_info=True)
+                    return problem(503, "DATABASE_UNAVAILABLE", "banco de dados indisponível; tente novamente",
+                                   headers={"Retry-After": str(retry_after())})
+                log.exception("unhandled error")
+                return problem(500, "INTERNAL_ERROR", "erro interno inesperado")
+
+        return wrapper
+
+    return decorate
+
+
+def _is_database_outage(exc: Exception) -> bool:
+    try:
+        from sqlalchemy.exc import DBAPIError, OperationalError
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)

@@ -1,0 +1,136 @@
+"""In-memory fakes of AME's own ports, for unit tests of the services."""
+from __future__ import annotations
+
+import copy
+import threading
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable
+
+from chalicelib.domain.orders import (
+    OrderDraft,
+    OrderStatus,
+    StatusChange,
+    StoredOrder,
+)
+from chalicelib.domain.partners import AreaSettings, DomainValues
+from chalicelib.services.ports import IdempotencyKeyTaken, OutboxMessage, PartnerUnavailable
+
+
+class FixedClock:
+    def __init__(self, start: datetime | None = None):
+        self.current = start or datetime(2026, 11, 29, 10, 0, 0, tzinfo=timezone.utc)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+
+
+class InMemoryOrderRepository:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.orders: dict[str, StoredOrder] = {}
+        self.histories: dict[str, list[StatusChange]] = {}
+        self.outbox: dict[str, OutboxMessage] = {}
+        self.idempotency: dict[tuple[str, str], tuple[str, str]] = {}
+        self.fail_next_create: Exception | None = None
+
+    def create_order(self, draft: OrderDraft, outbox: OutboxMessage) -> None:
+        with self._lock:
+            if self.fail_next_create is not None:
+                exc, self.fail_next_create = self.fail_next_create, None
+                raise exc
+            if draft.idempotency_key is not None:
+                key = (draft.created_by, draft.idempotency_key)
+                if key in self.idempotency:
+                    raise IdempotencyKeyTaken(key)
+                self.idempotency[key] = (draft.order_key, draft.request_hash or "")
+            req = draft.request
+            self.orders[draft.order_key] = StoredOrder(
+                order_key=draft.order_key, status=OrderStatus.RECEIVED, created_by=draft.created_by,
+                area_code=req.area_code, product_code=req.product_code, platform=req.platform,
+                signature_method=req.signature_method, amount=req.amount,
+                external_reference=req.external_reference, requester=draft.parties[0],
+                guarantors=draft.parties[1:], documents=req.documents, area_snapshot=draft.area_snapshot,
+                created_at=draft.created_at, updated_at=draft.created_at,
+            )
+            self.histories[draft.order_key] = [StatusChange(status=OrderStatus.RECEIVED, at=draft.created_at)]
+            self.outbox[outbox.message_id] = outbox
+
+    def get_order(self, order_key: str) -> StoredOrder | None:
+        order = self.orders.get(order_key)
+        return copy.deepcopy(order) if order else None
+
+    def find_idempotent(self, caller: str, key: str) -> tuple[str, str] | None:
+        return self.idempotency.get((caller, key))
+
+    def history(self, order_key: str) -> list[StatusChange]:
+        return list(self.histories.get(order_key, []))
+
+    def transition(self, order_key: str, expected: Iterable[OrderStatus], new: OrderStatus, now: datetime,
+                   detail: str | None = None, result: dict[str, Any] | None = None) -> bool:
+        with self._lock:
+            order = self.orders.get(order_key)
+            if order is None or order.status not in set(expected):
+                return False
+            update: dict[str, Any] = {"status": new, "status_detail": detail, "updated_at": now,
+                                      "version": order.version + 1}
+            if result is not None:
+                update["result"] = result
+            self.orders[order_key] = order.model_copy(update=update)
+            self.histories[order_key].append(StatusChange(status=new, detail=detail, at=now))
+            return True
+
+    def pending_outbox(self, created_before: datetime, limit: int) -> list[OutboxMessage]:
+        pending = [m for m in self.outbox.values() if m.published_at is None and m.created_at < created_before]
+        return sorted(pending, key=lambda m: m.created_at)[:limit]
+
+    def mark_outbox_published(self, message_ids: list[str], now: datetime) -> None:
+        for mid in message_ids:
+            self.outbox[mid] = self.outbox[mid].model_copy(update={"published_at": now})
+
+
+class RecordingQueue:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+        self.fail_with: Exception | None = None
+
+    def send(self, queue: str, body: str, delay_seconds: int = 0) -> str:
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.sent.append((queue, body))
+        return f"msg-{len(self.sent)}"
+
+
+class StaticAreas:
+    def __init__(self, areas: dict[str, AreaSettings], fail: bool = False):
+        self.areas, self.fail, self.calls = areas, fail, 0
+
+    def get_area(self, area_code: str) -> AreaSettings | None:
+        self.calls += 1
+        if self.fail:
+            raise PartnerUnavailable("parametrizador", "down")
+        return self.areas.get(area_code)
+
+
+class StaticDomains:
+    def __init__(self, domains: dict[str, DomainValues], fail: bool = False):
+        self.domains, self.fail, self.calls = domains, fail, 0
+
+    def get_domain(self, name: str) -> DomainValues | None:
+        self.calls += 1
+        if self.fail:
+            raise PartnerUnavailable("dominios", "down")
+        return self.domains.get(name)
+
+
+class DictCache:
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+
+    def get_json(self, key: str) -> Any | None:
+        return copy.deepcopy(self.data.get(key))
+
+    def set_json(self, key: str, value: Any, ttl_seconds: float) -> None:
+        self.data[key] = copy.deepcopy(value)
