@@ -120,6 +120,12 @@ class Container:
         return OutboxRelay(self.repository, self.queue, self.clock, self.settings.outbox_relay_min_age_seconds)
 
     @cached_property
+    def workflow(self):
+        from chalicelib.services.workflow import EnvelopeWorkflow
+
+        return EnvelopeWorkflow(self.repository, self.powers, self.people, self.operators, self.queue, self.clock)
+
+    @cached_property
     def launcher(self):
         from chalicelib.services.launch import WorkflowLauncher
 

@@ -13,7 +13,7 @@ from chalicelib.domain.orders import (
     StoredOrder,
 )
 from chalicelib.domain.partners import AreaSettings, DomainValues
-from chalicelib.services.ports import IdempotencyKeyTaken, OutboxMessage, PartnerUnavailable
+from chalicelib.services.ports import ClaimOutcome, IdempotencyKeyTaken, OutboxMessage, PartnerUnavailable
 
 
 class FixedClock:
@@ -35,6 +35,9 @@ class InMemoryOrderRepository:
         self.outbox: dict[str, OutboxMessage] = {}
         self.idempotency: dict[tuple[str, str], tuple[str, str]] = {}
         self.fail_next_create: Exception | None = None
+        self.owners: dict[str, str] = {}
+        self.artifacts: dict[tuple[str, int, str], Any] = {}
+        self.evaluations: dict[tuple[str, int], dict[str, Any]] = {}
 
     def create_order(self, draft: OrderDraft, outbox: OutboxMessage) -> None:
         with self._lock:
@@ -90,6 +93,58 @@ class InMemoryOrderRepository:
         for mid in message_ids:
             self.outbox[mid] = self.outbox[mid].model_copy(update={"published_at": now})
 
+    # -- workflow side ---------------------------------------------------------------------
+    def claim(self, order_key: str, execution_id: str, now: datetime) -> ClaimOutcome:
+        with self._lock:
+            order = self.orders.get(order_key)
+            if order is None:
+                return ClaimOutcome.MISSING
+            if order.status is OrderStatus.RECEIVED:
+                self.owners[order_key] = execution_id
+                self.orders[order_key] = order.model_copy(update={"status": OrderStatus.PROCESSING, "updated_at": now})
+                self.histories[order_key].append(StatusChange(status=OrderStatus.PROCESSING, at=now))
+                return ClaimOutcome.CLAIMED
+            if order.status is OrderStatus.PROCESSING:
+                same = self.owners.get(order_key) == execution_id
+                return ClaimOutcome.RESUMED if same else ClaimOutcome.BUSY
+            return ClaimOutcome.TERMINAL
+
+    def put_artifact(self, order_key: str, position: int, kind: str, payload: Any, now: datetime) -> None:
+        self.artifacts[(order_key, position, kind)] = copy.deepcopy(payload)
+
+    def get_artifacts(self, order_key: str, position: int) -> dict[str, Any]:
+        return {k: copy.deepcopy(v) for (o, p, k), v in self.artifacts.items() if o == order_key and p == position}
+
+    def save_party_evaluation(self, order_key: str, position: int, *, quorum_met: bool, reason: str | None,
+                              evaluation: dict[str, Any], participants: list[dict[str, Any]],
+                              rules: list[dict[str, Any]]) -> None:
+        self.evaluations[(order_key, position)] = {
+            "quorum_met": quorum_met, "reason": reason, "evaluation": evaluation,
+            "participants": sorted(participants, key=lambda p: p["cpf"]), "rules": rules}
+
+    def party_details(self, order_key: str) -> dict[int, dict[str, Any]]:
+        return {p: copy.deepcopy(v) for (o, p), v in self.evaluations.items() if o == order_key}
+
+    def conclude(self, order_key: str, execution_id: str, status: OrderStatus, now: datetime,
+                 detail: str | None, result: dict[str, Any] | None, event: OutboxMessage) -> bool:
+        with self._lock:
+            order = self.orders.get(order_key)
+            if order is None:
+                return False
+            owned = order.status is OrderStatus.PROCESSING and self.owners.get(order_key) == execution_id
+            if not (owned or order.status is OrderStatus.RECEIVED):
+                return False
+            self.orders[order_key] = order.model_copy(update={
+                "status": status, "status_detail": detail, "result": result, "updated_at": now,
+                "version": order.version + 1})
+            self.histories[order_key].append(StatusChange(status=status, detail=detail, at=now))
+            self.outbox[event.message_id] = event
+            return True
+
+    def pending_outbox_for(self, order_key: str) -> list[OutboxMessage]:
+        return sorted((m for m in self.outbox.values() if m.order_key == order_key and m.published_at is None),
+                      key=lambda m: m.created_at)
+
 
 class RecordingQueue:
     def __init__(self) -> None:
@@ -134,3 +189,43 @@ class DictCache:
 
     def set_json(self, key: str, value: Any, ttl_seconds: float) -> None:
         self.data[key] = copy.deepcopy(value)
+
+
+class FakePowers:
+    def __init__(self, by_cnpj: dict[str, Any] | None = None):
+        from chalicelib.domain.partners import CompanyPowers
+
+        self.by_cnpj = {k: CompanyPowers.model_validate(v) for k, v in (by_cnpj or {}).items()}
+        self.calls: list[tuple[str, str]] = []
+        self.fail: Exception | None = None
+
+    def get_powers(self, cnpj: str, power_code: str):
+        self.calls.append((cnpj, power_code))
+        if self.fail is not None:
+            raise self.fail
+        return self.by_cnpj.get(cnpj)
+
+
+class FakePeople:
+    def __init__(self, people: list[dict[str, Any]] | None = None):
+        from chalicelib.domain.partners import Person
+
+        self.people = {p["cpf"]: Person.model_validate(p) for p in (people or [])}
+        self.calls: list[list[str]] = []
+
+    def search(self, cpfs: list[str]):
+        self.calls.append(list(cpfs))
+        return [self.people[c] for c in cpfs if c in self.people]
+
+
+class FakeOperators:
+    def __init__(self, operators: dict[str, list[dict[str, Any]]] | None = None):
+        from chalicelib.domain.partners import Operator
+
+        self.operators = {k: {o["cpf"]: Operator.model_validate(o) for o in v} for k, v in (operators or {}).items()}
+        self.calls: list[tuple[str, str, list[str]]] = []
+
+    def search(self, cnpj: str, platform: str, cpfs: list[str]):
+        self.calls.append((cnpj, platform, list(cpfs)))
+        known = self.operators.get(cnpj, {})
+        return [known[c] for c in cpfs if c in known]

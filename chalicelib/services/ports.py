@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Iterable, Protocol
 
 from pydantic import BaseModel
@@ -74,6 +75,42 @@ class OrderRepository(Protocol):
         transaction. False, and nothing written, when the current status is not in `expected`."""
 
     def pending_outbox(self, created_before: datetime, limit: int) -> list[OutboxMessage]: ...
+
+    def mark_outbox_published(self, message_ids: list[str], now: datetime) -> None: ...
+
+
+class ClaimOutcome(StrEnum):
+    CLAIMED = "CLAIMED"      # RECEIVED -> PROCESSING by this execution
+    RESUMED = "RESUMED"      # already PROCESSING by this same execution (a retried task)
+    BUSY = "BUSY"            # PROCESSING by another execution
+    TERMINAL = "TERMINAL"    # already has its verdict
+    MISSING = "MISSING"      # no such order
+
+
+class WorkflowRepository(Protocol):
+    """What the workflow tasks need beyond OrderRepository (implemented by the same adapter)."""
+
+    def get_order(self, order_key: str) -> StoredOrder | None: ...
+
+    def claim(self, order_key: str, execution_id: str, now: datetime) -> ClaimOutcome: ...
+
+    def put_artifact(self, order_key: str, position: int, kind: str, payload: Any, now: datetime) -> None:
+        """Upsert a partner answer kept for one party (kind: powers, people, operators)."""
+
+    def get_artifacts(self, order_key: str, position: int) -> dict[str, Any]: ...
+
+    def save_party_evaluation(self, order_key: str, position: int, *, quorum_met: bool, reason: str | None,
+                              evaluation: dict[str, Any], participants: list[dict[str, Any]],
+                              rules: list[dict[str, Any]]) -> None: ...
+
+    def party_details(self, order_key: str) -> dict[int, dict[str, Any]]: ...
+
+    def conclude(self, order_key: str, execution_id: str, status: OrderStatus, now: datetime,
+                 detail: str | None, result: dict[str, Any] | None, event: OutboxMessage) -> bool:
+        """CAS to a terminal status, only from PROCESSING owned by `execution_id` (or from RECEIVED),
+        with the history row and the event's outbox row: one transaction. False: nothing written."""
+
+    def pending_outbox_for(self, order_key: str) -> list[OutboxMessage]: ...
 
     def mark_outbox_published(self, message_ids: list[str], now: datetime) -> None: ...
 

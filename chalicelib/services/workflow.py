@@ -1,0 +1,327 @@
+"""The envelope-creation workflow's use cases: one method per Task state of statemachine.asl.json.
+
+The execution carries keys, not people: every partner answer is kept in the database as a party
+artifact, so a company with thousands of representatives never inflates the state machine's payload.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from chalicelib.domain.orders import OrderStatus, PartyRole, PersonType, StoredOrder
+from chalicelib.domain.partners import CompanyPowers, Operator, Person
+from chalicelib.domain.quorum import evaluate_party
+from chalicelib.domain.restrictions import assess_restrictions
+from chalicelib.services.ports import (
+    ClaimOutcome,
+    MessageQueue,
+    OperatorRegistry,
+    OutboxMessage,
+    PartnerRejected,
+    PeopleDirectory,
+    PowersDirectory,
+    WorkflowRepository,
+)
+
+log = logging.getLogger(__name__)
+
+RESULT_QUEUE = "result"
+# Brazil has had no daylight saving since 2019: the business date is UTC-3 all year.
+BRASILIA = timezone(timedelta(hours=-3))
+
+KIND_PF = "PF"
+KIND_PJ_POWERS = "PJ_POWERS"
+KIND_PJ_NO_POWERS = "PJ_NO_POWERS"
+
+EVENT_TYPES = {
+    OrderStatus.QUORUM_MET: "ORDER_QUORUM_MET",
+    OrderStatus.NO_QUORUM: "ORDER_NO_QUORUM",
+    OrderStatus.FAILED: "ORDER_FAILED",
+}
+
+
+class OrderVanished(PartnerRejected):
+    """The order named by the execution does not exist: nothing to retry."""
+
+    def __init__(self, order_key: str):
+        super().__init__("ame", f"order {order_key} not found")
+
+
+def business_date(now: datetime) -> date:
+    return now.astimezone(BRASILIA).date()
+
+
+def _instant(value: datetime) -> str:
+    return value.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class EnvelopeWorkflow:
+    def __init__(
+        self,
+        repository: WorkflowRepository,
+        powers: PowersDirectory,
+        people: PeopleDirectory,
+        operators: OperatorRegistry,
+        queue: MessageQueue,
+        clock: Any,
+    ):
+        self._repo = repository
+        self._powers = powers
+        self._people = people
+        self._operators = operators
+        self._queue = queue
+        self._clock = clock
+
+    # -- LoadOrder -------------------------------------------------------------------------------
+    def load_order(self, order_key: str, execution_id: str) -> dict[str, Any]:
+        """Claim the order for this execution; a second execution finds it claimed and stops."""
+        outcome = self._repo.claim(order_key, execution_id, self._clock.now())
+        if outcome is ClaimOutcome.MISSING:
+            raise OrderVanished(order_key)
+        claimed = outcome in (ClaimOutcome.CLAIMED, ClaimOutcome.RESUMED)
+        if not claimed:
+            log.info("order not claimed by this execution", extra={"order_key": order_key, "outcome": outcome.value})
+            return {"order_key": order_key, "claimed": False, "outcome": outcome.value, "parties": []}
+        order = self._order(order_key)
+        powers_check = bool(order.area_snapshot.get("powers_check"))
+        parties = []
+        for party in order.parties:
+            if party.person_type is PersonType.PF:
+                kind = KIND_PF
+            else:
+                kind = KIND_PJ_POWERS if powers_check else KIND_PJ_NO_POWERS
+            parties.append({"order_key": order_key, "position": party.position, "kind": kind})
+        return {"order_key": order_key, "claimed": True, "outcome": outcome.value, "parties": parties}
+
+    # -- PJ: Poderes -----------------------------------------------------------------------------
+    def fetch_powers(self, order_key: str, position: int) -> dict[str, Any]:
+        order = self._order(order_key)
+        party = order.parties[position]
+        on = business_date(self._clock.now())
+        powers = self._powers.get_powers(party.document, party.power_code or "")
+        representatives = powers.representatives if powers else []
+        assessments = assess_restrictions(representatives, order.amount, on)
+        self._repo.put_artifact(order_key, position, "powers", {
+            "evaluated_on": on.isoformat(),
+            "powers": powers.model_dump(mode="json") if powers else None,
+        }, self._clock.now())
+        unrestricted = sum(1 for a in assessments.values() if not a.restricted)
+        return {"order_key": order_key, "position": position, "kind": KIND_PJ_POWERS,
+                "representatives": len(representatives), "unrestricted": unrestricted}
+
+    def _stored_powers(self, order_key: str, position: int) -> tuple[CompanyPowers | None, date]:
+        artifact = self._repo.get_artifacts(order_key, position).get("powers") or {}
+        raw = artifact.get("powers")
+        on = date.fromisoformat(artifact["evaluated_on"]) if "evaluated_on" in artifact else business_date(self._clock.now())
+        return (CompanyPowers.model_validate(raw) if raw else None), on
+
+    # -- PJ: Pessoas, for every representative (restricted ones stay on record with their data) --
+    def fetch_people(self, order_key: str, position: int) -> dict[str, Any]:
+        powers, _ = self._stored_powers(order_key, position)
+        cpfs = sorted({r.cpf for r in powers.representatives}) if powers else []
+        found = self._people.search(cpfs) if cpfs else []
+        self._repo.put_artifact(order_key, position, "people",
+                                [p.model_dump(mode="json") for p in found], self._clock.now())
+        return {"found": len(found)}
+
+    # -- PJ: Cadastro Único, for the unrestricted ones, when the area asks ---------------------
+    def check_operators(self, order_key: str, position: int) -> dict[str, Any]:
+        order = self._order(order_key)
+        if not order.area_snapshot.get("operator_check"):
+            self._repo.put_artifact(order_key, position, "operators", {"checked": False, "operators": []},
+                                    self._clock.now())
+            return {"checked": False}
+        powers, on = self._stored_powers(order_key, position)
+        reps = powers.representatives if powers else []
+        assessments = assess_restrictions(reps, order.amount, on)
+        cpfs = sorted({r.cpf for r in reps if not assessments[r.cpf].restricted})
+        found = self._operators.search(order.parties[position].document, order.platform, cpfs) if cpfs else []
+        self._repo.put_artifact(order_key, position, "operators",
+                                {"checked": True, "operators": [o.model_dump(mode="json") for o in found]},
+                                self._clock.now())
+        return {"checked": True, "found": len(found)}
+
+    # -- PJ: the quorum engine ---------------------------------------------------------------------
+    def decide_party(self, order_key: str, position: int) -> dict[str, Any]:
+        order = self._order(order_key)
+        party = order.parties[position]
+        artifacts = self._repo.get_artifacts(order_key, position)
+        if "powers" not in artifacts:  # PJ whose area has no powers check: nothing to decide
+            verdict = self._party_result(order, position, quorum_met=True, reason=None, participants=[],
+                                         satisfied_rules=[], signer_sets=[], eligible=[])
+            self._repo.save_party_evaluation(order_key, position, quorum_met=True, reason=None,
+                                             evaluation={"powers_check": False}, participants=[], rules=[])
+            self._repo.put_artifact(order_key, position, "verdict", verdict, self._clock.now())
+            return {"quorum_met": True}
+
+        powers, on = self._stored_powers(order_key, position)
+        people = {p["cpf"]: Person.model_validate(p) for p in artifacts.get("people") or []}
+        operators_artifact = artifacts.get("operators") or {"checked": False, "operators": []}
+        operators = {o["cpf"]: Operator.model_validate(o) for o in operators_artifact["operators"]}
+        reps = powers.representatives if powers else []
+        assessments = assess_restrictions(reps, order.amount, on)
+        inactive: dict[str, list[str]] = {}
+        for rep in reps:
+            if assessments[rep.cpf].restricted:
+                continue
+            reasons = []
+            if rep.cpf not in people:
+                reasons.append("NOT_FOUND")
+            if operators_artifact["checked"]:
+                op = operators.get(rep.cpf)
+                if op is None or not op.operator_active:
+                    reasons.append("NO_OPERATOR")
+                elif not op.account_access:
+                    reasons.append("NO_ACCOUNT_ACCESS")
+            if reasons:
+                inactive[rep.cpf] = reasons
+        evaluation = evaluate_party(powers, order.amount, on, inactive=inactive)
+        stored_participants = []
+        for p in evaluation.participants:
+            person = people.get(p.cpf)
+            stored_participants.append({
+                **p.to_dict(),
+                "name": person.name if person else None,
+                "email": person.email if person else None,
+                "phone": person.phone if person else None,
+            })
+        satisfied = set(evaluation.satisfied_rules)
+        skipped = {s.rule_id for s in evaluation.skipped_rules}
+        rules = [{
+            "rule_id": r.rule_id, "description": r.description,
+            "max_amount": str(r.max_amount) if r.max_amount is not None else None,
+            "requirements": [q.model_dump() for q in r.requirements],
+            "applicable": r.rule_id not in skipped, "satisfied": r.rule_id in satisfied,
+        } for r in (powers.rules if powers else [])]
+        explanation = evaluation.to_dict()
+        self._repo.save_party_evaluation(order_key, position, quorum_met=evaluation.quorum_met,
+                                         reason=evaluation.reason, evaluation=explanation,
+                                         participants=stored_participants, rules=rules)
+        verdict = self._party_result(
+            order, position, quorum_met=evaluation.quorum_met, reason=evaluation.reason,
+            participants=[{k: sp[k] for k in ("cpf", "name", "groups", "restricted", "active", "reasons")}
+                          for sp in stored_participants],
+            satisfied_rules=list(evaluation.satisfied_rules),
+            signer_sets=[s.to_dict() for s in evaluation.signer_sets],
+            eligible=list(evaluation.signers_to_notify),
+        )
+        verdict["critical_signers"] = list(evaluation.critical_signers)
+        self._repo.put_artifact(order_key, position, "verdict", verdict, self._clock.now())
+        log.info("party decided", extra={"order_key": order_key, "position": position,
+                                         "quorum_met": evaluation.quorum_met, "reason": evaluation.reason})
+        return {"quorum_met": evaluation.quorum_met, "reason": evaluation.reason,
+                "representatives": len(reps)}
+
+    # -- PF: Pessoas --------------------------------------------------------------------------------
+    def evaluate_person(self, order_key: str, position: int) -> dict[str, Any]:
+        order = self._order(order_key)
+        cpf = order.parties[position].document
+        found = {p.cpf: p for p in self._people.search([cpf])}
+        person = found.get(cpf)
+        participant = {
+            "cpf": cpf, "name": person.name if person else None,
+            "email": person.email if person else None, "phone": person.phone if person else None,
+            "groups": [], "restricted": False, "active": person is not None,
+            "reasons": [] if person else ["NOT_FOUND"], "joint_only": False,
+        }
+        met = person is not None
+        reason = None if met else "PERSON_NOT_FOUND"
+        self._repo.save_party_evaluation(order_key, position, quorum_met=met, reason=reason,
+                                         evaluation={"person_found": met}, participants=[participant], rules=[])
+        verdict = self._party_result(
+            order, position, quorum_met=met, reason=reason,
+            participants=[{k: participant[k] for k in ("cpf", "name", "groups", "restricted", "active", "reasons")}],
+            satisfied_rules=[], signer_sets=[], eligible=[cpf] if met else [])
+        self._repo.put_artifact(order_key, position, "verdict", verdict, self._clock.now())
+        return {"quorum_met": met, "reason": reason}
+
+    # -- aggregate, persist, publish ------------------------------------------------------------------
+    def conclude_order(self, order_key: str, execution_id: str) -> dict[str, Any]:
+        order = self._order(order_key)
+        parties = []
+        for party in order.parties:
+            verdict = self._repo.get_artifacts(order_key, party.position).get("verdict")
+            if verdict is None:
+                raise PartnerRejected("ame", f"party {party.position} of {order_key} has no verdict")
+            parties.append(verdict)
+        quorum_met = all(p["quorum_met"] for p in parties)
+        status = OrderStatus.QUORUM_MET if quorum_met else OrderStatus.NO_QUORUM
+        result = {"quorum_met": quorum_met, "parties": parties}
+        detail = None if quorum_met else "sem quórum: " + ", ".join(
+            f"{p['role'].lower()} {p['document']}: {p['reason']}" for p in parties if not p["quorum_met"])
+        concluded = self._finish(order, execution_id, status, detail, result)
+        return {"order_key": order_key, "status": status.value if concluded else "ALREADY_CONCLUDED"}
+
+    def record_failure(self, order_key: str, execution_id: str, error: dict[str, Any] | None) -> dict[str, Any]:
+        order = self._repo.get_order(order_key)
+        if order is None:
+            return {"order_key": order_key, "status": "ALREADY_CONCLUDED"}
+        error = error or {}
+        name = str(error.get("Error", "TechnicalFailure"))
+        cause = error.get("Cause")
+        message = cause
+        if isinstance(cause, str):
+            try:
+                message = json.loads(cause).get("errorMessage", cause)
+            except (ValueError, AttributeError):
+                message = cause
+        detail = f"falha técnica: {name}: {message}"[:1000]
+        result = {"quorum_met": False, "parties": [], "failure": {"error": name, "message": str(message)[:1000]}}
+        concluded = self._finish(order, execution_id, OrderStatus.FAILED, detail, result)
+        return {"order_key": order_key, "status": "FAILED" if concluded else "ALREADY_CONCLUDED"}
+
+    def publish_result(self, order_key: str) -> dict[str, Any]:
+        """Send what the outbox holds for this order; the scheduled relay covers a crash here."""
+        pending = self._repo.pending_outbox_for(order_key)
+        sent = []
+        for message in pending:
+            self._queue.send(message.queue, message.body)
+            sent.append(message.message_id)
+        if sent:
+            self._repo.mark_outbox_published(sent, self._clock.now())
+        return {"published": len(sent)}
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def _finish(self, order: StoredOrder, execution_id: str, status: OrderStatus, detail: str | None,
+                result: dict[str, Any]) -> bool:
+        now = self._clock.now()
+        event = {
+            "event_id": f"evt_{order.order_key}",
+            "event_type": EVENT_TYPES[status],
+            "order_key": order.order_key,
+            "area_code": order.area_code,
+            "external_reference": order.external_reference,
+            "occurred_at": _instant(now),
+            "status": status.value,
+            "result": result,
+        }
+        message = OutboxMessage(message_id=uuid.uuid4().hex, order_key=order.order_key, queue=RESULT_QUEUE,
+                                body=json.dumps(event, ensure_ascii=False), created_at=now)
+        return self._repo.conclude(order.order_key, execution_id, status, now, detail, result, message)
+
+    def _order(self, order_key: str) -> StoredOrder:
+        order = self._repo.get_order(order_key)
+        if order is None:
+            raise OrderVanished(order_key)
+        return order
+
+    @staticmethod
+    def _party_result(order: StoredOrder, position: int, *, quorum_met: bool, reason: str | None,
+                      participants: list[dict[str, Any]], satisfied_rules: list[str],
+                      signer_sets: list[dict[str, Any]], eligible: list[str]) -> dict[str, Any]:
+        party = order.parties[position]
+        return {
+            "role": party.role.value if isinstance(party.role, PartyRole) else party.role,
+            "person_type": party.person_type.value,
+            "document": party.document,
+            "power_code": party.power_code,
+            "quorum_met": quorum_met,
+            "reason": reason,
+            "participants": participants,
+            "satisfied_rules": satisfied_rules,
+            "signer_sets": signer_sets,
+            "eligible_signers": eligible,
+        }
