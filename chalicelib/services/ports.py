@@ -30,20 +30,20 @@ class OutboxMessage(BaseModel):
 
 
 class PartnerError(Exception):
-    """A partner call failed. `partner` names it; `status` is the HTTP status when there was one."""
+    """A partner call that did not give a usable answer."""
 
-    def __init__(self, partner: str, message: str = "", status: int | None = None):
-        super().__init__(message or f"{partner} failed")
+    def __init__(self, partner: str, message: str, status: int | None = None) -> None:
+        super().__init__(f"{partner}: {message}" + (f" (HTTP {status})" if status is not None else ""))
         self.partner = partner
         self.status = status
 
 
 class PartnerUnavailable(PartnerError):
-    """Transient: 5xx, timeout, connection error, open circuit. Worth retrying."""
+    """Transient: a 5xx, a timeout, a connection error or an open circuit. Retrying later may succeed."""
 
 
 class PartnerRejected(PartnerError):
-    """Permanent: a 4xx other than 404, or an answer we cannot read. Retrying will not help."""
+    """Permanent: a 4xx other than the documented 404, or a 2xx whose body breaks the contract."""
 
 
 class IdempotencyKeyTaken(Exception):
