@@ -1,0 +1,115 @@
+"""Settings of the local stack (`make run`): ports, database, partner URLs and local timings."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+FUNCTION_PREFIX = "ame-local-"
+STATE_MACHINE_NAME = "ame-local-workflow"
+DEFAULT_BUCKET = "ame-local-documents"
+
+# The partner base URLs chalicelib/settings.py reads; the simulator stands in for any left unset.
+PARTNER_URL_VARIABLES = (
+    "AME_PARAMETRIZADOR_URL",
+    "AME_DOMINIOS_URL",
+    "AME_PODERES_URL",
+    "AME_PESSOAS_URL",
+    "AME_CADASTRO_URL",
+    "AME_NOTIFICACAO_URL",
+)
+
+
+# Local values of the workflow's non-ARN placeholders: moto really sleeps between retries, so keep
+# them short; AME_LOCAL_ASL_SUBSTITUTIONS (a JSON object) overrides or adds to them.
+LOCAL_ASL_SUBSTITUTIONS = {
+    "RetryIntervalSeconds": "1",
+    "RetryMaxAttempts": "2",
+    "RetryBackoffRate": "2.0",
+}
+
+
+def function_arn(function_name: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{FUNCTION_PREFIX}{function_name}"
+
+
+def state_machine_arn(name: str = STATE_MACHINE_NAME) -> str:
+    return f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{name}"
+
+
+def default_database_url(root: Path = REPO_ROOT) -> str:
+    return f"sqlite:///{root / '.local' / 'ame.sqlite3'}"
+
+
+def _json_object(env: Mapping[str, str], name: str) -> dict[str, str]:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{name} is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be a JSON object")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _optional_float(env: Mapping[str, str], name: str) -> float | None:
+    raw = env.get(name, "").strip()
+    return float(raw) if raw else None
+
+
+@dataclass
+class LocalConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    partners_port: int = 8100
+    database_url: str = field(default_factory=default_database_url)
+    # Partner URLs given in the environment; the simulator runs unless all of them are set.
+    partner_urls: dict[str, str] = field(default_factory=dict)
+    simulator_seed_dir: str | None = None
+    queue_prefix: str = ""
+    bucket: str = DEFAULT_BUCKET
+    secrets: dict[str, str] = field(default_factory=dict)  # AME_LOCAL_SECRETS
+    # None keeps each queue's visibility timeout from chalicelib/queues.py (what AWS uses);
+    # a few seconds makes failed messages come back quickly on a laptop.
+    visibility_timeout: int | None = None
+    # rate(...) and cron(...) schedules all fire every this many seconds locally.
+    schedule_interval_seconds: float = 10.0
+    # Extra ASL placeholders (retry intervals...): moto really sleeps, so keep them small locally.
+    asl_substitutions: dict[str, str] = field(default_factory=lambda: dict(LOCAL_ASL_SUBSTITUTIONS))
+    statemachine_path: Path = REPO_ROOT / "statemachine.asl.json"
+    serve_http: bool = True
+    run_migrations: bool = True
+
+    @property
+    def simulator_needed(self) -> bool:
+        return not all(self.partner_urls.get(name) for name in PARTNER_URL_VARIABLES)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "LocalConfig":
+        env = os.environ if environ is None else environ
+        visibility = env.get("AME_LOCAL_VISIBILITY_TIMEOUT", "").strip()
+        config = cls(
+            host=env.get("AME_HOST", "127.0.0.1"),
+            port=int(env.get("AME_PORT", "8000")),
+            partners_port=int(env.get("AME_PARTNERS_PORT", "8100")),
+            database_url=env.get("AME_DATABASE_URL") or default_database_url(),
+            partner_urls={k: env[k] for k in PARTNER_URL_VARIABLES if env.get(k)},
+            simulator_seed_dir=env.get("AME_PARTNERS_SEED_DIR") or None,
+            queue_prefix=env.get("AME_QUEUE_PREFIX", ""),
+            bucket=env.get("AME_BUCKET") or DEFAULT_BUCKET,
+            secrets=_json_object(env, "AME_LOCAL_SECRETS"),
+            visibility_timeout=int(visibility) if visibility else None,
+            asl_substitutions={**LOCAL_ASL_SUBSTITUTIONS, **_json_object(env, "AME_LOCAL_ASL_SUBSTITUTIONS")},
+        )
+        interval = _optional_float(env, "AME_LOCAL_SCHEDULE_SECONDS")
+        if interval is not None:
+            config.schedule_interval_seconds = interval
+        return config

@@ -1,0 +1,188 @@
+"""AME's tables as SQLAlchemy Core metadata; migrations/versions must create exactly this."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+# MySQL/Aurora and MariaDB: TEXT caps at 64 KiB, too small for a full request or result in utf8mb4;
+# DATETIME without fsp drops microseconds, which the round trip and outbox ordering need.
+LongText = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+Amount = sa.Numeric(17, 2, asdecimal=True)
+# BIGINT does not auto-increment on SQLite (only INTEGER PRIMARY KEY does).
+HistoryId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+# Binary collation: order keys, documents and Idempotency-Keys are case-sensitive identifiers.
+TABLE_OPTIONS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+
+ORDER_KEY = 40
+CODE = 64
+DOCUMENT = 20
+STATUS = 16
+DETAIL = 500
+ACTOR = 64
+EXECUTION = 255
+
+metadata = sa.MetaData(
+    naming_convention={
+        "pk": "pk_%(table_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+    }
+)
+
+orders = sa.Table(
+    "orders",
+    metadata,
+    sa.Column("order_key", sa.String(ORDER_KEY), primary_key=True),
+    sa.Column("status", sa.String(STATUS), nullable=False),
+    sa.Column("status_detail", sa.String(DETAIL), nullable=True),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("created_by", sa.String(ACTOR), nullable=False),
+    sa.Column("updated_by", sa.String(ACTOR), nullable=False),
+    sa.Column("area_code", sa.String(CODE), nullable=False),
+    sa.Column("product_code", sa.String(CODE), nullable=False),
+    sa.Column("platform", sa.String(CODE), nullable=False),
+    sa.Column("signature_method", sa.String(CODE), nullable=False),
+    sa.Column("amount", Amount, nullable=False),
+    sa.Column("external_reference", sa.String(128), nullable=True),
+    sa.Column("requester_person_type", sa.String(2), nullable=False),
+    sa.Column("requester_document", sa.String(DOCUMENT), nullable=False),
+    sa.Column("idempotency_key", sa.String(128), nullable=True),
+    sa.Column("request_hash", sa.String(128), nullable=True),
+    sa.Column("area_snapshot", LongText, nullable=False),
+    sa.Column("request_body", LongText, nullable=False),
+    sa.Column("result", LongText, nullable=True),
+    # The execution that claimed the order (workflow compare-and-set owner); null until claimed.
+    sa.Column("processing_by", sa.String(EXECUTION), nullable=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Index("ix_orders_area_status_created", "area_code", "status", "created_at", "order_key"),
+    sa.Index("ix_orders_created_by_created", "created_by", "created_at"),
+    sa.Index("ix_orders_external_reference", "external_reference"),
+    sa.Index("ix_orders_requester_document", "requester_document"),
+    sa.Index("ix_orders_status_updated", "status", "updated_at"),
+    **TABLE_OPTIONS,
+)
+
+order_parties = sa.Table(
+    "order_parties",
+    metadata,
+    sa.Column("order_key", sa.String(ORDER_KEY), sa.ForeignKey("orders.order_key"), primary_key=True),
+    sa.Column("position", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("role", sa.String(STATUS), nullable=False),
+    sa.Column("person_type", sa.String(2), nullable=False),
+    sa.Column("document", sa.String(DOCUMENT), nullable=False),
+    sa.Column("power_code", sa.String(CODE), nullable=True),
+    sa.Column("quorum_met", sa.Boolean(), nullable=True),
+    sa.Column("reason", sa.String(32), nullable=True),
+    sa.Column("evaluation", LongText, nullable=True),
+    sa.Index("ix_order_parties_document", "document"),
+    **TABLE_OPTIONS,
+)
+
+order_participants = sa.Table(
+    "order_participants",
+    metadata,
+    sa.Column("order_key", sa.String(ORDER_KEY), primary_key=True),
+    sa.Column("party_position", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("cpf", sa.String(11), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=True),
+    sa.Column("email", sa.String(254), nullable=True),
+    sa.Column("phone", sa.String(32), nullable=True),
+    sa.Column("groups", sa.Text(), nullable=False),
+    sa.Column("restricted", sa.Boolean(), nullable=False),
+    sa.Column("active", sa.Boolean(), nullable=False),
+    sa.Column("reasons", sa.Text(), nullable=False),
+    sa.Column("joint_only", sa.Boolean(), nullable=False),
+    sa.ForeignKeyConstraint(
+        ["order_key", "party_position"],
+        ["order_parties.order_key", "order_parties.position"],
+        name="fk_order_participants_party",
+    ),
+    **TABLE_OPTIONS,
+)
+
+order_rules = sa.Table(
+    "order_rules",
+    metadata,
+    sa.Column("order_key", sa.String(ORDER_KEY), primary_key=True),
+    sa.Column("party_position", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("rule_id", sa.String(CODE), primary_key=True),
+    sa.Column("description", sa.String(DETAIL), nullable=True),
+    sa.Column("max_amount", Amount, nullable=True),
+    sa.Column("requirements", sa.Text(), nullable=False),
+    sa.Column("applicable", sa.Boolean(), nullable=False),
+    sa.Column("satisfied", sa.Boolean(), nullable=False),
+    sa.ForeignKeyConstraint(
+        ["order_key", "party_position"],
+        ["order_parties.order_key", "order_parties.position"],
+        name="fk_order_rules_party",
+    ),
+    **TABLE_OPTIONS,
+)
+
+order_documents = sa.Table(
+    "order_documents",
+    metadata,
+    sa.Column("order_key", sa.String(ORDER_KEY), sa.ForeignKey("orders.order_key"), primary_key=True),
+    sa.Column("position", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("document_type", sa.String(CODE), nullable=False),
+    sa.Column("title", sa.String(200), nullable=False),
+    **TABLE_OPTIONS,
+)
+
+order_status_history = sa.Table(
+    "order_status_history",
+    metadata,
+    sa.Column("id", HistoryId, primary_key=True, autoincrement=True),
+    sa.Column("order_key", sa.String(ORDER_KEY), sa.ForeignKey("orders.order_key"), nullable=False),
+    sa.Column("status", sa.String(STATUS), nullable=False),
+    sa.Column("detail", sa.String(DETAIL), nullable=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Index("ix_order_status_history_order_key_id", "order_key", "id"),
+    **TABLE_OPTIONS,
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("message_id", sa.String(40), primary_key=True),
+    sa.Column("order_key", sa.String(ORDER_KEY), nullable=False),
+    sa.Column("queue", sa.String(CODE), nullable=False),
+    sa.Column("body", LongText, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("published_at", Timestamp, nullable=True),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    sa.Index("ix_outbox_published_created", "published_at", "created_at"),
+    sa.Index("ix_outbox_order_key", "order_key"),
+    **TABLE_OPTIONS,
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("caller", sa.String(ACTOR), primary_key=True),
+    sa.Column("idempotency_key", sa.String(128), primary_key=True),
+    sa.Column("request_hash", sa.String(128), nullable=False),
+    sa.Column("order_key", sa.String(ORDER_KEY), sa.ForeignKey("orders.order_key"), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    # MySQL would create this index implicitly for the foreign key; naming it keeps both dialects equal.
+    sa.Index("ix_idempotency_keys_order_key", "order_key"),
+    **TABLE_OPTIONS,
+)
+
+# Partner answers kept per party while the workflow runs (powers, people, operators, verdict):
+# the execution carries keys, the data lives here.
+party_artifacts = sa.Table(
+    "party_artifacts",
+    metadata,
+    sa.Column("order_key", sa.String(ORDER_KEY), sa.ForeignKey("orders.order_key"), primary_key=True),
+    sa.Column("position", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("payload", LongText, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    **TABLE_OPTIONS,
+)

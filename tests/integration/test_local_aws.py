@@ -1,0 +1,332 @@
+"""The local stack's AWS: Lambda dispatch from the state machine, queue polling with redrive, schedules,
+secrets and the HTTP server, driven by a small Chalice app of the test's own."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+from chalice import Chalice
+
+from ame_local.aws import chalice_function_name
+from ame_local.config import PARTNER_URL_VARIABLES, REPO_ROOT, LocalConfig, function_arn
+from ame_local.pollers import failed_message_ids
+from ame_local.secrets import LocalSecretsStore, generate_webhook_secret, secret_refs_in
+from ame_local.stack import LocalStack
+from chalicelib.asl import function_arn_placeholders, render_asl
+from chalicelib.queues import QUEUES
+
+
+class PartnerUnavailable(Exception):
+    """Named like the real transient partner error, which the workflow retries by errorType."""
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, object]] = []
+        self.lock = threading.Lock()
+
+    def add(self, kind: str, value: object) -> None:
+        with self.lock:
+            self.events.append((kind, value))
+
+    def of(self, kind: str) -> list[object]:
+        with self.lock:
+            return [v for k, v in self.events if k == kind]
+
+
+def wait_for(condition, timeout: float = 10.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+def build_fake_app(recorder: Recorder) -> Chalice:
+    app = Chalice(app_name="ame-fake")
+
+    @app.route("/health")
+    def health():
+        return {"status": "ok"}
+
+    @app.lambda_function(name="start_processing")
+    def start_processing(event, context):
+        recorder.add("start_processing", (event, context.function_name))
+        return {"order_key": event["order_key"], "status": "PROCESSING"}
+
+    @app.lambda_function(name="call_partner")
+    def call_partner(event, context):
+        recorder.add("call_partner", event["order_key"])
+        raise PartnerUnavailable("Poderes não respondeu")
+
+    @app.on_sqs_message(queue="ame-envelope-creation", batch_size=10, name="on_creation_message")
+    def on_creation_message(event):
+        failures = []
+        for record in event:
+            recorder.add("sqs", (record.body, int(record.to_dict()["attributes"]["ApproximateReceiveCount"])))
+            if record.body.startswith("fail:"):
+                failures.append({"itemIdentifier": record.to_dict()["messageId"]})
+            if record.body.startswith("raise:"):
+                raise RuntimeError("handler broke the batch")
+        return {"batchItemFailures": failures}
+
+    @app.schedule("rate(1 minute)", name="relay_outbox")
+    def relay_outbox(event):
+        recorder.add("schedule", event.to_dict())
+
+    return app
+
+
+RETRYING_WORKFLOW = """
+{
+  "StartAt": "CallPartner",
+  "States": {
+    "CallPartner": {
+      "Type": "Task",
+      "Resource": "${CallPartnerArn}",
+      "Parameters": {"order_key.$": "$.order_key"},
+      "Retry": [{"ErrorEquals": ["PartnerUnavailable"], "IntervalSeconds": ${RetryIntervalSeconds},
+                 "MaxAttempts": 1, "BackoffRate": 1.0}],
+      "Catch": [{"ErrorEquals": ["PartnerUnavailable"], "ResultPath": "$.error", "Next": "MarkFailed"}],
+      "End": true
+    },
+    "MarkFailed": {"Type": "Pass", "End": true}
+  }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def recorder() -> Recorder:
+    return Recorder()
+
+
+PLACEHOLDER_WORKFLOW = """
+{
+  "StartAt": "StartProcessing",
+  "States": {
+    "StartProcessing": {
+      "Type": "Task",
+      "Resource": "${StartProcessingArn}",
+      "Parameters": {"order_key.$": "$.order_key"},
+      "End": true
+    }
+  }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def stack(recorder: Recorder, tmp_path_factory):
+    # The test's own copy of the placeholder workflow: the repo's file grows with the workflow issue.
+    statemachine = tmp_path_factory.mktemp("asl") / "statemachine.asl.json"
+    statemachine.write_text(PLACEHOLDER_WORKFLOW, encoding="utf-8")
+    config = LocalConfig(
+        statemachine_path=statemachine,
+        port=0,
+        run_migrations=False,
+        partner_urls={name: "http://127.0.0.1:9" for name in PARTNER_URL_VARIABLES},
+        visibility_timeout=1,
+        schedule_interval_seconds=0.2,
+        secrets={"ame/webhooks/SEEDED": "whsec_c2VlZGVk"},
+    )
+    with LocalStack(config, app=build_fake_app(recorder)) as running:
+        yield running
+
+
+def run_execution(sfn, state_machine_arn: str, order_key: str) -> dict:
+    arn = sfn.start_execution(
+        stateMachineArn=state_machine_arn, name=order_key, input=json.dumps({"order_key": order_key})
+    )["executionArn"]
+    return wait_for(
+        lambda: (d := sfn.describe_execution(executionArn=arn))["status"] != "RUNNING" and d, timeout=15
+    )
+
+
+def test_placeholder_workflow_invokes_the_chalice_lambda_and_succeeds(stack, recorder):
+    order_key = f"ORD-{uuid.uuid4().hex[:10]}"
+
+    execution = run_execution(stack.sfn, stack.state_machine_arn, order_key)
+
+    assert execution["status"] == "SUCCEEDED"
+    assert json.loads(execution["output"]) == {"order_key": order_key, "status": "PROCESSING"}
+    assert ({"order_key": order_key}, "ame-local-start_processing") in recorder.of("start_processing")
+
+
+def test_handler_exception_is_retried_and_caught_by_its_error_type(stack, recorder):
+    definition = render_asl(
+        RETRYING_WORKFLOW,
+        {**function_arn_placeholders(["call_partner"], function_arn), "RetryIntervalSeconds": "1"},
+    )
+    arn = stack.sfn.create_state_machine(
+        name=f"retrying-{uuid.uuid4().hex[:6]}",
+        definition=definition,
+        roleArn="arn:aws:iam::123456789012:role/test",
+    )["stateMachineArn"]
+    order_key = f"ORD-{uuid.uuid4().hex[:10]}"
+
+    execution = run_execution(stack.sfn, arn, order_key)
+
+    assert execution["status"] == "SUCCEEDED"
+    error = json.loads(execution["output"])["error"]
+    assert error["Error"] == "PartnerUnavailable"
+    assert json.loads(error["Cause"])["errorMessage"] == "Poderes não respondeu"
+    assert recorder.of("call_partner").count(order_key) == 2  # the first try and one retry
+
+
+def test_poller_delivers_a_message_to_the_sqs_handler_and_deletes_it(stack, recorder):
+    body = f"order {uuid.uuid4().hex}"
+
+    stack.sqs.send_message(QueueUrl=stack.queue_url("creation"), MessageBody=body)
+
+    wait_for(lambda: (body, 1) in recorder.of("sqs"))
+    attributes = wait_for(
+        lambda: (
+            a := stack.sqs.get_queue_attributes(
+                QueueUrl=stack.queue_url("creation"),
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+        )
+        and a["ApproximateNumberOfMessages"] == "0"
+        and a["ApproximateNumberOfMessagesNotVisible"] == "0"
+        and a
+    )
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def test_reported_failure_reappears_then_lands_in_the_dlq_after_max_receive_count(stack, recorder):
+    body = f"fail:{uuid.uuid4().hex}"
+    max_receives = QUEUES["creation"].max_receive_count
+
+    stack.sqs.send_message(QueueUrl=stack.queue_url("creation"), MessageBody=body)
+
+    dead = wait_for(
+        lambda: stack.sqs.receive_message(QueueUrl=stack.dlq_url("creation"), WaitTimeSeconds=1).get(
+            "Messages"
+        ),
+        timeout=max_receives * 2 + 5,
+    )
+    assert [m["Body"] for m in dead] == [body]
+    receive_counts = [count for seen, count in recorder.of("sqs") if seen == body]
+    assert receive_counts == list(range(1, max_receives + 1))
+
+
+def test_a_handler_exception_fails_the_whole_batch(stack, recorder):
+    body = f"raise:{uuid.uuid4().hex}"
+
+    stack.sqs.send_message(QueueUrl=stack.queue_url("creation"), MessageBody=body)
+
+    wait_for(lambda: (body, 2) in recorder.of("sqs"), timeout=10)
+    assert stack.event_sources.pollers["creation"].stats.errors
+
+
+def test_partial_batch_answer_naming_an_unknown_id_fails_the_whole_batch():
+    ids = ["a", "b"]
+
+    assert failed_message_ids({"batchItemFailures": [{"itemIdentifier": "a"}]}, ids) == {"a"}
+    assert failed_message_ids({"batchItemFailures": [{"itemIdentifier": "zz"}]}, ids) == {"a", "b"}
+    assert failed_message_ids({"batchItemFailures": []}, ids) == set()
+    assert failed_message_ids(None, ids) == set()
+
+
+def test_schedule_fires_the_handler_with_a_scheduled_event(stack, recorder):
+    fired = wait_for(lambda: len(recorder.of("schedule")) >= 2 and recorder.of("schedule"), timeout=5)
+
+    assert fired[0]["detail-type"] == "Scheduled Event"
+    assert fired[0]["source"] == "aws.events"
+    assert fired[0]["resources"][0].endswith(":rule/ame-local-relay_outbox")
+
+
+def test_api_answers_health_over_http(stack):
+    response = requests.get(f"{stack.api_url}/health", timeout=5)
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_every_queue_has_its_dlq_and_the_spec_redrive_policy(stack):
+    for logical, spec in QUEUES.items():
+        attributes = stack.sqs.get_queue_attributes(
+            QueueUrl=stack.queue_url(logical), AttributeNames=["All"]
+        )["Attributes"]
+        redrive = json.loads(attributes["RedrivePolicy"])
+        assert redrive["deadLetterTargetArn"].endswith(":" + spec.dlq_name)
+        assert int(redrive["maxReceiveCount"]) == spec.max_receive_count
+        assert attributes["VisibilityTimeout"] == "1"  # the local override of this stack
+
+
+def test_seeded_secret_is_resolved_through_secrets_manager(stack):
+    client = stack.aws.client("secretsmanager")
+
+    assert client.get_secret_value(SecretId="ame/webhooks/SEEDED")["SecretString"] == "whsec_c2VlZGVk"
+
+
+def test_unknown_secret_ref_gets_a_generated_webhook_secret(stack):
+    client = stack.aws.client("secretsmanager")
+    ref = f"ame/webhooks/NEW_{uuid.uuid4().hex[:6]}"
+
+    first = client.get_secret_value(SecretId=ref)["SecretString"]
+    second = client.get_secret_value(SecretId=ref)["SecretString"]
+
+    assert first == second == stack.secrets.get(ref)
+    assert stack.secrets.was_generated(ref)
+
+
+def test_generated_secret_is_whsec_and_24_random_bytes():
+    import base64
+
+    secret = generate_webhook_secret()
+
+    assert secret.startswith("whsec_")
+    assert len(base64.b64decode(secret[len("whsec_"):])) == 24
+    assert generate_webhook_secret() != secret
+
+
+def test_secret_refs_are_found_in_seed_json_files(tmp_path: Path):
+    (tmp_path / "areas").mkdir()
+    (tmp_path / "areas" / "a.json").write_text(
+        json.dumps([{"area_code": "X", "webhook": {"url": "http://h", "secret_ref": "ame/webhooks/X"}}])
+    )
+    (tmp_path / "b.json").write_text(json.dumps({"webhook": None}))
+
+    assert secret_refs_in(tmp_path) == {"ame/webhooks/X"}
+
+
+def test_store_keeps_seeded_values_and_generates_the_rest_once():
+    store = LocalSecretsStore({"ame/webhooks/A": "whsec_QQ=="}, generate=iter(["whsec_one", "whsec_two"]).__next__)
+
+    store.ensure(["ame/webhooks/A", "ame/webhooks/B", "ame/webhooks/B"])
+
+    assert store.get("ame/webhooks/A") == "whsec_QQ=="
+    assert store.get("ame/webhooks/B") == "whsec_one"
+    assert not store.was_generated("ame/webhooks/A")
+
+
+def test_lambda_names_and_arns_map_to_chalice_function_names():
+    assert chalice_function_name(function_arn("load_order")) == "load_order"
+    assert chalice_function_name(function_arn("load_order") + ":$LATEST") == "load_order"
+    assert chalice_function_name("ame-local-load_order") == "load_order"
+
+
+def test_config_reads_the_environment_of_contracts_section_4():
+    config = LocalConfig.from_env(
+        {
+            "AME_PORT": "8001",
+            "AME_PARTNERS_PORT": "8101",
+            "AME_LOCAL_SECRETS": '{"ame/webhooks/CREDITO_PJ": "whsec_x"}',
+            **{name: "http://partner" for name in PARTNER_URL_VARIABLES},
+        }
+    )
+
+    assert (config.port, config.partners_port) == (8001, 8101)
+    assert config.secrets == {"ame/webhooks/CREDITO_PJ": "whsec_x"}
+    assert not config.simulator_needed
+    assert config.database_url == f"sqlite:///{REPO_ROOT / '.local' / 'ame.sqlite3'}"
+    assert LocalConfig.from_env({"AME_PARAMETRIZADOR_URL": "http://p"}).simulator_needed
