@@ -183,9 +183,11 @@ class LocalStack:
     @staticmethod
     def _forget_cached_settings() -> None:
         # Settings are read once per process; a stack started after another must not see the old ones.
+        from chalicelib.bootstrap import set_container
         from chalicelib.settings import get_settings
 
         get_settings.cache_clear()
+        set_container(None)  # the composition root caches settings and adapters too
 
     def _migrate(self) -> None:
         url = self.config.database_url

@@ -1,7 +1,7 @@
 """Named cases of the seed data and the verdict each one must get, for end-to-end and chaos tests.
 
 Verdicts assume: area CREDITO_PJ, platform BANKLINE, amount ORDER_AMOUNT ("250000.00") and an
-evaluation date from 2026-11-29 to 2027-04-30 (no seeded mandate starts or ends inside that window).
+evaluation date from 2026-11-29 to 2099-04-30 (no seeded mandate starts or ends inside that window).
 A PJ scenario holds in its `role` (requester powers are ASSINAR_CCB, guarantor powers PRESTAR_AVAL);
 a PF scenario holds in either role. To judge a guarantor alone, pair it with a QUORUM_AB requester.
 """
@@ -78,7 +78,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "expected_status": NO_QUORUM,
         "expected_reason": "NO_RULE_SATISFIED",
         "expected_signers": [],
-        "description": "Só Gustavo (A) resta ativo (Helena BLOCKED, Igor com mandato a partir de 2027-06-01); "
+        "description": "Só Gustavo (A) resta ativo (Helena BLOCKED, Igor com mandato a partir de 2099-06-01); "
         "as regras pedem dois do grupo A ou A+B.",
     },
     "TWO_GROUPS_ONE_PERSON": {

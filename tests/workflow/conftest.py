@@ -1,0 +1,46 @@
+"""The real statemachine.asl.json in moto's interpreter, task handlers in-process, the simulator on loopback."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from ame_local.config import LocalConfig, REGION, ACCOUNT_ID, STATE_MACHINE_NAME
+from ame_local.stack import LocalStack
+
+
+@pytest.fixture(scope="package")
+def stack(tmp_path_factory):
+    db = tmp_path_factory.mktemp("workflow") / "ame.sqlite3"
+    config = LocalConfig(port=0, partners_port=0, database_url=f"sqlite:///{db}", serve_http=False,
+                         schedule_interval_seconds=3600.0)
+    with LocalStack(config) as running:
+        yield running
+
+
+def execution_arn(order_key: str) -> str:
+    return f"arn:aws:states:{REGION}:{ACCOUNT_ID}:execution:{STATE_MACHINE_NAME}:{order_key}"
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, what: str = "condition") -> Any:
+    """Poll until predicate() is truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def wait_execution(stack, arn: str, timeout: float = 30.0) -> dict[str, Any]:
+    def finished():
+        try:
+            described = stack.sfn.describe_execution(executionArn=arn)
+        except stack.sfn.exceptions.ExecutionDoesNotExist:
+            return None
+        return described if described["status"] != "RUNNING" else None
+
+    return wait_for(finished, timeout, what=f"execution {arn}")

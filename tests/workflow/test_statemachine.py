@@ -1,0 +1,207 @@
+"""The envelope-creation workflow, end to end inside one process: queue → Step Functions → verdict."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from ame_local.simulator import scenarios as sc
+from chalicelib.adapters.db.schema import outbox
+from chalicelib.asl import function_arn_placeholder, placeholders, render_asl
+from chalicelib.bootstrap import container
+from tests.workflow.conftest import execution_arn, wait_execution, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+ASL = (ROOT / "statemachine.asl.json").read_text()
+
+
+def create(body) -> str:
+    return container().intake.create("local", body).order.order_key
+
+
+def terminal(order_key: str):
+    return wait_for(lambda: (o := container().repository.get_order(order_key)) and o.status.terminal and o,
+                    what=f"terminal status of {order_key}")
+
+
+def result_events(order_key: str) -> list[dict]:
+    with container().engine.connect() as conn:
+        rows = conn.execute(sa.select(outbox.c.body).where(outbox.c.order_key == order_key,
+                                                           outbox.c.queue == "result")).all()
+    return [json.loads(r.body) for r in rows]
+
+
+PJ_REQUESTERS = [n for n, s in sc.SCENARIOS.items() if s["person_type"] == "PJ" and s["role"] == "REQUESTER"]
+GUARANTORS = [n for n, s in sc.SCENARIOS.items() if s["person_type"] == "PF" or s["role"] == "GUARANTOR"]
+
+
+@pytest.mark.parametrize("name", PJ_REQUESTERS)
+def test_each_requester_scenario_reaches_its_verdict(stack, name):
+    scenario = sc.SCENARIOS[name]
+    key = create(sc.order_body(requester=name))
+    order = terminal(key)
+    assert order.status.value == scenario["expected_status"]
+    party = order.result["parties"][0]
+    assert party["reason"] == scenario["expected_reason"]
+    assert party["eligible_signers"] == scenario["expected_signers"]
+    execution = wait_execution(stack, execution_arn(key))
+    if scenario["expected_status"] == "QUORUM_MET":
+        assert execution["status"] == "SUCCEEDED"
+    else:
+        assert execution["status"] == "FAILED" and execution["error"] == "NoQuorum"
+    [event] = result_events(key)
+    assert event["status"] == order.status.value and event["result"] == order.result
+
+
+@pytest.mark.parametrize("name", GUARANTORS)
+def test_each_guarantor_scenario_decides_its_party(stack, name):
+    scenario = sc.SCENARIOS[name]
+    key = create(sc.order_body(requester="QUORUM_AB", guarantors=[name]))
+    order = terminal(key)
+    assert order.status.value == sc.expected_order_status("QUORUM_AB", [name])
+    guarantor = order.result["parties"][1]
+    assert guarantor["role"] == "GUARANTOR" and guarantor["reason"] == scenario["expected_reason"]
+
+
+def test_participants_keep_restricted_people_with_their_contact_data(stack):
+    key = create(sc.order_body(requester="QUORUM_AB"))
+    terminal(key)
+    details = container().repository.party_details(key)[0]
+    restricted = [p for p in details["participants"] if p["restricted"]]
+    assert restricted and all(p["name"] and not p["active"] for p in restricted)
+    assert details["rules"] and details["evaluation"]["satisfied_rules"]
+
+
+def test_partner_calls_are_batched_once_per_party(stack):
+    stack.simulator.reset_counters()
+    key = create(sc.order_body(requester="QUORUM_AB", guarantors=["PF_KNOWN"]))
+    terminal(key)
+    counts = stack.simulator.counters()
+    # Parametrizador and Domínios are cached after the first order of the run; this checks the workflow.
+    assert (counts["poderes"], counts["pessoas"], counts["cadastro"]) == (1, 2, 1)
+
+
+def test_a_second_execution_for_a_finished_order_changes_nothing(stack):
+    key = create(sc.order_body(requester="QUORUM_AB"))
+    first = terminal(key)
+    history = container().repository.history(key)
+    second = stack.sfn.start_execution(stateMachineArn=stack.state_machine_arn, name=f"{key}-again",
+                                       input=json.dumps({"order_key": key}))
+    assert wait_execution(stack, second["executionArn"])["status"] == "SUCCEEDED"
+    assert container().repository.history(key) == history
+    assert container().repository.get_order(key).result == first.result
+    assert len(result_events(key)) == 1
+
+
+def test_two_concurrent_executions_give_one_verdict_and_one_event(stack):
+    # Poderes slow enough that both executions are in flight together.
+    stack.simulator.set_faults("poderes", latency_ms=300)
+    try:
+        key = create(sc.order_body(requester="QUORUM_AB"))
+        other = stack.sfn.start_execution(stateMachineArn=stack.state_machine_arn, name=f"{key}-dup",
+                                          input=json.dumps({"order_key": key}))
+        terminal(key)
+        wait_execution(stack, other["executionArn"])
+        wait_execution(stack, execution_arn(key))
+    finally:
+        stack.simulator.clear_faults()
+    statuses = [h.status.value for h in container().repository.history(key)]
+    assert statuses == ["RECEIVED", "PROCESSING", "QUORUM_MET"]
+    assert len(result_events(key)) == 1
+
+
+def test_transient_partner_errors_are_retried_and_the_verdict_is_unchanged(stack):
+    stack.simulator.set_faults("pessoas", error_rate=0.5)
+    stack.simulator.reseed(7)
+    try:
+        keys = [create(sc.order_body(requester="QUORUM_AB")) for _ in range(3)]
+        orders = [terminal(k) for k in keys]
+    finally:
+        stack.simulator.clear_faults()
+    # Retries hide transient faults unless they outlast every attempt: then FAILED, never a wrong verdict.
+    assert {o.status.value for o in orders} <= {"QUORUM_MET", "FAILED"}
+    assert any(o.status.value == "QUORUM_MET" for o in orders)
+
+
+def test_partner_down_past_every_retry_ends_failed_with_the_reason(stack):
+    stack.simulator.set_faults("poderes", down=True)
+    try:
+        key = create(sc.order_body(requester="QUORUM_AB"))
+        order = terminal(key)
+    finally:
+        stack.simulator.clear_faults()
+    assert order.status.value == "FAILED" and "PartnerUnavailable" in order.status_detail
+    execution = wait_execution(stack, execution_arn(key))
+    assert execution["status"] == "FAILED" and execution["error"] == "TechnicalFailure"
+    assert result_events(key)[0]["event_type"] == "ORDER_FAILED"
+
+
+def test_company_with_2000_representatives_keeps_the_state_small(stack):
+    cnpj, cpfs = "33000167000101", _valid_cpfs(2000)
+    seed = stack.simulator.seed
+    seed.powers[(cnpj, "ASSINAR_CCB")] = {
+        "cnpj": cnpj, "power_code": "ASSINAR_CCB",
+        "representatives": [{"cpf": c, "groups": ["A" if i % 2 else "B"], "valid_from": "2020-01-01",
+                             "valid_until": None, "restrictions": []} for i, c in enumerate(cpfs)],
+        "rules": [{"rule_id": "R1", "description": "A+B", "max_amount": None,
+                   "requirements": [{"group": "A", "min_signers": 1}, {"group": "B", "min_signers": 1}]}]}
+    for c in cpfs:
+        seed.people[c] = {"cpf": c, "name": f"Pessoa {c}", "email": None, "phone": None}
+    seed.operators[(cnpj, "BANKLINE")] = {c: {"cpf": c, "operator_active": True, "account_access": True}
+                                          for c in cpfs}
+    stack.simulator.reset_counters()
+    body = sc.order_body()
+    body["requester"] = {"person_type": "PJ", "document": cnpj}
+    key = create(body)
+    order = terminal(key)
+    assert order.status.value == "QUORUM_MET"
+    assert len(order.result["parties"][0]["participants"]) == 2000
+    counts = stack.simulator.counters()
+    assert counts["pessoas"] == 20 and counts["cadastro"] == 20  # batches of 100
+    history = stack.sfn.get_execution_history(executionArn=execution_arn(key), maxResults=1000)["events"]
+    largest = max(len(json.dumps(e, default=str)) for e in history)
+    assert largest < 8 * 1024, f"largest history event is {largest} bytes"
+
+
+def _valid_cpfs(n: int) -> list[str]:
+    from stdnum.br import cpf
+
+    out, base = [], 100_000_000
+    while len(out) < n:
+        body = str(base)
+        candidate = next(body + f"{d:02d}" for d in range(100) if cpf.is_valid(body + f"{d:02d}"))
+        out.append(candidate)
+        base += 7
+    return out
+
+
+def test_the_asl_passes_statelint_once_rendered(stack, tmp_path):
+    import subprocess
+    import sys
+
+    from ame_local.config import LOCAL_ASL_SUBSTITUTIONS
+
+    arns = {name: "arn:aws:lambda:us-east-1:123456789012:function:f" for name in placeholders(ASL) if name.endswith("Arn")}
+    rendered = render_asl(ASL, {**LOCAL_ASL_SUBSTITUTIONS, **arns})
+    path = tmp_path / "rendered.asl.json"
+    path.write_text(rendered)
+    statelint = Path(sys.executable).with_name("statelint")
+    run = subprocess.run([str(statelint), str(path)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_every_task_names_a_registered_function_and_every_task_function_is_used():
+    import app
+
+    task_functions = _lambda_names(app.app)
+    used = {p for p in placeholders(ASL) if p.endswith("Arn")}
+    assert used == {function_arn_placeholder(name) for name in task_functions}
+    resources = set(re.findall(r'"Resource": "\$\{(\w+)\}"', ASL))
+    assert resources == used
+
+
+def _lambda_names(chalice_app) -> set[str]:
+    return {fn.name for fn in chalice_app.pure_lambda_functions}
