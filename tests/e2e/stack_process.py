@@ -1,0 +1,69 @@
+"""Run `python -m ame_local run` as a real process on free ports, for end-to-end tests and benchmarks."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+ROOT = Path(__file__).resolve().parents[2]
+READY = "AME local stack ready: "
+
+
+@dataclass
+class RunningStack:
+    api_url: str
+    partners_url: str
+    process: subprocess.Popen
+    output: list[str] = field(default_factory=list)
+
+    def log(self) -> str:
+        return "".join(self.output)
+
+
+@contextmanager
+def running_stack(tmp_dir: Path, extra_env: dict[str, str] | None = None, timeout: float = 60.0) -> Iterator[RunningStack]:
+    """Start the local stack with its own SQLite file and free ports; stop it with SIGTERM."""
+    env = {**os.environ, "AME_PORT": "0", "AME_PARTNERS_PORT": "0",
+           "AME_DATABASE_URL": f"sqlite:///{tmp_dir / 'ame.sqlite3'}", "PYTHONUNBUFFERED": "1"}
+    env.update(extra_env or {})
+    process = subprocess.Popen([sys.executable, "-m", "ame_local", "run"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output: list[str] = []
+    ready = threading.Event()
+    urls: dict[str, str] = {}
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line)
+            if line.startswith("Partners:"):
+                urls["partners"] = line.split(":", 1)[1].strip().split(",")[0].strip()
+            if line.startswith(READY):
+                urls["api"] = line[len(READY):].strip()
+                ready.set()
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready.wait(0.1):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("local stack did not start:\n" + "".join(output[-80:]))
+        yield RunningStack(api_url=urls["api"], partners_url=urls.get("partners", ""), process=process,
+                           output=output)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+        reader.join(5)

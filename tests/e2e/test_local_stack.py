@@ -1,0 +1,100 @@
+"""End to end over HTTP: `python -m ame_local run`, then create, re-submit and read orders."""
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from ame_local.simulator import scenarios as sc
+from tests.e2e.stack_process import running_stack
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    with running_stack(tmp_path_factory.mktemp("e2e")) as running:
+        yield running
+
+
+def wait_terminal(api: str, key: str, timeout: float = 30.0) -> dict:
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        order = requests.get(f"{api}/v1/orders/{key}", timeout=5).json()
+        seen.append(order["status"])
+        if order["status"] in ("QUORUM_MET", "NO_QUORUM", "FAILED"):
+            order["_seen"] = seen
+            return order
+        time.sleep(0.05)
+    raise AssertionError(f"order {key} not terminal after {timeout}s; statuses seen: {seen[-5:]}")
+
+
+def post(api: str, body, key: str | None = None) -> requests.Response:
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Idempotency-Key"] = key
+    return requests.post(f"{api}/v1/orders", json=body, headers=headers, timeout=10)
+
+
+def test_health_answers(stack):
+    assert requests.get(f"{stack.api_url}/health", timeout=5).json() == {"status": "ok"}
+
+
+def test_order_is_accepted_and_moves_on_to_its_verdict(stack):
+    response = post(stack.api_url, sc.order_body("QUORUM_AB", ["PF_KNOWN"], external_reference="e2e-1"))
+    assert response.status_code == 202, response.text
+    key = response.json()["order_key"]
+    assert response.headers["Location"] == f"/v1/orders/{key}"
+    order = wait_terminal(stack.api_url, key)
+    assert order["status"] == "QUORUM_MET"
+    requester, guarantor = order["result"]["parties"]
+    assert requester["document"] == sc.document_of("QUORUM_AB") and requester["quorum_met"]
+    assert guarantor["participants"][0]["name"] and guarantor["quorum_met"]
+
+
+@pytest.mark.parametrize("name", ["NO_REPRESENTATIVES", "ALL_RESTRICTED", "NO_ACTIVE_OPERATOR",
+                                  "SINGLE_NO_SOLO_RULE", "TWO_GROUPS_ONE_PERSON"])
+def test_scenarios_without_quorum_show_the_reason(stack, name):
+    key = post(stack.api_url, sc.order_body(name)).json()["order_key"]
+    order = wait_terminal(stack.api_url, key)
+    assert order["status"] == "NO_QUORUM"
+    assert order["result"]["parties"][0]["reason"] == sc.SCENARIOS[name]["expected_reason"]
+
+
+def test_resubmitting_with_the_same_idempotency_key_returns_the_same_order(stack):
+    body = sc.order_body("ALPHANUMERIC", external_reference="e2e-idem")
+    first = post(stack.api_url, body, key="e2e-idem-1")
+    again = post(stack.api_url, body, key="e2e-idem-1")
+    assert first.status_code == again.status_code == 202
+    assert again.json() == first.json() and again.headers.get("Idempotent-Replayed") == "true"
+    conflict = post(stack.api_url, {**body, "amount": "1.00"}, key="e2e-idem-1")
+    assert conflict.status_code == 409
+    assert conflict.headers["Content-Type"] == "application/problem+json"
+
+
+def test_invalid_order_is_refused_with_the_field_named_and_nothing_stored(stack):
+    body = sc.order_body("QUORUM_AB")
+    body["requester"]["document"] = "11.222.333/0001-80"
+    response = post(stack.api_url, body)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "requester.document"
+
+
+def test_inactive_area_and_unknown_domain_key_are_422(stack):
+    inactive = post(stack.api_url, sc.order_body("QUORUM_AB", area_code=sc.AREA_INACTIVE))
+    assert inactive.status_code == 422 and inactive.json()["errors"][0]["code"] == "AREA_INACTIVE"
+    product = post(stack.api_url, sc.order_body("QUORUM_AB", product_code=sc.PRODUCT_INACTIVE))
+    assert product.status_code == 422 and product.json()["errors"][0]["code"] == "DOMAIN_KEY_INACTIVE"
+
+
+def test_partner_outage_is_503_with_retry_after(stack):
+    admin = f"{stack.partners_url}/_admin/faults"
+    requests.post(admin, json={"parametrizador": {"down": True}}, timeout=5).raise_for_status()
+    try:
+        # A fresh area code so the cache cannot answer.
+        response = post(stack.api_url, sc.order_body("QUORUM_AB", area_code=sc.AREA_WITHOUT_WEBHOOK))
+    finally:
+        requests.post(f"{stack.partners_url}/_admin/faults/reset", timeout=5).raise_for_status()
+    assert response.status_code == 503 and int(response.headers["Retry-After"]) >= 1
