@@ -7,7 +7,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Collection, Mapping
 
 from chalicelib.queues import QUEUES, QueueSpec
 
@@ -212,11 +212,15 @@ class EventSources:
         schedule_interval_seconds: float = 10.0,
         wait_seconds: int = 1,
         queues: Mapping[str, QueueSpec] = QUEUES,
+        paused: Collection[str] = (),
     ):
         self.pollers: dict[str, QueuePoller] = {}
         self.schedules: dict[str, ScheduleTimer] = {}
         for logical, spec in queues.items():
             if spec.consumer is None:
+                continue
+            if logical in paused:  # benchmarks isolate the API by leaving a consumer off
+                logger.warning("queue %s: paused by configuration; not polled", spec.name)
                 continue
             handler = app.handler_map.get(spec.consumer)
             if handler is None:

@@ -11,6 +11,7 @@ from chalicelib.domain.orders import (
     OrderStatus,
     StatusChange,
     StoredOrder,
+    stored_from_draft,
 )
 from chalicelib.domain.partners import AreaSettings, DomainValues
 from chalicelib.services.ports import ClaimOutcome, IdempotencyKeyTaken, OutboxMessage, PartnerUnavailable
@@ -49,15 +50,7 @@ class InMemoryOrderRepository:
                 if key in self.idempotency:
                     raise IdempotencyKeyTaken(key)
                 self.idempotency[key] = (draft.order_key, draft.request_hash or "")
-            req = draft.request
-            self.orders[draft.order_key] = StoredOrder(
-                order_key=draft.order_key, status=OrderStatus.RECEIVED, created_by=draft.created_by,
-                area_code=req.area_code, product_code=req.product_code, platform=req.platform,
-                signature_method=req.signature_method, amount=req.amount,
-                external_reference=req.external_reference, requester=draft.parties[0],
-                guarantors=draft.parties[1:], documents=req.documents, area_snapshot=draft.area_snapshot,
-                created_at=draft.created_at, updated_at=draft.created_at,
-            )
+            self.orders[draft.order_key] = stored_from_draft(draft)
             self.histories[draft.order_key] = [StatusChange(status=OrderStatus.RECEIVED, at=draft.created_at)]
             self.outbox[outbox.message_id] = outbox
 

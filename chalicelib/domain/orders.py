@@ -166,3 +166,16 @@ class StoredOrder(BaseModel):
     @property
     def parties(self) -> list[OrderParty]:
         return [self.requester, *self.guarantors]
+
+
+def stored_from_draft(draft: OrderDraft) -> StoredOrder:
+    """The order exactly as create_order stores it, without reading it back."""
+    request = draft.request
+    return StoredOrder(
+        order_key=draft.order_key, status=OrderStatus.RECEIVED, created_by=draft.created_by,
+        area_code=request.area_code, product_code=request.product_code, platform=request.platform,
+        signature_method=request.signature_method, amount=request.amount,
+        external_reference=request.external_reference, requester=draft.parties[0],
+        guarantors=draft.parties[1:], documents=request.documents, area_snapshot=draft.area_snapshot,
+        created_at=draft.created_at, updated_at=draft.created_at,
+    )

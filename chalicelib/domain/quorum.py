@@ -363,24 +363,35 @@ def _shortfalls(
         # Only failing rules need to look people up by CPF: build the index once, on the first one.
         people.reasons_by_cpf = {p.cpf: p.reasons for p in people.participants}
     reasons_by_cpf = people.reasons_by_cpf
-    result = []
+    # Deficits that share a group or someone who cannot sign are told as one: otherwise the same
+    # person would be offered as the fix for two shortfalls while he can fill only one slot.
+    parts: list[tuple[list[int], set[str], set[str], set[str]]] = []  # indexes, groups, available, everyone
     for deficit in match.deficits:
-        groups = {requirements[i][0] for i in deficit.requirement_indexes}
+        indexes = list(deficit.requirement_indexes)
+        groups = {requirements[i][0] for i in indexes}
+        everyone = set(chain.from_iterable(people.members(group) for group in groups))
         available = set(deficit.available)
-        helpers: dict[str, tuple[str, ...]] = {}
-        for group in groups:
-            for cpf in people.members(group):
-                if cpf in available or cpf in helpers:
-                    continue
-                reasons = reasons_by_cpf[cpf]
-                if single_signer and cpf in people.joint_only:
-                    reasons += (JOINT_ONLY,)
-                helpers[cpf] = reasons
+        for other in [part for part in parts if part[1] & groups or part[3] & everyone]:
+            parts.remove(other)
+            indexes += other[0]
+            groups |= other[1]
+            available |= other[2]
+            everyone |= other[3]
+        parts.append((indexes, groups, available, everyone))
+    result = []
+    for indexes, _, available, everyone in sorted(parts, key=lambda part: min(part[0])):
+        indexes.sort()
+        helpers = []
+        for cpf in sorted(everyone - available):
+            reasons = reasons_by_cpf[cpf]
+            if single_signer and cpf in people.joint_only:
+                reasons += (JOINT_ONLY,)
+            helpers.append(ExcludedPerson(cpf, reasons))
         result.append(Shortfall(
-            tuple(requirements[i] for i in deficit.requirement_indexes),
-            deficit.needed,
-            deficit.available,
-            tuple(ExcludedPerson(cpf, helpers[cpf]) for cpf in sorted(helpers)),
+            tuple(requirements[i] for i in indexes),
+            sum(requirements[i][1] for i in indexes),
+            tuple(sorted(available)),
+            tuple(helpers),
         ))
     return tuple(result)
 

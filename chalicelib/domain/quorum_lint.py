@@ -49,37 +49,35 @@ class _Shape:
     demand: dict[str, int]
     total: int
     max_amount: Decimal | None
-    mask: int
-    key: tuple[tuple[str, int], ...]
+    mask: int  # one bit per group it asks for
+    packed: int = 0  # demands side by side in fixed-width fields, see _pack
 
 
-def merged_demand(rule: Rule) -> dict[str, int]:
-    """Two requirements on the same group are one requirement asking for the sum."""
-    demand: dict[str, int] = {}
-    for requirement in rule.requirements:
-        if requirement.min_signers > 0:
-            demand[requirement.group] = demand.get(requirement.group, 0) + requirement.min_signers
-    return demand
+def _pack(shapes: Sequence[_Shape], index_of: Mapping[str, int]) -> int:
+    """Pack each rule's demands into one int so that "a asks no more than b, group by group" is one subtraction.
+
+    Every group gets a field of `width` bits plus a guard bit above it; with the guards set in b,
+    subtracting a never borrows across fields, and a guard survives exactly where b's demand >= a's.
+    Returns the mask of all guard bits.
+    """
+    width = max((n for shape in shapes for n in shape.demand.values()), default=1).bit_length()
+    field = width + 1
+    for shape in shapes:
+        shape.packed = sum(needed << (index_of[group] * field) for group, needed in shape.demand.items())
+    return sum(1 << (index * field + width) for index in range(len(index_of)))
 
 
-def _dominates(a: _Shape, b: _Shape) -> bool:
-    """Every signer set that satisfies b also satisfies a, whenever b applies."""
-    if a.max_amount is not None and (b.max_amount is None or b.max_amount > a.max_amount):
-        return False
-    # A JOINT_ONLY person may sign b (2+ signers) but not a single-signer a.
-    if a.total < 2 <= b.total:
-        return False
-    demand_b = b.demand
-    return all(needed <= demand_b.get(group, 0) for group, needed in a.demand.items())
-
-
-def _redundancy(shapes: Sequence[_Shape]) -> list[tuple[int, LintFinding]]:
+def _redundancy(shapes: Sequence[_Shape], index_of: Mapping[str, int]) -> list[tuple[int, LintFinding]]:
+    guards = _pack(shapes, index_of)
     by_mask: dict[int, list[_Shape]] = {}
     for shape in shapes:
         by_mask.setdefault(shape.mask, []).append(shape)
     found: list[tuple[int, LintFinding]] = []
     for b in shapes:
         mask = b.mask
+        b_guarded = b.packed | guards
+        b_total = b.total
+        b_max = b.max_amount
         duplicate_of: _Shape | None = None
         dominators: list[_Shape] = []
         if len(b.demand) > _MAX_SUBSET_GROUPS:
@@ -95,12 +93,15 @@ def _redundancy(shapes: Sequence[_Shape]) -> list[tuple[int, LintFinding]]:
                 sub = (sub - 1) & mask
         for candidates in groups_of:
             for a in candidates:
-                if a is b or a.total > b.total:
+                if a is b or a.total > b_total or (b_guarded - a.packed) & guards != guards:
                     continue
-                if a.key == b.key and a.max_amount == b.max_amount:
+                # a asks no more than b in every group; now compare when each applies.
+                a_max = a.max_amount
+                if a.packed == b.packed and a_max == b_max:
                     if a.position < b.position and (duplicate_of is None or a.position < duplicate_of.position):
                         duplicate_of = a
-                elif _dominates(a, b):
+                elif (a_max is None or (b_max is not None and b_max <= a_max)) and not (a.total < 2 <= b_total):
+                    # A JOINT_ONLY person may sign b (2+ signers) but not a single-signer a.
                     dominators.append(a)
         if duplicate_of is not None:
             found.append((b.position, LintFinding(
@@ -139,7 +140,7 @@ def lint_rule_set(
     ]
     per_rule: list[tuple[int, LintFinding]] = []
     shapes: list[_Shape] = []
-    bits: dict[str, int] = {}
+    index_of: dict[str, int] = {}
     seen_ids: dict[str, int] = {}
     missing_groups: dict[str, list[str]] = {}
     for position, rule in enumerate(rules):
@@ -178,10 +179,9 @@ def lint_rule_set(
                     f"A regra {rule_id} pede {needed} assinante(s) do grupo {group}, que só tem {members}.",
                     (rule_id,), group,
                 )))
-            mask |= bits.setdefault(group, 1 << len(bits))
-        key = tuple(sorted(demand.items())) if len(demand) > 1 else tuple(demand.items())
-        shapes.append(_Shape(position, rule_id, demand, sum(demand.values()), rule.max_amount, mask, key))
-    per_rule.extend(_redundancy(shapes))
+            mask |= 1 << index_of.setdefault(group, len(index_of))
+        shapes.append(_Shape(position, rule_id, demand, sum(demand.values()), rule.max_amount, mask))
+    per_rule.extend(_redundancy(shapes, index_of))
     per_rule.sort(key=_first)  # stable: within a rule, the order above
     findings.extend(finding for _, finding in per_rule)
     for group in sorted(missing_groups):

@@ -23,6 +23,7 @@ from chalicelib.domain.orders import (
     PartyRole,
     PersonType,
     StoredOrder,
+    stored_from_draft,
 )
 from chalicelib.domain.partners import AreaSettings, DomainValues
 from chalicelib.domain.validation import field_errors
@@ -168,9 +169,7 @@ class IntakeService:
                 raise
             return replay
         self._publish_now(outbox)
-        order = self._repository.get_order(order_key)
-        assert order is not None
-        return IntakeResult(order=order, replayed=False)
+        return IntakeResult(order=stored_from_draft(draft), replayed=False)
 
     def _replay(self, caller: str, key: str, digest: str) -> IntakeResult | None:
         found = self._repository.find_idempotent(caller, key)

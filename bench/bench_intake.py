@@ -1,0 +1,99 @@
+"""Intake benchmark: POST /v1/orders latency with a cold and a warm cache, and throughput with 8 clients.
+
+Parametrizador and Domínios answer in 100 ms each (simulator latency). Goals (issue 2): cold median
+<= 1.15 x 100 ms (the look-ups overlap), warm median <= 20 ms. Run: .venv/bin/python bench/bench_intake.py
+
+The creation-queue consumer is paused, so the API is measured alone: locally the whole workflow runs in
+the same Python process and would otherwise compete for the one interpreter lock (in AWS the workflow
+runs in other Lambdas). Orders still go to the queue. The database is the local stack's SQLite file
+unless AME_DATABASE_URL names another (e.g. mysql+pymysql://root:@127.0.0.1:3306/<db>).
+"""
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ame_local.simulator import scenarios as sc  # noqa: E402
+from tests.e2e.stack_process import running_stack  # noqa: E402
+
+PARTNER_LATENCY_MS = 100
+BODY = sc.order_body("QUORUM_AB", ["PF_KNOWN"])
+ISOLATE = {"AME_LOCAL_PAUSED_QUEUES": "creation"}
+
+
+def configure(stack) -> None:
+    faults = {p: {"latency_ms": PARTNER_LATENCY_MS} for p in ("parametrizador", "dominios")}
+    requests.post(f"{stack.partners_url}/_admin/faults", json=faults, timeout=5).raise_for_status()
+
+
+def post(session: requests.Session, api: str) -> float:
+    start = time.perf_counter()
+    response = session.post(f"{api}/v1/orders", json=BODY, timeout=10)
+    elapsed = time.perf_counter() - start
+    if response.status_code != 202:
+        raise RuntimeError(f"POST answered {response.status_code}: {response.text}")
+    return elapsed
+
+
+def latencies(api: str, n: int) -> list[float]:
+    with requests.Session() as session:
+        post(session, api)  # connection and first-import warm-up
+        return [post(session, api) for _ in range(n)]
+
+
+def throughput(api: str, clients: int = 8, seconds: float = 5.0) -> float:
+    done = [0] * clients
+    stop_at = time.perf_counter() + seconds
+
+    def worker(i: int) -> None:
+        with requests.Session() as session:
+            while time.perf_counter() < stop_at:
+                post(session, api)
+                done[i] += 1
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(done) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        with running_stack(_mk(tmp, "cold"), {**ISOLATE, "AME_AREA_CACHE_TTL_SECONDS": "0"}) as stack:
+            configure(stack)
+            cold = latencies(stack.api_url, 40)
+        with running_stack(_mk(tmp, "warm"), ISOLATE) as stack:
+            configure(stack)
+            warm = latencies(stack.api_url, 200)
+            rate = throughput(stack.api_url)
+    cold_ms, warm_ms = statistics.median(cold) * 1000, statistics.median(warm) * 1000
+    print(f"partner latency (Parametrizador, Domínios): {PARTNER_LATENCY_MS} ms each")
+    print(f"POST /v1/orders cold cache: median {cold_ms:.1f} ms (p95 {_p95(cold) * 1000:.1f} ms) "
+          f"= {cold_ms / PARTNER_LATENCY_MS:.2f} x partner latency (goal <= 1.15)")
+    print(f"POST /v1/orders warm cache: median {warm_ms:.1f} ms (p95 {_p95(warm) * 1000:.1f} ms) (goal <= 20 ms)")
+    print(f"orders accepted per second, 8 concurrent clients, warm cache: {rate:.0f}")
+
+
+def _mk(tmp: str, name: str) -> Path:
+    path = Path(tmp) / name
+    path.mkdir()
+    return path
+
+
+def _p95(values: list[float]) -> float:
+    return sorted(values)[int(len(values) * 0.95) - 1]
+
+
+if __name__ == "__main__":
+    main()

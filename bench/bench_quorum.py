@@ -1,0 +1,119 @@
+"""Benchmark: quorum evaluation with explanations vs json.loads of the same Poderes answer."""
+from __future__ import annotations
+
+import gc
+import json
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from chalicelib.domain.partners import CompanyPowers  # noqa: E402
+from chalicelib.domain.quorum import evaluate_party  # noqa: E402
+
+GROUPS = 20
+RULES = 200
+MAX_REQUIREMENTS = 5
+AMOUNT = Decimal("250000.00")
+ON = date(2026, 11, 29)
+GOAL_RATIO = 2.0
+
+
+def poderes_answer(representatives: int, seed: int) -> tuple[str, dict[str, list[str]]]:
+    """A seeded Poderes answer (contracts §1) and what Pessoas/Cadastro Único flagged."""
+    rnd = random.Random(seed)
+    groups = [f"G{i:02d}" for i in range(GROUPS)]
+    cpfs = rnd.sample(range(10**10, 10**11), representatives)
+    reps: list[dict[str, Any]] = []
+    inactive: dict[str, list[str]] = {}
+    for number in cpfs:
+        cpf = str(number)
+        restrictions: list[dict[str, Any]] = []
+        roll = rnd.random()
+        if roll < 0.08:
+            restrictions.append({"type": "MAX_AMOUNT", "amount": f"{rnd.randrange(50, 2000) * 1000}.00"})
+        elif roll < 0.10:
+            restrictions.append({"type": "BLOCKED", "reason": "Mandato suspenso"})
+        elif roll < 0.15:
+            restrictions.append({"type": "JOINT_ONLY"})
+        elif roll < 0.16:
+            restrictions.append({"type": "PROCURACAO_ESPECIAL"})
+        valid_until = "2025-12-31" if rnd.random() < 0.03 else rnd.choice([None, "2028-06-30"])
+        reps.append({
+            "cpf": cpf,
+            "groups": sorted(rnd.sample(groups, rnd.randint(1, 3))),
+            "valid_from": rnd.choice(["2019-03-01", "2021-05-10", "2024-01-15"]),
+            "valid_until": valid_until,
+            "restrictions": restrictions,
+        })
+        if rnd.random() < 0.05:
+            inactive[cpf] = [rnd.choice(["NOT_FOUND", "NO_OPERATOR", "NO_ACCOUNT_ACCESS"])]
+    rules = []
+    for index in range(RULES):
+        chosen = rnd.sample(groups, rnd.randint(1, MAX_REQUIREMENTS))
+        rules.append({
+            "rule_id": f"R{index:03d}",
+            "description": f"Agrupamento {index} de assinantes",
+            "max_amount": None if rnd.random() < 0.4 else f"{rnd.randrange(100, 5000) * 1000}.00",
+            "requirements": [{"group": g, "min_signers": rnd.randint(1, 3)} for g in chosen],
+        })
+    body = {"cnpj": "11222333000181", "power_code": "ASSINAR_CCB", "representatives": reps, "rules": rules}
+    return json.dumps(body), inactive
+
+
+def medians(actions: dict[str, Callable[[], object]], repetitions: int) -> dict[str, float]:
+    """Median seconds of each action; the actions are interleaved so that drifts in machine speed hit all alike."""
+    for action in actions.values():
+        action()  # warm-up
+    samples: dict[str, list[float]] = {name: [] for name in actions}
+    for _ in range(repetitions):
+        for name, action in actions.items():
+            gc.collect()
+            start = time.perf_counter()
+            action()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def run_case(representatives: int, repetitions: int) -> float:
+    text, inactive = poderes_answer(representatives, seed=representatives)
+    powers = CompanyPowers.model_validate(json.loads(text))
+    result = evaluate_party(powers, AMOUNT, ON, inactive=inactive)
+
+    timed = medians({
+        "decode": lambda: json.loads(text),
+        "evaluate": lambda: evaluate_party(powers, AMOUNT, ON, inactive=inactive),
+        "parse": lambda: CompanyPowers.model_validate_json(text),
+        "serialise": result.to_dict,
+    }, repetitions)
+    decode, evaluate, parse, serialise = timed["decode"], timed["evaluate"], timed["parse"], timed["serialise"]
+    ratio = evaluate / decode
+    print(f"-- {representatives} representatives, {GROUPS} groups, {RULES} rules of 1-{MAX_REQUIREMENTS} requirements"
+          f" ({len(text) / 1024:.0f} KiB of JSON; {len(result.satisfied_rules)} satisfied, "
+          f"{len(result.failed_rules)} failed, {len(result.skipped_rules)} skipped; median of {repetitions})")
+    print(f"   json.loads(Poderes answer)                       {decode * 1000:9.2f} ms")
+    print(f"   evaluate_party(CompanyPowers) with explanations  {evaluate * 1000:9.2f} ms")
+    print(f"   ratio evaluation / decoding                      {ratio:9.2f}   (goal <= {GOAL_RATIO})")
+    print(f"   not counted above: CompanyPowers.model_validate_json {parse * 1000:.2f} ms,"
+          f" PartyEvaluation.to_dict {serialise * 1000:.2f} ms")
+    return ratio
+
+
+def main() -> int:
+    print("Timed as evaluation: evaluate_party() on an already-built CompanyPowers, computing restrictions,")
+    print("matching, signer sets, eligibility, failure explanations, critical signers and lint.")
+    ratios = [run_case(1_000, 41), run_case(10_000, 11)]
+    met = all(r <= GOAL_RATIO for r in ratios)
+    print(f"goal evaluation <= {GOAL_RATIO} x decoding: {'met' if met else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
