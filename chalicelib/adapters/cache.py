@@ -67,6 +67,13 @@ class InProcessTtlCache:
             if len(self._entries) > self._max_entries:
                 self._evict()
 
+    def get_many_json(self, keys: list[str]) -> list[Any | None]:
+        return [self.get_json(k) for k in keys]
+
+    def set_many_json(self, items: dict[str, Any], ttl_seconds: float) -> None:
+        for key, value in items.items():
+            self.set_json(key, value, ttl_seconds)
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)
@@ -92,33 +99,22 @@ class RedisCache:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         import redis
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
 
         if isinstance(client, str):
-            client = redis.Redis.from_url(
-                client,
-                socket_timeout=socket_timeout,
-                socket_connect_timeout=socket_timeout,
-                # redis-py retries with backoff by default; a cache miss is cheaper than the wait.
-                retry=Retry(NoBackoff(), 0),
-            )
+            client = redis_client(client, socket_timeout)
         self._client = client
         # What a sick server or network raises; anything else is a bug and should surface.
         self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
         self._prefix = prefix
-        self._retry_after = retry_after_seconds
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._down_until = 0.0
+        self._gate = OutageGate("Redis cache", retry_after_seconds, clock)
 
     def get_json(self, key: str) -> Any | None:
-        if self._skipping():
+        if self._gate.skipping():
             return None
         try:
             raw = self._client.get(self._prefix + key)
         except self._errors as exc:
-            self._failed("get", exc)
+            self._gate.failed("get", exc)
             return None
         if raw is None:
             return None
@@ -133,23 +129,75 @@ class RedisCache:
         if millis <= 0:
             return
         text = _dumps(value)
-        if self._skipping():
+        if self._gate.skipping():
             return
         try:
             self._client.set(self._prefix + key, text, px=millis)
         except self._errors as exc:
-            self._failed("set", exc)
+            self._gate.failed("set", exc)
 
-    def _skipping(self) -> bool:
-        # After a failure, skip Redis for a while so a dead server costs no timeout on every request.
+
+    def get_many_json(self, keys: list[str]) -> list[Any | None]:
+        """One round trip for many keys (MGET); a miss for each on Redis trouble."""
+        if not keys or self._gate.skipping():
+            return [None] * len(keys)
+        try:
+            raws = self._client.mget([self._prefix + k for k in keys])
+        except self._errors as exc:
+            self._gate.failed("mget", exc)
+            return [None] * len(keys)
+        out: list[Any | None] = []
+        for raw in raws:
+            try:
+                out.append(None if raw is None else json.loads(raw))
+            except ValueError:
+                out.append(None)
+        return out
+
+    def set_many_json(self, items: dict[str, Any], ttl_seconds: float) -> None:
+        millis = int(ttl_seconds * 1000)
+        if not items or millis <= 0 or self._gate.skipping():
+            return
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            for key, value in items.items():
+                pipe.set(self._prefix + key, _dumps(value), px=millis)
+            pipe.execute()
+        except self._errors as exc:
+            self._gate.failed("mset", exc)
+
+def redis_client(url: str, socket_timeout: float = 0.25) -> "redis.Redis":
+    """A client that fails fast: redis-py retries with backoff by default, and for a cache or a
+    breaker's shared state doing without is cheaper than the wait."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return redis.Redis.from_url(url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout,
+                                retry=Retry(NoBackoff(), 0))
+
+
+class OutageGate:
+    """After a failure, skip an optional dependency for a while so a dead server costs no timeout on
+    every request; one warning per outage."""
+
+    def __init__(self, name: str, retry_after_seconds: float = 5.0, clock: Callable[[], float] = time.monotonic):
+        self._name = name
+        self._retry_after = retry_after_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._down_until = 0.0
+
+    def skipping(self) -> bool:
         with self._lock:
             return self._clock() < self._down_until
 
-    def _failed(self, operation: str, exc: Exception) -> None:
+    def failed(self, operation: str, exc: BaseException) -> None:
         with self._lock:
             self._down_until = self._clock() + self._retry_after
         logger.warning(
-            "Redis cache unavailable; serving without cache for %.0fs",
+            "%s unavailable; doing without it for %.0fs",
+            self._name,
             self._retry_after,
             extra={"operation": operation, "error": f"{type(exc).__name__}: {exc}"},
         )

@@ -220,3 +220,15 @@ def test_build_cache_uses_redis_only_when_a_url_is_configured():
     assert isinstance(build_cache(None), InProcessTtlCache)
     assert isinstance(build_cache(""), InProcessTtlCache)
     assert isinstance(build_cache("redis://127.0.0.1:6379/15"), RedisCache)
+
+
+def test_redis_many_keys_round_trip_in_one_call(redis_client, unique_prefix):
+    cache = RedisCache(redis_client, prefix=unique_prefix)
+    cache.set_many_json({"a": {"n": 1}, "b": None, "c": [1, 2]}, ttl_seconds=30)
+    assert cache.get_many_json(["a", "missing", "c"]) == [{"n": 1}, None, [1, 2]]
+
+
+def test_redis_many_keys_when_redis_is_down_are_misses():
+    cache = RedisCache("redis://127.0.0.1:1/0")
+    cache.set_many_json({"a": 1}, ttl_seconds=30)
+    assert cache.get_many_json(["a", "b"]) == [None, None]
