@@ -1,0 +1,338 @@
+"""Logs, metrics and traces for AME behind one module: JSON logs with masked personal data, EMF metrics, X-Ray.
+
+Everything heavy (Powertools, aws-xray-sdk) is imported on first use, so a function that logs little and
+never traces pays nothing at cold start. Tracing and metrics switch themselves off outside Lambda, so the
+same code runs under the local stack and the tests without a flag. X-Ray lives only here: aws-xray-sdk is
+in maintenance mode, and a move to OpenTelemetry should touch this file alone.
+"""
+from __future__ import annotations
+
+import contextvars
+import logging
+import os
+import re
+import threading
+import time
+from contextlib import contextmanager, nullcontext
+from typing import Any, Callable, Iterator, Mapping
+
+SERVICE = "ame"
+NAMESPACE = "AME"
+
+# Metric names: the code emits them and infra/build_template.py builds alarms and the dashboard on them.
+METRIC_ORDERS_RECEIVED = "OrdersReceived"            # dims: area
+METRIC_VERDICTS = "Verdicts"                         # dims: area, verdict (QUORUM_MET | NO_QUORUM | FAILED)
+METRIC_WORKFLOW_FAILURES = "WorkflowTechnicalFailures"  # dims: (service only) - alarmed
+METRIC_PARTNER_LATENCY = "PartnerLatency"            # dims: partner (milliseconds)
+METRIC_PARTNER_ERRORS = "PartnerErrors"              # dims: partner, kind (transient | permanent)
+METRIC_CACHE_HITS = "CacheHits"                      # dims: cache
+METRIC_CACHE_MISSES = "CacheMisses"                  # dims: cache
+METRIC_BREAKER_OPEN = "PartnerBreakerOpen"           # dims: partner; 1 open, 0 closed - alarmed
+METRIC_DELIVERY_ATTEMPTS = "DeliveryAttempts"        # dims: channel (WEBHOOK | EMAIL | SMS | QUEUE), outcome
+
+PARTNERS = ("parametrizador", "dominios", "poderes", "pessoas", "cadastro", "notificacao")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def in_lambda(environ: Mapping[str, str] | None = None) -> bool:
+    return bool((os.environ if environ is None else environ).get("AWS_LAMBDA_FUNCTION_NAME"))
+
+
+def tracing_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """On in Lambda unless AWS_XRAY_SDK_ENABLED or POWERTOOLS_TRACE_DISABLED switches it off."""
+    env = os.environ if environ is None else environ
+    if not in_lambda(env):
+        return False
+    if env.get("AWS_XRAY_SDK_ENABLED", "").strip().lower() in _FALSE:
+        return False
+    return env.get("POWERTOOLS_TRACE_DISABLED", "").strip().lower() not in _TRUE
+
+
+def metrics_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """EMF lines only make sense where CloudWatch reads stdout: Lambda, unless POWERTOOLS_METRICS_DISABLED."""
+    env = os.environ if environ is None else environ
+    return in_lambda(env) and env.get("POWERTOOLS_METRICS_DISABLED", "").strip().lower() not in _TRUE
+
+
+# ---------------------------------------------------------------------------------------------- masking
+
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
+_PHONE = re.compile(r"\+55[\s-]?\(?\d{2}\)?[\s-]?\d{4,5}[\s-]?\d{4}\b")
+# Unformatted CNPJ (12 of 0-9A-Z + 2 check digits) and formatted `12.ABC.345/01DE-35`.
+_CNPJ = re.compile(r"\b[0-9A-Z]{2}\.?[0-9A-Z]{3}\.?[0-9A-Z]{3}/?[0-9A-Z]{4}-?\d{2}\b")
+# Unformatted CPF (11 digits) and formatted `529.982.247-25`.
+_CPF = re.compile(r"\b\d{3}\.?\d{3}\.?\d{3}-?\d{2}\b")
+
+# Keys whose values are identifiers we produce; never personal data, and masking them would hide them.
+_SAFE_KEYS = frozenset({
+    "order_key", "execution_arn", "request_id", "function_request_id", "api_request_id", "xray_trace_id",
+    "timestamp", "level", "location", "service", "function_arn", "function_name", "function_memory_size",
+    "cold_start", "sampling_rate",
+})
+
+
+def mask_text(text: str) -> str:
+    """CPF, CNPJ, e-mail and +55 phone numbers in free text, masked; the last 2 characters of documents kept."""
+    if not text:
+        return text
+    text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    text = _PHONE.sub("+55*********", text)
+    text = _CNPJ.sub(lambda m: "*" * 12 + m.group(0)[-2:], text)
+    return _CPF.sub(lambda m: "*" * 9 + m.group(0)[-2:], text)
+
+
+def mask_value(value: Any, _depth: int = 0) -> Any:
+    """Masks strings, 11/14-digit integers and, recursively, the values of dicts, lists and tuples."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, bool) or value is None or _depth > 8:
+        return value
+    if isinstance(value, int):
+        return mask_text(str(value)) if len(str(abs(value))) in (11, 14) else value
+    if isinstance(value, Mapping):
+        return {k: (v if k in _SAFE_KEYS else mask_value(v, _depth + 1)) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [mask_value(v, _depth + 1) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------------------------------------- logging
+
+_order_key: contextvars.ContextVar[str | None] = contextvars.ContextVar("ame_order_key", default=None)
+_area: contextvars.ContextVar[str | None] = contextvars.ContextVar("ame_area", default=None)
+_logger_lock = threading.Lock()
+_logger: Any = None
+
+
+def _masking_formatter_class() -> type:
+    from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+    class MaskingFormatter(LambdaPowertoolsFormatter):
+        """Powertools' JSON formatter with CPF/CNPJ/e-mail/phone masked in the message and every extra."""
+
+        def serialize(self, log: Any) -> str:
+            return super().serialize(log=mask_value(log))
+
+    return MaskingFormatter
+
+
+def get_logger(stream: Any = None) -> Any:
+    """The service's Powertools Logger (built once); `stream` is for tests that read the lines back."""
+    global _logger
+    if _logger is None or stream is not None:
+        from aws_lambda_powertools import Logger
+
+        built = Logger(
+            service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE),
+            logger_formatter=_masking_formatter_class()(utc=True, use_rfc3339=True),
+            logger_handler=logging.StreamHandler(stream) if stream is not None else None,
+        )
+        if stream is not None:
+            return built
+        with _logger_lock:
+            if _logger is None:
+                _logger = built
+    return _logger
+
+
+def configure_logging(force: bool = False) -> None:
+    """Routes the stdlib loggers (logging.getLogger(__name__) across chalicelib) into the JSON handler.
+
+    Only in Lambda (or with force=True): elsewhere the local stack and pytest keep their own handlers.
+    """
+    if not (force or in_lambda()):
+        return
+    logger = get_logger()
+    handler = logger.registered_handler
+    root = logging.getLogger()
+    if handler in root.handlers:
+        return
+    # Lambda's runtime installs its own plain-text root handler; replacing it avoids double lines.
+    root.handlers = [handler]
+    root.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO").upper())
+
+
+def bind_order(order_key: str | None, area: str | None = None, execution_arn: str | None = None) -> None:
+    """From here on every log line, trace annotation and partner metric of this invocation names the order."""
+    _order_key.set(order_key)
+    if area is not None:
+        _area.set(area)
+    keys = {k: v for k, v in (("order_key", order_key), ("area", area), ("execution_arn", execution_arn)) if v}
+    if keys and _logger is not None:
+        _logger.append_keys(**keys)
+
+
+def bind_request(request_id: str | None, **extra: Any) -> None:
+    keys = {"request_id": request_id, **extra}
+    if _logger is not None:
+        _logger.append_keys(**{k: v for k, v in keys.items() if v is not None})
+
+
+def clear_context() -> None:
+    """Forget the order and request of the previous invocation (Lambda reuses the process)."""
+    _order_key.set(None)
+    _area.set(None)
+    if _logger is not None:
+        _logger.remove_keys(["order_key", "area", "execution_arn", "request_id"])
+
+
+def current_order_key() -> str | None:
+    return _order_key.get()
+
+
+# ---------------------------------------------------------------------------------------------- metrics
+
+def emit_metric(name: str, value: float = 1, unit: str = "Count", **dimensions: str | None) -> bool:
+    """One EMF line with its own dimensions (plus service). A no-op outside Lambda; True when emitted."""
+    if not metrics_enabled():
+        return False
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    dims = {"service": os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE)}
+    dims.update({k: str(v) for k, v in dimensions.items() if v is not None})
+    with single_metric(name=name, unit=MetricUnit[unit], value=value,
+                       namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE),
+                       default_dimensions=dims):
+        pass
+    return True
+
+
+def record_order_received(area: str) -> bool:
+    return emit_metric(METRIC_ORDERS_RECEIVED, area=area)
+
+
+def record_verdict(verdict: str, area: str) -> bool:
+    return emit_metric(METRIC_VERDICTS, area=area, verdict=verdict)
+
+
+def record_workflow_failure() -> bool:
+    return emit_metric(METRIC_WORKFLOW_FAILURES)
+
+
+def record_partner_call(partner: str, latency_ms: float, error_kind: str | None = None) -> bool:
+    emitted = emit_metric(METRIC_PARTNER_LATENCY, latency_ms, "Milliseconds", partner=partner)
+    if error_kind is not None:
+        emit_metric(METRIC_PARTNER_ERRORS, partner=partner, kind=error_kind)
+    return emitted
+
+
+def record_cache(cache: str, hit: bool) -> bool:
+    return emit_metric(METRIC_CACHE_HITS if hit else METRIC_CACHE_MISSES, cache=cache)
+
+
+def record_breaker_state(partner: str, is_open: bool) -> bool:
+    return emit_metric(METRIC_BREAKER_OPEN, 1 if is_open else 0, partner=partner)
+
+
+def record_delivery_attempt(channel: str, outcome: str) -> bool:
+    return emit_metric(METRIC_DELIVERY_ATTEMPTS, channel=channel, outcome=outcome)
+
+
+# ---------------------------------------------------------------------------------------------- tracing
+
+_patched = False
+_patch_lock = threading.Lock()
+
+
+def patch_libraries() -> bool:
+    """Subsegments for every requests/botocore/pymysql call; once, and only when tracing is on."""
+    global _patched
+    if _patched or not tracing_enabled():
+        return False
+    with _patch_lock:
+        if not _patched:
+            from aws_xray_sdk.core import patch
+
+            patch(("requests", "botocore", "pymysql"))
+            _patched = True
+    return True
+
+
+@contextmanager
+def subsegment(name: str, **annotations: Any) -> Iterator[Any]:
+    """An X-Ray subsegment annotated with the bound order key/area plus `annotations`; no-op when off."""
+    if not tracing_enabled():
+        yield None
+        return
+    from aws_xray_sdk.core import xray_recorder
+
+    with xray_recorder.in_subsegment(name) as sub:
+        if sub is not None:
+            merged = {"order_key": _order_key.get(), "area": _area.get(), **annotations}
+            for key, value in merged.items():
+                if isinstance(value, (str, int, float, bool)):
+                    sub.put_annotation(key, value)
+        yield sub
+
+
+def traced(name: str, **annotations: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator form of `subsegment`."""
+    from functools import wraps
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with subsegment(name, **annotations):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def _error_kind(exc: BaseException) -> str:
+    # Partner clients raise typed errors; the name is enough to tell transient from permanent.
+    return "transient" if any("Unavailable" in c.__name__ or "Transient" in c.__name__
+                              for c in type(exc).__mro__) else "permanent"
+
+
+@contextmanager
+def partner_call(partner: str, operation: str = "") -> Iterator[Any]:
+    """Around one partner HTTP call: subsegment `partner.<name>`, latency metric, error metric by kind."""
+    started = time.perf_counter()
+    error_kind: str | None = None
+    try:
+        with subsegment(f"partner.{partner}", partner=partner, operation=operation or None) as sub:
+            yield sub
+    except BaseException as exc:
+        error_kind = _error_kind(exc)
+        raise
+    finally:
+        record_partner_call(partner, (time.perf_counter() - started) * 1000, error_kind)
+
+
+def db_transaction(name: str) -> Any:
+    """Around one database transaction: subsegment `db.<name>` annotated with the order key and area."""
+    return subsegment(f"db.{name}") if tracing_enabled() else nullcontext()
+
+
+# ---------------------------------------------------------------------------------------------- middleware
+
+def _payload_value(payload: Any, key: str) -> str | None:
+    value = payload.get(key) if isinstance(payload, Mapping) else None
+    return value if isinstance(value, str) else None
+
+
+def chalice_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
+    """Register with `app.register_middleware(chalice_middleware, "all")`.
+
+    Sets up JSON logging and library patching on first use, binds the request id and, for workflow
+    tasks, the order key and execution ARN that the state machine passes in, then clears them.
+    """
+    configure_logging()
+    patch_libraries()
+    context = getattr(event, "context", None)
+    request_id = getattr(context, "aws_request_id", None)
+    if isinstance(context, Mapping):  # an HTTP request: API Gateway's own request id
+        request_id = context.get("requestId")
+    payload = getattr(event, "event", None)
+    order_key = _payload_value(payload, "order_key")
+    try:
+        bind_request(request_id)
+        if order_key:
+            bind_order(order_key, execution_arn=_payload_value(payload, "execution_id"))
+        return get_response(event)
+    finally:
+        clear_context()

@@ -1,0 +1,240 @@
+"""The deploy, rehearsed offline: `chalice package` with the generated merge template, linted and wired right."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from chalicelib.asl import placeholders
+from chalicelib.queues import QUEUES
+from chalicelib.settings import Settings
+from infra import deploy
+from infra.build_template import (
+    ASL_FILE, FUNCTION_ACCESS, RETRY_PARAMETERS, STATE_MACHINE, TemplateError, app_functions, build_template,
+    dlq_logical_id, load_app,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+# The only statements allowed on Resource "*": AWS grants these actions on nothing narrower.
+STAR_ONLY_ACTIONS = {
+    "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
+    "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses",
+    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+}
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    out = tmp_path_factory.mktemp("deploy")
+    env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "sa-east-1")}
+    info = deploy.package("dev", out, environ=env)
+    info["sam"] = json.loads(Path(info["template"]).read_text(encoding="utf-8"))
+    info["out"] = out
+    yield info
+
+
+@pytest.fixture(scope="module")
+def resources(packaged: dict[str, Any]) -> dict[str, Any]:
+    return packaged["sam"]["Resources"]
+
+
+def _functions(resources: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function"}
+
+
+def _of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {k: v for k, v in resources.items() if v["Type"] == kind}
+
+
+def test_packaged_template_has_no_cfn_lint_errors_and_the_asl_passes_statelint(packaged):
+    errors = deploy.validate(Path(packaged["template"]), packaged["out"] / "rendered.asl.json")
+    assert errors == []
+
+
+def test_every_queue_has_a_dead_letter_queue_with_a_redrive_policy_and_an_alarm(resources):
+    for spec in QUEUES.values():
+        queue, dlq = resources[spec.logical_id], resources[dlq_logical_id(spec)]
+        assert queue["Properties"]["QueueName"] == spec.name
+        assert dlq["Properties"]["QueueName"] == spec.dlq_name
+        assert queue["Properties"]["RedrivePolicy"] == {
+            "deadLetterTargetArn": {"Fn::GetAtt": [dlq_logical_id(spec), "Arn"]},
+            "maxReceiveCount": spec.max_receive_count}
+        alarm = resources[dlq_logical_id(spec) + "Alarm"]["Properties"]
+        assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible" and alarm["Threshold"] == 0
+        assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": [dlq_logical_id(spec), "QueueName"]}
+
+
+def test_every_sqs_event_source_points_at_its_queue_and_reports_partial_failures(resources):
+    queue_ids = {r["Properties"]["QueueName"]: lid for lid, r in _of_type(resources, "AWS::SQS::Queue").items()}
+    sources = 0
+    for lid, fn in _functions(resources).items():
+        for event in fn["Properties"].get("Events", {}).values():
+            if event["Type"] != "SQS":
+                continue
+            sources += 1
+            queue_name = event["Properties"]["Queue"]["Fn::Sub"].rsplit(":", 1)[1]
+            assert queue_name in queue_ids, f"{lid} reads {queue_name}, which the template does not declare"
+            assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+            assert queue_ids[queue_name] in fn["DependsOn"]
+            visibility = resources[queue_ids[queue_name]]["Properties"]["VisibilityTimeout"]
+            assert visibility >= 6 * fn["Properties"]["Timeout"]
+    consumers_in_app = {f.key for f in app_functions(load_app()) if f.kind == "sqs"}
+    assert sources == len(consumers_in_app) >= 1
+
+
+def test_every_asl_placeholder_resolves_to_a_packaged_function_or_a_parameter(packaged, resources):
+    machine = resources[STATE_MACHINE]["Properties"]
+    substitutions = machine["DefinitionSubstitutions"]
+    asl = (ROOT / ASL_FILE).read_text(encoding="utf-8")
+    assert set(substitutions) == placeholders(asl)
+    functions = _functions(resources)
+    for name, value in substitutions.items():
+        if name in RETRY_PARAMETERS:
+            assert value == {"Ref": name} and name in packaged["sam"]["Parameters"]
+        else:
+            target, attribute = value["Fn::GetAtt"]
+            assert target in functions and attribute == "Arn"
+    assert (Path(packaged["template"]).parent / machine["DefinitionUri"]).read_text(encoding="utf-8") == asl
+
+
+def test_every_task_function_of_the_app_is_used_by_the_state_machine(resources):
+    used = {v["Fn::GetAtt"][0] for v in resources[STATE_MACHINE]["Properties"]["DefinitionSubstitutions"].values()
+            if "Fn::GetAtt" in v}
+    tasks = {f.logical_id for f in app_functions(load_app()) if f.kind == "lambda"}
+    assert tasks - used == set(), "lambda_functions no Task state invokes"
+
+
+def test_state_machine_type_is_a_parameter_defaulting_to_standard_and_is_traced(packaged, resources):
+    parameter = packaged["sam"]["Parameters"]["StateMachineType"]
+    assert parameter["Default"] == "STANDARD" and set(parameter["AllowedValues"]) == {"STANDARD", "EXPRESS"}
+    machine = resources[STATE_MACHINE]["Properties"]
+    assert machine["Type"] == {"Ref": "StateMachineType"}
+    assert machine["Tracing"] == {"Enabled": True}
+
+
+def test_every_function_is_traced_in_the_vpc_with_its_own_role_log_group_and_all_settings(resources):
+    required = {f.alias for f in Settings.model_fields.values() if f.is_required()}
+    for lid, fn in _functions(resources).items():
+        props = fn["Properties"]
+        assert props["Tracing"] == "Active"
+        assert props["Role"] == {"Fn::GetAtt": [f"{lid}Role", "Arn"]}
+        assert props["LoggingConfig"]["LogGroup"] == {"Ref": f"{lid}LogGroup"}
+        assert resources[f"{lid}LogGroup"]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+        assert props["VpcConfig"]["SecurityGroupIds"] == [{"Ref": "LambdaSecurityGroup"}]
+        variables = props["Environment"]["Variables"]
+        assert required - set(variables) == set(), f"{lid} misses settings"
+        assert "${DatabaseProxy.Endpoint}" in variables["AME_DATABASE_URL"]["Fn::Sub"][0]
+        assert "${Cache.PrimaryEndPoint.Address}" in variables["AME_REDIS_URL"]["Fn::Sub"]
+
+
+def test_no_iam_statement_grants_star_where_an_arn_is_known(resources):
+    statements: list[dict[str, Any]] = []
+    for resource in resources.values():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::IAM::Role":
+            statements += [s for p in props.get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
+        if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            statements += props["PolicyDocument"]["Statement"]
+    assert statements
+    for statement in statements:
+        targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        if "*" in targets or any(isinstance(t, str) and t.endswith(":*:*:*") for t in targets):
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert set(actions) <= STAR_ONLY_ACTIONS, statement
+    assert resources["DefaultRole"]["Properties"]["Policies"] == []
+
+
+def test_consumer_may_start_the_workflow_and_read_only_its_queue(resources):
+    role = resources["OnCreationMessageRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    by_sid = {s["Sid"]: s for s in role}
+    assert by_sid["StartWorkflow"]["Action"] == ["states:StartExecution"]
+    consumed = [r["Fn::Sub"].rsplit(":", 1)[1] for r in by_sid["ConsumeQueues"]["Resource"]]
+    assert consumed == [QUEUES["creation"].name]
+
+
+def test_bucket_database_proxy_cache_and_secret_are_declared_as_the_design_asks(resources):
+    bucket = resources["DocumentBucket"]["Properties"]
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert bucket["LifecycleConfiguration"]["Rules"]
+    cluster = resources["DatabaseCluster"]["Properties"]
+    assert cluster["Engine"] == "aurora-mysql" and cluster["StorageEncrypted"] is True
+    assert cluster["BackupRetentionPeriod"] == {"Ref": "BackupRetentionDays"}
+    assert resources["DatabaseProxyTargetGroup"]["Properties"]["DBClusterIdentifiers"] == [{"Ref": "DatabaseCluster"}]
+    assert resources["DatabaseProxy"]["Properties"]["RequireTLS"] is True
+    assert resources["Cache"]["Properties"]["TransitEncryptionEnabled"] is True
+    assert resources["DatabaseSecret"]["Properties"]["ReplicaRegions"]["Fn::If"][0] == "HasSecondaryRegion"
+
+
+def test_alarms_cover_workflow_failures_api_errors_latency_and_every_partner_breaker(resources):
+    from chalicelib import observability as obs
+
+    alarms = _of_type(resources, "AWS::CloudWatch::Alarm")
+    metrics = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms.values()}
+    assert {("AME", obs.METRIC_WORKFLOW_FAILURES), ("AWS/ApiGateway", "5XXError"),
+            ("AWS/ApiGateway", "Latency")} <= metrics
+    breaker_partners = {d["Value"] for a in alarms.values() if a["Properties"]["MetricName"] == obs.METRIC_BREAKER_OPEN
+                        for d in a["Properties"]["Dimensions"] if d["Name"] == "partner"}
+    assert breaker_partners == set(obs.PARTNERS)
+    assert _of_type(resources, "AWS::CloudWatch::Dashboard")
+
+
+def test_trimmed_package_still_imports_the_app_and_what_its_functions_load(packaged, tmp_path):
+    with zipfile.ZipFile(packaged["zip"]) as archive:
+        names = archive.namelist()
+        archive.extractall(tmp_path)
+    assert not any(n.startswith("botocore/") for n in names)
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import app, sqlalchemy as sa, pymysql, redis, requests, jwt;"
+        "from stdnum.br import cpf, cnpj; assert cpf.is_valid('52998224725') and cnpj.is_valid('12ABC34501DE35');"
+        "sa.create_engine('mysql+pymysql://u:p@h/d'); sa.create_engine('sqlite://');"
+        "from aws_lambda_powertools import Logger, Metrics, Tracer;"
+        "from aws_lambda_powertools.utilities.batch import BatchProcessor; import aws_xray_sdk.core;"
+        "print(sys.modules['sqlalchemy'].__file__.startswith(sys.argv[1]))"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "True"
+
+
+def test_a_function_missing_from_the_access_table_fails_the_build_with_a_clear_message():
+    app = load_app()
+    key = "load_order"
+    saved = FUNCTION_ACCESS.pop(key)
+    try:
+        with pytest.raises(TemplateError, match="load_order has no row in FUNCTION_ACCESS"):
+            build_template(app)
+    finally:
+        FUNCTION_ACCESS[key] = saved
+
+
+def test_deploy_without_stage_region_or_credentials_says_what_is_missing_before_packaging(tmp_path, capsys, monkeypatch):
+    for name in ("AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                 "AWS_SESSION_TOKEN", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                 "AWS_WEB_IDENTITY_TOKEN_FILE", "STAGE", "ARTIFACT_BUCKET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    out = tmp_path / "build"
+    assert deploy.main(["deploy", "--out", str(out)]) == 2
+    message = capsys.readouterr().err
+    assert "no stage" in message and "AWS_DEFAULT_REGION" in message and "no AWS credentials" in message
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "sa-east-1")
+    assert deploy.main(["deploy", "--stage", "dev", "--out", str(out), "--artifact-bucket", "b"]) == 2
+    message = capsys.readouterr().err
+    assert "no AWS credentials" in message and "no stage" not in message
+    assert not out.exists()
+
+
+def test_upload_plan_points_code_and_definition_at_s3(packaged):
+    template = deploy.for_upload(packaged["sam"], "s3://b/ame/dev/x.zip", {"Bucket": "b", "Key": "ame/dev/y.json"})
+    assert {f["Properties"]["CodeUri"] for f in _functions(template["Resources"]).values()} == {"s3://b/ame/dev/x.zip"}
+    assert template["Resources"][STATE_MACHINE]["Properties"]["DefinitionUri"] == {"Bucket": "b", "Key": "ame/dev/y.json"}
