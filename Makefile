@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --upgrade --quiet pip
+	$(PY) -m pip install --upgrade --quiet "pip<26.3"
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
@@ -31,3 +31,22 @@ lint: install
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .hypothesis
+
+# Deploy (docs/deploy.md). STAGE has no default for deploy on purpose; ARTIFACT_BUCKET is an S3 bucket
+# for code and templates; DRY_RUN=1 packages, validates and plans, then stops before calling AWS.
+STAGE ?=
+.PHONY: package validate deploy
+
+package: install
+	$(PY) -m infra.deploy package --stage "$(or $(STAGE),dev)"
+
+validate: install
+	$(PY) -m infra.deploy validate --stage "$(or $(STAGE),dev)"
+
+deploy: install
+	$(PY) -m infra.deploy deploy --stage "$(STAGE)" $(if $(ARTIFACT_BUCKET),--artifact-bucket "$(ARTIFACT_BUCKET)") $(if $(DRY_RUN),--dry-run)
+
+# A token the local stack accepts: make token CLIENT=portal-bff AREAS=CREDITO_PJ,CONSIGNADO [SCOPES=ame:orders:read]
+.PHONY: token
+token: install
+	@$(PY) -m ame_local.issuer token --client "$(CLIENT)" --areas "$(AREAS)" --scopes "$(SCOPES)"

@@ -24,6 +24,7 @@ class _Truncate(logging.Filter):
 def _quiet_noisy_loggers() -> None:
     logging.getLogger("responses").setLevel(logging.WARNING)  # one line per passthrough request
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the AWS endpoint's request lines
     logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component").addFilter(_Truncate())
 
 
@@ -47,6 +48,8 @@ def run() -> int:
         print(f"Partners:   {', '.join(sorted(set(stack.partner_urls.values())))}", flush=True)
         print(f"Database:   {config.database_url}", flush=True)
         print(f"Workflow:   {stack.state_machine_arn}", flush=True)
+        if stack.aws_endpoint_url:
+            print(f"AWS:        {stack.aws_endpoint_url}  (AME_AWS_ENDPOINT_URL for bin/ame)", flush=True)
         print(READY_PREFIX + str(stack.api_url), flush=True)
         stop.wait()
     finally:

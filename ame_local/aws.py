@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import traceback
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -113,6 +114,46 @@ class LambdaDispatcher:
             ).encode("utf-8")
 
 
+class ParseCache:
+    """moto re-parses the whole ASL with ANTLR for every execution (~60 ms for AME's workflow, more
+    than the rest of an execution's overhead). The parse tree depends only on the definition text, so
+    it is parsed once; each execution still gets fresh evaluation components from it."""
+
+    def __init__(self) -> None:
+        self._original: Any = None
+        self._trees: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def install(self) -> None:
+        from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+        from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+        if self._original is not None:
+            return
+        self._original = AmazonStateLanguageParser.__dict__["parse"]
+        original, trees, lock = self._original.__func__, self._trees, self._lock
+
+        def parse(definition: str) -> tuple[Any, Any]:
+            with lock:
+                tree = trees.get(definition)
+            if tree is None:
+                program, tree = original(definition)  # the first parse also reports syntax errors
+                with lock:
+                    trees[definition] = tree
+                return program, tree
+            return Preprocessor().visit(tree), tree
+
+        AmazonStateLanguageParser.parse = staticmethod(parse)  # type: ignore[method-assign]
+
+    def uninstall(self) -> None:
+        from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+        if self._original is not None:
+            AmazonStateLanguageParser.parse = self._original  # type: ignore[method-assign]
+            self._original = None
+            self._trees.clear()
+
+
 class LocalAws:
     """moto, started in-process, with every resource AME's code expects to find."""
 
@@ -143,6 +184,7 @@ class LocalAws:
         self.dlq_urls: dict[str, str] = {}
         self.queue_arns: dict[str, str] = {}
         self.dispatcher = LambdaDispatcher(app)
+        self.parse_cache = ParseCache()
         self._mock: Any = None
         self._undo_secrets: Callable[[], None] | None = None
 
@@ -154,6 +196,7 @@ class LocalAws:
         self._mock.start()
         try:
             self.dispatcher.install()
+            self.parse_cache.install()
             self._undo_secrets = self.secrets.serve_unknown_refs()
             for spec in QUEUES.values():
                 self._create_queue(spec)
@@ -167,6 +210,7 @@ class LocalAws:
 
     def stop(self) -> None:
         self.dispatcher.uninstall()
+        self.parse_cache.uninstall()
         if self._undo_secrets is not None:
             self._undo_secrets()
             self._undo_secrets = None

@@ -86,7 +86,16 @@ class LocalConfig:
     asl_substitutions: dict[str, str] = field(default_factory=lambda: dict(LOCAL_ASL_SUBSTITUTIONS))
     statemachine_path: Path = REPO_ROOT / "statemachine.asl.json"
     serve_http: bool = True
+    # Logical queues whose consumer is not started (AME_LOCAL_PAUSED_QUEUES=creation,result).
+    paused_queues: tuple[str, ...] = ()
+    # The in-process AWS is also served over HTTP here for operator tools (None: not served).
+    aws_port: int | None = None
+    # Start a product stand-in on each free loopback webhook port (AME_LOCAL_WEBHOOK_RECEIVER=0 to skip).
+    webhook_receiver: bool = True
     run_migrations: bool = True
+    # The local token issuer: its key file (None: .local/issuer-key.pem) and JWKS port (0 = any free one).
+    issuer_key_path: Path | None = None
+    issuer_port: int = 0
 
     @property
     def simulator_needed(self) -> bool:
@@ -108,7 +117,12 @@ class LocalConfig:
             secrets=_json_object(env, "AME_LOCAL_SECRETS"),
             visibility_timeout=int(visibility) if visibility else None,
             asl_substitutions={**LOCAL_ASL_SUBSTITUTIONS, **_json_object(env, "AME_LOCAL_ASL_SUBSTITUTIONS")},
+            webhook_receiver=env.get("AME_LOCAL_WEBHOOK_RECEIVER", "1").strip().lower() not in ("0", "false", "no"),
         )
+        config.aws_port = int(env.get("AME_AWS_PORT", "8200"))
+        config.paused_queues = tuple(q.strip() for q in env.get("AME_LOCAL_PAUSED_QUEUES", "").split(",") if q.strip())
+        config.issuer_key_path = Path(env["AME_LOCAL_ISSUER_KEY"]) if env.get("AME_LOCAL_ISSUER_KEY") else None
+        config.issuer_port = int(env.get("AME_ISSUER_PORT", "0"))
         interval = _optional_float(env, "AME_LOCAL_SCHEDULE_SECONDS")
         if interval is not None:
             config.schedule_interval_seconds = interval

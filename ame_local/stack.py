@@ -37,11 +37,17 @@ class LocalStack:
         self.event_sources: EventSources | None = None
         self.secrets = LocalSecretsStore(self.config.secrets)
         self.api_url: str | None = None
+        self.issuer: Any = None  # ame_local.issuer.LocalIssuer, unless AME_JWKS_URL names another issuer
+        self.jwks_url: str | None = None
+        self._jwks_server: Any = None
+        self.webhook_receivers: list[Any] = []
         self.partner_urls: dict[str, str] = {}
         self._server: Any = None
         self._server_thread: threading.Thread | None = None
         self._saved_env: dict[str, str | None] = {}
         self._started = False
+        self.aws_endpoint_url: str | None = None
+        self._moto_server: Any = None
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> "LocalStack":
@@ -50,22 +56,28 @@ class LocalStack:
         self._started = True
         try:
             self._start_partners()
+            self._start_issuer()
             self._set_environment()
             if self.config.run_migrations:
                 self._migrate()
             if self.app is None:
                 self.app = importlib.import_module("app").app
             self._start_aws()
+            if self.config.webhook_receiver:
+                self._start_webhook_receivers()
             self.event_sources = EventSources(
                 self.app,
                 self.sqs,
                 self.aws.queue_urls,
                 self.aws.queue_arns,
                 schedule_interval_seconds=self.config.schedule_interval_seconds,
+                paused=self.config.paused_queues,
             )
             self.event_sources.start()
             if self.config.serve_http:
                 self._serve_http()
+            if self.config.aws_port is not None:
+                self._serve_aws_endpoint()
         except BaseException:
             self.stop()
             raise
@@ -76,10 +88,13 @@ class LocalStack:
             return
         self._started = False
         steps = (
+            self._stop_aws_endpoint,
             self._stop_http,
             lambda: self.event_sources and self.event_sources.stop(),
             lambda: self.aws and self.aws.stop(),
+            self._stop_webhook_receivers,
             lambda: self.simulator and self.simulator.stop(),
+            lambda: self._jwks_server and self._jwks_server.stop(),
             self._restore_environment,
         )
         for step in steps:
@@ -90,6 +105,7 @@ class LocalStack:
         self.event_sources = None
         self.aws = None
         self.simulator = None
+        self._jwks_server = None
 
     def __enter__(self) -> "LocalStack":
         return self.start()
@@ -163,6 +179,10 @@ class LocalStack:
         from ame_local.config import state_machine_arn
 
         env["AME_STATE_MACHINE_ARN"] = state_machine_arn()
+        if self._jwks_server is not None:
+            from ame_local.issuer import AUDIENCE, ISSUER
+
+            env.update({"AME_JWKS_URL": self.jwks_url, "AME_TOKEN_ISSUER": ISSUER, "AME_TOKEN_AUDIENCE": AUDIENCE})
         return env
 
     def _set_environment(self) -> None:
@@ -189,6 +209,17 @@ class LocalStack:
         get_settings.cache_clear()
         set_container(None)  # the composition root caches settings and adapters too
 
+    def _start_issuer(self) -> None:
+        """The local token issuer (`make token`) and its JWKS, unless AME_JWKS_URL points elsewhere."""
+        if os.environ.get("AME_JWKS_URL"):
+            self.jwks_url = os.environ["AME_JWKS_URL"]
+            return
+        from ame_local.issuer import JwksServer, LocalIssuer
+
+        self.issuer = LocalIssuer.load_or_create(self.config.issuer_key_path)
+        self._jwks_server = JwksServer(self.issuer, self.config.host, self.config.issuer_port).start()
+        self.jwks_url = self._jwks_server.url
+
     def _migrate(self) -> None:
         url = self.config.database_url
         if url.startswith("sqlite:///"):
@@ -212,9 +243,61 @@ class LocalStack:
         )
         self.aws.start()
 
+    def _start_webhook_receivers(self) -> None:
+        """A product stand-in on each loopback port named by a seeded area's webhook, when that port is
+        free; a busy port is left to whoever listens there (another stack, a real product)."""
+        from urllib.parse import urlsplit
+
+        from ame_local.webhook_receiver import WebhookReceiver, webhooks_in
+
+        if self.simulator is None:
+            return
+        by_address: dict[tuple[str, int], dict[str, str]] = {}
+        for hook in webhooks_in(list(self.simulator.seed.areas.values())):
+            parts = urlsplit(hook["url"])
+            if parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost") and parts.port:
+                by_address.setdefault((parts.hostname, parts.port), {})[parts.path] = hook["secret_ref"]
+        for (host, port), refs in by_address.items():
+            def secret_for(path: str, refs: dict[str, str] = refs) -> str | None:
+                return self.secrets.get(refs[path]) if path in refs else None
+
+            try:
+                receiver = WebhookReceiver(secret_for, host, port)
+            except OSError:
+                logger.info("webhook port %s:%s is taken; no local receiver started there", host, port)
+                continue
+            self.webhook_receivers.append(receiver.start())
+            logger.info("webhook receiver on %s (what arrived: GET %s/_received)", receiver.base_url,
+                        receiver.base_url)
+
+    def _stop_webhook_receivers(self) -> None:
+        receivers, self.webhook_receivers = self.webhook_receivers, []
+        for receiver in receivers:
+            receiver.stop()
+
+    def _serve_aws_endpoint(self) -> None:
+        """The same in-process AWS over HTTP, for operator tools in another process (`bin/ame dlq ...`)."""
+        from moto.server import ThreadedMotoServer
+
+        self._moto_server = ThreadedMotoServer(ip_address=self.config.host, port=self.config.aws_port, verbose=False)
+        self._moto_server.start()
+        host, port = self._moto_server.get_host_and_port()
+        self.aws_endpoint_url = f"http://{host}:{port}"
+
+    def _stop_aws_endpoint(self) -> None:
+        if self._moto_server is not None:
+            self._moto_server.stop()
+            self._moto_server = None
+
     def _serve_http(self) -> None:
         from chalice.config import Config
-        from chalice.local import create_local_server
+        from chalice.local import LocalDevServer
+
+        from ame_local.gateway import ProblemRequestHandler
+
+        class NoDelayHandler(ProblemRequestHandler):
+            # Without TCP_NODELAY each keep-alive answer waits ~40 ms on Nagle + delayed ACK.
+            disable_nagle_algorithm = True
 
         chalice_config = Config(
             chalice_stage="local",
@@ -224,7 +307,8 @@ class LocalStack:
             },
         )
         # chalice.local's server is a ThreadingMixIn HTTPServer: concurrent requests each get a thread.
-        self._server = create_local_server(self.app, chalice_config, self.config.host, self.config.port)
+        self._server = LocalDevServer(self.app, chalice_config, self.config.host, self.config.port,
+                                      handler_cls=NoDelayHandler)
         host, port = self._server.server.server_address[:2]
         self.api_url = f"http://{host}:{port}"
         self._server_thread = threading.Thread(

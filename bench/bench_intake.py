@@ -34,6 +34,12 @@ def configure(stack) -> None:
     requests.post(f"{stack.partners_url}/_admin/faults", json=faults, timeout=5).raise_for_status()
 
 
+def session_for(stack) -> requests.Session:
+    session = requests.Session()
+    session.headers.update(stack.auth("bench", (sc.AREA_CREDITO_PJ,)))
+    return session
+
+
 def post(session: requests.Session, api: str) -> float:
     start = time.perf_counter()
     response = session.post(f"{api}/v1/orders", json=BODY, timeout=10)
@@ -43,20 +49,20 @@ def post(session: requests.Session, api: str) -> float:
     return elapsed
 
 
-def latencies(api: str, n: int) -> list[float]:
-    with requests.Session() as session:
-        post(session, api)  # connection and first-import warm-up
-        return [post(session, api) for _ in range(n)]
+def latencies(stack, n: int) -> list[float]:
+    with session_for(stack) as session:
+        post(session, stack.api_url)  # connection and first-import warm-up
+        return [post(session, stack.api_url) for _ in range(n)]
 
 
-def throughput(api: str, clients: int = 8, seconds: float = 5.0) -> float:
+def throughput(stack, clients: int = 8, seconds: float = 5.0) -> float:
     done = [0] * clients
     stop_at = time.perf_counter() + seconds
 
     def worker(i: int) -> None:
-        with requests.Session() as session:
+        with session_for(stack) as session:
             while time.perf_counter() < stop_at:
-                post(session, api)
+                post(session, stack.api_url)
                 done[i] += 1
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
@@ -72,11 +78,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         with running_stack(_mk(tmp, "cold"), {**ISOLATE, "AME_AREA_CACHE_TTL_SECONDS": "0"}) as stack:
             configure(stack)
-            cold = latencies(stack.api_url, 40)
+            cold = latencies(stack, 40)
         with running_stack(_mk(tmp, "warm"), ISOLATE) as stack:
             configure(stack)
-            warm = latencies(stack.api_url, 200)
-            rate = throughput(stack.api_url)
+            warm = latencies(stack, 200)
+            rate = throughput(stack)
     cold_ms, warm_ms = statistics.median(cold) * 1000, statistics.median(warm) * 1000
     print(f"partner latency (Parametrizador, Domínios): {PARTNER_LATENCY_MS} ms each")
     print(f"POST /v1/orders cold cache: median {cold_ms:.1f} ms (p95 {_p95(cold) * 1000:.1f} ms) "

@@ -74,16 +74,56 @@ class Container:
         return CachedDomainDirectory(inner, self.cache, self.settings.area_cache_ttl_seconds)
 
     @cached_property
+    def breaker_store(self):
+        from chalicelib.adapters.breaker import InProcessBreakerStore, RedisBreakerStore
+
+        # Shared by every Lambda instance when Redis is configured; this process only otherwise.
+        return RedisBreakerStore(self.settings.redis_url) if self.settings.redis_url else InProcessBreakerStore()
+
+    @cached_property
+    def breakers(self) -> dict[str, Any]:
+        from chalicelib.adapters.breaker import BreakerPolicy, CircuitBreaker
+        from chalicelib.observability import record_breaker_state
+
+        s = self.settings
+        policy = BreakerPolicy(failure_rate=s.breaker_failure_rate, min_calls=s.breaker_min_calls,
+                               window_seconds=s.breaker_window_seconds, open_seconds=s.breaker_open_seconds)
+        return {name: CircuitBreaker(name, self.breaker_store, policy, on_state=record_breaker_state)
+                for name in ("poderes", "pessoas", "cadastro")}
+
+    def _guarded(self, name: str, client: Any) -> Any:
+        from chalicelib.adapters.breaker import BreakerGuarded
+
+        return BreakerGuarded(client, self.breakers[name])
+
+    @cached_property
     def powers(self):
-        return self._partner("PoderesClient", self.settings.poderes_url)
+        # Powers decide who may sign: never served from a cache, only guarded by the breaker.
+        return self._guarded("poderes", self._partner("PoderesClient", self.settings.poderes_url))
 
     @cached_property
     def people(self):
-        return self._partner("PessoasClient", self.settings.pessoas_url)
+        from chalicelib.adapters.people_cache import CachedPeopleDirectory
+        from chalicelib.observability import record_cache
+
+        guarded = self._guarded("pessoas", self._partner("PessoasClient", self.settings.pessoas_url))
+        return CachedPeopleDirectory(guarded, self.cache, self.settings.people_cache_fresh_seconds,
+                                     self.settings.people_cache_stale_seconds,
+                                     on_cache=lambda hit: record_cache("people", hit))
 
     @cached_property
     def operators(self):
-        return self._partner("CadastroClient", self.settings.cadastro_url)
+        return self._guarded("cadastro", self._partner("CadastroClient", self.settings.cadastro_url))
+
+    @cached_property
+    def redrive(self):
+        from chalicelib.services.redrive import Redrive, RedrivePolicy
+
+        s = self.settings
+        policy = RedrivePolicy(base_seconds=s.redrive_base_seconds, max_interval_seconds=s.redrive_max_interval_seconds,
+                               max_total_seconds=s.redrive_max_total_seconds, stuck_after_seconds=s.stuck_after_seconds,
+                               grace_seconds=s.redrive_grace_seconds)
+        return Redrive(self.repository, self.queue, self.workflow_starter, self.workflow, self.clock, policy)
 
     @cached_property
     def notifications(self):
@@ -130,6 +170,89 @@ class Container:
         from chalicelib.services.launch import WorkflowLauncher
 
         return WorkflowLauncher(self.repository, self.workflow_starter)
+
+
+    # -- identity, reads, search and what-if (issue 8) --------------------------------------------
+    @cached_property
+    def token_verifier(self):
+        from chalicelib.auth import JwksCache, TokenVerifier, http_jwks_fetcher
+
+        s = self.settings
+        jwks = (JwksCache(http_jwks_fetcher(s.jwks_url, s.partner_timeout_seconds), ttl_seconds=s.jwks_cache_seconds)
+                if s.jwks_url else None)
+        return TokenVerifier(jwks, s.token_issuer, s.token_audience, s.token_leeway_seconds)
+
+    @cached_property
+    def order_store(self):
+        from chalicelib.adapters.db.search import SqlOrderSearch
+
+        return SqlOrderSearch(self.engine)
+
+    @cached_property
+    def order_queries(self):
+        from chalicelib.services.search import CursorCodec, OrderQueries
+
+        return OrderQueries(self.repository, self.order_store, CursorCodec.from_secret(self.settings.cursor_secret))
+
+    @cached_property
+    def quorum_simulator(self):
+        from chalicelib.services.simulation import QuorumSimulator
+
+        return QuorumSimulator(self.powers, self.people, self.operators, self.clock, self.executor)
+    # -- result delivery (issue 5) -------------------------------------------------------------------
+    @cached_property
+    def delivery_settings(self):
+        import os
+
+        from chalicelib.services.delivery import DeliverySettings
+
+        return DeliverySettings.from_env(os.environ)
+
+    @cached_property
+    def secrets(self):
+        from chalicelib.adapters.aws import SecretsManagerSecrets
+
+        return SecretsManagerSecrets(lambda: self.boto_session.client("secretsmanager"))
+
+    @cached_property
+    def webhooks(self):
+        from chalicelib.adapters.webhooks import WebhookSender
+
+        timings = self.delivery_settings
+        return WebhookSender(self.secrets, timings.webhook_timeout_seconds, pool_size=timings.concurrency)
+
+    @cached_property
+    def deliveries(self):
+        from chalicelib.adapters.db.deliveries import SqlDeliveryRepository
+
+        return SqlDeliveryRepository(self.engine)
+
+    @cached_property
+    def delivery_state(self):
+        """order_key -> its delivery rows. Orders kept outside the SQL database (test fakes) have none."""
+        from chalicelib.adapters.db.repository import SqlOrderRepository
+
+        if not isinstance(self.repository, SqlOrderRepository):
+            return lambda order_key: []
+        return self.deliveries.for_order
+
+    @cached_property
+    def delivery(self):
+        from chalicelib.services.delivery import DeliveryService
+
+        return DeliveryService(self.repository, self.deliveries, self.webhooks, self.notifications, self.queue,
+                               self.clock, self.delivery_settings)
+
+    @cached_property
+    def delivery_executor(self) -> ThreadPoolExecutor:
+        # Its own pool: a batch's deliveries overlap without starving the intake's partner calls.
+        return ThreadPoolExecutor(max_workers=self.delivery_settings.concurrency, thread_name_prefix="ame-delivery")
+
+    @cached_property
+    def result_redelivery(self):
+        from chalicelib.entrypoints.queue_handlers import SqsRedelivery
+
+        return SqsRedelivery(lambda: self.boto_session.client("sqs"))
 
 
 _lock = threading.Lock()

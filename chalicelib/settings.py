@@ -31,8 +31,30 @@ class Settings(BaseModel):
     outbox_relay_min_age_seconds: float = Field(30.0, alias="AME_OUTBOX_RELAY_MIN_AGE_SECONDS", ge=0)
     retry_after_seconds: int = Field(5, alias="AME_RETRY_AFTER_SECONDS", ge=1)
     local_caller: str = Field("local", alias="AME_LOCAL_CALLER")
+    # Identity (issue 8): tokens are RS256, checked against the issuer's JWKS; unset = every call is 401.
+    jwks_url: str | None = Field(None, alias="AME_JWKS_URL")
+    token_issuer: str | None = Field(None, alias="AME_TOKEN_ISSUER")
+    token_audience: str = Field("ame", alias="AME_TOKEN_AUDIENCE")
+    token_leeway_seconds: float = Field(30.0, alias="AME_TOKEN_LEEWAY_SECONDS", ge=0, le=300)
+    jwks_cache_seconds: float = Field(300.0, alias="AME_JWKS_CACHE_SECONDS", ge=0)
+    # Portal origins allowed by CORS, comma-separated; empty = no cross-origin access.
+    cors_origins: str = Field("", alias="AME_CORS_ORIGINS")
+    # Signs search cursors; unset = a random key per process (cursors then live as long as the process).
+    cursor_secret: str | None = Field(None, alias="AME_CURSOR_SECRET")
+    # Resilience (issue 6): breaker per partner, Pessoas cache, try again later, the sweeper.
+    breaker_failure_rate: float = Field(0.5, alias="AME_BREAKER_FAILURE_RATE", gt=0, le=1)
+    breaker_min_calls: int = Field(10, alias="AME_BREAKER_MIN_CALLS", ge=1)
+    breaker_window_seconds: float = Field(30.0, alias="AME_BREAKER_WINDOW_SECONDS", gt=0)
+    breaker_open_seconds: float = Field(15.0, alias="AME_BREAKER_OPEN_SECONDS", gt=0)
+    people_cache_fresh_seconds: float = Field(300.0, alias="AME_PEOPLE_CACHE_FRESH_SECONDS", ge=0)
+    people_cache_stale_seconds: float = Field(86400.0, alias="AME_PEOPLE_CACHE_STALE_SECONDS", ge=0)
+    redrive_base_seconds: float = Field(60.0, alias="AME_REDRIVE_BASE_SECONDS", gt=0)
+    redrive_max_interval_seconds: float = Field(3600.0, alias="AME_REDRIVE_MAX_INTERVAL_SECONDS", gt=0)
+    redrive_max_total_seconds: float = Field(86400.0, alias="AME_REDRIVE_MAX_TOTAL_SECONDS", gt=0)
+    stuck_after_seconds: float = Field(900.0, alias="AME_STUCK_AFTER_SECONDS", gt=0)
+    redrive_grace_seconds: float = Field(120.0, alias="AME_REDRIVE_GRACE_SECONDS", gt=0)
 
-    model_config = {"populate_by_name": True, "extra": "ignore"}
+    model_config = {"populate_by_name": True, "extra": "ignore", "defer_build": True}
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":

@@ -46,6 +46,7 @@ class Access:
     send: tuple[str, ...] = ()            # logical queue names it sends to
     consume: tuple[str, ...] = ()         # logical queue names it is the event source of
     start_workflow: bool = False
+    describe_executions: bool = False     # the sweeper asks whether an owning execution still runs
     dead_letter: tuple[str, ...] = ()     # logical queue names whose DLQ it sends to directly
     webhook_secrets: bool = False
     bucket: bool = False
@@ -67,6 +68,8 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "conclude_order": Access(),
     "record_failure": Access(),
     "publish_result": Access(send=("result",)),
+    "park_order": Access(send=("creation",)),  # try again later: the delayed re-drive message
+    "sweep_orders": Access(send=("creation",), describe_executions=True),
     "on_result_message": Access(consume=("result",), send=("envelope_ready",), dead_letter=("result",),
                                 webhook_secrets=True),
 }
@@ -525,6 +528,9 @@ def _function_role(fn: AppFunction, access: Access, queues: Mapping[str, QueueSp
     if access.start_workflow:
         statements.append({"Sid": "StartWorkflow", "Effect": "Allow", "Action": ["states:StartExecution"],
                            "Resource": sub(STATE_MACHINE_ARN)})
+    if access.describe_executions:
+        statements.append({"Sid": "DescribeExecutions", "Effect": "Allow", "Action": ["states:DescribeExecution"],
+                           "Resource": sub(STATE_MACHINE_ARN.replace(":stateMachine:", ":execution:") + ":*")})
     if access.webhook_secrets:
         statements.append({"Sid": "ReadWebhookSecrets", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
                            "Resource": sub("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:"

@@ -67,7 +67,7 @@ class StepFunctionsStarter:
         self._client = _LazyClient(sfn_client_factory)
         self._state_machine_arn = state_machine_arn
 
-    def start(self, order_key: str, payload: dict[str, Any] | None = None) -> bool:
+    def start(self, order_key: str, payload: dict[str, Any] | None = None, execution_name: str | None = None) -> bool:
         """True when this call started the execution, False when one with that name already exists.
 
         Step Functions answers a repeated start with the same name *and* input while the first
@@ -79,7 +79,7 @@ class StepFunctionsStarter:
         try:
             client.start_execution(
                 stateMachineArn=self._state_machine_arn,
-                name=order_key,
+                name=execution_name or order_key,
                 input=json.dumps(execution_input, separators=(",", ":"), default=str),
             )
         except Exception as exc:
@@ -91,6 +91,16 @@ class StepFunctionsStarter:
             )
             return False
         return True
+
+    def is_running(self, execution_arn: str) -> bool:
+        """Whether that execution still runs; a vanished one (or another account's ARN) is not running."""
+        client = self._client.get()
+        try:
+            return client.describe_execution(executionArn=execution_arn)["status"] == "RUNNING"
+        except Exception as exc:
+            if _error_code(exc) in ("ExecutionDoesNotExist", "InvalidArn"):
+                return False
+            raise
 
 
 class SecretsManagerSecrets:

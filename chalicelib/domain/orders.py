@@ -41,8 +41,12 @@ _AMOUNT = re.compile(r"^(0|[1-9][0-9]{0,14})(\.[0-9]{1,2})?$")
 _CODE = r"^[A-Za-z0-9_.-]{1,64}$"
 
 
+# Validators are built on first use, not at import: a Lambda that never parses an order never pays.
+_LAZY = ConfigDict(defer_build=True)
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
 class PartyRequest(_Strict):
@@ -109,12 +113,16 @@ def format_amount(amount: Decimal) -> str:
 class FieldError(BaseModel):
     """One entry of a problem document's `errors` list."""
 
+    model_config = _LAZY
+
     field: str
     code: str
     message: str
 
 
 class OrderParty(BaseModel):
+    model_config = _LAZY
+
     position: int
     role: PartyRole
     person_type: PersonType
@@ -124,6 +132,8 @@ class OrderParty(BaseModel):
 
 class OrderDraft(BaseModel):
     """Everything stored when an order is accepted."""
+
+    model_config = _LAZY
 
     order_key: str
     created_by: str
@@ -136,6 +146,8 @@ class OrderDraft(BaseModel):
 
 
 class StatusChange(BaseModel):
+    model_config = _LAZY
+
     status: OrderStatus
     detail: str | None = None
     at: datetime
@@ -143,6 +155,8 @@ class StatusChange(BaseModel):
 
 class StoredOrder(BaseModel):
     """An order as read back from the repository."""
+
+    model_config = _LAZY
 
     order_key: str
     status: OrderStatus
@@ -162,6 +176,15 @@ class StoredOrder(BaseModel):
     created_at: datetime
     updated_at: datetime
     version: int = 0
+    processing_by: str | None = None       # the execution that owns a PROCESSING order
+    redrive_count: int = 0                 # times parked by "try again later" and re-driven
+    first_failure_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+
+    @property
+    def parked(self) -> bool:
+        """PROCESSING but owned by no execution: waiting for a partner to come back."""
+        return self.status is OrderStatus.PROCESSING and self.processing_by is None
 
     @property
     def parties(self) -> list[OrderParty]:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 class _PartnerModel(BaseModel):
     # Partners may add fields (contracts: additions are fine); we ignore what we don't use.
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 class PowerCodes(_PartnerModel):
@@ -57,7 +57,7 @@ class DomainValues(_PartnerModel):
 
 
 class Restriction(_PartnerModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
     type: str
     amount: Decimal | None = None
     reason: str | None = None

@@ -1,19 +1,18 @@
 """The quorum engine: whether a company party can sign an order, who may sign, and why not."""
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from itertools import chain
+from itertools import chain, compress
 from operator import attrgetter, itemgetter
 from typing import Any, Final, NamedTuple
 
 from chalicelib.domain.orders import format_amount
 from chalicelib.domain.partners import CompanyPowers, Representative
-from chalicelib.domain.quorum_lint import LintFinding, lint_rule_set, lint_rules
-from chalicelib.domain.quorum_matching import RuleMatch, match_rule
+from chalicelib.domain.quorum_lint import LintFinding, lint_rule_rows, lint_rules, rule_rows
+from chalicelib.domain.quorum_matching import RuleMatch, first_fit, match_rule
 from chalicelib.domain.restrictions import JOINT_ONLY, REASONS_BY_BITS, assess_restrictions, restriction_bits
 
 __all__ = [
@@ -45,6 +44,8 @@ EMPTY_RULE: Final = "EMPTY_RULE"
 NOT_ENOUGH_SIGNERS: Final = "NOT_ENOUGH_SIGNERS"
 
 _EMPTY: tuple[str, ...] = ()
+# A NamedTuple built without the Python-level __new__ its class generates: these are made by the thousand.
+new_tuple = tuple.__new__
 
 
 class Participant(NamedTuple):
@@ -208,31 +209,36 @@ class _People:
     member_count: dict[str, int]  # group -> how many representatives it has
     eligible_any: dict[str, tuple[str, ...]]  # group -> who can sign a rule of 2+ signers, by CPF
     eligible_solo: dict[str, tuple[str, ...]]  # group -> who can sign a single-signer rule (no JOINT_ONLY)
-    blocked: dict[str, list[list[str]]]  # group -> runs of those who can sign nothing
+    blocked: dict[str, list[str]]  # group -> those who can sign nothing, by CPF
     duplicates: list[str]
     any_unrestricted: bool
     any_active: bool  # an unrestricted person Pessoas/Cadastro Único did not flag (what-if ignored)
     only_not_found: bool  # every unrestricted person was flagged NOT_FOUND and nothing else
+    groupless: bool  # someone belongs to no group at all
     reasons_by_cpf: dict[str, tuple[str, ...]] | None = None
 
     def members(self, group: str) -> tuple[str, ...]:
         """Everyone in `group`, by CPF; only failing rules ask, so it is not built up front."""
-        return _merged([self.eligible_any.get(group, _EMPTY), *self.blocked.get(group, ())])
+        eligible = self.eligible_any.get(group, _EMPTY)
+        blocked = self.blocked.get(group)
+        return tuple(sorted([*eligible, *blocked])) if blocked else eligible
 
 
+_CPF = attrgetter("cpf")
+_CPF_OF = itemgetter(0)  # of a Participant
+_ACTIVE_OF = itemgetter(3)
 _ROW = attrgetter("cpf", "groups", "restrictions", "valid_from", "valid_until")
-_FIRST = itemgetter(0)
 _Row = tuple[str, list[str], list[Any], "date | None", "date | None"]
 
 
 def _fold_repeated(
-    rows: list[_Row], amount: Decimal, on: date
+    representatives: Iterable[Representative], amount: Decimal, on: date
 ) -> tuple[list[_Row], dict[str, tuple[int, bool, list[str]]], list[str]]:
     """Fold repeated CPFs into one person, failing closed: restricted if any entry is (order-free)."""
     unique: list[_Row] = []
     folded: dict[str, tuple[int, bool, list[str]]] = {}
     repeated: list[str] = []
-    for row in rows:
+    for row in map(_ROW, representatives):
         cpf, groups, restrictions, valid_from, valid_until = row
         bits, joint = restriction_bits(restrictions, valid_from, valid_until, amount, on)
         previous = folded.get(cpf)
@@ -253,40 +259,60 @@ def _index_people(
     inactive: Mapping[str, Sequence[str]],
     unavailable: Collection[str],
 ) -> _People:
-    # This loop runs once per representative and dominates the cost for large companies: the common
-    # case (no restriction, valid mandate, nothing flagged) is kept to a handful of operations, and
-    # group lists are assembled per distinct combination of groups rather than per person.
-    rows: list[_Row] = sorted(map(_ROW, representatives), key=_FIRST)
-    folded: dict[str, tuple[int, bool, list[str]]] = {}
-    repeated: list[str] = []
-    cpfs = list(map(_FIRST, rows))
-    if len(set(cpfs)) != len(cpfs):
-        rows, folded, repeated = _fold_repeated(rows, amount, on)
-    flagged: Collection[str] = set(inactive).union(unavailable, folded) if inactive or unavailable or folded else ()
+    ordered = sorted(representatives, key=_CPF)
+    people = _file_people(map(_ROW, ordered), amount, on, inactive, unavailable, {}, [])
+    if people is None:  # a CPF is listed more than once (rare): fold the entries and file again
+        rows, folded, repeated = _fold_repeated(ordered, amount, on)
+        people = _file_people(rows, amount, on, inactive, unavailable, folded, repeated)
+        assert people is not None
+    return people
 
-    canonical: dict[tuple[str, ...], tuple[str, ...]] = {}
-    signers: defaultdict[tuple[str, ...], list[str]] = defaultdict(list)  # by groups: who can sign anything
-    joint_signers: defaultdict[tuple[str, ...], list[str]] = defaultdict(list)  # ... only with others
-    blocked: defaultdict[tuple[str, ...], list[str]] = defaultdict(list)  # ... nothing
+
+def _file_people(
+    rows: Iterable[_Row],
+    amount: Decimal,
+    on: date,
+    inactive: Mapping[str, Sequence[str]],
+    unavailable: Collection[str],
+    folded: Mapping[str, tuple[int, bool, list[str]]],
+    repeated: list[str],
+) -> _People | None:
+    """One pass over the people in CPF order; None when a CPF repeats and `folded` does not cover it."""
+    # This loop runs once per representative and dominates the cost for large companies: the common
+    # case (no restriction, valid mandate, nothing flagged) is kept to a handful of operations. Lists
+    # are filled in CPF order, so every per-group list is born sorted, and the work on a person's
+    # groups (canonical form, which lists to append to) is done once per distinct list of groups.
+    flagged: Collection[str] = set(inactive).union(unavailable, folded) if inactive or unavailable or folded else ()
+    filings: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[Callable[[str], None], ...]]] = {}
+    solo: dict[str, list[str]] = {}  # group -> who can sign anything
+    joint_lists: dict[str, list[str]] = {}  # ... only with others
+    blocked: dict[str, list[str]] = {}  # ... nothing
     joint_only: set[str] = set()
     participants: list[Participant] = []
     add = participants.append
-    new_participant = tuple.__new__  # the NamedTuple constructor minus a Python frame per person
     any_unrestricted = any_active = False
     only_not_found = True
+    last = None
     for cpf, raw_groups, restrictions, valid_from, valid_until in rows:
+        if cpf == last:
+            return None
+        last = cpf
         key = tuple(raw_groups)
-        groups = canonical.get(key)
-        if groups is None:
-            groups = canonical[key] = tuple(sorted(set(key)))
+        filing = filings.get(key)
+        if filing is None:
+            canonical = tuple(sorted(set(key)))
+            filing = filings[key] = canonical, tuple([solo.setdefault(group, []).append for group in canonical])
+        groups, file_as_signer = filing
         if not (
             restrictions
             or (valid_from is not None and valid_from > on)
             or (valid_until is not None and valid_until < on)
             or cpf in flagged
         ):
-            signers[groups].append(cpf)
-            add(new_participant(Participant, (cpf, groups, False, True, _EMPTY, False)))
+            for file in file_as_signer:
+                file(cpf)
+            any_active = True
+            add(new_tuple(Participant, (cpf, groups, False, True, _EMPTY, False)))
             continue
         if folded and cpf in folded:
             bits, joint, merged_groups = folded[cpf]
@@ -308,48 +334,29 @@ def _index_people(
             reasons += (UNAVAILABLE,)
         if joint:
             joint_only.add(cpf)
-        if reasons:
-            blocked[groups].append(cpf)
-        elif joint:
-            joint_signers[groups].append(cpf)
-        else:
-            signers[groups].append(cpf)
-        add(new_participant(Participant, (cpf, groups, bits != 0, not reasons, reasons, joint)))
-    if signers:
-        any_unrestricted = any_active = True
+        target = blocked if reasons else joint_lists if joint else solo
+        for group in groups:
+            target.setdefault(group, []).append(cpf)
+        add(new_tuple(Participant, (cpf, groups, bits != 0, not reasons, reasons, joint)))
 
-    solo_parts: defaultdict[str, list[list[str]]] = defaultdict(list)
-    joint_parts: defaultdict[str, list[list[str]]] = defaultdict(list)
-    blocked_parts: defaultdict[str, list[list[str]]] = defaultdict(list)
-    for combos, parts in ((signers, solo_parts), (joint_signers, joint_parts), (blocked, blocked_parts)):
-        for groups, people in combos.items():
-            for group in groups:
-                parts[group].append(people)
     eligible_any: dict[str, tuple[str, ...]] = {}
     eligible_solo: dict[str, tuple[str, ...]] = {}
-    for group in {*solo_parts, *joint_parts}:
-        solo = _merged(solo_parts.get(group, ()))
-        eligible_solo[group] = solo
-        eligible_any[group] = _merged([solo, *joint_parts[group]]) if group in joint_parts else solo
-    member_count = {
-        group: sum(map(len, solo_parts.get(group, ())))
-        + sum(map(len, joint_parts.get(group, ())))
-        + sum(map(len, blocked_parts.get(group, ())))
-        for group in {*solo_parts, *joint_parts, *blocked_parts}
-    }
+    member_count: dict[str, int] = {}
+    for group in {*solo, *joint_lists, *blocked}:
+        alone = tuple(solo.get(group, _EMPTY))
+        joint_signers = joint_lists.get(group, _EMPTY)
+        if alone or joint_signers:
+            eligible_solo[group] = alone
+            # Two sorted runs: sorting them merges them in one linear pass.
+            eligible_any[group] = tuple(sorted(alone + tuple(joint_signers))) if joint_signers else alone
+        members = len(alone) + len(joint_signers) + len(blocked.get(group, _EMPTY))
+        if members:
+            member_count[group] = members
     return _People(
-        participants, joint_only, member_count, eligible_any, eligible_solo, blocked_parts, repeated,
-        any_unrestricted, any_active, only_not_found,
+        participants, joint_only, member_count, eligible_any, eligible_solo, blocked, repeated,
+        any_unrestricted or any_active, any_active, only_not_found,
+        any(not groups for groups, _ in filings.values()),
     )
-
-
-def _merged(runs: Sequence[Sequence[str]]) -> tuple[str, ...]:
-    """Sorted runs of CPFs as one sorted tuple (timsort merges runs cheaply)."""
-    if len(runs) == 1:
-        return tuple(runs[0])
-    if not runs:
-        return _EMPTY
-    return tuple(sorted(chain.from_iterable(runs)))
 
 
 # A satisfied rule as the matcher saw it: its (group, min_signers) and who could fill each group.
@@ -424,17 +431,13 @@ def evaluate_party(
     eligibility: list[RuleEligibility] = []
     failed: list[FailedRule] = []
     skipped: list[SkippedRule] = []
-    for rule in rules:
-        rule_id = rule.rule_id
-        max_amount = rule.max_amount
+    rows = rule_rows(rules)
+    for rule_id, max_amount, requirements in rows:
         if max_amount is not None and amount > max_amount:
             skipped.append(SkippedRule(rule_id, max_amount))
             continue
-        requirements = []
         required = 0
-        for requirement in rule.requirements:
-            needed = requirement.min_signers
-            requirements.append((requirement.group, needed))
+        for _, needed in requirements:
             if needed > 0:
                 required += needed
         if required == 0:
@@ -443,21 +446,25 @@ def evaluate_party(
             continue
         single_signer = required < 2
         eligible = eligible_solo if single_signer else eligible_any
-        match = match_rule(requirements, eligible)
-        if match.satisfied:
-            satisfied.append((requirements, eligible))
-            signer_sets.append(SignerSet(rule_id, match.signers))
-            eligibility.append(RuleEligibility(rule_id, tuple([
-                RequirementEligibility(group, needed, eligible.get(group, _EMPTY)) for group, needed in requirements
-            ])))
-        else:
-            failed.append(FailedRule(
-                rule_id, NOT_ENOUGH_SIGNERS, required, match.filled,
-                _shortfalls(match, requirements, people, single_signer),
-            ))
+        signers = first_fit(requirements, eligible)
+        if signers is None:
+            match = match_rule(requirements, eligible)
+            if not match.satisfied:
+                failed.append(FailedRule(
+                    rule_id, NOT_ENOUGH_SIGNERS, required, match.filled,
+                    _shortfalls(match, requirements, people, single_signer),
+                ))
+                continue
+            signers = match.signers
+        satisfied.append((requirements, eligible))
+        signer_sets.append(new_tuple(SignerSet, (rule_id, signers)))
+        eligibility.append(new_tuple(RuleEligibility, (rule_id, tuple([
+            new_tuple(RequirementEligibility, (group, needed, eligible.get(group, _EMPTY)))
+            for group, needed in requirements
+        ]))))
 
     critical = _critical_signers(satisfied, signer_sets)
-    notify = _signers_to_notify(satisfied, eligible_any, eligible_solo)
+    notify = _signers_to_notify(satisfied, people)
 
     if satisfied:
         reason = None
@@ -484,7 +491,7 @@ def evaluate_party(
         critical_signers=critical,
         signers_to_notify=notify,
         unavailable=tuple(sorted(unavailable)),
-        lint=tuple(lint_rule_set(rules, people.member_count, people.duplicates)),
+        lint=tuple(lint_rule_rows(rows, people.member_count, people.duplicates)),
     )
 
 
@@ -507,16 +514,14 @@ def _critical_signers(
     )
 
 
-def _signers_to_notify(
-    satisfied: Sequence[_Satisfied],
-    eligible_any: Mapping[str, tuple[str, ...]],
-    eligible_solo: Mapping[str, tuple[str, ...]],
-) -> tuple[str, ...]:
+def _signers_to_notify(satisfied: Sequence[_Satisfied], people: _People) -> tuple[str, ...]:
     """Everyone who may fill a slot of a satisfied rule.
 
     In a rule that can be filled, each such person belongs to some complete signer set (swap him
     into the slot he is eligible for), so nobody is notified who could not actually help sign.
     """
+    eligible_any = people.eligible_any
+    eligible_solo = people.eligible_solo
     # Many rules share groups: union each (group, list) once rather than once per rule.
     lists: dict[tuple[str, bool], tuple[str, ...]] = {}
     for requirements, eligible in satisfied:
@@ -524,6 +529,13 @@ def _signers_to_notify(
         for group, needed in requirements:
             if needed > 0:
                 lists[(group, joint)] = eligible.get(group, _EMPTY)
+    if not people.groupless and all(
+        (group, True) in lists or ((group, False) in lists and cpfs is eligible_solo[group])
+        for group, cpfs in eligible_any.items()
+    ):
+        # Every list of every group is in: that is everyone who can sign, already in CPF order.
+        participants = people.participants
+        return tuple(compress(map(_CPF_OF, participants), map(_ACTIVE_OF, participants)))
     chosen: set[str] = set()
     for (group, joint), cpfs in lists.items():
         if not joint and (group, True) in lists:

@@ -1,9 +1,9 @@
 """Lint of a company's signing rules: findings a person should fix at Poderes, never fatal."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any, Final, NamedTuple
 
 from chalicelib.domain.partners import CompanyPowers, Rule
@@ -17,8 +17,18 @@ DUPLICATE_RULE: Final = "DUPLICATE_RULE"
 DOMINATED_RULE: Final = "DOMINATED_RULE"
 GROUP_WITHOUT_REPRESENTATIVES: Final = "GROUP_WITHOUT_REPRESENTATIVES"
 
-# Past this many groups in one rule, enumerating subsets of its groups costs more than a plain scan.
-_MAX_SUBSET_GROUPS: Final = 10
+# A rule as plain values: (rule_id, max_amount, ((group, min_signers), ...)).
+RuleRow = tuple[str, "Decimal | None", tuple[tuple[str, int], ...]]
+_RULE = attrgetter("rule_id", "max_amount", "requirements")
+_REQUIREMENT = attrgetter("group", "min_signers")
+
+
+def rule_rows(rules: Iterable[Rule]) -> list[RuleRow]:
+    """Read each rule from its model once; the evaluation and the lint both work on these tuples."""
+    return [
+        (rule_id, max_amount, tuple(map(_REQUIREMENT, requirements)))
+        for rule_id, max_amount, requirements in map(_RULE, rules)
+    ]
 
 
 class LintFinding(NamedTuple):
@@ -40,88 +50,116 @@ class LintFinding(NamedTuple):
         }
 
 
-@dataclass(slots=True)
-class _Shape:
+class _Shape(NamedTuple):
     """A rule reduced to what decides who satisfies it: demand per group, total, amount ceiling."""
 
     position: int
     rule_id: str
-    demand: dict[str, int]
+    demand: dict[int, int]  # group index -> signers asked for
     total: int
     max_amount: Decimal | None
     mask: int  # one bit per group it asks for
-    packed: int = 0  # demands side by side in fixed-width fields, see _pack
 
 
-def _pack(shapes: Sequence[_Shape], index_of: Mapping[str, int]) -> int:
-    """Pack each rule's demands into one int so that "a asks no more than b, group by group" is one subtraction.
+# Groups per lookup table when finding the rules that ask only for groups of another rule.
+_BLOCK: Final = 5
 
-    Every group gets a field of `width` bits plus a guard bit above it; with the guards set in b,
-    subtracting a never borrows across fields, and a guard survives exactly where b's demand >= a's.
-    Returns the mask of all guard bits.
+
+def _users_outside(uses: Sequence[int]) -> Callable[[int], int]:
+    """A function: group mask -> the rules (as a bit set) that ask for some group outside the mask.
+
+    The groups are cut into blocks of _BLOCK, and for every subset of a block the union of the rules
+    using one of its groups is tabulated once; a query is then one lookup per block.
     """
-    width = max((n for shape in shapes for n in shape.demand.values()), default=1).bit_length()
-    field = width + 1
-    for shape in shapes:
-        shape.packed = sum(needed << (index_of[group] * field) for group, needed in shape.demand.items())
-    return sum(1 << (index * field + width) for index in range(len(index_of)))
+    tables: list[tuple[int, int, list[int]]] = []
+    for start in range(0, len(uses), _BLOCK):
+        size = min(_BLOCK, len(uses) - start)
+        table = [0] * (1 << size)
+        for subset in range(1, 1 << size):
+            lowest = subset & -subset
+            table[subset] = table[subset ^ lowest] | uses[start + lowest.bit_length() - 1]
+        tables.append((start, (1 << size) - 1, table))
+
+    def outside(mask: int) -> int:
+        found = 0
+        for start, block, table in tables:
+            found |= table[~mask >> start & block]
+        return found
+
+    return outside
 
 
-def _redundancy(shapes: Sequence[_Shape], index_of: Mapping[str, int]) -> list[tuple[int, LintFinding]]:
-    guards = _pack(shapes, index_of)
-    by_mask: dict[int, list[_Shape]] = {}
-    for shape in shapes:
-        by_mask.setdefault(shape.mask, []).append(shape)
+def _redundancy(shapes: Sequence[_Shape], group_count: int) -> list[tuple[int, LintFinding]]:
+    """DUPLICATE_RULE and DOMINATED_RULE, with sets of rules as Python ints (bit j = shapes[j]).
+
+    Rule a dominates b when it asks for no more than b in every group (so nothing outside b's
+    groups), applies whenever b does, and is not single-signer where b is not (a JOINT_ONLY person
+    may sign b but not a). With the same demand and the same ceiling, an earlier a makes b a duplicate.
+    """
+    everyone = (1 << len(shapes)) - 1
+    uses = [0] * group_count
+    exactly: list[dict[int, int]] = [{} for _ in range(group_count)]  # group -> demand -> rules
+    by_total: dict[int, int] = {}
+    by_ceiling: dict[Decimal | None, int] = {}
+    single = 0
+    for j, shape in enumerate(shapes):
+        bit = 1 << j
+        for group, needed in shape.demand.items():
+            uses[group] |= bit
+            exactly[group][needed] = exactly[group].get(needed, 0) | bit
+        by_total[shape.total] = by_total.get(shape.total, 0) | bit
+        by_ceiling[shape.max_amount] = by_ceiling.get(shape.max_amount, 0) | bit
+        if shape.total < 2:
+            single |= bit
+    at_most: list[dict[int, int]] = []  # group -> demand -> rules asking at most that (0 included)
+    for group in range(group_count):
+        running = everyone & ~uses[group]
+        levels = {}
+        for needed in sorted(exactly[group]):
+            running |= exactly[group][needed]
+            levels[needed] = running
+        at_most.append(levels)
+    # Rules that apply whenever a rule of this ceiling does: no ceiling, or one at least as high.
+    applies_with: dict[Decimal | None, int] = {None: by_ceiling.get(None, 0)}
+    running = applies_with[None]
+    for ceiling in sorted((c for c in by_ceiling if c is not None), reverse=True):
+        running |= by_ceiling[ceiling]
+        applies_with[ceiling] = running
+    outside = _users_outside(uses)
+
     found: list[tuple[int, LintFinding]] = []
-    for b in shapes:
-        mask = b.mask
-        b_guarded = b.packed | guards
-        b_total = b.total
-        b_max = b.max_amount
-        duplicate_of: _Shape | None = None
-        dominators: list[_Shape] = []
-        if len(b.demand) > _MAX_SUBSET_GROUPS:
-            groups_of = [[a for a in shapes if a.mask & ~mask == 0]]
-        else:
-            # Only a rule whose groups are a subset of b's can dominate b: enumerate those subsets.
-            groups_of = []
-            sub = mask
-            while sub:
-                same = by_mask.get(sub)
-                if same is not None:
-                    groups_of.append(same)
-                sub = (sub - 1) & mask
-        for candidates in groups_of:
-            for a in candidates:
-                if a is b or a.total > b_total or (b_guarded - a.packed) & guards != guards:
-                    continue
-                # a asks no more than b in every group; now compare when each applies.
-                a_max = a.max_amount
-                if a.packed == b.packed and a_max == b_max:
-                    if a.position < b.position and (duplicate_of is None or a.position < duplicate_of.position):
-                        duplicate_of = a
-                elif (a_max is None or (b_max is not None and b_max <= a_max)) and not (a.total < 2 <= b_total):
-                    # A JOINT_ONLY person may sign b (2+ signers) but not a single-signer a.
-                    dominators.append(a)
-        if duplicate_of is not None:
+    for j, b in enumerate(shapes):
+        bit = 1 << j
+        asking_less = everyone & ~outside(b.mask) & ~bit
+        for group, needed in b.demand.items():
+            asking_less &= at_most[group][needed]
+        if not asking_less:
+            continue
+        same = asking_less & by_total[b.total] & by_ceiling[b.max_amount]  # no more anywhere, same total: equal
+        earlier = same & (bit - 1)
+        if earlier:
+            first = shapes[(earlier & -earlier).bit_length() - 1]
             found.append((b.position, LintFinding(
                 DUPLICATE_RULE,
-                f"A regra {b.rule_id} repete a regra {duplicate_of.rule_id}.",
-                (b.rule_id, duplicate_of.rule_id),
+                f"A regra {b.rule_id} repete a regra {first.rule_id}.",
+                (b.rule_id, first.rule_id),
             )))
-        elif dominators:
-            dominators.sort(key=_position)
-            names = ", ".join(s.rule_id for s in dominators)
+            continue
+        dominating = asking_less & ~same & applies_with[b.max_amount]
+        if b.total >= 2:
+            dominating &= ~single
+        if dominating:
+            names = []
+            while dominating:
+                lowest = dominating & -dominating
+                names.append(shapes[lowest.bit_length() - 1].rule_id)
+                dominating ^= lowest
             found.append((b.position, LintFinding(
                 DOMINATED_RULE,
-                f"A regra {b.rule_id} nunca é necessária: quem a cumpre também cumpre {names}.",
-                (b.rule_id, *(s.rule_id for s in dominators)),
+                f"A regra {b.rule_id} nunca é necessária: quem a cumpre também cumpre {', '.join(names)}.",
+                (b.rule_id, *names),
             )))
     return found
-
-
-def _position(shape: _Shape) -> int:
-    return shape.position
 
 
 def lint_rule_set(
@@ -130,6 +168,15 @@ def lint_rule_set(
     duplicate_cpfs: Iterable[str] = (),
 ) -> list[LintFinding]:
     """Lint `rules` given how many distinct representatives each group has."""
+    return lint_rule_rows(rule_rows(rules), member_count, duplicate_cpfs)
+
+
+def lint_rule_rows(
+    rules: Sequence[RuleRow],
+    member_count: Mapping[str, int],
+    duplicate_cpfs: Iterable[str] = (),
+) -> list[LintFinding]:
+    """`lint_rule_set` on rules already read by `rule_rows`."""
     findings: list[LintFinding] = [
         LintFinding(
             DUPLICATE_REPRESENTATIVE,
@@ -143,8 +190,7 @@ def lint_rule_set(
     index_of: dict[str, int] = {}
     seen_ids: dict[str, int] = {}
     missing_groups: dict[str, list[str]] = {}
-    for position, rule in enumerate(rules):
-        rule_id = rule.rule_id
+    for position, (rule_id, max_amount, requirements) in enumerate(rules):
         if rule_id in seen_ids:
             per_rule.append((position, LintFinding(
                 DUPLICATE_RULE_ID, f"Há mais de uma regra com o identificador {rule_id}.", (rule_id,)
@@ -152,23 +198,22 @@ def lint_rule_set(
         else:
             seen_ids[rule_id] = position
         demand = {}
-        for requirement in rule.requirements:
-            needed = requirement.min_signers
+        for group, needed in requirements:
             if needed > 0:
-                group = requirement.group
                 demand[group] = demand.get(group, 0) + needed
             else:
                 per_rule.append((position, LintFinding(
                     NON_POSITIVE_MIN_SIGNERS,
-                    f"A regra {rule_id} pede {needed} assinante(s) do grupo {requirement.group}.",
-                    (rule_id,), requirement.group,
+                    f"A regra {rule_id} pede {needed} assinante(s) do grupo {group}.",
+                    (rule_id,), group,
                 )))
         if not demand:
             per_rule.append((position, LintFinding(
                 EMPTY_RULE, f"A regra {rule_id} não exige nenhum assinante e nunca é aceita.", (rule_id,)
             )))
             continue
-        mask = 0
+        mask = total = 0
+        by_index = {}
         for group, needed in demand.items():
             members = member_count.get(group, 0)
             if members == 0:
@@ -179,9 +224,12 @@ def lint_rule_set(
                     f"A regra {rule_id} pede {needed} assinante(s) do grupo {group}, que só tem {members}.",
                     (rule_id,), group,
                 )))
-            mask |= 1 << index_of.setdefault(group, len(index_of))
-        shapes.append(_Shape(position, rule_id, demand, sum(demand.values()), rule.max_amount, mask))
-    per_rule.extend(_redundancy(shapes, index_of))
+            index = index_of.setdefault(group, len(index_of))
+            by_index[index] = needed
+            mask |= 1 << index
+            total += needed
+        shapes.append(_Shape(position, rule_id, by_index, total, max_amount, mask))
+    per_rule.extend(_redundancy(shapes, len(index_of)))
     per_rule.sort(key=_first)  # stable: within a rule, the order above
     findings.extend(finding for _, finding in per_rule)
     for group in sorted(missing_groups):

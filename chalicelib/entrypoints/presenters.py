@@ -43,12 +43,99 @@ def accepted_view(order: StoredOrder) -> dict[str, Any]:
     }
 
 
-def order_view(order: StoredOrder) -> dict[str, Any]:
+def order_view(order: StoredOrder, deliveries: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """`deliveries`: the order's delivery rows (SqlDeliveryRepository.for_order); read here when not given."""
+    if deliveries is None:
+        deliveries = _stored_deliveries(order)
     return {
         **_common(order),
         "status": order.status.value,
         "status_detail": order.status_detail,
         "updated_at": instant(order.updated_at),
         "result": order.result if order.status.terminal else None,
+        "deliveries": _deliveries_view(order, deliveries),
         "links": {"self": f"/v1/orders/{order.order_key}"},
+    }
+
+
+def _stored_deliveries(order: StoredOrder) -> list[dict[str, Any]]:
+    if not order.status.terminal:
+        return []  # nothing is delivered before the verdict
+    from chalicelib.bootstrap import container
+
+    return container().delivery_state(order.order_key)
+
+
+def _delivery_item(row: dict[str, Any] | None) -> dict[str, Any]:
+    row = row or {}
+    at = row.get("delivered_at")
+    last = row.get("last_attempt_at")
+    return {
+        "status": row.get("status", "PENDING"),
+        "delivered": row.get("status") == "DELIVERED",
+        "delivered_at": instant(at) if at else None,
+        "attempts": row.get("attempts", 0),
+        "last_attempt_at": instant(last) if last else None,
+        "last_error": row.get("last_error"),
+    }
+
+
+def _notification_item(order_key: str, row: dict[str, Any]) -> dict[str, Any]:
+    channel, cpf = row["channel"].split(":", 1)  # "EMAIL:<cpf>"
+    return {"notification_id": f"{order_key}:{cpf}:{channel}", "channel": channel, "cpf": cpf,
+            **_delivery_item(row)}
+
+
+def _deliveries_view(order: StoredOrder, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Per channel: webhook (null when the area has none), each notification, envelope-ready (null
+    unless the order has quorum). Null as a whole before the verdict."""
+    if not order.status.terminal:
+        return None
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_kind.setdefault(row["kind"], []).append(row)
+    has_webhook = bool(((order.area_snapshot or {}).get("webhook") or {}).get("url"))
+    webhook = by_kind.get("WEBHOOK", [None])[0]
+    ready = by_kind.get("ENVELOPE_READY", [None])[0]
+    quorum = order.status.value == "QUORUM_MET"
+    return {
+        "webhook": {**_delivery_item(webhook), "url": (webhook or {}).get("target")}
+        if has_webhook or webhook else None,
+        "notifications": [
+            _notification_item(order.order_key, row) for row in by_kind.get("NOTIFICATION", [])
+        ],
+        "envelope_ready": _delivery_item(ready) if quorum or ready else None,
+    }
+
+
+def summary_view(summary: Any) -> dict[str, Any]:
+    """One search hit (an OrderSummary): enough for the portal's list, with a link to the full order."""
+    return {
+        "order_key": summary.order_key,
+        "status": summary.status.value,
+        "area_code": summary.area_code,
+        "product_code": summary.product_code,
+        "platform": summary.platform,
+        "signature_method": summary.signature_method,
+        "amount": format_amount(summary.amount),
+        "external_reference": summary.external_reference,
+        "requester": {"person_type": summary.requester_person_type, "document": summary.requester_document},
+        "created_by": summary.created_by,
+        "created_at": instant(summary.created_at),
+        "updated_at": instant(summary.updated_at),
+        "links": {"self": f"/v1/orders/{summary.order_key}"},
+    }
+
+
+def page_view(page: Any) -> dict[str, Any]:
+    """A SearchPage: items newest first and the cursor of the next page (null on the last one)."""
+    return {"items": [summary_view(s) for s in page.items], "next_cursor": page.next_cursor, "limit": page.limit}
+
+
+def history_view(order: StoredOrder, changes: list[Any]) -> dict[str, Any]:
+    return {
+        "order_key": order.order_key,
+        "status": order.status.value,
+        "history": [{"status": c.status.value, "detail": c.detail, "at": instant(c.at)} for c in changes],
+        "links": {"self": f"/v1/orders/{order.order_key}/history", "order": f"/v1/orders/{order.order_key}"},
     }

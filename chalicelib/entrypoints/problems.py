@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 from chalice import Response
 
+from chalicelib.auth import AreaNotAllowed, ScopeMissing, TokenError
 from chalicelib.domain.errors import (
     DependencyUnavailable,
     IdempotencyConflict,
@@ -69,6 +70,19 @@ def with_problems(retry_after: Callable[[], int]) -> Callable:
                 return view(*args, **kwargs)
             except BadRequest as exc:
                 return problem(exc.status, exc.code, exc.detail, errors=exc.errors)
+            except TokenError as exc:
+                if exc.code == "JWKS_UNAVAILABLE":  # our issuer is down, the token may be fine
+                    return problem(503, "DEPENDENCY_UNAVAILABLE", exc.detail,
+                                   headers={"Retry-After": str(retry_after())})
+                return problem(401, exc.code, exc.detail, errors=[
+                    FieldError(field="Authorization", code=exc.code, message=exc.detail)],
+                    headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{exc.code}"'})
+            except ScopeMissing as exc:
+                return problem(403, "INSUFFICIENT_SCOPE", f"o token não tem o escopo {exc.scope}",
+                               headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{exc.scope}"'})
+            except AreaNotAllowed as exc:
+                return problem(403, "AREA_NOT_ALLOWED", f"o chamador não atende a área {exc.area_code}", errors=[
+                    FieldError(field=exc.field, code="AREA_NOT_ALLOWED", message="área fora das áreas do token")])
             except OrderValidationError as exc:
                 return problem(422, "VALIDATION_FAILED", "a requisição tem campos inválidos", errors=exc.errors)
             except IdempotencyConflict as exc:

@@ -19,3 +19,8 @@ def relay_outbox(event: Any) -> dict:
     if sent:
         log.warning("outbox relay republished stranded messages", extra={"count": sent})
     return {"republished": sent}
+
+
+@schedules.schedule(Rate(1, unit=Rate.MINUTES), name="sweep_orders")
+def sweep_orders(event: Any) -> dict:
+    return container().redrive.sweep()

@@ -94,3 +94,9 @@ def record_failure(event: dict[str, Any]) -> dict[str, Any]:
 @_named_errors
 def publish_result(event: dict[str, Any]) -> dict[str, Any]:
     return _workflow().publish_result(event["order_key"])
+
+
+@workflow_tasks.lambda_function(name="park_order")
+@_named_errors
+def park_order(event: dict[str, Any]) -> dict[str, Any]:
+    return container().redrive.park(event["order_key"], event["execution_id"], event.get("error"))

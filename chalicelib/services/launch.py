@@ -1,8 +1,9 @@
-"""Creation-queue use case: start the envelope-creation workflow for an order, once."""
+"""Creation-queue use case: start the envelope-creation workflow for an order, once per attempt."""
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.services.ports import OrderRepository, WorkflowStarter
@@ -14,7 +15,21 @@ class MalformedMessage(ValueError):
     """A queue message we can never process; retrying it would not help."""
 
 
-def parse_creation_message(body: str) -> str:
+@dataclass(frozen=True)
+class CreationMessage:
+    order_key: str
+    attempt: int = 0  # 0: the first run; n: the n-th re-drive (try again later, or the sweeper)
+
+    @property
+    def execution_name(self) -> str:
+        # Standard executions keep their names for 90 days: each re-drive needs a name of its own.
+        return self.order_key if self.attempt == 0 else f"{self.order_key}-r{self.attempt}"
+
+    def body(self) -> str:
+        return json.dumps({"order_key": self.order_key, "attempt": self.attempt})
+
+
+def parse_creation_message(body: str) -> CreationMessage:
     try:
         data: Any = json.loads(body)
     except json.JSONDecodeError as exc:
@@ -22,7 +37,10 @@ def parse_creation_message(body: str) -> str:
     order_key = data.get("order_key") if isinstance(data, dict) else None
     if not isinstance(order_key, str) or not order_key:
         raise MalformedMessage("creation message without order_key")
-    return order_key
+    attempt = data.get("attempt", 0)
+    if not isinstance(attempt, int) or attempt < 0:
+        raise MalformedMessage("creation message with an invalid attempt")
+    return CreationMessage(order_key, attempt)
 
 
 class WorkflowLauncher:
@@ -30,15 +48,17 @@ class WorkflowLauncher:
         self._repository = repository
         self._starter = starter
 
-    def launch(self, order_key: str) -> bool:
-        """Start the execution named after the order. A repeat (or a finished order) is a no-op."""
-        order = self._repository.get_order(order_key)
+    def launch(self, message: CreationMessage) -> bool:
+        """Start the execution for this attempt. A repeat, or an order already decided, is a no-op."""
+        order = self._repository.get_order(message.order_key)
         if order is None:
-            raise MalformedMessage(f"unknown order {order_key}")
+            raise MalformedMessage(f"unknown order {message.order_key}")
         if order.status.terminal:
-            log.info("order already terminal; not starting again", extra={"order_key": order_key})
+            log.info("order already terminal; not starting again", extra={"order_key": message.order_key})
             return False
-        started = self._starter.start(order_key, {"order_key": order_key})
+        started = self._starter.start(message.order_key, {"order_key": message.order_key},
+                                      execution_name=message.execution_name)
         if not started:
-            log.info("execution already exists; duplicate message ignored", extra={"order_key": order_key})
+            log.info("execution already exists; duplicate message ignored",
+                     extra={"order_key": message.order_key, "attempt": message.attempt})
         return started

@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Iterable, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from chalicelib.domain.orders import OrderDraft, OrderStatus, StatusChange, StoredOrder
 from chalicelib.domain.partners import (
@@ -19,6 +19,8 @@ from chalicelib.domain.partners import (
 
 class OutboxMessage(BaseModel):
     """A message written in the same transaction as the change that caused it."""
+
+    model_config = ConfigDict(defer_build=True)
 
     message_id: str
     order_key: str
@@ -147,8 +149,11 @@ class MessageQueue(Protocol):
 
 
 class WorkflowStarter(Protocol):
-    def start(self, order_key: str, payload: dict[str, Any]) -> bool:
-        """Start the execution named after the order; False when it already exists (a no-op)."""
+    def start(self, order_key: str, payload: dict[str, Any], execution_name: str | None = None) -> bool:
+        """Start the execution named after the order (or `execution_name` for a re-drive);
+        False when it already exists (a no-op)."""
+
+    def is_running(self, execution_arn: str) -> bool: ...
 
 
 class Clock(Protocol):

@@ -15,6 +15,7 @@ from chalicelib.domain.orders import OrderStatus, PartyRole, PersonType, StoredO
 from chalicelib.domain.partners import CompanyPowers, Operator, Person
 from chalicelib.domain.quorum import evaluate_party
 from chalicelib.domain.restrictions import assess_restrictions
+from chalicelib.services.eligibility import inactive_reasons
 from chalicelib.services.ports import (
     ClaimOutcome,
     MessageQueue,
@@ -163,21 +164,8 @@ class EnvelopeWorkflow:
         operators = {o["cpf"]: Operator.model_validate(o) for o in operators_artifact["operators"]}
         reps = powers.representatives if powers else []
         assessments = assess_restrictions(reps, order.amount, on)
-        inactive: dict[str, list[str]] = {}
-        for rep in reps:
-            if assessments[rep.cpf].restricted:
-                continue
-            reasons = []
-            if rep.cpf not in people:
-                reasons.append("NOT_FOUND")
-            if operators_artifact["checked"]:
-                op = operators.get(rep.cpf)
-                if op is None or not op.operator_active:
-                    reasons.append("NO_OPERATOR")
-                elif not op.account_access:
-                    reasons.append("NO_ACCOUNT_ACCESS")
-            if reasons:
-                inactive[rep.cpf] = reasons
+        inactive = inactive_reasons(reps, assessments, people.keys(),
+                                    operators if operators_artifact["checked"] else None)
         evaluation = evaluate_party(powers, order.amount, on, inactive=inactive)
         stored_participants = []
         for p in evaluation.participants:

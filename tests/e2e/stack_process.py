@@ -10,28 +10,42 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parents[2]
 READY = "AME local stack ready: "
+
+
+SEED_AREAS = ("CREDITO_PJ", "CAMBIO_PF", "AREA_INATIVA", "AREA_INEXISTENTE")
 
 
 @dataclass
 class RunningStack:
     api_url: str
     partners_url: str
+    aws_endpoint_url: str
     process: subprocess.Popen
+    issuer: Any = None
     output: list[str] = field(default_factory=list)
 
     def log(self) -> str:
         return "".join(self.output)
 
+    def auth(self, client: str = "e2e", areas: tuple[str, ...] = SEED_AREAS, scopes: Any = None) -> dict[str, str]:
+        """An Authorization header the stack accepts (it signs with the same local issuer key)."""
+        return {"Authorization": "Bearer " + self.issuer.mint(client, list(areas), scopes)}
+
 
 @contextmanager
 def running_stack(tmp_dir: Path, extra_env: dict[str, str] | None = None, timeout: float = 60.0) -> Iterator[RunningStack]:
-    """Start the local stack with its own SQLite file and free ports; stop it with SIGTERM."""
-    env = {**os.environ, "AME_PORT": "0", "AME_PARTNERS_PORT": "0",
-           "AME_DATABASE_URL": f"sqlite:///{tmp_dir / 'ame.sqlite3'}", "PYTHONUNBUFFERED": "1"}
+    """Start the local stack with its own SQLite file, issuer key and free ports; stop it with SIGTERM."""
+    from ame_local.issuer import LocalIssuer
+
+    key = tmp_dir / "issuer-key.pem"
+    issuer = LocalIssuer.load_or_create(key)
+    env = {**os.environ, "AME_PORT": "0", "AME_PARTNERS_PORT": "0", "AME_AWS_PORT": "0",
+           "AME_DATABASE_URL": f"sqlite:///{tmp_dir / 'ame.sqlite3'}", "PYTHONUNBUFFERED": "1",
+           "AME_LOCAL_ISSUER_KEY": str(key), "AME_JWKS_URL": ""}
     env.update(extra_env or {})
     process = subprocess.Popen([sys.executable, "-m", "ame_local", "run"], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -43,6 +57,8 @@ def running_stack(tmp_dir: Path, extra_env: dict[str, str] | None = None, timeou
         assert process.stdout is not None
         for line in process.stdout:
             output.append(line)
+            if line.startswith("AWS:"):
+                urls["aws"] = line.split(":", 1)[1].strip().split()[0]
             if line.startswith("Partners:"):
                 urls["partners"] = line.split(":", 1)[1].strip().split(",")[0].strip()
             if line.startswith(READY):
@@ -56,7 +72,8 @@ def running_stack(tmp_dir: Path, extra_env: dict[str, str] | None = None, timeou
         while not ready.wait(0.1):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("local stack did not start:\n" + "".join(output[-80:]))
-        yield RunningStack(api_url=urls["api"], partners_url=urls.get("partners", ""), process=process,
+        yield RunningStack(api_url=urls["api"], partners_url=urls.get("partners", ""),
+                           aws_endpoint_url=urls.get("aws", ""), process=process, issuer=issuer,
                            output=output)
     finally:
         if process.poll() is None:

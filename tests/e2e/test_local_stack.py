@@ -12,9 +12,13 @@ from tests.e2e.stack_process import running_stack
 pytestmark = pytest.mark.e2e
 
 
+AUTH: dict[str, str] = {}
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     with running_stack(tmp_path_factory.mktemp("e2e")) as running:
+        AUTH.update(running.auth())
         yield running
 
 
@@ -22,7 +26,7 @@ def wait_terminal(api: str, key: str, timeout: float = 30.0) -> dict:
     deadline = time.monotonic() + timeout
     seen = []
     while time.monotonic() < deadline:
-        order = requests.get(f"{api}/v1/orders/{key}", timeout=5).json()
+        order = requests.get(f"{api}/v1/orders/{key}", headers=AUTH, timeout=5).json()
         seen.append(order["status"])
         if order["status"] in ("QUORUM_MET", "NO_QUORUM", "FAILED"):
             order["_seen"] = seen
@@ -32,7 +36,7 @@ def wait_terminal(api: str, key: str, timeout: float = 30.0) -> dict:
 
 
 def post(api: str, body, key: str | None = None) -> requests.Response:
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", **AUTH}
     if key:
         headers["Idempotency-Key"] = key
     return requests.post(f"{api}/v1/orders", json=body, headers=headers, timeout=10)
@@ -98,3 +102,18 @@ def test_partner_outage_is_503_with_retry_after(stack):
     finally:
         requests.post(f"{stack.partners_url}/_admin/faults/reset", timeout=5).raise_for_status()
     assert response.status_code == 503 and int(response.headers["Retry-After"]) >= 1
+
+
+def test_the_operator_command_reads_the_local_stacks_dead_letter_queues(stack):
+    import json
+    import os
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "AME_AWS_ENDPOINT_URL": stack.aws_endpoint_url}
+    run = subprocess.run([str(root / "bin" / "ame"), "dlq", "list", "--queue", "creation"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    listed = json.loads(run.stdout)
+    assert listed["queue"] == "creation" and listed["depth"] == 0 and listed["messages"] == []

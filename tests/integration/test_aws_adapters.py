@@ -163,13 +163,19 @@ def test_duplicate_start_is_a_noop_that_answers_false(aws, started):
     starter = StepFunctionsStarter(sfn_client, aws.state_machine_arn)
     order_key = f"ORD-{uuid.uuid4().hex[:12]}"
     assert starter.start(order_key, {}) is True
-    wait_for(lambda: order_key in started)
+    arn = aws.state_machine_arn.replace(":stateMachine:", ":execution:") + ":" + order_key
+    # While an execution runs, Step Functions answers a start with the same name and input with that
+    # execution (no error); once it has finished, the same start is ExecutionAlreadyExists.
+    wait_for(lambda: sfn_client().describe_execution(executionArn=arn)["status"] != "RUNNING")
 
     assert starter.start(order_key, {}) is False
     assert starter.start(order_key, {"other": "input"}) is False
 
     executions = sfn_client().list_executions(stateMachineArn=aws.state_machine_arn)["executions"]
     assert [e["name"] for e in executions].count(order_key) == 1
+    assert started.count(order_key) == 1
+    assert starter.is_running(arn) is False
+    assert starter.is_running(arn + "-never-started") is False
 
 
 def test_other_start_errors_are_not_swallowed(aws):

@@ -8,6 +8,7 @@ from chalice.test import Client
 from chalicelib.bootstrap import Container, set_container
 from chalicelib.services.intake import IntakeService
 from chalicelib.settings import Settings
+from tests.unit.test_auth_support import AUTH_ENV, bearer, serving_jwks
 from tests.fakes import FixedClock, InMemoryOrderRepository, RecordingQueue, StaticAreas, StaticDomains
 from tests.unit.test_intake_service import AREA, DOMAINS
 from tests.unit.test_order_request import valid_body
@@ -16,7 +17,7 @@ ENV = {
     "AME_DATABASE_URL": "sqlite://", "AME_PARAMETRIZADOR_URL": "http://p", "AME_DOMINIOS_URL": "http://d",
     "AME_PODERES_URL": "http://po", "AME_PESSOAS_URL": "http://pe", "AME_CADASTRO_URL": "http://c",
     "AME_NOTIFICACAO_URL": "http://n", "AME_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:1:stateMachine:x",
-    "AME_RETRY_AFTER_SECONDS": "7",
+    "AME_RETRY_AFTER_SECONDS": "7", **AUTH_ENV,
 }
 
 
@@ -32,16 +33,19 @@ def api():
     executor = ThreadPoolExecutor(4)
     c.intake = IntakeService(c.areas, c.domains, c.repository, c.queue, FixedClock(), executor)
     set_container(c)
-    with Client(app_module.app) as client:
+    with serving_jwks(), Client(app_module.app) as client:
         yield client, c
     set_container(None)
     executor.shutdown()
 
 
+AUTH = bearer()
+
+
 def post(client, body, headers=None):
     raw = body if isinstance(body, (bytes, str)) else json.dumps(body)
     return client.http.post("/v1/orders", body=raw,
-                            headers={"Content-Type": "application/json", **(headers or {})})
+                            headers={"Content-Type": "application/json", **AUTH, **(headers or {})})
 
 
 def test_post_answers_202_with_location_and_get_reads_it_back(api):
@@ -51,7 +55,7 @@ def test_post_answers_202_with_location_and_get_reads_it_back(api):
     body = json.loads(response.body)
     assert body["status"] == "RECEIVED" and body["amount"] == "250000.00"
     assert response.headers["Location"] == f"/v1/orders/{body['order_key']}"
-    got = client.http.get(response.headers["Location"])
+    got = client.http.get(response.headers["Location"], headers=AUTH)
     assert got.status_code == 200
     view = json.loads(got.body)
     assert view["requester"] == {"person_type": "PJ", "document": "11222333000181"}
@@ -116,16 +120,16 @@ def test_idempotency_key_too_long_is_422(api):
 @pytest.mark.parametrize("key", ["01ARZ3NDEKTSV4RRFFQ69G5FAV", "not-a-key", "01arz3ndektsv4rrffq69g5fav"])
 def test_unknown_order_is_404_problem(api, key):
     client, _ = api
-    response = client.http.get(f"/v1/orders/{key}")
+    response = client.http.get(f"/v1/orders/{key}", headers=AUTH)
     assert response.status_code == 404
     assert json.loads(response.body)["code"] == "ORDER_NOT_FOUND"
 
 
-def test_another_callers_order_looks_missing(api):
+def test_another_areas_order_looks_missing(api):
     client, c = api
     key = json.loads(post(client, valid_body()).body)["order_key"]
-    c.repository.orders[key] = c.repository.orders[key].model_copy(update={"created_by": "someone-else"})
-    assert client.http.get(f"/v1/orders/{key}").status_code == 404
+    c.repository.orders[key] = c.repository.orders[key].model_copy(update={"area_code": "OUTRA_AREA"})
+    assert client.http.get(f"/v1/orders/{key}", headers=AUTH).status_code == 404
 
 
 def test_unexpected_error_is_a_500_problem_not_a_stack_trace(api):

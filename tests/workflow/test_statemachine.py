@@ -126,7 +126,26 @@ def test_transient_partner_errors_are_retried_and_the_verdict_is_unchanged(stack
     assert any(o.status.value == "QUORUM_MET" for o in orders)
 
 
-def test_partner_down_past_every_retry_ends_failed_with_the_reason(stack):
+def test_partner_down_past_the_retries_parks_the_order_and_it_resumes_when_back(stack):
+    stack.simulator.set_faults("poderes", down=True)
+    try:
+        key = create(sc.order_body(requester="QUORUM_AB"))
+        parked = wait_for(lambda: (o := container().repository.get_order(key)) and o.parked and o,
+                          what="the order to be parked")
+    finally:
+        stack.simulator.clear_faults()
+    assert parked.status.value == "PROCESSING" and "aguardando parceiro" in parked.status_detail
+    assert parked.next_attempt_at is not None and parked.redrive_count == 1
+    order = terminal(key)
+    assert order.status.value == "QUORUM_MET"
+    details = [h.detail or "" for h in container().repository.history(key)]
+    assert any("aguardando parceiro" in d for d in details)
+    assert wait_execution(stack, execution_arn(key))["status"] == "SUCCEEDED"  # ended in Parked
+    assert wait_execution(stack, execution_arn(key) + "-r1")["status"] == "SUCCEEDED"
+    assert len(result_events(key)) == 1
+
+
+def test_partner_down_past_the_redrive_budget_ends_failed_with_the_reason(stack):
     stack.simulator.set_faults("poderes", down=True)
     try:
         key = create(sc.order_body(requester="QUORUM_AB"))
@@ -134,9 +153,25 @@ def test_partner_down_past_every_retry_ends_failed_with_the_reason(stack):
     finally:
         stack.simulator.clear_faults()
     assert order.status.value == "FAILED" and "PartnerUnavailable" in order.status_detail
-    execution = wait_execution(stack, execution_arn(key))
-    assert execution["status"] == "FAILED" and execution["error"] == "TechnicalFailure"
+    assert "limite" in order.status_detail
     assert result_events(key)[0]["event_type"] == "ORDER_FAILED"
+
+
+def test_the_sweeper_redrives_an_order_whose_creation_message_was_lost(stack):
+    c = container()
+    intake = c.intake
+    sent = []
+    original = c.queue.send
+    try:
+        c.queue.send = lambda queue, body, delay_seconds=0: sent.append(body) or "lost"  # the message is lost
+        key = intake.create("local", sc.order_body(requester="QUORUM_AB")).order.order_key
+    finally:
+        c.queue.send = original
+    assert sent and container().repository.get_order(key).status.value == "RECEIVED"
+    wait_for(lambda: c.redrive.sweep()["released"] >= 1, timeout=15, interval=0.5,
+             what="the sweeper to take the stranded order back")
+    order = terminal(key)
+    assert order.status.value == "QUORUM_MET"
 
 
 def test_company_with_2000_representatives_keeps_the_state_small(stack):

@@ -244,6 +244,10 @@ class SqlOrderRepository:
             created_at=from_db_time(row.created_at),
             updated_at=from_db_time(row.updated_at),
             version=row.version,
+            processing_by=row.processing_by,
+            redrive_count=row.redrive_count,
+            first_failure_at=from_db_time(row.first_failure_at),
+            next_attempt_at=from_db_time(row.next_attempt_at),
         )
 
     def history(self, order_key: str) -> list[StatusChange]:
@@ -439,8 +443,11 @@ class SqlOrderRepository:
         with self._writer.begin() as conn:
             changed = conn.execute(
                 orders.update()
-                .where(orders.c.order_key == order_key, orders.c.status == OrderStatus.RECEIVED.value)
-                .values(status=OrderStatus.PROCESSING.value, processing_by=execution_id,
+                .where(orders.c.order_key == order_key, sa.or_(
+                    orders.c.status == OrderStatus.RECEIVED.value,
+                    # a parked order (try again later) is claimed again by its re-drive execution
+                    sa.and_(orders.c.status == OrderStatus.PROCESSING.value, orders.c.processing_by.is_(None))))
+                .values(status=OrderStatus.PROCESSING.value, processing_by=execution_id, next_attempt_at=None,
                         status_detail="em processamento", version=orders.c.version + 1,
                         updated_at=at, updated_by=self._system_actor)
             ).rowcount
@@ -487,7 +494,7 @@ class SqlOrderRepository:
             changed = conn.execute(
                 orders.update()
                 .where(orders.c.order_key == order_key, sa.or_(owned, unclaimed))
-                .values(status=OrderStatus(status).value, status_detail=detail,
+                .values(status=OrderStatus(status).value, status_detail=detail, next_attempt_at=None,
                         result=dumps(result) if result is not None else None,
                         version=orders.c.version + 1, updated_at=at, updated_by=self._system_actor)
             ).rowcount
@@ -499,6 +506,92 @@ class SqlOrderRepository:
                 message_id=event.message_id, order_key=event.order_key, queue=event.queue, body=event.body,
                 created_at=to_db_time(event.created_at), published_at=None, attempts=0))
         return True
+
+    def park(self, order_key: str, execution_id: str, now: datetime, detail: str,
+             next_attempt_at: datetime) -> bool:
+        """Try again later: the owning execution lets go of the order (PROCESSING, no owner) and
+        records when the next attempt is due. One transaction with its history row."""
+        at = to_db_time(now)
+        detail = detail[:500]
+        with self._writer.begin() as conn:
+            changed = conn.execute(
+                orders.update()
+                .where(orders.c.order_key == order_key, orders.c.status == OrderStatus.PROCESSING.value,
+                       orders.c.processing_by == execution_id)
+                .values(processing_by=None, status_detail=detail, redrive_count=orders.c.redrive_count + 1,
+                        first_failure_at=sa.func.coalesce(orders.c.first_failure_at, at),
+                        next_attempt_at=to_db_time(next_attempt_at), version=orders.c.version + 1,
+                        updated_at=at, updated_by=self._system_actor)
+            ).rowcount
+            if changed != 1:
+                return False
+            conn.execute(order_status_history.insert().values(
+                order_key=order_key, status=OrderStatus.PROCESSING.value, detail=detail, created_at=at))
+        return True
+
+    def release(self, order_key: str, owner: str | None, now: datetime, detail: str) -> bool:
+        """The sweeper takes a stuck order back: from a dead execution (`owner`) or, with owner None,
+        from RECEIVED whose creation message was lost. It becomes parked and due now."""
+        at = to_db_time(now)
+        detail = detail[:500]
+        if owner is None:
+            where = orders.c.status == OrderStatus.RECEIVED.value
+        else:
+            where = sa.and_(orders.c.status == OrderStatus.PROCESSING.value, orders.c.processing_by == owner)
+        with self._writer.begin() as conn:
+            changed = conn.execute(
+                orders.update().where(orders.c.order_key == order_key, where)
+                .values(status=OrderStatus.PROCESSING.value, processing_by=None, status_detail=detail,
+                        redrive_count=orders.c.redrive_count + 1, next_attempt_at=at,
+                        version=orders.c.version + 1, updated_at=at, updated_by=self._system_actor)
+            ).rowcount
+            if changed != 1:
+                return False
+            conn.execute(order_status_history.insert().values(
+                order_key=order_key, status=OrderStatus.PROCESSING.value, detail=detail, created_at=at))
+        return True
+
+    def due_for_redrive(self, now: datetime, limit: int) -> list[tuple[str, int]]:
+        """Parked orders whose next attempt is due: (order_key, redrive_count), oldest due first."""
+        query = (
+            sa.select(orders.c.order_key, orders.c.redrive_count)
+            .where(orders.c.status == OrderStatus.PROCESSING.value, orders.c.processing_by.is_(None),
+                   orders.c.next_attempt_at <= to_db_time(now))
+            .order_by(orders.c.next_attempt_at).limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [(r.order_key, r.redrive_count) for r in conn.execute(query)]
+
+    def postpone(self, order_key: str, until: datetime) -> None:
+        """A re-drive message is on its way: do not send another before `until`."""
+        with self._writer.begin() as conn:
+            conn.execute(orders.update()
+                         .where(orders.c.order_key == order_key, orders.c.processing_by.is_(None))
+                         .values(next_attempt_at=to_db_time(until)))
+
+    def bump_redrive(self, order_key: str, now: datetime, next_attempt_at: datetime) -> int | None:
+        """A parked order is re-driven under a new attempt number (a fresh execution name); returns it."""
+        with self._writer.begin() as conn:
+            changed = conn.execute(
+                orders.update()
+                .where(orders.c.order_key == order_key, orders.c.status == OrderStatus.PROCESSING.value,
+                       orders.c.processing_by.is_(None))
+                .values(redrive_count=orders.c.redrive_count + 1, next_attempt_at=to_db_time(next_attempt_at),
+                        updated_at=to_db_time(now), updated_by=self._system_actor)
+            ).rowcount
+            if changed != 1:
+                return None
+            return conn.execute(sa.select(orders.c.redrive_count).where(orders.c.order_key == order_key)).scalar_one()
+
+    def stale_orders(self, status: OrderStatus, updated_before: datetime, limit: int) -> list[tuple[str, str | None]]:
+        """(order_key, processing_by) of orders in `status` untouched since `updated_before`."""
+        query = (
+            sa.select(orders.c.order_key, orders.c.processing_by)
+            .where(orders.c.status == OrderStatus(status).value, orders.c.updated_at < to_db_time(updated_before))
+            .order_by(orders.c.updated_at).limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [(r.order_key, r.processing_by) for r in conn.execute(query)]
 
     def pending_outbox_for(self, order_key: str) -> list[OutboxMessage]:
         query = (

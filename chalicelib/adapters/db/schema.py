@@ -57,6 +57,11 @@ orders = sa.Table(
     sa.Column("result", LongText, nullable=True),
     # The execution that claimed the order (workflow compare-and-set owner); null until claimed.
     sa.Column("processing_by", sa.String(EXECUTION), nullable=True),
+    # Try again later: how many times the order was parked and re-driven, since when a partner has
+    # been failing it, and when the next attempt is due (null when not parked).
+    sa.Column("redrive_count", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("first_failure_at", Timestamp, nullable=True),
+    sa.Column("next_attempt_at", Timestamp, nullable=True),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
     sa.Index("ix_orders_area_status_created", "area_code", "status", "created_at", "order_key"),
@@ -64,6 +69,7 @@ orders = sa.Table(
     sa.Index("ix_orders_external_reference", "external_reference"),
     sa.Index("ix_orders_requester_document", "requester_document"),
     sa.Index("ix_orders_status_updated", "status", "updated_at"),
+    sa.Index("ix_orders_status_next_attempt", "status", "next_attempt_at"),
     **TABLE_OPTIONS,
 )
 
@@ -186,3 +192,27 @@ party_artifacts = sa.Table(
     sa.Column("updated_at", Timestamp, nullable=False),
     **TABLE_OPTIONS,
 )
+
+# Result delivery (issue 5): one row per order and channel (WEBHOOK, ENVELOPE_READY, EMAIL:<cpf>,
+# SMS:<cpf>). The primary key is the exactly-once guard; the lease keeps two copies of one event
+# from working on the same channel at once.
+order_deliveries = sa.Table(
+    "order_deliveries",
+    metadata,
+    sa.Column("order_key", sa.String(ORDER_KEY), sa.ForeignKey("orders.order_key"), primary_key=True),
+    sa.Column("channel", sa.String(CODE), primary_key=True),
+    sa.Column("kind", sa.String(STATUS), nullable=False),
+    sa.Column("target", sa.String(DETAIL), nullable=True),
+    sa.Column("status", sa.String(STATUS), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    sa.Column("lease_until", Timestamp, nullable=True),
+    sa.Column("last_error", sa.String(DETAIL), nullable=True),
+    sa.Column("message_id", sa.String(128), nullable=True),
+    sa.Column("first_attempt_at", Timestamp, nullable=True),
+    sa.Column("last_attempt_at", Timestamp, nullable=True),
+    sa.Column("delivered_at", Timestamp, nullable=True),
+    **TABLE_OPTIONS,
+)
+
+# GET /v1/orders by area, newest first (migration 0004); area + status uses ix_orders_area_status_created.
+sa.Index("ix_orders_area_created", orders.c.area_code, orders.c.created_at, orders.c.order_key)

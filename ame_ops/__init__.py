@@ -1,0 +1,1 @@
+"""Operator tools for AME (never shipped to Lambda): `bin/ame dlq list|show|replay`."""

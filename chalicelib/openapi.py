@@ -1,0 +1,391 @@
+"""The OpenAPI 3.1 document of AME's API, generated from the pydantic models that validate requests."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
+
+from chalicelib.domain.orders import FieldError, OrderRequest, OrderStatus, PersonType
+from chalicelib.services.search import SearchQuery
+from chalicelib.services.simulation import AMOUNT_PATTERN, SimulationRequest
+
+REF = "#/components/schemas/{model}"
+OPENAPI_VERSION = "3.1.0"
+API_VERSION = "1.0.0"
+
+
+class _MoneyAsString(GenerateJsonSchema):
+    """Money is validated as a decimal string (contracts): say exactly that, not pydantic's number-or-string."""
+
+    def decimal_schema(self, schema: Any) -> dict[str, Any]:
+        return {"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["250000.00"]}
+
+
+# -- answers (what presenters.py produces; a unit test holds them to it) -----------------------------
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Party(_Answer):
+    person_type: PersonType
+    document: str
+
+
+class Document(_Answer):
+    document_type: str
+    title: str
+
+
+class OrderLinks(_Answer):
+    self: str
+
+
+class Order(_Answer):
+    """An order as AME shows it (contracts §2). `result` is null until a terminal status."""
+
+    order_key: str
+    status: OrderStatus
+    status_detail: str | None = None
+    area_code: str
+    product_code: str
+    platform: str
+    signature_method: str
+    amount: str = Field(pattern=AMOUNT_PATTERN)
+    external_reference: str | None
+    requester: Party
+    guarantors: list[Party]
+    documents: list[Document]
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    result: dict[str, Any] | None
+    links: OrderLinks
+
+
+class OrderSummary(_Answer):
+    order_key: str
+    status: OrderStatus
+    area_code: str
+    product_code: str
+    platform: str
+    signature_method: str
+    amount: str = Field(pattern=AMOUNT_PATTERN)
+    external_reference: str | None
+    requester: Party
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    links: OrderLinks
+
+
+class OrderPage(_Answer):
+    """Newest first. `next_cursor` is null on the last page; pass it back as `cursor` for the next one."""
+
+    items: list[OrderSummary]
+    next_cursor: str | None
+    limit: int
+
+
+class StatusChangeView(_Answer):
+    status: OrderStatus
+    detail: str | None
+    at: datetime
+
+
+class HistoryLinks(_Answer):
+    self: str
+    order: str
+
+
+class OrderHistory(_Answer):
+    order_key: str
+    status: OrderStatus
+    history: list[StatusChangeView]
+    links: HistoryLinks
+
+
+class SimulationParticipant(_Answer):
+    cpf: str
+    name: str | None
+    groups: list[str]
+    restricted: bool
+    active: bool
+    reasons: list[str]
+    joint_only: bool
+
+
+class SimulationResult(_Answer):
+    """The quorum engine's full evaluation: satisfied rules, signer sets, missing slots (`failed_rules`),
+    critical signers and every excluded person with the reasons."""
+
+    company: str
+    power_code: str
+    platform: str | None
+    operator_check: bool
+    powers_found: bool
+    quorum_met: bool
+    reason: str | None
+    amount: str
+    evaluated_on: str
+    participants: list[SimulationParticipant]
+    satisfied_rules: list[str]
+    signer_sets: list[dict[str, Any]]
+    eligible_by_requirement: list[dict[str, Any]]
+    failed_rules: list[dict[str, Any]]
+    skipped_rules: list[dict[str, Any]]
+    critical_signers: list[str]
+    signers_to_notify: list[str]
+    unavailable: list[str]
+    lint: list[dict[str, Any]]
+
+
+class Problem(_Answer):
+    """RFC 9457 problem document. `errors` names each field, parameter or header at fault."""
+
+    type: str
+    title: str
+    status: int
+    code: str
+    detail: str
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class Health(_Answer):
+    status: Literal["ok"]
+
+
+MODELS: list[tuple[type[BaseModel], str]] = [
+    (OrderRequest, "validation"), (SimulationRequest, "validation"),
+    (Order, "serialization"), (OrderPage, "serialization"), (OrderHistory, "serialization"),
+    (SimulationResult, "serialization"), (Problem, "serialization"), (Health, "serialization"),
+]
+
+# -- examples --------------------------------------------------------------------------------------
+
+ORDER_REQUEST_EXAMPLE = {
+    "area_code": "CREDITO_PJ", "product_code": "CCB_GIRO", "platform": "BANKLINE",
+    "signature_method": "DIGITAL", "amount": "250000.00",
+    "requester": {"person_type": "PJ", "document": "11.222.333/0001-81"},
+    "guarantors": [{"person_type": "PF", "document": "529.982.247-25"}],
+    "documents": [{"document_type": "CCB", "title": "Contrato CCB 123"}],
+    "external_reference": "contrato-123",
+}
+ORDER_EXAMPLE = {
+    "order_key": "01KB2Q4V7Y3ZJ8M5N6P9R0S1T2", "status": "NO_QUORUM", "status_detail": "sem quórum",
+    "area_code": "CREDITO_PJ", "product_code": "CCB_GIRO", "platform": "BANKLINE", "signature_method": "DIGITAL",
+    "amount": "250000.00", "external_reference": "contrato-123",
+    "requester": {"person_type": "PJ", "document": "11222333000181"},
+    "guarantors": [{"person_type": "PF", "document": "52998224725"}],
+    "documents": [{"document_type": "CCB", "title": "Contrato CCB 123"}],
+    "created_by": "portal-bff", "created_at": "2026-11-29T10:00:00Z", "updated_at": "2026-11-29T10:00:02Z",
+    "result": {"quorum_met": False, "parties": []},
+    "links": {"self": "/v1/orders/01KB2Q4V7Y3ZJ8M5N6P9R0S1T2"},
+}
+SIMULATION_EXAMPLE = {"company": "11.222.333/0001-81", "power_code": "ASSINAR_CCB", "amount": "250000.00",
+                      "date": "2026-11-29", "platform": "BANKLINE", "unavailable": ["529.982.247-25"]}
+
+
+def _problem_example(status: int, code: str, detail: str, errors: list[dict[str, str]] | None = None) -> dict:
+    body: dict[str, Any] = {"type": f"https://ame.example/problems/{code.lower().replace('_', '-')}",
+                            "title": "…", "status": status, "code": code, "detail": detail}
+    if errors:
+        body["errors"] = errors
+    return body
+
+
+ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
+    400: ("Corpo que não é JSON.", _problem_example(400, "MALFORMED_JSON", "o corpo não é JSON válido")),
+    401: ("Token ausente, malformado, expirado, de outro emissor ou assinado por outra chave.",
+          _problem_example(401, "TOKEN_EXPIRED", "o token expirou",
+                           [{"field": "Authorization", "code": "TOKEN_EXPIRED", "message": "o token expirou"}])),
+    403: ("O token não tem o escopo da operação, ou a área não é do chamador.",
+          _problem_example(403, "INSUFFICIENT_SCOPE", "o token não tem o escopo ame:orders:write")),
+    404: ("Ordem inexistente ou de uma área que o chamador não atende (indistinguíveis).",
+          _problem_example(404, "ORDER_NOT_FOUND", "ordem não encontrada")),
+    409: ("Idempotency-Key já usada com outro corpo.",
+          _problem_example(409, "IDEMPOTENCY_KEY_REUSED", "Idempotency-Key já usada com outro corpo de requisição")),
+    413: ("Corpo acima de 256 KiB.", _problem_example(413, "BODY_TOO_LARGE", "o corpo excede 256 KiB")),
+    415: ("Corpo que não é application/json.",
+          _problem_example(415, "UNSUPPORTED_MEDIA_TYPE", "envie o corpo como application/json")),
+    422: ("Dados inválidos; `errors` nomeia cada campo ou parâmetro.",
+          _problem_example(422, "VALIDATION_FAILED", "a requisição tem campos inválidos", [
+              {"field": "requester.document", "code": "INVALID_DOCUMENT", "message": "dígitos verificadores inválidos"}])),
+    500: ("Erro inesperado (sem detalhes internos).", _problem_example(500, "INTERNAL_ERROR", "erro interno inesperado")),
+    503: ("Um parceiro, o emissor de tokens ou o banco de dados não respondeu; tente após Retry-After.",
+          _problem_example(503, "DEPENDENCY_UNAVAILABLE", "parametrizador não respondeu; tente novamente")),
+}
+
+_REQUEST_ID = {"description": "O X-Request-Id recebido (se válido) ou um gerado; também em todas as linhas de log.",
+               "required": True, "schema": {"type": "string"}}
+_RETRY_AFTER = {"description": "Segundos até tentar de novo.", "required": True, "schema": {"type": "string"}}
+
+
+def _error(status: int) -> dict[str, Any]:
+    description, example = ERRORS[status]
+    headers = {"X-Request-Id": _REQUEST_ID}
+    if status == 503:
+        headers["Retry-After"] = _RETRY_AFTER
+    if status == 401:
+        headers["WWW-Authenticate"] = {"schema": {"type": "string"}}
+    return {"description": description, "headers": headers,
+            "content": {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")},
+                                                     "example": example}}}
+
+
+def _ok(description: str, model: str, example: Any = None, extra_headers: dict | None = None) -> dict[str, Any]:
+    media: dict[str, Any] = {"schema": {"$ref": REF.format(model=model)}}
+    if example is not None:
+        media["example"] = example
+    return {"description": description, "headers": {"X-Request-Id": _REQUEST_ID, **(extra_headers or {})},
+            "content": {"application/json": media}}
+
+
+def _responses(ok: dict[str, dict], errors: list[int]) -> dict[str, Any]:
+    return {**ok, **{str(status): _error(status) for status in errors}}
+
+
+_REQUEST_ID_PARAM = {"name": "X-Request-Id", "in": "header", "required": False, "schema": {"type": "string"},
+                     "description": "Identificador da requisição para correlação; gerado quando ausente ou inválido."}
+_ORDER_KEY_PARAM = {"name": "order_key", "in": "path", "required": True, "description": "Chave da ordem.",
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+                    "example": "01KB2Q4V7Y3ZJ8M5N6P9R0S1T2"}
+_IDEMPOTENCY_PARAM = {"name": "Idempotency-Key", "in": "header", "required": False,
+                      "description": "Mesma chave e mesmo corpo devolvem a primeira resposta; outro corpo: 409.",
+                      "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[ -~]+$"}}
+
+
+def _query_parameters() -> list[dict[str, Any]]:
+    schema = SearchQuery.model_json_schema(ref_template=REF)
+    params = []
+    for name, prop in schema["properties"].items():
+        prop = dict(prop)
+        description = prop.pop("description", None)
+        prop.pop("title", None)
+        if prop.get("default", 0) is None:
+            del prop["default"]
+        variants = prop.pop("anyOf", None)
+        if variants:  # Optional[X] -> X: an absent parameter is how "no filter" is said
+            prop.update(next(v for v in variants if v.get("type") != "null"))
+        params.append({"name": name, "in": "query", "required": False, "description": description, "schema": prop})
+    return params
+
+
+def _scoped(scope: str) -> list[dict[str, list[str]]]:
+    # An http bearer scheme takes no scopes in OpenAPI; the scope is stated in each description.
+    return [{"bearerAuth": []}]
+
+
+def build_document() -> dict[str, Any]:
+    _, top = models_json_schema(MODELS, ref_template=REF, schema_generator=_MoneyAsString)
+    schemas = top["$defs"]
+    if "OrderStatus" not in schemas:
+        schemas["OrderStatus"] = {"type": "string", "enum": [s.value for s in OrderStatus]}
+    schemas["OrderRequest"]["examples"] = [ORDER_REQUEST_EXAMPLE]
+    schemas["SimulationRequest"]["examples"] = [SIMULATION_EXAMPLE]
+    schemas["Order"]["examples"] = [ORDER_EXAMPLE]
+
+    read = ("Escopo `ame:orders:read`. Só ordens das áreas do token (claim `areas`); "
+            "a ordem de outra área responde 404, como uma inexistente.")
+    paths: dict[str, Any] = {
+        "/health": {"get": {
+            "operationId": "health", "summary": "Vivo", "tags": ["operação"], "security": [],
+            "responses": {"200": _ok("A API responde.", "Health", {"status": "ok"})}}},
+        "/openapi.json": {"get": {
+            "operationId": "openapi", "summary": "Este documento", "tags": ["operação"], "security": [],
+            "responses": {"200": {"description": "OpenAPI 3.1", "headers": {"X-Request-Id": _REQUEST_ID},
+                                  "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+        "/docs": {"get": {
+            "operationId": "docs", "summary": "Documentação para pessoas", "tags": ["operação"], "security": [],
+            "responses": {"200": {"description": "Página HTML que apresenta este documento",
+                                  "headers": {"X-Request-Id": _REQUEST_ID},
+                                  "content": {"text/html": {"schema": {"type": "string"}}}}}}},
+        "/v1/orders": {
+            "post": {
+                "operationId": "createOrder", "summary": "Cria uma ordem de assinatura", "tags": ["ordens"],
+                "description": ("Escopo `ame:orders:write`. `area_code` deve ser uma das áreas do token "
+                                "(senão 403 AREA_NOT_ALLOWED, antes de qualquer consulta à área). "
+                                "`created_by` registra o `client_id` do token."),
+                "security": _scoped("ame:orders:write"),
+                "parameters": [_IDEMPOTENCY_PARAM, _REQUEST_ID_PARAM],
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": REF.format(model="OrderRequest")}, "example": ORDER_REQUEST_EXAMPLE}}},
+                "responses": _responses({"202": _ok(
+                    "Rascunho gravado; a ordem segue para processamento.", "Order",
+                    {**ORDER_EXAMPLE, "status": "RECEIVED", "status_detail": None, "result": None},
+                    {"Location": {"required": True, "schema": {"type": "string"}},
+                     "Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]}}})},
+                    [400, 401, 403, 409, 413, 415, 422, 500, 503]),
+            },
+            "get": {
+                "operationId": "searchOrders", "summary": "Busca ordens (portal)", "tags": ["ordens"],
+                "description": read + " Mais novas primeiro; paginação por cursor opaco e assinado.",
+                "security": _scoped("ame:orders:read"),
+                "parameters": [*_query_parameters_with_status(), _REQUEST_ID_PARAM],
+                "responses": _responses({"200": _ok("Uma página de ordens.", "OrderPage")},
+                                        [401, 403, 422, 500, 503]),
+            },
+        },
+        "/v1/orders/{order_key}": {"get": {
+            "operationId": "getOrder", "summary": "Lê uma ordem", "tags": ["ordens"], "description": read,
+            "security": _scoped("ame:orders:read"), "parameters": [_ORDER_KEY_PARAM, _REQUEST_ID_PARAM],
+            "responses": _responses({"200": _ok("A ordem.", "Order", ORDER_EXAMPLE)}, [401, 403, 404, 500, 503])}},
+        "/v1/orders/{order_key}/history": {"get": {
+            "operationId": "getOrderHistory", "summary": "Linha do tempo da situação", "tags": ["ordens"],
+            "description": read, "security": _scoped("ame:orders:read"),
+            "parameters": [_ORDER_KEY_PARAM, _REQUEST_ID_PARAM],
+            "responses": _responses({"200": _ok("Cada mudança de situação, na ordem em que ocorreu.", "OrderHistory")},
+                                    [401, 403, 404, 500, 503])}},
+        "/v1/quorum/simulations": {"post": {
+            "operationId": "simulateQuorum", "summary": "E se? Avalia o quórum de uma empresa", "tags": ["quórum"],
+            "description": ("Escopo `ame:quorum:simulate`. Consulta Poderes, Pessoas e (com `platform`) o "
+                            "Cadastro Único agora, e devolve a avaliação completa do motor de quórum, sem criar ordem."),
+            "security": _scoped("ame:quorum:simulate"), "parameters": [_REQUEST_ID_PARAM],
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"$ref": REF.format(model="SimulationRequest")}, "example": SIMULATION_EXAMPLE}}},
+            "responses": _responses({"200": _ok("A avaliação do motor de quórum.", "SimulationResult")},
+                                    [400, 401, 403, 413, 415, 422, 500, 503])}},
+    }
+    return {
+        "openapi": OPENAPI_VERSION,
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "info": {"title": "AME — Assistente de Montagem de Envelope", "version": API_VERSION,
+                 "description": ("Ordens de assinatura: criação, consulta, busca e simulação de quórum. "
+                                 "Todo erro é um problem document (RFC 9457). Tokens: RS256 (JWKS), claims "
+                                 "`client_id`, `scope` e `areas`.")},
+        "servers": [{"url": "/"}],
+        "security": [{"bearerAuth": []}],
+        "tags": [{"name": "ordens"}, {"name": "quórum"}, {"name": "operação"}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearerAuth": {
+                "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                "description": ("JWT RS256 do emissor configurado. Escopos na claim `scope`: ame:orders:write, "
+                                "ame:orders:read, ame:quorum:simulate. Áreas na claim `areas`.")}},
+        },
+    }
+
+
+def _query_parameters_with_status() -> list[dict[str, Any]]:
+    params = _query_parameters()
+    for p in params:
+        if p["name"] == "status":
+            p["schema"] = {"$ref": REF.format(model="OrderStatus")}
+    return params
+
+
+@lru_cache(maxsize=1)
+def document_json() -> str:
+    return json.dumps(build_document(), ensure_ascii=False)
+
+
+@lru_cache(maxsize=1)
+def docs_html() -> str:
+    return resources.files("chalicelib").joinpath("static/docs.html").read_text(encoding="utf-8")

@@ -1,0 +1,245 @@
+"""Reading orders for a caller: one order, its history, and the portal's search with signed keyset cursors."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Mapping, Protocol, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from chalicelib.auth import AreaNotAllowed, Caller
+from chalicelib.domain.documents import InvalidDocument, normalize_cnpj, normalize_cpf
+from chalicelib.domain.errors import OrderNotFound, OrderValidationError
+from chalicelib.domain.orders import DocumentError, FieldError, OrderStatus, StatusChange, StoredOrder
+from chalicelib.domain.validation import field_errors, field_path
+
+MAX_LIMIT = 100
+DEFAULT_LIMIT = 20
+_CODE = r"^[A-Za-z0-9_.-]{1,64}$"
+_ORDER_KEY_CHARS = frozenset("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+
+
+def plausible_order_key(value: str) -> bool:
+    return len(value) == 26 and set(value) <= _ORDER_KEY_CHARS
+
+
+def normalize_document(value: str) -> str:
+    """A CPF or a CNPJ, formatted or not; which one is told by its length once the punctuation is gone."""
+    compact = "".join(ch for ch in value if ch not in ".-/ ").upper()
+    try:
+        return normalize_cpf(value) if len(compact) == 11 else normalize_cnpj(value)
+    except InvalidDocument as exc:
+        raise DocumentError(str(exc)) from None
+
+
+class SearchQuery(BaseModel):
+    """Query parameters of GET /v1/orders; unknown parameters are refused, by name."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    area_code: str | None = Field(None, pattern=_CODE, description="Área das ordens (uma das áreas do chamador).")
+    status: OrderStatus | None = Field(None, description="Situação atual da ordem.")
+    external_reference: str | None = Field(None, min_length=1, max_length=128,
+                                           description="Referência externa informada na criação.")
+    requester_document: str | None = Field(None, min_length=1, max_length=32,
+                                           description="CPF ou CNPJ do requisitante, com ou sem formatação.")
+    guarantor_document: str | None = Field(None, min_length=1, max_length=32,
+                                           description="CPF ou CNPJ de um garantidor, com ou sem formatação.")
+    created_from: datetime | None = Field(None, description="Criadas a partir deste instante (inclusive).")
+    created_to: datetime | None = Field(None, description="Criadas antes deste instante (exclusive).")
+    cursor: str | None = Field(None, min_length=1, max_length=512,
+                               description="Cursor opaco devolvido em `next_cursor` pela página anterior.")
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Tamanho da página (1 a 100).")
+
+    @field_validator("requester_document", "guarantor_document")
+    @classmethod
+    def _document(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_document(value)
+
+    @field_validator("created_from", "created_to")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+            raise ValueError("informe o fuso horário (por exemplo 2026-11-29T10:00:00Z)")
+        return value
+
+    def fingerprint(self, caller: Caller) -> str:
+        """What a cursor is bound to: the caller and every filter (not the page size)."""
+        filters = self.model_dump(mode="json", exclude={"cursor", "limit"})
+        canonical = json.dumps({"c": caller.client_id, "a": sorted(caller.areas), "f": filters}, sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:24]
+
+
+def parse_model(model: type[BaseModel], data: Any) -> Any:
+    """Validate `data`; every problem becomes a FieldError naming the field or parameter."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = field_errors(exc)
+        for i, err in enumerate(exc.errors(include_url=False)):
+            if isinstance((err.get("ctx") or {}).get("error"), DocumentError):
+                # field_errors names a party's `document`; here the field itself is the document.
+                errors[i] = errors[i].model_copy(update={"field": field_path(tuple(err["loc"]))})
+        raise OrderValidationError(errors) from None
+
+
+def parse_query(params: Mapping[str, Sequence[str]] | None) -> SearchQuery:
+    params = params or {}
+    repeated = [name for name, values in params.items() if len(values) > 1]
+    if repeated:
+        raise OrderValidationError([FieldError(field=name, code="REPEATED_PARAMETER",
+                                               message="informe o parâmetro uma vez só") for name in sorted(repeated)])
+    return parse_model(SearchQuery, {name: values[0] for name, values in params.items() if values})
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a page ends: the (created_at, order_key) of its last order, newest first."""
+
+    created_at: datetime
+    order_key: str
+
+
+class CursorCodec:
+    """Cursors are opaque and signed: a changed byte, another caller's or another filter's cursor is refused."""
+
+    def __init__(self, secret: bytes):
+        self._secret = secret
+
+    @classmethod
+    def from_secret(cls, secret: str | None) -> "CursorCodec":
+        return cls(secret.encode() if secret else os.urandom(32))
+
+    def encode(self, position: Position, fingerprint: str) -> str:
+        payload = json.dumps({"t": position.created_at.astimezone(timezone.utc).isoformat(),
+                              "k": position.order_key, "f": fingerprint}, separators=(",", ":")).encode()
+        return _b64(payload) + "." + _b64(self._sign(payload))
+
+    def decode(self, cursor: str, fingerprint: str) -> Position:
+        invalid = OrderValidationError([FieldError(field="cursor", code="INVALID_CURSOR",
+                                                   message="cursor inválido, adulterado ou de outra consulta")])
+        body, _, signature = cursor.partition(".")
+        try:
+            payload = _unb64(body)
+            given = _unb64(signature)
+        except ValueError:
+            raise invalid from None
+        if not hmac.compare_digest(given, self._sign(payload)):
+            raise invalid
+        try:
+            data = json.loads(payload)
+            created_at = datetime.fromisoformat(data["t"])
+            order_key = data["k"]
+            bound_to = data["f"]
+        except (ValueError, KeyError, TypeError):
+            raise invalid from None
+        if bound_to != fingerprint or not isinstance(order_key, str) or created_at.tzinfo is None:
+            raise invalid
+        return Position(created_at, order_key)
+
+    def _sign(self, payload: bytes) -> bytes:
+        return hmac.new(self._secret, payload, hashlib.sha256).digest()
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    if not text or len(text) > 1024:
+        raise ValueError("empty or oversized")
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    """What the store is asked: areas already narrowed to the caller's, plus the query's filters."""
+
+    areas: tuple[str, ...]
+    status: str | None = None
+    external_reference: str | None = None
+    requester_document: str | None = None
+    guarantor_document: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+class OrderSummary(BaseModel):
+    order_key: str
+    status: OrderStatus
+    area_code: str
+    product_code: str
+    platform: str
+    signature_method: str
+    amount: Any
+    external_reference: str | None
+    requester_person_type: str
+    requester_document: str
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class OrderStore(Protocol):
+    def search(self, where: OrderFilter, after: Position | None, limit: int) -> list[OrderSummary]:
+        """Up to `limit` orders matching `where`, newest first (created_at, order_key), strictly after `after`."""
+
+
+class HistoryReader(Protocol):
+    def get_order(self, order_key: str) -> StoredOrder | None: ...
+
+    def history(self, order_key: str) -> list[StatusChange]: ...
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    items: list[OrderSummary]
+    next_cursor: str | None
+    limit: int
+
+
+class OrderQueries:
+    """Every read a caller makes goes through here, so tenancy is decided in one place."""
+
+    def __init__(self, repository: HistoryReader, store: OrderStore | None, cursors: CursorCodec):
+        self._repository, self._store, self._cursors = repository, store, cursors
+
+    def get(self, caller: Caller, order_key: str) -> StoredOrder:
+        order = self._repository.get_order(order_key) if plausible_order_key(order_key) else None
+        if order is None or not caller.serves(order.area_code):
+            raise OrderNotFound(order_key)  # another area's order looks exactly like a missing one
+        return order
+
+    def history(self, caller: Caller, order_key: str) -> tuple[StoredOrder, list[StatusChange]]:
+        order = self.get(caller, order_key)
+        return order, self._repository.history(order_key)
+
+    def search(self, caller: Caller, query: SearchQuery) -> SearchPage:
+        if query.area_code is not None and not caller.serves(query.area_code):
+            raise AreaNotAllowed(query.area_code)
+        fingerprint = query.fingerprint(caller)
+        after = self._cursors.decode(query.cursor, fingerprint) if query.cursor else None
+        areas = (query.area_code,) if query.area_code else tuple(sorted(caller.areas))
+        if not areas:
+            return SearchPage([], None, query.limit)
+        where = OrderFilter(
+            areas=areas, status=query.status.value if query.status else None,
+            external_reference=query.external_reference, requester_document=query.requester_document,
+            guarantor_document=query.guarantor_document, created_from=query.created_from, created_to=query.created_to)
+        assert self._store is not None, "no order store configured"
+        # One row more than asked tells whether a next page exists without a COUNT.
+        rows = self._store.search(where, after, query.limit + 1)
+        items = rows[: query.limit]
+        next_cursor = None
+        if len(rows) > query.limit:
+            last = items[-1]
+            next_cursor = self._cursors.encode(Position(last.created_at, last.order_key), fingerprint)
+        return SearchPage(items, next_cursor, query.limit)

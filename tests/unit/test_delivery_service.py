@@ -1,0 +1,246 @@
+"""DeliveryService over fakes: what each event delivers, once per channel, retried with backoff, given up."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from chalicelib.adapters.webhooks import WebhookAttempt
+from chalicelib.services.delivery import (
+    Claim,
+    ClaimState,
+    DeliveryService,
+    DeliverySettings,
+    PoisonedEvent,
+    RetryLater,
+    backoff_seconds,
+)
+from chalicelib.services.ports import PartnerUnavailable
+from tests.fakes import FixedClock, RecordingQueue
+
+KEY = "01JDELIVERY0000000000000AB"
+MARIA, JOAO, ANA = "52998224725", "11144477735", "39053344705"
+HOOK = {"url": "http://127.0.0.1:9100/hooks/credito-pj", "secret_ref": "ame/webhooks/CREDITO_PJ"}
+
+
+def event(event_type: str = "ORDER_QUORUM_MET", signers: list[str] | None = None, **extra: Any) -> str:
+    signers = [MARIA, JOAO] if signers is None else signers
+    return json.dumps({
+        "event_id": f"evt_{KEY}", "event_type": event_type, "order_key": KEY, "area_code": "CREDITO_PJ",
+        "external_reference": "contrato-123", "occurred_at": "2026-11-29T10:00:02Z",
+        "status": event_type.removeprefix("ORDER_"),
+        "result": {"quorum_met": event_type == "ORDER_QUORUM_MET",
+                   "parties": [{"role": "REQUESTER", "eligible_signers": signers, "participants": []}]},
+        **extra,
+    })
+
+
+class Orders:
+    def __init__(self, webhook: dict | None = HOOK):
+        snapshot = {"name": "Crédito PJ", **({"webhook": webhook} if webhook else {})}
+        self.order = {"order_key": KEY, "status": "QUORUM_MET", "area_code": "CREDITO_PJ", "area_snapshot": snapshot}
+        self.people = [
+            {"cpf": MARIA, "name": "Maria Souza", "email": "maria@example.com", "phone": "+5511999990000"},
+            {"cpf": JOAO, "name": "João Lima", "email": None, "phone": "+5511988880000"},
+            {"cpf": ANA, "name": "Ana Reis", "email": None, "phone": None},
+        ]
+
+    def party_details(self, order_key: str):
+        return {0: {"participants": self.people}}
+
+
+@dataclass
+class Row:
+    status: str = "PENDING"
+    attempts: int = 0
+    lease_until: Any = None
+    message_id: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class Deliveries:
+    """The DeliveryStore port in memory, with the SQL adapter's rules (tests/integration covers that one)."""
+
+    orders: Orders = field(default_factory=Orders)
+    rows: dict[tuple[str, str], Row] = field(default_factory=dict)
+    history: list[str] = field(default_factory=list)
+
+    def order_context(self, order_key):
+        return self.orders.order if order_key == KEY else None
+
+    def claim(self, order_key, channel, *, kind, target, now, lease_seconds):
+        row = self.rows.setdefault((order_key, channel), Row())
+        if row.status == "DELIVERED":
+            return Claim(ClaimState.DELIVERED, row.attempts)
+        if row.lease_until is not None and row.lease_until > now:
+            return Claim(ClaimState.BUSY, row.attempts, row.lease_until)
+        row.attempts += 1
+        row.lease_until = now + timedelta(seconds=lease_seconds)
+        return Claim(ClaimState.CLAIMED, row.attempts, row.lease_until)
+
+    def succeed(self, order_key, channel, now, message_id=None):
+        row = self.rows[(order_key, channel)]
+        row.status, row.lease_until, row.message_id = "DELIVERED", None, message_id
+
+    def release(self, order_key, channel, error):
+        row = self.rows[(order_key, channel)]
+        row.lease_until, row.error = None, error
+
+    def give_up(self, order_key, channel, now, error, history_detail):
+        row = self.rows[(order_key, channel)]
+        if row.status != "PENDING":
+            return False
+        row.status, row.lease_until, row.error = "FAILED", None, error
+        self.history.append(history_detail)
+        return True
+
+
+class Webhooks:
+    def __init__(self, answers: list[int] | None = None):
+        self.answers = list(answers or [])
+        self.calls: list[tuple[str, str, bytes]] = []
+
+    def send(self, url, secret_ref, webhook_id, body):
+        self.calls.append((url, webhook_id, body))
+        status = self.answers.pop(0) if self.answers else 200
+        return WebhookAttempt(200 <= status < 300, status, None if status < 300 else f"HTTP {status}")
+
+    @staticmethod
+    def describe(url):
+        return url
+
+
+class Notifications:
+    def __init__(self, fail: bool = False):
+        self.sent: list[dict[str, Any]] = []
+        self.fail = fail
+
+    def send(self, notification_id, channel, recipient, template, variables):
+        if self.fail:
+            raise PartnerUnavailable("notificacao", "server error", 503)
+        self.sent.append({"notification_id": notification_id, "channel": channel, "recipient": recipient,
+                          "template": template, "variables": variables})
+        return True
+
+
+def service(webhooks=None, notifications=None, orders=None, queue=None, clock=None):
+    orders = orders or Orders()
+    parts = SimpleNamespace(webhooks=webhooks or Webhooks(), notifications=notifications or Notifications(),
+                            orders=orders, deliveries=Deliveries(orders),
+                            queue=queue or RecordingQueue(), clock=clock or FixedClock())
+    settings = DeliverySettings(backoff_base_seconds=10, backoff_max_seconds=60, lease_seconds=30)
+    parts.service = DeliveryService(parts.orders, parts.deliveries, parts.webhooks, parts.notifications,
+                                    parts.queue, parts.clock, settings, max_attempts=5, rand=lambda: 1.0)
+    return parts
+
+
+def test_quorum_met_notifies_every_eligible_signer_on_each_known_channel():
+    s = service()
+    s.service.deliver(event())
+    assert [(n["notification_id"], n["recipient"]) for n in s.notifications.sent] == [
+        (f"{KEY}:{MARIA}:EMAIL", "maria@example.com"),
+        (f"{KEY}:{MARIA}:SMS", "+5511999990000"),
+        (f"{KEY}:{JOAO}:SMS", "+5511988880000"),
+    ]
+    first = s.notifications.sent[0]
+    assert first["template"] == "ORDEM_PENDENTE_ASSINATURA"
+    assert first["variables"] == {"name": "Maria Souza", "order_key": KEY, "area_name": "Crédito PJ"}
+
+
+def test_quorum_met_posts_the_webhook_and_hands_the_order_on_once():
+    s = service()
+    body = event()
+    s.service.deliver(body)
+    assert s.webhooks.calls == [(HOOK["url"], f"evt_{KEY}", body.encode())]
+    [(queue, message)] = s.queue.sent
+    assert queue == "envelope_ready"
+    assert json.loads(message)["ready_id"] == f"rdy_{KEY}" and json.loads(message)["order_key"] == KEY
+
+
+def test_no_quorum_only_tells_the_product():
+    s = service()
+    s.service.deliver(event("ORDER_NO_QUORUM"))
+    assert len(s.webhooks.calls) == 1 and s.notifications.sent == [] and s.queue.sent == []
+
+
+def test_an_area_without_webhook_gets_no_post():
+    s = service(orders=Orders(webhook=None))
+    s.service.deliver(event())
+    assert s.webhooks.calls == [] and len(s.queue.sent) == 1
+
+
+def test_a_signer_without_email_or_phone_is_not_notified():
+    s = service()
+    s.service.deliver(event(signers=[ANA]))
+    assert s.notifications.sent == []
+
+
+def test_a_redelivered_event_repeats_nothing():
+    s = service()
+    s.service.deliver(event(), receive_count=1)
+    s.service.deliver(event(), receive_count=2)
+    assert len(s.webhooks.calls) == 1 and len(s.notifications.sent) == 3 and len(s.queue.sent) == 1
+
+
+def test_a_failed_webhook_retries_later_without_redoing_what_was_delivered():
+    s = service(webhooks=Webhooks([500]))
+    with pytest.raises(RetryLater) as retry:
+        s.service.deliver(event(), receive_count=1)
+    assert retry.value.delay_seconds == 10
+    s.service.deliver(event(), receive_count=2)
+    assert len(s.webhooks.calls) == 2 and len(s.notifications.sent) == 3 and len(s.queue.sent) == 1
+    assert s.deliveries.rows[(KEY, "WEBHOOK")].attempts == 2
+
+
+def test_backoff_doubles_with_jitter_up_to_the_cap():
+    assert [backoff_seconds(n, 10, 60, lambda: 1.0) for n in (1, 2, 3, 4, 5)] == [10, 20, 40, 60, 60]
+    assert [backoff_seconds(n, 10, 60, lambda: 0.0) for n in (1, 2, 3)] == [5, 10, 20]
+
+
+def test_the_last_attempt_gives_up_records_the_history_and_lets_the_event_go_at_once():
+    s = service(webhooks=Webhooks([500] * 5))
+    for attempt in range(1, 5):
+        with pytest.raises(RetryLater):
+            s.service.deliver(event("ORDER_NO_QUORUM"), receive_count=attempt)
+    assert s.deliveries.history == []
+    with pytest.raises(RetryLater) as last:
+        s.service.deliver(event("ORDER_NO_QUORUM"), receive_count=5)
+    assert last.value.delay_seconds == 0
+    [detail] = s.deliveries.history
+    assert "5 tentativa(s)" in detail and "webhook" in detail and "HTTP 500" in detail
+    assert s.deliveries.rows[(KEY, "WEBHOOK")].status == "FAILED"
+
+
+def test_a_notification_partner_down_is_retried_and_masks_the_cpf_in_the_history():
+    s = service(notifications=Notifications(fail=True))
+    with pytest.raises(RetryLater):
+        s.service.deliver(event(signers=[MARIA]), receive_count=5)
+    assert all(MARIA not in h and "***.***.***-25" in h for h in s.deliveries.history)
+    assert len(s.deliveries.history) == 2
+
+
+def test_a_channel_leased_by_another_copy_is_retried_after_the_lease():
+    s = service()
+    clock = s.clock
+    s.deliveries.claim(KEY, "WEBHOOK", kind="WEBHOOK", target=None, now=clock.now(), lease_seconds=45)
+    with pytest.raises(RetryLater) as retry:
+        s.service.deliver(event("ORDER_NO_QUORUM"))
+    assert s.webhooks.calls == [] and retry.value.delay_seconds == 45
+
+
+@pytest.mark.parametrize("body, why", [
+    ("{not json", "JSON"),
+    (event(event_type="ORDER_SIGNED"), "event_type"),
+    (json.dumps({"event_id": "x"}), "event_type"),
+    (event().replace(KEY, "01JUNKNOWN0000000000000000"), "desconhecida"),
+])
+def test_malformed_or_unknown_events_are_poisoned_with_the_reason(body, why):
+    s = service()
+    with pytest.raises(PoisonedEvent, match=why):
+        s.service.deliver(body)
+    assert s.webhooks.calls == []

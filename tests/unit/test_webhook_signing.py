@@ -1,0 +1,125 @@
+"""Webhook signatures verify with the `standardwebhooks` library; the sender, against a receiver on loopback,
+never follows a redirect and reports every failure as a failed attempt."""
+import base64
+import json
+import time
+
+import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from ame_local.webhook_receiver import DROP, WebhookReceiver
+from chalicelib.adapters.webhooks import (
+    WebhookSecretInvalid,
+    WebhookSender,
+    parse_secret,
+    sign,
+)
+
+SECRET = "whsec_" + base64.b64encode(b"area-secret-of-credito-pj-32bytes").decode()
+OTHER_SECRET = "whsec_" + base64.b64encode(b"some-other-area-secret-32-bytes!").decode()
+BODY = json.dumps({"event_id": "evt_01J", "event_type": "ORDER_QUORUM_MET", "order_key": "01J"}).encode()
+
+
+class Secrets:
+    def __init__(self, value: str):
+        self.value = value
+
+    def get(self, secret_ref: str) -> str:
+        assert secret_ref == "ame/webhooks/CREDITO_PJ"
+        return self.value
+
+
+def signed_headers(secret: str = SECRET, at: float | None = None, body: bytes = BODY) -> dict[str, str]:
+    sender = WebhookSender(Secrets(secret), unix_time=lambda: time.time() if at is None else at)
+    return sender.headers("evt_01J", body, "ame/webhooks/CREDITO_PJ")
+
+
+def test_signature_verifies_with_the_area_secret():
+    assert Webhook(SECRET).verify(BODY, signed_headers())["event_id"] == "evt_01J"
+
+
+def test_signature_fails_with_another_secret():
+    with pytest.raises(WebhookVerificationError):
+        Webhook(OTHER_SECRET).verify(BODY, signed_headers())
+
+
+def test_signature_fails_when_the_body_was_tampered_with():
+    tampered = BODY.replace(b"ORDER_QUORUM_MET", b"ORDER_NO_QUORUM")
+    with pytest.raises(WebhookVerificationError):
+        Webhook(SECRET).verify(tampered, signed_headers())
+
+
+def test_signature_fails_when_the_timestamp_is_stale():
+    with pytest.raises(WebhookVerificationError, match="too old"):
+        Webhook(SECRET).verify(BODY, signed_headers(at=time.time() - 3600))
+
+
+def test_while_a_secret_rotates_both_the_old_and_the_new_key_verify():
+    headers = signed_headers(secret=f"{OTHER_SECRET} {SECRET}")
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    assert Webhook(SECRET).verify(BODY, headers) and Webhook(OTHER_SECRET).verify(BODY, headers)
+
+
+def test_headers_carry_the_event_id_and_the_attempt_time():
+    headers = signed_headers(at=1_790_000_000.7)
+    assert headers["webhook-id"] == "evt_01J" and headers["webhook-timestamp"] == "1790000000"
+    key = parse_secret(SECRET)
+    assert headers["webhook-signature"] == sign("evt_01J", 1_790_000_000, BODY, key)
+
+
+@pytest.mark.parametrize("value", ["", "not-a-whsec", "whsec_***", "whsec_"])
+def test_a_secret_that_is_not_whsec_base64_is_refused(value):
+    with pytest.raises(WebhookSecretInvalid):
+        parse_secret(value)
+
+
+@pytest.fixture()
+def product():
+    with WebhookReceiver({"/hooks/ame": SECRET}) as receiver:
+        yield receiver
+
+
+def reference_body(reference: str) -> bytes:
+    return json.dumps({"event_id": "evt_01J", "external_reference": reference}).encode()
+
+
+def test_a_2xx_is_a_delivery_with_the_signed_body_as_sent(product):
+    attempt = WebhookSender(Secrets(SECRET)).send(product.base_url + "/hooks/ame", "ame/webhooks/CREDITO_PJ",
+                                                  "evt_01J", BODY)
+    [received] = product.received()
+    assert attempt.delivered and attempt.status == 200
+    assert received.verified and received.webhook_id == "evt_01J" and received.body == json.loads(BODY)
+
+
+def test_a_redirect_is_not_followed_and_counts_as_a_failure(product):
+    product.plan("moved", [307])
+    attempt = WebhookSender(Secrets(SECRET)).send(product.base_url + "/hooks/ame", "ame/webhooks/CREDITO_PJ",
+                                                  "evt_01J", reference_body("moved"))
+    assert (attempt.delivered, attempt.status, attempt.error) == (False, 307, "HTTP 307")
+    assert len(product.received()) == 1
+
+
+def test_a_500_a_dropped_connection_and_a_slow_answer_are_failed_attempts(product):
+    product.plan("flaky", [500, DROP])
+    sender = WebhookSender(Secrets(SECRET), timeout=0.3)
+    url = product.base_url + "/hooks/ame"
+    server_error = sender.send(url, "ame/webhooks/CREDITO_PJ", "evt_01J", reference_body("flaky"))
+    dropped = sender.send(url, "ame/webhooks/CREDITO_PJ", "evt_01J", reference_body("flaky"))
+    product.delay_seconds = 1.0
+    slow = sender.send(url, "ame/webhooks/CREDITO_PJ", "evt_01J", reference_body("flaky"))
+    assert (server_error.delivered, server_error.status) == (False, 500)
+    assert not dropped.delivered and dropped.error.startswith("falha de conexão")
+    assert (slow.delivered, slow.error) == (False, "timeout após 0.3s")
+
+
+def test_a_receiver_that_is_not_listening_is_a_failed_attempt():
+    with WebhookReceiver({}) as gone:
+        url = gone.base_url + "/hooks/ame"
+    attempt = WebhookSender(Secrets(SECRET), timeout=1).send(url, "ame/webhooks/CREDITO_PJ", "evt_01J", BODY)
+    assert not attempt.delivered and attempt.error.startswith("falha de conexão")
+
+
+@pytest.mark.parametrize("url", ["ftp://product.example/x", "file:///etc/passwd", "http:///nohost", "javascript:x"])
+def test_only_http_and_https_urls_are_called(url):
+    attempt = WebhookSender(Secrets(SECRET)).send(url, "ame/webhooks/CREDITO_PJ", "evt_01J", BODY)
+    assert not attempt.delivered and "http(s)" in attempt.error
