@@ -5,9 +5,11 @@ from chalicelib.entrypoints.api import api
 from chalicelib.entrypoints.queue_handlers import queue_handlers
 from chalicelib.entrypoints.schedules import schedules
 from chalicelib.entrypoints.workflow_tasks import workflow_tasks
+from chalicelib.observability import chalice_middleware
 
 app = Chalice(app_name="ame")
 app.register_blueprint(api)
 app.register_blueprint(queue_handlers)
 app.register_blueprint(schedules)
 app.register_blueprint(workflow_tasks)
+app.register_middleware(chalice_middleware, "all")

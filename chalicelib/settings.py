@@ -53,6 +53,9 @@ class Settings(BaseModel):
     redrive_max_total_seconds: float = Field(86400.0, alias="AME_REDRIVE_MAX_TOTAL_SECONDS", gt=0)
     stuck_after_seconds: float = Field(900.0, alias="AME_STUCK_AFTER_SECONDS", gt=0)
     redrive_grace_seconds: float = Field(120.0, alias="AME_REDRIVE_GRACE_SECONDS", gt=0)
+    # Claim check (issue 6): a queue message body over this many bytes travels as a reference to S3.
+    claim_check_threshold_bytes: int = Field(200 * 1024, alias="AME_CLAIM_CHECK_THRESHOLD_BYTES", gt=0,
+                                             le=256 * 1024)
 
     model_config = {"populate_by_name": True, "extra": "ignore", "defer_build": True}
 

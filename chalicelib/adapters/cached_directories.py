@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from chalicelib.domain.partners import AreaSettings, DomainValues
+from chalicelib.observability import record_cache
 from chalicelib.services.ports import AreaDirectory, Cache, DomainDirectory
 
 
@@ -15,6 +16,7 @@ class CachedAreaDirectory:
         key = f"area:{area_code}"
         if self._ttl > 0:
             cached = self._cache.get_json(key)
+            record_cache("areas", cached is not None)
             if cached is not None:
                 return AreaSettings.model_validate(cached)
         area = self._inner.get_area(area_code)
@@ -31,6 +33,7 @@ class CachedDomainDirectory:
         key = f"domain:{name}"
         if self._ttl > 0:
             cached = self._cache.get_json(key)
+            record_cache("domains", cached is not None)
             if cached is not None:
                 return DomainValues.model_validate(cached)
         values = self._inner.get_domain(name)

@@ -16,6 +16,8 @@ from chalicelib.domain.partners import (
     Person,
 )
 
+from chalicelib.observability import partner_call
+
 # The error types belong to the services' ports; they are re-exported here for the clients' callers.
 from chalicelib.services.ports import PartnerError, PartnerRejected, PartnerUnavailable  # noqa: F401
 
@@ -79,6 +81,10 @@ class _PartnerClient:
         self.session = session if session is not None else build_session()
 
     def _send(self, method: str, path: str, body: Any | None = None) -> requests.Response:
+        with partner_call(self.partner, method):
+            return self._send_untraced(method, path, body)
+
+    def _send_untraced(self, method: str, path: str, body: Any | None) -> requests.Response:
         url = f"{self.base_url}{path}"
         try:
             response = self.session.request(

@@ -13,6 +13,7 @@ from typing import Any, Callable, Literal, Mapping, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from chalicelib.observability import record_delivery_attempt
 from chalicelib.queues import QUEUES
 
 log = logging.getLogger(__name__)
@@ -306,8 +307,10 @@ class DeliveryService:
             kept = work.action()
         except Exception as exc:
             error = str(exc) if isinstance(exc, ChannelFailed) else f"erro inesperado: {type(exc).__name__}"
+            record_delivery_attempt(work.kind, "gave_up" if last else "failed")
             self._fail(order_key, work, claim.attempts, error, last)
             return f"{work.channel}: {error}", None
+        record_delivery_attempt(work.kind, "delivered")
         self._deliveries.succeed(order_key, work.channel, self._clock.now(), kept)
         log.info("result delivered", extra={"order_key": order_key, "kind": work.kind, "attempts": claim.attempts})
         return None

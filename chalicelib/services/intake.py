@@ -27,6 +27,7 @@ from chalicelib.domain.orders import (
 )
 from chalicelib.domain.partners import AreaSettings, DomainValues
 from chalicelib.domain.validation import field_errors
+from chalicelib.observability import bind_order, record_order_received
 from chalicelib.services.ports import (
     AreaDirectory,
     Clock,
@@ -168,6 +169,8 @@ class IntakeService:
             if replay is None:
                 raise
             return replay
+        bind_order(order_key, area=request.area_code)
+        record_order_received(request.area_code)
         self._publish_now(outbox)
         return IntakeResult(order=stored_from_draft(draft), replayed=False)
 

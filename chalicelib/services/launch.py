@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.observability import bind_order
 from chalicelib.services.ports import OrderRepository, WorkflowStarter
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class WorkflowLauncher:
 
     def launch(self, message: CreationMessage) -> bool:
         """Start the execution for this attempt. A repeat, or an order already decided, is a no-op."""
+        bind_order(message.order_key)
         order = self._repository.get_order(message.order_key)
         if order is None:
             raise MalformedMessage(f"unknown order {message.order_key}")

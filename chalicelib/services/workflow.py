@@ -15,6 +15,7 @@ from chalicelib.domain.orders import OrderStatus, PartyRole, PersonType, StoredO
 from chalicelib.domain.partners import CompanyPowers, Operator, Person
 from chalicelib.domain.quorum import evaluate_party
 from chalicelib.domain.restrictions import assess_restrictions
+from chalicelib.observability import record_verdict, record_workflow_failure
 from chalicelib.services.eligibility import inactive_reasons
 from chalicelib.services.ports import (
     ClaimOutcome,
@@ -241,6 +242,8 @@ class EnvelopeWorkflow:
         detail = None if quorum_met else "sem quórum: " + ", ".join(
             f"{p['role'].lower()} {p['document']}: {p['reason']}" for p in parties if not p["quorum_met"])
         concluded = self._finish(order, execution_id, status, detail, result)
+        if concluded:
+            record_verdict(status.value, order.area_code)
         return {"order_key": order_key, "status": status.value if concluded else "ALREADY_CONCLUDED"}
 
     def record_failure(self, order_key: str, execution_id: str, error: dict[str, Any] | None) -> dict[str, Any]:
@@ -259,6 +262,9 @@ class EnvelopeWorkflow:
         detail = f"falha técnica: {name}: {message}"[:1000]
         result = {"quorum_met": False, "parties": [], "failure": {"error": name, "message": str(message)[:1000]}}
         concluded = self._finish(order, execution_id, OrderStatus.FAILED, detail, result)
+        if concluded:
+            record_workflow_failure()
+            record_verdict(OrderStatus.FAILED.value, order.area_code)
         return {"order_key": order_key, "status": "FAILED" if concluded else "ALREADY_CONCLUDED"}
 
     def publish_result(self, order_key: str) -> dict[str, Any]:

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -31,6 +32,7 @@ from chalicelib.domain.orders import (
     StoredOrder,
     format_amount,
 )
+from chalicelib.observability import db_transaction
 from chalicelib.services.ports import ClaimOutcome, IdempotencyKeyTaken, OutboxMessage
 
 SYSTEM_ACTOR = "ame"
@@ -88,6 +90,12 @@ class SqlOrderRepository:
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
         self._system_actor = system_actor
 
+    @contextmanager
+    def _write(self, name: str) -> Iterator[sa.Connection]:
+        """One write transaction, traced as a `db.<name>` subsegment when tracing is on."""
+        with db_transaction(name), self._writer.begin() as conn:
+            yield conn
+
     # -- creation ---------------------------------------------------------------------------------
 
     def create_order(self, draft: OrderDraft, outbox_message: OutboxMessage) -> None:
@@ -96,7 +104,7 @@ class SqlOrderRepository:
         requester = next((p for p in draft.parties if p.position == 0), None)
         if requester is None:
             raise ValueError(f"order {draft.order_key} has no requester (party at position 0)")
-        with self._writer.begin() as conn:
+        with self._write("create_order") as conn:
             conn.execute(
                 orders.insert().values(
                     order_key=draft.order_key,
@@ -284,7 +292,7 @@ class SqlOrderRepository:
         }
         if result is not None:
             values["result"] = dumps(result)
-        with self._writer.begin() as conn:
+        with self._write("transition") as conn:
             changed = conn.execute(
                 orders.update()
                 .where(orders.c.order_key == order_key, orders.c.status.in_(expected_values))
@@ -327,7 +335,7 @@ class SqlOrderRepository:
         if not message_ids:
             return
         at = to_db_time(now)
-        with self._writer.begin() as conn:
+        with self._write("mark_outbox_published") as conn:
             conn.execute(
                 outbox.update()
                 .where(outbox.c.message_id.in_(list(message_ids)), outbox.c.published_at.is_(None))
@@ -357,7 +365,7 @@ class SqlOrderRepository:
         if len(set(rule_ids)) != len(rule_ids):
             raise ValueError(f"duplicate rule_id for party {position} of {order_key}")
         party = (order_parties.c.order_key == order_key) & (order_parties.c.position == position)
-        with self._writer.begin() as conn:
+        with self._write("save_party_evaluation") as conn:
             updated = conn.execute(
                 order_parties.update()
                 .where(party)
@@ -440,7 +448,7 @@ class SqlOrderRepository:
     def claim(self, order_key: str, execution_id: str, now: datetime) -> ClaimOutcome:
         """RECEIVED -> PROCESSING owned by `execution_id`, by compare-and-set."""
         at = to_db_time(now)
-        with self._writer.begin() as conn:
+        with self._write("claim") as conn:
             changed = conn.execute(
                 orders.update()
                 .where(orders.c.order_key == order_key, sa.or_(
@@ -470,7 +478,7 @@ class SqlOrderRepository:
         """Replace one party artifact; re-running a task rewrites the same row."""
         key = (party_artifacts.c.order_key == order_key, party_artifacts.c.position == position,
                party_artifacts.c.kind == kind)
-        with self._writer.begin() as conn:
+        with self._write("put_artifact") as conn:
             conn.execute(party_artifacts.delete().where(*key))
             conn.execute(party_artifacts.insert().values(
                 order_key=order_key, position=position, kind=kind, payload=dumps(payload),
@@ -490,7 +498,7 @@ class SqlOrderRepository:
         detail = detail[:500] if detail else detail
         owned = sa.and_(orders.c.status == OrderStatus.PROCESSING.value, orders.c.processing_by == execution_id)
         unclaimed = orders.c.status == OrderStatus.RECEIVED.value
-        with self._writer.begin() as conn:
+        with self._write("conclude") as conn:
             changed = conn.execute(
                 orders.update()
                 .where(orders.c.order_key == order_key, sa.or_(owned, unclaimed))
@@ -513,7 +521,7 @@ class SqlOrderRepository:
         records when the next attempt is due. One transaction with its history row."""
         at = to_db_time(now)
         detail = detail[:500]
-        with self._writer.begin() as conn:
+        with self._write("park") as conn:
             changed = conn.execute(
                 orders.update()
                 .where(orders.c.order_key == order_key, orders.c.status == OrderStatus.PROCESSING.value,
@@ -538,7 +546,7 @@ class SqlOrderRepository:
             where = orders.c.status == OrderStatus.RECEIVED.value
         else:
             where = sa.and_(orders.c.status == OrderStatus.PROCESSING.value, orders.c.processing_by == owner)
-        with self._writer.begin() as conn:
+        with self._write("release") as conn:
             changed = conn.execute(
                 orders.update().where(orders.c.order_key == order_key, where)
                 .values(status=OrderStatus.PROCESSING.value, processing_by=None, status_detail=detail,
@@ -564,14 +572,14 @@ class SqlOrderRepository:
 
     def postpone(self, order_key: str, until: datetime) -> None:
         """A re-drive message is on its way: do not send another before `until`."""
-        with self._writer.begin() as conn:
+        with self._write("postpone") as conn:
             conn.execute(orders.update()
                          .where(orders.c.order_key == order_key, orders.c.processing_by.is_(None))
                          .values(next_attempt_at=to_db_time(until)))
 
     def bump_redrive(self, order_key: str, now: datetime, next_attempt_at: datetime) -> int | None:
         """A parked order is re-driven under a new attempt number (a fresh execution name); returns it."""
-        with self._writer.begin() as conn:
+        with self._write("bump_redrive") as conn:
             changed = conn.execute(
                 orders.update()
                 .where(orders.c.order_key == order_key, orders.c.status == OrderStatus.PROCESSING.value,
