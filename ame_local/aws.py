@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
 import traceback
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -13,10 +15,12 @@ from chalicelib.queues import QUEUES, QueueSpec
 
 from ame_local.config import (
     ACCOUNT_ID,
+    CRASH_MOMENTS,
     DEFAULT_BUCKET,
     FUNCTION_PREFIX,
     REGION,
     STATE_MACHINE_NAME,
+    ChaosConfig,
     function_arn,
 )
 from ame_local.secrets import LocalSecretsStore
@@ -54,16 +58,55 @@ def chalice_function_name(function_name_or_arn: str) -> str:
     return name
 
 
+# What Step Functions reports when the Lambda service, not the function, fails an invocation; the
+# workflow retries it like any transient error.
+CRASH_ERROR_TYPE = "Lambda.ServiceException"
+
+
+class CrashInjector:
+    """Chaos: decides which Lambda invocations die (ChaosConfig.crashes by invocation number, crash_rate
+    by seeded dice) and keeps the tally. Thread-safe: moto runs executions on threads of their own."""
+
+    def __init__(self, chaos: ChaosConfig):
+        self._plans = {(p.function, p.nth): p.when for p in chaos.crashes}
+        self._rate = chaos.crash_rate
+        self._rng = random.Random(f"{chaos.seed}:crashes")
+        self._lock = threading.Lock()
+        self.invocations: Counter[str] = Counter()
+        self.injected: list[tuple[str, int, str]] = []  # (function, nth invocation, before|after)
+
+    def decide(self, function: str) -> str | None:
+        """"before", "after" or None (this invocation lives)."""
+        with self._lock:
+            self.invocations[function] += 1
+            nth = self.invocations[function]
+            when = self._plans.get((function, nth))
+            if when is None and self._rate and self._rng.random() < self._rate:
+                when = self._rng.choice(CRASH_MOMENTS)
+            if when is not None:
+                self.injected.append((function, nth, when))
+            return when
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(Counter(when for _, _, when in self.injected))
+
+
 class LambdaDispatcher:
     """Stands in for moto's LambdaSimpleBackend.invoke: runs the Chalice handler named by the function.
 
     A handler exception becomes a function error (`x-amz-function-error` header plus an
     `{"errorType", "errorMessage"}` payload), which is how Step Functions' Retry and Catch see it.
+    With a CrashInjector some invocations die as a Lambda service failure: before the handler runs, or
+    after it committed its work, so the retry re-runs a task whose side effects are already done.
     """
 
-    def __init__(self, app: Any):
+    def __init__(self, app: Any, crashes: CrashInjector | None = None):
         self._app = app
         self._original: Callable[..., Any] | None = None
+        self.crashes = crashes
+        self._errors_lock = threading.Lock()
+        self.errors: Counter[str] = Counter()  # (function, errorType) of every function error answered
 
     def install(self) -> None:
         from moto.awslambda_simple.models import LambdaSimpleBackend
@@ -96,22 +139,30 @@ class LambdaDispatcher:
         if isinstance(body, bytes):
             body = body.decode("utf-8")
         event = json.loads(body) if body else {}
+        crash = self.crashes.decide(name) if self.crashes is not None else None
+        if crash == "before":
+            return self._function_error(name, response_headers, CRASH_ERROR_TYPE,
+                                        "chaos: worker killed before the handler ran")
         try:
-            result = handler(event, lambda_context(name))
-            return json.dumps(result).encode("utf-8")
+            answer = json.dumps(handler(event, lambda_context(name))).encode("utf-8")
         except Exception as exc:  # the runtime reports every handler error the same way
             logger.warning("lambda %s raised %s: %s", name, type(exc).__name__, exc)
             error_type = type(exc).__name__
             if isinstance(exc, TypeError) and "JSON serializable" in str(exc):
                 error_type = "Runtime.MarshalError"
-            response_headers["x-amz-function-error"] = "Unhandled"
-            return json.dumps(
-                {
-                    "errorType": error_type,
-                    "errorMessage": str(exc),
-                    "stackTrace": traceback.format_tb(exc.__traceback__),
-                }
-            ).encode("utf-8")
+            return self._function_error(name, response_headers, error_type, str(exc),
+                                        traceback.format_tb(exc.__traceback__))
+        if crash == "after":
+            return self._function_error(name, response_headers, CRASH_ERROR_TYPE,
+                                        "chaos: worker killed after the handler ran, before it answered")
+        return answer
+
+    def _function_error(self, name: str, response_headers: dict[str, str], error_type: str, message: str,
+                        stack: list[str] | None = None) -> bytes:
+        with self._errors_lock:
+            self.errors[f"{name}:{error_type}"] += 1
+        response_headers["x-amz-function-error"] = "Unhandled"
+        return json.dumps({"errorType": error_type, "errorMessage": message, "stackTrace": stack or []}).encode("utf-8")
 
 
 class ParseCache:
@@ -169,6 +220,7 @@ class LocalAws:
         statemachine_text: str | None = None,
         asl_substitutions: Mapping[str, str] | None = None,
         state_machine_name: str = STATE_MACHINE_NAME,
+        chaos: ChaosConfig | None = None,
     ):
         self.app = app
         self.queue_prefix = queue_prefix
@@ -183,7 +235,8 @@ class LocalAws:
         self.queue_urls: dict[str, str] = {}
         self.dlq_urls: dict[str, str] = {}
         self.queue_arns: dict[str, str] = {}
-        self.dispatcher = LambdaDispatcher(app)
+        crashes = CrashInjector(chaos) if chaos is not None and (chaos.crashes or chaos.crash_rate) else None
+        self.dispatcher = LambdaDispatcher(app, crashes)
         self.parse_cache = ParseCache()
         self._mock: Any = None
         self._undo_secrets: Callable[[], None] | None = None

@@ -71,6 +71,7 @@ def main() -> None:
         import os
 
         os.environ["AME_AREA_CACHE_TTL_SECONDS"] = "0"
+        os.environ["AME_PEOPLE_CACHE_FRESH_SECONDS"] = "0"  # every order asks Pessoas, as the critical path counts it
         with LocalStack(config) as stack:
             body = sc.order_body("QUORUM_AB", ["PF_KNOWN"])
             token = stack.issuer.mint("bench", [sc.AREA_CREDITO_PJ])

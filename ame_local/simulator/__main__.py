@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(message)s")
+    # Before the banner: whoever reads the banner may send SIGTERM at once.
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:
         faults = json.loads(args.faults) if args.faults else None
         simulator = start_simulator(args.host, args.port, args.seed_dir, faults, args.fault_seed)
@@ -34,8 +37,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"partner simulator on {simulator.url} (admin: {simulator.url}/_admin/counters); Ctrl-C stops it",
           flush=True)
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:
         while not done.wait(0.5):  # short waits keep Ctrl-C responsive
             pass
