@@ -139,7 +139,8 @@ class Container:
     def queue(self):
         from chalicelib.adapters.aws import SqsMessageQueue
 
-        return SqsMessageQueue(lambda: self.boto_session.client("sqs"), prefix=self.settings.queue_prefix)
+        return SqsMessageQueue(lambda: self.boto_session.client("sqs"), prefix=self.settings.queue_prefix,
+                               claims=self.claim_checks)
 
     @cached_property
     def workflow_starter(self):
@@ -253,6 +254,14 @@ class Container:
         from chalicelib.entrypoints.queue_handlers import SqsRedelivery
 
         return SqsRedelivery(lambda: self.boto_session.client("sqs"))
+
+    # -- claim check (issue 6) ------------------------------------------------------------------------
+    @cached_property
+    def claim_checks(self):
+        from chalicelib.adapters.claim_check import S3ClaimChecks
+
+        return S3ClaimChecks(lambda: self.boto_session.client("s3"), self.settings.bucket,
+                             self.settings.claim_check_threshold_bytes)
 
 
 _lock = threading.Lock()

@@ -57,8 +57,9 @@ class Access:
 FUNCTION_ACCESS: dict[str, Access] = {
     API_FUNCTION_KEY: Access(send=("creation",)),
     "ame_token": Access(),  # the API's token authorizer: JWKS over HTTPS, nothing in AWS
-    "on_creation_message": Access(consume=("creation",), start_workflow=True),
-    "relay_outbox": Access(send=("creation", "result")),
+    # bucket: claim checks (issue 6) — every consumer resolves them; senders of result events write them.
+    "on_creation_message": Access(consume=("creation",), start_workflow=True, dead_letter=("creation",), bucket=True),
+    "relay_outbox": Access(send=("creation", "result"), bucket=True),
     "load_order": Access(),
     "fetch_powers": Access(),
     "fetch_people": Access(),
@@ -67,11 +68,11 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "evaluate_person": Access(),
     "conclude_order": Access(),
     "record_failure": Access(),
-    "publish_result": Access(send=("result",)),
+    "publish_result": Access(send=("result",), bucket=True),
     "park_order": Access(send=("creation",)),  # try again later: the delayed re-drive message
     "sweep_orders": Access(send=("creation",), describe_executions=True),
     "on_result_message": Access(consume=("result",), send=("envelope_ready",), dead_letter=("result",),
-                                webhook_secrets=True),
+                                webhook_secrets=True, bucket=True),
 }
 
 
@@ -424,6 +425,9 @@ def _bucket() -> dict[str, Any]:
                 "LifecycleConfiguration": {"Rules": [
                     {"Id": "infrequent-access-after-30-days", "Status": "Enabled",
                      "Transitions": [{"StorageClass": "STANDARD_IA", "TransitionInDays": 30}]},
+                    # Claim-checked messages: kept past the 14-day DLQ retention so a replay still finds them.
+                    {"Id": "expire-claim-checks", "Status": "Enabled", "Prefix": "claims/",
+                     "ExpirationInDays": 30},
                     {"Id": "expire-old-versions", "Status": "Enabled",
                      "NoncurrentVersionExpiration": {"NoncurrentDays": 90},
                      "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}},

@@ -38,9 +38,11 @@ def _error_code(exc: Exception) -> str:
 class SqsMessageQueue:
     """The MessageQueue port over SQS: logical queue names resolved to URLs once, then cached."""
 
-    def __init__(self, sqs_client_factory: ClientFactory, prefix: str = ""):
+    def __init__(self, sqs_client_factory: ClientFactory, prefix: str = "", claims: Any = None):
         self._client = _LazyClient(sqs_client_factory)
         self._prefix = prefix
+        # chalicelib.adapters.claim_check.S3ClaimChecks: bodies over its threshold travel as S3 references.
+        self._claims = claims
         self._urls: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -54,6 +56,8 @@ class SqsMessageQueue:
         return url
 
     def send(self, queue: str, body: str, delay_seconds: int = 0) -> str:
+        if self._claims is not None:
+            body = self._claims.check_in(queue, body)
         kwargs: dict[str, Any] = {"QueueUrl": self.queue_url(queue), "MessageBody": body}
         if delay_seconds:
             kwargs["DelaySeconds"] = int(delay_seconds)

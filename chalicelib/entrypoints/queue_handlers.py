@@ -16,12 +16,43 @@ log = logging.getLogger(__name__)
 queue_handlers = Blueprint(__name__)
 
 
+# -- reading records: every consumer sees message bodies, never claim checks (issue 6) ----------------
+
+# Where a resolved record keeps the body it carried on the wire (the claim check reference): a record
+# dead-lettered after resolution goes to the DLQ as that small reference, which replays as it came.
+WIRE_BODY = "ameWireBody"
+
+
+def resolved_record(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The record as its handler must see it, with a claim-checked body replaced by the body kept in S3.
+
+    None when that body can never be had (missing, or not the one the reference recorded): the record
+    is then in the dead-letter queue with the reason, and must be reported as handled. S3 being
+    unreachable raises, so the record is retried like any other failure."""
+    from chalicelib.adapters.claim_check import ClaimCheckError, claim_reference
+
+    body = record.get("body") or ""
+    try:
+        if claim_reference(body) is None:  # ordinary bodies cost a substring test, no S3 and no container
+            return record
+        resolved = container().claim_checks.check_out(body)
+    except ClaimCheckError as exc:
+        log.error("record sent to the dead-letter queue without retry: %s", exc.reason,
+                  extra={"message_id": record.get("messageId")})
+        container().result_redelivery.dead_letter(record, exc.reason)  # raises when the DLQ refuses it
+        return None
+    return {**record, "body": resolved, WIRE_BODY: body}
+
+
 def process_batch(event: Any, record_handler: Callable[[str], Any]) -> dict[str, list[dict[str, str]]]:
     """Run `record_handler(body)` per record; failed records are reported so only they are retried."""
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
     def handle(record: Any) -> Any:
-        return record_handler(record.body)
+        resolved = resolved_record(record.raw_event)
+        if resolved is None:
+            return None
+        return record_handler(resolved["body"])
 
     return process_partial_response(
         event=event.to_dict(), record_handler=handle,
@@ -56,7 +87,12 @@ def process_batch_concurrently(
     """Like process_batch, but the records of a batch run at the same time on `executor` (their work is
     waiting on HTTP). Failed records are reported by id, and `on_failure` runs for each on this thread."""
     records = event.to_dict().get("Records") or []
-    running = [(record, executor.submit(record_handler, record)) for record in records]
+
+    def run(record: dict[str, Any]) -> Any:
+        resolved = resolved_record(record)  # on the executor: a claim check costs an S3 GET
+        return None if resolved is None else record_handler(resolved)
+
+    running = [(record, executor.submit(run, record)) for record in records]
     failures = []
     for record, future in running:
         try:
@@ -112,7 +148,7 @@ class SqsRedelivery:
         """Raises when the DLQ cannot take it, so the record is reported failed and not lost."""
         self._sqs().send_message(
             QueueUrl=self._url(record["eventSourceARN"], "-dlq"),
-            MessageBody=record["body"],
+            MessageBody=record.get(WIRE_BODY, record["body"]),
             MessageAttributes={"ame-dead-letter-reason": {"DataType": "String", "StringValue": reason[:1000]},
                                "ame-source-message-id": {"DataType": "String", "StringValue": record["messageId"]}},
         )

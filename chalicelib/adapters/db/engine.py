@@ -46,7 +46,28 @@ def _mysql_engine(url: str, overrides: dict[str, Any]) -> Engine:
         },
     }
     options.update(overrides)
-    return sa.create_engine(url, **options)
+    engine = sa.create_engine(url, **options)
+    event.listen(engine, "handle_error", _mysql_disconnects)
+    return engine
+
+
+# Errors after which this connection is no use although the socket still works. An Aurora failover
+# demotes the old writer to a reader: until DNS moves, its connections answer every write with
+# "read-only", so they are dropped (the whole pool with them) and new ones follow the writer endpoint.
+# A server shutting down answers 1053 on connections it has not closed yet.
+MYSQL_RECONNECT_ERRORS = frozenset({
+    1053,  # ER_SERVER_SHUTDOWN
+    1290,  # ER_OPTION_PREVENTS_STATEMENT (--read-only)
+    1836,  # ER_READ_ONLY_MODE
+})
+
+
+def _mysql_disconnects(context: Any) -> None:
+    if context.is_disconnect:
+        return
+    args = getattr(context.original_exception, "args", ())
+    if args and isinstance(args[0], int) and args[0] in MYSQL_RECONNECT_ERRORS:
+        context.is_disconnect = True
 
 
 def _sqlite_engine(url: str, database: str | None, overrides: dict[str, Any]) -> Engine:
