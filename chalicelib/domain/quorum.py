@@ -1,12 +1,13 @@
 """The quorum engine: whether a company party can sign an order, who may sign, and why not."""
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from itertools import chain, compress
-from operator import attrgetter, itemgetter
+from itertools import chain, compress, islice
+from operator import attrgetter, eq, itemgetter
 from typing import Any, Final, NamedTuple
 
 from chalicelib.domain.orders import format_amount
@@ -45,7 +46,7 @@ NOT_ENOUGH_SIGNERS: Final = "NOT_ENOUGH_SIGNERS"
 
 _EMPTY: tuple[str, ...] = ()
 # A NamedTuple built without the Python-level __new__ its class generates: these are made by the thousand.
-new_tuple = tuple.__new__
+_new_tuple = tuple.__new__
 
 
 class Participant(NamedTuple):
@@ -219,26 +220,27 @@ class _People:
 
     def members(self, group: str) -> tuple[str, ...]:
         """Everyone in `group`, by CPF; only failing rules ask, so it is not built up front."""
-        eligible = self.eligible_any.get(group, _EMPTY)
         blocked = self.blocked.get(group)
+        eligible = self.eligible_any.get(group, _EMPTY)
         return tuple(sorted([*eligible, *blocked])) if blocked else eligible
 
 
-_CPF = attrgetter("cpf")
 _CPF_OF = itemgetter(0)  # of a Participant
+_GROUPS_OF = itemgetter(1)
 _ACTIVE_OF = itemgetter(3)
 _ROW = attrgetter("cpf", "groups", "restrictions", "valid_from", "valid_until")
+_FIRST = itemgetter(0)
 _Row = tuple[str, list[str], list[Any], "date | None", "date | None"]
 
 
 def _fold_repeated(
-    representatives: Iterable[Representative], amount: Decimal, on: date
+    rows: list[_Row], amount: Decimal, on: date
 ) -> tuple[list[_Row], dict[str, tuple[int, bool, list[str]]], list[str]]:
     """Fold repeated CPFs into one person, failing closed: restricted if any entry is (order-free)."""
     unique: list[_Row] = []
     folded: dict[str, tuple[int, bool, list[str]]] = {}
     repeated: list[str] = []
-    for row in map(_ROW, representatives):
+    for row in rows:
         cpf, groups, restrictions, valid_from, valid_until = row
         bits, joint = restriction_bits(restrictions, valid_from, valid_until, amount, on)
         previous = folded.get(cpf)
@@ -252,6 +254,14 @@ def _fold_repeated(
     return unique, {cpf: v for cpf, v in folded.items() if cpf in repeated_set}, repeated
 
 
+def _canonical_groups(groups: tuple[str, ...]) -> tuple[str, ...]:
+    """Groups sorted and each once; Poderes usually sends them so, which is cheap to check."""
+    size = len(groups)
+    if size == 1 or (size == 2 and groups[0] < groups[1]) or (size == 3 and groups[0] < groups[1] < groups[2]):
+        return groups
+    return tuple(sorted(set(groups)))
+
+
 def _index_people(
     representatives: Sequence[Representative],
     amount: Decimal,
@@ -259,11 +269,11 @@ def _index_people(
     inactive: Mapping[str, Sequence[str]],
     unavailable: Collection[str],
 ) -> _People:
-    ordered = sorted(representatives, key=_CPF)
-    people = _file_people(map(_ROW, ordered), amount, on, inactive, unavailable, {}, [])
-    if people is None:  # a CPF is listed more than once (rare): fold the entries and file again
-        rows, folded, repeated = _fold_repeated(ordered, amount, on)
-        people = _file_people(rows, amount, on, inactive, unavailable, folded, repeated)
+    people = _file_people(map(_ROW, representatives), amount, on, inactive, unavailable, {}, [])
+    if people is None:  # a CPF is listed more than once (rare): fold its entries and file again
+        rows = sorted(map(_ROW, representatives), key=_FIRST)
+        unique, folded, repeated = _fold_repeated(rows, amount, on)
+        people = _file_people(unique, amount, on, inactive, unavailable, folded, repeated)
         assert people is not None
     return people
 
@@ -277,52 +287,48 @@ def _file_people(
     folded: Mapping[str, tuple[int, bool, list[str]]],
     repeated: list[str],
 ) -> _People | None:
-    """One pass over the people in CPF order; None when a CPF repeats and `folded` does not cover it."""
-    # This loop runs once per representative and dominates the cost for large companies: the common
-    # case (no restriction, valid mandate, nothing flagged) is kept to a handful of operations. Lists
-    # are filled in CPF order, so every per-group list is born sorted, and the work on a person's
-    # groups (canonical form, which lists to append to) is done once per distinct list of groups.
+    """Judge and index everyone; None when a CPF repeats and `folded` does not cover it."""
+    # This loop runs once per representative and dominates the cost for large companies. It walks
+    # Poderes' order, which is the order the models sit in memory (with 10,000 people, walking them
+    # in CPF order instead costs a cache miss on every list, string and date a person owns); the
+    # participants are sorted by CPF afterwards. The common case (no restriction, valid mandate,
+    # nothing flagged) is kept to a handful of operations, and canonical groups are computed once per
+    # distinct list of groups.
     flagged: Collection[str] = set(inactive).union(unavailable, folded) if inactive or unavailable or folded else ()
-    filings: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[Callable[[str], None], ...]]] = {}
-    solo: dict[str, list[str]] = {}  # group -> who can sign anything
-    joint_lists: dict[str, list[str]] = {}  # ... only with others
-    blocked: dict[str, list[str]] = {}  # ... nothing
+    canonical: dict[tuple[str, ...], tuple[str, ...]] = {}
     joint_only: set[str] = set()
     participants: list[Participant] = []
     add = participants.append
+    special = 0
     any_unrestricted = any_active = False
     only_not_found = True
-    last = None
+    known_flags: dict[tuple[str, ...], tuple[str, ...]] = {}
     for cpf, raw_groups, restrictions, valid_from, valid_until in rows:
-        if cpf == last:
-            return None
-        last = cpf
         key = tuple(raw_groups)
-        filing = filings.get(key)
-        if filing is None:
-            canonical = tuple(sorted(set(key)))
-            filing = filings[key] = canonical, tuple([solo.setdefault(group, []).append for group in canonical])
-        groups, file_as_signer = filing
+        groups = canonical.get(key)
+        if groups is None:
+            groups = canonical[key] = _canonical_groups(key)
         if not (
             restrictions
             or (valid_from is not None and valid_from > on)
             or (valid_until is not None and valid_until < on)
             or cpf in flagged
         ):
-            for file in file_as_signer:
-                file(cpf)
-            any_active = True
-            add(new_tuple(Participant, (cpf, groups, False, True, _EMPTY, False)))
+            add(_new_tuple(Participant, (cpf, groups, False, True, _EMPTY, False)))
             continue
+        special += 1
         if folded and cpf in folded:
             bits, joint, merged_groups = folded[cpf]
-            groups = tuple(sorted(set(merged_groups)))
+            groups = _canonical_groups(tuple(merged_groups))
         else:
             bits, joint = restriction_bits(restrictions, valid_from, valid_until, amount, on)
         reasons = REASONS_BY_BITS[bits]
         flags = inactive.get(cpf)
         if flags:
-            flags = _inactive_reasons(flags)
+            found = tuple(flags)
+            flags = known_flags.get(found)
+            if flags is None:
+                flags = known_flags[found] = _inactive_reasons(found)
             reasons += flags
         if not bits:
             any_unrestricted = True
@@ -334,33 +340,65 @@ def _file_people(
             reasons += (UNAVAILABLE,)
         if joint:
             joint_only.add(cpf)
-        target = blocked if reasons else joint_lists if joint else solo
-        for group in groups:
-            target.setdefault(group, []).append(cpf)
-        add(new_tuple(Participant, (cpf, groups, bits != 0, not reasons, reasons, joint)))
+        add(_new_tuple(Participant, (cpf, groups, bits != 0, not reasons, reasons, joint)))
+    if special < len(participants):
+        any_unrestricted = any_active = True
 
+    participants.sort(key=_CPF_OF)
+    cpfs = list(map(_CPF_OF, participants))
+    if not folded and any(map(eq, cpfs, islice(cpfs, 1, None))):  # sorted: a repeated CPF is next to itself
+        return None
+
+    # Walking the sorted participants files everyone under his groups already in CPF order.
+    solo: defaultdict[str, list[str]] = defaultdict(list)  # group -> who can sign anything
+    joint_lists: defaultdict[str, list[str]] = defaultdict(list)  # ... only with others
+    blocked: defaultdict[str, list[str]] = defaultdict(list)  # ... nothing
+    if special:
+        for cpf, groups, _, active, _, joint in participants:
+            target = (joint_lists if joint else solo) if active else blocked
+            for group in groups:
+                target[group].append(cpf)
+    else:
+        for cpf, groups in zip(cpfs, map(_GROUPS_OF, participants)):
+            for group in groups:
+                solo[group].append(cpf)
     eligible_any: dict[str, tuple[str, ...]] = {}
     eligible_solo: dict[str, tuple[str, ...]] = {}
     member_count: dict[str, int] = {}
     for group in {*solo, *joint_lists, *blocked}:
         alone = tuple(solo.get(group, _EMPTY))
-        joint_signers = joint_lists.get(group, _EMPTY)
-        if alone or joint_signers:
+        with_others = joint_lists.get(group)
+        if alone or with_others:
             eligible_solo[group] = alone
-            # Two sorted runs: sorting them merges them in one linear pass.
-            eligible_any[group] = tuple(sorted(alone + tuple(joint_signers))) if joint_signers else alone
-        members = len(alone) + len(joint_signers) + len(blocked.get(group, _EMPTY))
-        if members:
-            member_count[group] = members
+            # Two sorted runs: sorting them is one linear merge.
+            eligible_any[group] = tuple(sorted([*alone, *with_others])) if with_others else alone
+        member_count[group] = len(alone) + len(with_others or _EMPTY) + len(blocked.get(group, _EMPTY))
     return _People(
-        participants, joint_only, member_count, eligible_any, eligible_solo, blocked, repeated,
-        any_unrestricted or any_active, any_active, only_not_found,
-        any(not groups for groups, _ in filings.values()),
+        participants, joint_only, member_count, eligible_any, eligible_solo, dict(blocked), repeated,
+        any_unrestricted, any_active, only_not_found, () in canonical,
     )
 
 
+class _Views(dict[tuple[str, int], RequirementEligibility]):
+    """Requirement (group, min_signers) -> who may fill it, from one of the eligibility indexes.
+
+    Many rules share requirements, so each view is built once per evaluation and then shared.
+    """
+
+    __slots__ = ("eligible",)
+
+    def __init__(self, eligible: Mapping[str, tuple[str, ...]]) -> None:
+        super().__init__()
+        self.eligible = eligible
+
+    def __missing__(self, requirement: tuple[str, int]) -> RequirementEligibility:
+        group, needed = requirement
+        view = self[requirement] = _new_tuple(RequirementEligibility, (group, needed, self.eligible.get(group, _EMPTY)))
+        return view
+
+
 # A satisfied rule as the matcher saw it: its (group, min_signers) and who could fill each group.
-_Satisfied = tuple[list[tuple[str, int]], Mapping[str, tuple[str, ...]]]
+_Satisfied = tuple[Sequence[tuple[str, int]], Mapping[str, tuple[str, ...]]]
 
 
 def _shortfalls(
@@ -410,6 +448,7 @@ def evaluate_party(
     *,
     inactive: Mapping[str, Sequence[str]] | None = None,
     unavailable: Collection[str] = (),
+    include_lint: bool = True,
 ) -> PartyEvaluation:
     """Decide whether a company party has quorum for an order of `amount` evaluated `on` that date.
 
@@ -417,6 +456,8 @@ def evaluate_party(
     NO_OPERATOR, NO_ACCOUNT_ACCESS); an empty list means nothing was found, so the person is active.
     `unavailable` is the what-if: people to treat as unable to sign. The output does not depend on
     the order of the representatives (they are sorted by CPF); rules keep Poderes' order.
+    `include_lint=False` skips the rule-set lint (it depends on Poderes' answer alone, not on the order,
+    so a caller evaluating one answer many times, e.g. a what-if sweep, lints it once).
     """
     inactive = inactive or {}
     unavailable = frozenset(unavailable)
@@ -431,6 +472,8 @@ def evaluate_party(
     eligibility: list[RuleEligibility] = []
     failed: list[FailedRule] = []
     skipped: list[SkippedRule] = []
+    # Who may fill a requirement depends only on its group, its size and the kind of rule: built once.
+    solo_views, joint_views = _Views(eligible_solo), _Views(eligible_any)
     rows = rule_rows(rules)
     for rule_id, max_amount, requirements in rows:
         if max_amount is not None and amount > max_amount:
@@ -445,7 +488,7 @@ def evaluate_party(
             failed.append(FailedRule(rule_id, EMPTY_RULE, 0, 0, ()))
             continue
         single_signer = required < 2
-        eligible = eligible_solo if single_signer else eligible_any
+        eligible, views = (eligible_solo, solo_views) if single_signer else (eligible_any, joint_views)
         signers = first_fit(requirements, eligible)
         if signers is None:
             match = match_rule(requirements, eligible)
@@ -457,14 +500,11 @@ def evaluate_party(
                 continue
             signers = match.signers
         satisfied.append((requirements, eligible))
-        signer_sets.append(new_tuple(SignerSet, (rule_id, signers)))
-        eligibility.append(new_tuple(RuleEligibility, (rule_id, tuple([
-            new_tuple(RequirementEligibility, (group, needed, eligible.get(group, _EMPTY)))
-            for group, needed in requirements
-        ]))))
+        signer_sets.append(_new_tuple(SignerSet, (rule_id, signers)))
+        eligibility.append(_new_tuple(RuleEligibility, (rule_id, tuple(map(views.__getitem__, requirements)))))
 
     critical = _critical_signers(satisfied, signer_sets)
-    notify = _signers_to_notify(satisfied, people)
+    notify = _signers_to_notify(solo_views, joint_views, people)
 
     if satisfied:
         reason = None
@@ -483,7 +523,7 @@ def evaluate_party(
         amount=amount,
         evaluated_on=on,
         participants=tuple(people.participants),
-        satisfied_rules=tuple(s.rule_id for s in signer_sets),
+        satisfied_rules=tuple(map(_FIRST, signer_sets)),
         signer_sets=tuple(signer_sets),
         eligible_by_requirement=tuple(eligibility),
         failed_rules=tuple(failed),
@@ -491,7 +531,7 @@ def evaluate_party(
         critical_signers=critical,
         signers_to_notify=notify,
         unavailable=tuple(sorted(unavailable)),
-        lint=tuple(lint_rule_rows(rows, people.member_count, people.duplicates)),
+        lint=tuple(lint_rule_rows(rows, people.member_count, people.duplicates)) if include_lint else (),
     )
 
 
@@ -514,31 +554,26 @@ def _critical_signers(
     )
 
 
-def _signers_to_notify(satisfied: Sequence[_Satisfied], people: _People) -> tuple[str, ...]:
-    """Everyone who may fill a slot of a satisfied rule.
+def _signers_to_notify(solo_views: _Views, joint_views: _Views, people: _People) -> tuple[str, ...]:
+    """Everyone who may fill a slot of a satisfied rule (the views hold the requirements they had).
 
     In a rule that can be filled, each such person belongs to some complete signer set (swap him
     into the slot he is eligible for), so nobody is notified who could not actually help sign.
     """
-    eligible_any = people.eligible_any
+    joint_groups = {group for group, needed in joint_views if needed > 0}
+    solo_groups = {group for group, needed in solo_views if needed > 0} - joint_groups
     eligible_solo = people.eligible_solo
-    # Many rules share groups: union each (group, list) once rather than once per rule.
-    lists: dict[tuple[str, bool], tuple[str, ...]] = {}
-    for requirements, eligible in satisfied:
-        joint = eligible is eligible_any
-        for group, needed in requirements:
-            if needed > 0:
-                lists[(group, joint)] = eligible.get(group, _EMPTY)
     if not people.groupless and all(
-        (group, True) in lists or ((group, False) in lists and cpfs is eligible_solo[group])
-        for group, cpfs in eligible_any.items()
+        group in joint_groups or (group in solo_groups and cpfs is eligible_solo[group])
+        for group, cpfs in people.eligible_any.items()
     ):
         # Every list of every group is in: that is everyone who can sign, already in CPF order.
         participants = people.participants
         return tuple(compress(map(_CPF_OF, participants), map(_ACTIVE_OF, participants)))
+    # The 2+-signer list of a group already holds everyone in its single-signer list.
     chosen: set[str] = set()
-    for (group, joint), cpfs in lists.items():
-        if not joint and (group, True) in lists:
-            continue  # the 2+-signer list of the group already holds everyone in this one
-        chosen.update(cpfs)
+    for group in joint_groups:
+        chosen.update(people.eligible_any.get(group, _EMPTY))
+    for group in solo_groups:
+        chosen.update(eligible_solo.get(group, _EMPTY))
     return tuple(sorted(chosen))

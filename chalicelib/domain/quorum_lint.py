@@ -1,7 +1,7 @@
 """Lint of a company's signing rules: findings a person should fix at Poderes, never fatal."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any, Final, NamedTuple
@@ -31,6 +31,10 @@ def rule_rows(rules: Iterable[Rule]) -> list[RuleRow]:
     ]
 
 
+# A NamedTuple built without the Python-level __new__ its class generates.
+_new_tuple = tuple.__new__
+
+
 class LintFinding(NamedTuple):
     """One problem in the rules; `rule_ids` starts with the rule the finding is about."""
 
@@ -50,23 +54,15 @@ class LintFinding(NamedTuple):
         }
 
 
-class _Shape(NamedTuple):
-    """A rule reduced to what decides who satisfies it: demand per group, total, amount ceiling."""
-
-    position: int
-    rule_id: str
-    demand: dict[int, int]  # group index -> signers asked for
-    total: int
-    max_amount: Decimal | None
-    mask: int  # one bit per group it asks for
-
+# A rule that asks for someone: (position, rule_id, {group index: signers}, total, max_amount, group mask).
+_Shape = tuple[int, str, dict[int, int], int, "Decimal | None", int]
 
 # Groups per lookup table when finding the rules that ask only for groups of another rule.
 _BLOCK: Final = 5
 
 
-def _users_outside(uses: Sequence[int]) -> Callable[[int], int]:
-    """A function: group mask -> the rules (as a bit set) that ask for some group outside the mask.
+def _users_outside(uses: Sequence[int]) -> list[tuple[int, int, list[int]]]:
+    """Tables to find the rules (as a bit set) that ask for some group outside a group mask.
 
     The groups are cut into blocks of _BLOCK, and for every subset of a block the union of the rules
     using one of its groups is tabulated once; a query is then one lookup per block.
@@ -79,86 +75,74 @@ def _users_outside(uses: Sequence[int]) -> Callable[[int], int]:
             lowest = subset & -subset
             table[subset] = table[subset ^ lowest] | uses[start + lowest.bit_length() - 1]
         tables.append((start, (1 << size) - 1, table))
-
-    def outside(mask: int) -> int:
-        found = 0
-        for start, block, table in tables:
-            found |= table[~mask >> start & block]
-        return found
-
-    return outside
+    return tables
 
 
-def _redundancy(shapes: Sequence[_Shape], group_count: int) -> list[tuple[int, LintFinding]]:
+def _redundancy(
+    shapes: Sequence[_Shape],
+    uses: Sequence[int],
+    exactly: Sequence[Mapping[int, int]],
+    by_total: Mapping[int, int],
+    by_ceiling: Mapping[Decimal | None, int],
+    single: int,
+) -> list[tuple[int, LintFinding]]:
     """DUPLICATE_RULE and DOMINATED_RULE, with sets of rules as Python ints (bit j = shapes[j]).
 
     Rule a dominates b when it asks for no more than b in every group (so nothing outside b's
     groups), applies whenever b does, and is not single-signer where b is not (a JOINT_ONLY person
     may sign b but not a). With the same demand and the same ceiling, an earlier a makes b a duplicate.
+    `uses[g]` are the rules asking for group g, `exactly[g][n]` those asking n of it, `single` the
+    rules asking for one signer in all.
     """
     everyone = (1 << len(shapes)) - 1
-    uses = [0] * group_count
-    exactly: list[dict[int, int]] = [{} for _ in range(group_count)]  # group -> demand -> rules
-    by_total: dict[int, int] = {}
-    by_ceiling: dict[Decimal | None, int] = {}
-    single = 0
-    for j, shape in enumerate(shapes):
-        bit = 1 << j
-        for group, needed in shape.demand.items():
-            uses[group] |= bit
-            exactly[group][needed] = exactly[group].get(needed, 0) | bit
-        by_total[shape.total] = by_total.get(shape.total, 0) | bit
-        by_ceiling[shape.max_amount] = by_ceiling.get(shape.max_amount, 0) | bit
-        if shape.total < 2:
-            single |= bit
     at_most: list[dict[int, int]] = []  # group -> demand -> rules asking at most that (0 included)
-    for group in range(group_count):
+    for group, levels in enumerate(exactly):
         running = everyone & ~uses[group]
-        levels = {}
-        for needed in sorted(exactly[group]):
-            running |= exactly[group][needed]
-            levels[needed] = running
-        at_most.append(levels)
+        cumulative = {}
+        for needed in sorted(levels):
+            running |= levels[needed]
+            cumulative[needed] = running
+        at_most.append(cumulative)
     # Rules that apply whenever a rule of this ceiling does: no ceiling, or one at least as high.
     applies_with: dict[Decimal | None, int] = {None: by_ceiling.get(None, 0)}
     running = applies_with[None]
     for ceiling in sorted((c for c in by_ceiling if c is not None), reverse=True):
         running |= by_ceiling[ceiling]
         applies_with[ceiling] = running
-    outside = _users_outside(uses)
+    tables = _users_outside(uses)
 
     found: list[tuple[int, LintFinding]] = []
-    for j, b in enumerate(shapes):
-        bit = 1 << j
-        asking_less = everyone & ~outside(b.mask) & ~bit
-        for group, needed in b.demand.items():
+    bit = 1
+    for position, rule_id, demand, total, max_amount, mask in shapes:
+        asking_less = everyone ^ bit
+        for start, block, table in tables:
+            asking_less &= ~table[~mask >> start & block]
+        for group, needed in demand.items():
             asking_less &= at_most[group][needed]
-        if not asking_less:
-            continue
-        same = asking_less & by_total[b.total] & by_ceiling[b.max_amount]  # no more anywhere, same total: equal
-        earlier = same & (bit - 1)
-        if earlier:
-            first = shapes[(earlier & -earlier).bit_length() - 1]
-            found.append((b.position, LintFinding(
-                DUPLICATE_RULE,
-                f"A regra {b.rule_id} repete a regra {first.rule_id}.",
-                (b.rule_id, first.rule_id),
-            )))
-            continue
-        dominating = asking_less & ~same & applies_with[b.max_amount]
-        if b.total >= 2:
-            dominating &= ~single
-        if dominating:
-            names = []
-            while dominating:
-                lowest = dominating & -dominating
-                names.append(shapes[lowest.bit_length() - 1].rule_id)
-                dominating ^= lowest
-            found.append((b.position, LintFinding(
-                DOMINATED_RULE,
-                f"A regra {b.rule_id} nunca é necessária: quem a cumpre também cumpre {', '.join(names)}.",
-                (b.rule_id, *names),
-            )))
+        if asking_less:
+            same = asking_less & by_total[total] & by_ceiling[max_amount]  # no more anywhere, same total: equal
+            earlier = same & (bit - 1)
+            if earlier:
+                first = shapes[(earlier & -earlier).bit_length() - 1][1]
+                found.append((position, _new_tuple(LintFinding, (
+                    DUPLICATE_RULE, f"A regra {rule_id} repete a regra {first}.", (rule_id, first), None, None,
+                ))))
+            else:
+                dominating = asking_less & ~same & applies_with[max_amount]
+                if total >= 2:
+                    dominating &= ~single
+                if dominating:
+                    names = []
+                    while dominating:
+                        lowest = dominating & -dominating
+                        names.append(shapes[lowest.bit_length() - 1][1])
+                        dominating ^= lowest
+                    found.append((position, _new_tuple(LintFinding, (
+                        DOMINATED_RULE,
+                        f"A regra {rule_id} nunca é necessária: quem a cumpre também cumpre {', '.join(names)}.",
+                        (rule_id, *names), None, None,
+                    ))))
+        bit <<= 1
     return found
 
 
@@ -186,18 +170,24 @@ def lint_rule_rows(
         for cpf in sorted(set(duplicate_cpfs))
     ]
     per_rule: list[tuple[int, LintFinding]] = []
+    seen_ids: set[str] = set()
+    missing_groups: dict[str, list[str]] = {}
+    # What the redundancy check needs, gathered on the way (see _redundancy).
     shapes: list[_Shape] = []
     index_of: dict[str, int] = {}
-    seen_ids: dict[str, int] = {}
-    missing_groups: dict[str, list[str]] = {}
+    uses: list[int] = []
+    exactly: list[dict[int, int]] = []
+    by_total: dict[int, int] = {}
+    by_ceiling: dict[Decimal | None, int] = {}
+    single = 0
     for position, (rule_id, max_amount, requirements) in enumerate(rules):
         if rule_id in seen_ids:
             per_rule.append((position, LintFinding(
                 DUPLICATE_RULE_ID, f"Há mais de uma regra com o identificador {rule_id}.", (rule_id,)
             )))
         else:
-            seen_ids[rule_id] = position
-        demand = {}
+            seen_ids.add(rule_id)
+        demand: dict[str, int] = {}
         for group, needed in requirements:
             if needed > 0:
                 demand[group] = demand.get(group, 0) + needed
@@ -212,6 +202,7 @@ def lint_rule_rows(
                 EMPTY_RULE, f"A regra {rule_id} não exige nenhum assinante e nunca é aceita.", (rule_id,)
             )))
             continue
+        bit = 1 << len(shapes)
         mask = total = 0
         by_index = {}
         for group, needed in demand.items():
@@ -224,13 +215,25 @@ def lint_rule_rows(
                     f"A regra {rule_id} pede {needed} assinante(s) do grupo {group}, que só tem {members}.",
                     (rule_id,), group,
                 )))
-            index = index_of.setdefault(group, len(index_of))
+            index = index_of.get(group)
+            if index is None:
+                index = index_of[group] = len(uses)
+                uses.append(0)
+                exactly.append({})
             by_index[index] = needed
             mask |= 1 << index
             total += needed
-        shapes.append(_Shape(position, rule_id, by_index, total, max_amount, mask))
-    per_rule.extend(_redundancy(shapes, len(index_of)))
-    per_rule.sort(key=_first)  # stable: within a rule, the order above
+            uses[index] |= bit
+            levels = exactly[index]
+            levels[needed] = levels.get(needed, 0) | bit
+        shapes.append((position, rule_id, by_index, total, max_amount, mask))
+        by_total[total] = by_total.get(total, 0) | bit
+        by_ceiling[max_amount] = by_ceiling.get(max_amount, 0) | bit
+        if total < 2:
+            single |= bit
+    if shapes:
+        per_rule.extend(_redundancy(shapes, uses, exactly, by_total, by_ceiling, single))
+        per_rule.sort(key=_first)  # stable: within a rule, the order above
     findings.extend(finding for _, finding in per_rule)
     for group in sorted(missing_groups):
         rule_ids = tuple(dict.fromkeys(missing_groups[group]))

@@ -85,7 +85,7 @@ def first_fit(requirements: Sequence[tuple[str, int]], eligible: Mapping[str, Se
     for group, needed in requirements:
         if needed > 0:
             taken = 0
-            for person in eligible[group]:
+            for person in eligible.get(group, _EMPTY):
                 if person not in used:
                     used.add(person)
                     taken += 1

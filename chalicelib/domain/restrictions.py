@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
+from operator import attrgetter
 from typing import Final, NamedTuple
 
 from chalicelib.domain.partners import Representative, Restriction
@@ -30,6 +31,9 @@ _NOT_YET_VALID_BIT: Final = _BIT[NOT_YET_VALID]
 _UNKNOWN_BIT: Final = _BIT[UNKNOWN_RESTRICTION]
 
 
+_KIND_AND_LIMIT: Final = attrgetter("type", "amount")
+
+
 class RestrictionAssessment(NamedTuple):
     """Whether a representative may sign this order at all, and why not."""
 
@@ -48,10 +52,8 @@ def restriction_bits(
     """Judge one mandate: (reason bits, joint_only). The validity window is inclusive at both ends."""
     bits = 0
     joint_only = False
-    for restriction in restrictions:
-        kind = restriction.type
+    for kind, limit in map(_KIND_AND_LIMIT, restrictions):
         if kind == MAX_AMOUNT:
-            limit = restriction.amount
             # A limit Poderes did not state cannot be shown to cover the order: fail closed.
             if limit is None or amount > limit:
                 bits |= _MAX_AMOUNT_BIT

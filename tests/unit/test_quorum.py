@@ -347,3 +347,12 @@ def test_to_dict_is_json_ready_with_money_as_strings():
             "failed_rules", "skipped_rules", "critical_signers", "lint"} <= set(data)
     assert set(data["participants"][0]) == {"cpf", "groups", "restricted", "active", "reasons", "joint_only"}
     assert [p["cpf"] for p in data["participants"]] == sorted(p["cpf"] for p in data["participants"])
+
+
+def test_without_lint_the_evaluation_is_the_same_but_for_the_lint_report():
+    company = powers([person(MARIA, "A"), person(JOAO, "B"), person(ANA, "A", "B")],
+                     [R1, R2, rule("R3", ("A", 1), ("B", 1)), rule("R4", ("Z", 1))])
+    full = evaluate_party(company, AMOUNT, ON).to_dict()
+    lean = evaluate_party(company, AMOUNT, ON, include_lint=False).to_dict()
+    assert full["lint"] and lean["lint"] == []
+    assert {k: v for k, v in full.items() if k != "lint"} == {k: v for k, v in lean.items() if k != "lint"}

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from chalicelib.domain.partners import CompanyPowers
 from chalicelib.domain.quorum import PartyEvaluation, evaluate_party
+from chalicelib.domain.quorum_matching import _greedy, first_fit
 
 ON = date(2026, 11, 29)
 AMOUNT = Decimal("250000.00")
@@ -281,3 +282,19 @@ def test_a_rule_linted_as_dominated_or_duplicated_is_never_needed(case):
                 for subset in combinations(everyone, size):
                     if oracle_satisfied(redundant, list(subset)):
                         assert oracle_satisfied(other, list(subset))
+
+
+@st.composite
+def requirement_lists(draw: st.DrawFn) -> tuple[list[tuple[str, int]], dict[str, tuple[str, ...]]]:
+    people = "abcdef"
+    eligible = {g: tuple(sorted(draw(st.sets(st.sampled_from(people), max_size=5)))) for g in GROUPS[:3]}
+    requirements = draw(st.lists(st.tuples(st.sampled_from(GROUPS), st.integers(-1, 3)), max_size=4))
+    return requirements, eligible
+
+
+@PROPERTY_SETTINGS
+@given(requirement_lists())
+def test_the_evaluations_first_fit_picks_exactly_what_first_fit_picks(drawn):
+    requirements, eligible = drawn
+    greedy = _greedy(requirements, eligible, ())
+    assert first_fit(requirements, eligible) == (None if greedy is None else greedy.signers)
