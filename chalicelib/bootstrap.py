@@ -4,19 +4,23 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chalicelib.settings import Settings, get_settings
+if TYPE_CHECKING:
+    from chalicelib.settings import Settings
 
 
 class Container:
     """Every collaborator, built lazily from one Settings object. Tests may override attributes."""
 
-    def __init__(self, settings: Settings | None = None):
+    def __init__(self, settings: "Settings | None" = None):
         self._settings = settings
 
     @cached_property
-    def settings(self) -> Settings:
+    def settings(self) -> "Settings":
+        # Imported here: building the settings model is the dearest import of the app (cold start).
+        from chalicelib.settings import get_settings
+
         return self._settings or get_settings()
 
     @cached_property

@@ -9,7 +9,6 @@ from chalice import Blueprint
 
 from chalicelib.bootstrap import container
 from chalicelib.queues import QUEUES
-from chalicelib.services.launch import parse_creation_message
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +65,8 @@ _creation = QUEUES["creation"]
 @queue_handlers.on_sqs_message(queue=_creation.name, batch_size=_creation.batch_size, name="on_creation_message")
 def on_creation_message(event: Any) -> dict:
     launcher = container().launcher
+    from chalicelib.services.launch import parse_creation_message
+
     return process_batch(event, lambda body: launcher.launch(parse_creation_message(body)))
 
 
