@@ -12,7 +12,8 @@ from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from chalicelib.domain.orders import FieldError, OrderRequest, OrderStatus, PersonType
 from chalicelib.services.search import SearchQuery
-from chalicelib.services.simulation import AMOUNT_PATTERN, SimulationRequest
+from chalicelib.domain.orders import AMOUNT_PATTERN
+from chalicelib.services.simulation import SimulationRequest
 
 REF = "#/components/schemas/{model}"
 OPENAPI_VERSION = "3.1.0"

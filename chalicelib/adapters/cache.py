@@ -6,30 +6,14 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from datetime import date, datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     import redis
 
+from chalicelib.adapters.jsontext import dumps
+
 logger = logging.getLogger(__name__)
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, default=_json_default, ensure_ascii=False, separators=(",", ":"))
-
-
-def _json_default(value: Any) -> Any:
-    # Money stays an exact decimal string, as on the wire (contracts).
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    model_dump = getattr(value, "model_dump", None)
-    if model_dump is not None:
-        return model_dump(mode="json")
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 class InProcessTtlCache:
@@ -60,7 +44,7 @@ class InProcessTtlCache:
     def set_json(self, key: str, value: Any, ttl_seconds: float) -> None:
         if ttl_seconds <= 0:
             return
-        text = _dumps(value)
+        text = dumps(value)
         with self._lock:
             self._entries[key] = (self._clock() + ttl_seconds, text)
             self._entries.move_to_end(key)
@@ -128,7 +112,7 @@ class RedisCache:
         millis = int(ttl_seconds * 1000)
         if millis <= 0:
             return
-        text = _dumps(value)
+        text = dumps(value)
         if self._gate.skipping():
             return
         try:
@@ -161,7 +145,7 @@ class RedisCache:
         try:
             pipe = self._client.pipeline(transaction=False)
             for key, value in items.items():
-                pipe.set(self._prefix + key, _dumps(value), px=millis)
+                pipe.set(self._prefix + key, dumps(value), px=millis)
             pipe.execute()
         except self._errors as exc:
             self._gate.failed("mset", exc)

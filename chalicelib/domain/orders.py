@@ -37,7 +37,9 @@ class PartyRole(StrEnum):
     GUARANTOR = "GUARANTOR"
 
 
-_AMOUNT = re.compile(r"^(0|[1-9][0-9]{0,14})(\.[0-9]{1,2})?$")
+# A decimal string with at most 2 places: money never travels as a float (contracts).
+AMOUNT_PATTERN = r"^(0|[1-9][0-9]{0,14})(\.[0-9]{1,2})?$"
+_AMOUNT = re.compile(AMOUNT_PATTERN)
 _CODE = r"^[A-Za-z0-9_.-]{1,64}$"
 
 
@@ -90,13 +92,7 @@ class OrderRequest(_Strict):
     @field_validator("amount", mode="before")
     @classmethod
     def _amount_is_decimal_string(cls, value: Any) -> Decimal:
-        # Money travels as a decimal string, never a float (contracts).
-        if not isinstance(value, str) or not _AMOUNT.match(value):
-            raise AmountError("valor deve ser texto decimal com até 2 casas, por exemplo \"250000.00\"")
-        amount = Decimal(value)
-        if amount <= 0:
-            raise AmountError("valor deve ser maior que zero")
-        return amount
+        return parse_amount(value)
 
     def parties(self) -> list[tuple[PartyRole, PartyRequest]]:
         return [(PartyRole.REQUESTER, self.requester)] + [(PartyRole.GUARANTOR, g) for g in self.guarantors]
@@ -104,6 +100,16 @@ class OrderRequest(_Strict):
 
 class AmountError(ValueError):
     """Raised for an amount that is not a positive decimal string; mapped to INVALID_AMOUNT."""
+
+
+def parse_amount(value: Any) -> Decimal:
+    """Money travels as a positive decimal string with at most 2 places, never a float (contracts)."""
+    if not isinstance(value, str) or not _AMOUNT.match(value):
+        raise AmountError("valor deve ser texto decimal com até 2 casas, por exemplo \"250000.00\"")
+    amount = Decimal(value)
+    if amount <= 0:
+        raise AmountError("valor deve ser maior que zero")
+    return amount
 
 
 def format_amount(amount: Decimal) -> str:

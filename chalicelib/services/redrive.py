@@ -12,6 +12,7 @@ from typing import Any
 from chalicelib.domain.orders import OrderStatus
 from chalicelib.services.launch import CreationMessage
 from chalicelib.services.ports import MessageQueue, WorkflowStarter
+from chalicelib.services.workflow import describe_error
 
 log = logging.getLogger(__name__)
 
@@ -27,19 +28,6 @@ class RedrivePolicy:
     stuck_after_seconds: float = 900.0  # an execution silent this long is checked by the sweeper
     grace_seconds: float = 120.0        # a sent re-drive gets this long to be claimed before a resend
     jitter: float = 0.2
-
-
-def _describe(error: dict[str, Any] | None) -> tuple[str, str]:
-    error = error or {}
-    name = str(error.get("Error", "PartnerUnavailable"))
-    cause = error.get("Cause")
-    message = cause
-    if isinstance(cause, str):
-        try:
-            message = json.loads(cause).get("errorMessage", cause)
-        except (ValueError, AttributeError):
-            message = cause
-    return name, str(message or "")
 
 
 class Redrive:
@@ -59,7 +47,7 @@ class Redrive:
         if order is None or order.status is not OrderStatus.PROCESSING or order.processing_by != execution_id:
             return {"order_key": order_key, "outcome": "NOT_OWNER"}
         now = self._clock.now()
-        name, message = _describe(error)
+        name, message = describe_error(error)
         first = order.first_failure_at or now
         p = self._policy
         interval = min(p.base_seconds * (2 ** order.redrive_count), p.max_interval_seconds)

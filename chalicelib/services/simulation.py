@@ -3,7 +3,6 @@ without creating an order."""
 from __future__ import annotations
 
 import logging
-import re
 from concurrent.futures import Executor
 from datetime import date
 from decimal import Decimal
@@ -13,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chalicelib.domain.documents import InvalidDocument, normalize_cnpj, normalize_cpf
 from chalicelib.domain.errors import DependencyUnavailable
-from chalicelib.domain.orders import AmountError, DocumentError
+from chalicelib.domain.orders import DocumentError, parse_amount
 from chalicelib.domain.quorum import evaluate_party
 from chalicelib.domain.restrictions import assess_restrictions
 from chalicelib.services.eligibility import inactive_reasons
@@ -24,9 +23,6 @@ from chalicelib.services.workflow import business_date
 log = logging.getLogger(__name__)
 
 _CODE = r"^[A-Za-z0-9_.-]{1,64}$"
-# The same shape an order's amount must have (contracts: a decimal string, never a float).
-AMOUNT_PATTERN = r"^(0|[1-9][0-9]{0,14})(\.[0-9]{1,2})?$"
-_AMOUNT = re.compile(AMOUNT_PATTERN)
 MAX_UNAVAILABLE = 100
 
 
@@ -55,12 +51,7 @@ class SimulationRequest(BaseModel):
     @field_validator("amount", mode="before")
     @classmethod
     def _amount(cls, value: Any) -> Decimal:
-        if not isinstance(value, str) or not _AMOUNT.match(value):
-            raise AmountError("valor deve ser texto decimal com até 2 casas, por exemplo \"250000.00\"")
-        amount = Decimal(value)
-        if amount <= 0:
-            raise AmountError("valor deve ser maior que zero")
-        return amount
+        return parse_amount(value)
 
     @field_validator("unavailable")
     @classmethod

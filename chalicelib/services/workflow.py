@@ -52,6 +52,20 @@ class OrderVanished(PartnerRejected):
         super().__init__("ame", f"order {order_key} not found")
 
 
+def describe_error(error: dict[str, Any] | None, default: str = "PartnerUnavailable") -> tuple[str, str]:
+    """(error name, message) of what a Catch hands over: {"Error": ..., "Cause": <Lambda's JSON or text>}."""
+    error = error or {}
+    name = str(error.get("Error", default))
+    cause = error.get("Cause")
+    message = cause
+    if isinstance(cause, str):
+        try:
+            message = json.loads(cause).get("errorMessage", cause)
+        except (ValueError, AttributeError):
+            message = cause
+    return name, str(message or "")
+
+
 def business_date(now: datetime) -> date:
     return now.astimezone(BRASILIA).date()
 
@@ -149,7 +163,6 @@ class EnvelopeWorkflow:
     # -- PJ: the quorum engine ---------------------------------------------------------------------
     def decide_party(self, order_key: str, position: int) -> dict[str, Any]:
         order = self._order(order_key)
-        party = order.parties[position]
         artifacts = self._repo.get_artifacts(order_key, position)
         if "powers" not in artifacts:  # PJ whose area has no powers check: nothing to decide
             verdict = self._party_result(order, position, quorum_met=True, reason=None, participants=[],
@@ -250,15 +263,7 @@ class EnvelopeWorkflow:
         order = self._repo.get_order(order_key)
         if order is None:
             return {"order_key": order_key, "status": "ALREADY_CONCLUDED"}
-        error = error or {}
-        name = str(error.get("Error", "TechnicalFailure"))
-        cause = error.get("Cause")
-        message = cause
-        if isinstance(cause, str):
-            try:
-                message = json.loads(cause).get("errorMessage", cause)
-            except (ValueError, AttributeError):
-                message = cause
+        name, message = describe_error(error, default="TechnicalFailure")
         detail = f"falha técnica: {name}: {message}"[:1000]
         result = {"quorum_met": False, "parties": [], "failure": {"error": name, "message": str(message)[:1000]}}
         concluded = self._finish(order, execution_id, OrderStatus.FAILED, detail, result)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -32,6 +32,7 @@ from chalicelib.domain.orders import (
     StoredOrder,
     format_amount,
 )
+from chalicelib.adapters.jsontext import dumps  # noqa: F401  (re-exported: callers store JSON with it)
 from chalicelib.observability import db_transaction
 from chalicelib.services.ports import ClaimOutcome, IdempotencyKeyTaken, OutboxMessage
 
@@ -40,24 +41,6 @@ SYSTEM_ACTOR = "ame"
 
 class UnknownParty(LookupError):
     """save_party_evaluation was given an (order_key, position) that is not stored."""
-
-
-def dumps(value: Any) -> str:
-    """JSON text for a column; Decimals become exact strings, never floats."""
-    return json.dumps(value, default=_json_default, ensure_ascii=False, separators=(",", ":"))
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, (set, frozenset)):
-        return sorted(value)
-    model_dump = getattr(value, "model_dump", None)
-    if model_dump is not None:
-        return model_dump(mode="json")
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _loads(text: str | None) -> Any:
@@ -318,18 +301,7 @@ class SqlOrderRepository:
         )
         with self._engine.connect() as conn:
             rows = conn.execute(query).all()
-        return [
-            OutboxMessage(
-                message_id=r.message_id,
-                order_key=r.order_key,
-                queue=r.queue,
-                body=r.body,
-                created_at=from_db_time(r.created_at),
-                published_at=from_db_time(r.published_at),
-                attempts=r.attempts,
-            )
-            for r in rows
-        ]
+        return [_outbox_message(r) for r in rows]
 
     def mark_outbox_published(self, message_ids: list[str], now: datetime) -> None:
         if not message_ids:
@@ -609,12 +581,13 @@ class SqlOrderRepository:
         )
         with self._engine.connect() as conn:
             rows = conn.execute(query).all()
-        return [
-            OutboxMessage(message_id=r.message_id, order_key=r.order_key, queue=r.queue, body=r.body,
-                          created_at=from_db_time(r.created_at), published_at=from_db_time(r.published_at),
-                          attempts=r.attempts)
-            for r in rows
-        ]
+        return [_outbox_message(r) for r in rows]
+
+
+def _outbox_message(r: Any) -> OutboxMessage:
+    return OutboxMessage(message_id=r.message_id, order_key=r.order_key, queue=r.queue, body=r.body,
+                         created_at=from_db_time(r.created_at), published_at=from_db_time(r.published_at),
+                         attempts=r.attempts)
 
 
 def _participant_row(order_key: str, position: int, p: Mapping[str, Any]) -> dict[str, Any]:
