@@ -205,6 +205,43 @@ class ParseCache:
             self._trees.clear()
 
 
+class LambdaClientCache:
+    """moto's interpreter builds a new boto3 Lambda client for every Task it runs (~16 ms of CPU each,
+    more than the handler itself for most of AME's tasks). Clients are thread-safe once built, and
+    every one of them talks to the same in-process mock: one per region serves all executions."""
+
+    def __init__(self) -> None:
+        self._original: Any = None
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def install(self) -> None:
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+        if self._original is not None:
+            return
+        self._original = original = lambda_eval_utils.boto_client_for
+        clients, lock = self._clients, self._lock
+
+        def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+            with lock:
+                client = clients.get((region, service))
+                if client is None:
+                    client = clients[(region, service)] = original(region=region, service=service,
+                                                                   state_credentials=state_credentials)
+            return client
+
+        lambda_eval_utils.boto_client_for = boto_client_for
+
+    def uninstall(self) -> None:
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+        if self._original is not None:
+            lambda_eval_utils.boto_client_for = self._original
+            self._original = None
+            self._clients.clear()
+
+
 class LocalAws:
     """moto, started in-process, with every resource AME's code expects to find."""
 
@@ -238,6 +275,7 @@ class LocalAws:
         crashes = CrashInjector(chaos) if chaos is not None and (chaos.crashes or chaos.crash_rate) else None
         self.dispatcher = LambdaDispatcher(app, crashes)
         self.parse_cache = ParseCache()
+        self.lambda_clients = LambdaClientCache()
         self._mock: Any = None
         self._undo_secrets: Callable[[], None] | None = None
 
@@ -250,6 +288,7 @@ class LocalAws:
         try:
             self.dispatcher.install()
             self.parse_cache.install()
+            self.lambda_clients.install()
             self._undo_secrets = self.secrets.serve_unknown_refs()
             for spec in QUEUES.values():
                 self._create_queue(spec)
@@ -264,6 +303,7 @@ class LocalAws:
     def stop(self) -> None:
         self.dispatcher.uninstall()
         self.parse_cache.uninstall()
+        self.lambda_clients.uninstall()
         if self._undo_secrets is not None:
             self._undo_secrets()
             self._undo_secrets = None

@@ -65,6 +65,64 @@ def _optional_float(env: Mapping[str, str], name: str) -> float | None:
     return float(raw) if raw else None
 
 
+CRASH_MOMENTS = ("before", "after")
+
+
+@dataclass(frozen=True)
+class CrashPlan:
+    """The `nth` invocation of Lambda `function` dies `when` ("before" its handler runs, or "after" the
+    handler did its work but before it answers), as Step Functions sees a Lambda service failure."""
+
+    function: str
+    nth: int
+    when: str
+
+    @classmethod
+    def parse(cls, text: str) -> "CrashPlan":
+        """`conclude_order:40:after` → CrashPlan("conclude_order", 40, "after")."""
+        parts = text.strip().split(":")
+        if len(parts) != 3 or not parts[0] or not parts[1].isdigit() or int(parts[1]) < 1 \
+                or parts[2] not in CRASH_MOMENTS:
+            raise ValueError(f"crash plan {text!r} is not function:nth:before|after (nth >= 1)")
+        return cls(parts[0], int(parts[1]), parts[2])
+
+
+@dataclass(frozen=True)
+class ChaosConfig:
+    """Faults the local stack injects into its own AWS emulation (the chaos suite); all off by default.
+
+    duplicate_rate: a queue record handled successfully on its first receive is left on the queue with
+    this probability, so it is delivered again a second later (SQS delivers at least once).
+    crashes: Lambda invocations that die on purpose (AME_LOCAL_CHAOS_CRASHES=fn:nth:before|after,...);
+    crash_rate: any other task invocation dies with this probability, before or after its handler.
+    seed: the dice of both rates, so a run is reproducible up to thread scheduling.
+    """
+
+    duplicate_rate: float = 0.0
+    crashes: tuple[CrashPlan, ...] = ()
+    crash_rate: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("duplicate_rate", "crash_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
+
+    @property
+    def active(self) -> bool:
+        return bool(self.duplicate_rate or self.crashes or self.crash_rate)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "ChaosConfig":
+        crashes = tuple(CrashPlan.parse(p) for p in env.get("AME_LOCAL_CHAOS_CRASHES", "").split(",") if p.strip())
+        return cls(
+            duplicate_rate=_optional_float(env, "AME_LOCAL_CHAOS_DUPLICATE_RATE") or 0.0,
+            crashes=crashes,
+            crash_rate=_optional_float(env, "AME_LOCAL_CHAOS_CRASH_RATE") or 0.0,
+            seed=int(env.get("AME_LOCAL_CHAOS_SEED", "0").strip() or "0"),
+        )
+
+
 @dataclass
 class LocalConfig:
     host: str = "127.0.0.1"
@@ -96,6 +154,8 @@ class LocalConfig:
     # The local token issuer: its key file (None: .local/issuer-key.pem) and JWKS port (0 = any free one).
     issuer_key_path: Path | None = None
     issuer_port: int = 0
+    # Faults in the AWS emulation itself (AME_LOCAL_CHAOS_*): duplicate SQS deliveries, killed Lambdas.
+    chaos: ChaosConfig = field(default_factory=ChaosConfig)
 
     @property
     def simulator_needed(self) -> bool:
@@ -123,6 +183,7 @@ class LocalConfig:
         config.paused_queues = tuple(q.strip() for q in env.get("AME_LOCAL_PAUSED_QUEUES", "").split(",") if q.strip())
         config.issuer_key_path = Path(env["AME_LOCAL_ISSUER_KEY"]) if env.get("AME_LOCAL_ISSUER_KEY") else None
         config.issuer_port = int(env.get("AME_ISSUER_PORT", "0"))
+        config.chaos = ChaosConfig.from_env(env)
         interval = _optional_float(env, "AME_LOCAL_SCHEDULE_SECONDS")
         if interval is not None:
             config.schedule_interval_seconds = interval

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 import uuid
@@ -17,6 +18,8 @@ from ame_local.config import ACCOUNT_ID, FUNCTION_PREFIX, REGION
 logger = logging.getLogger("ame_local.pollers")
 
 SQS_MAX_BATCH = 10  # ReceiveMessage hands over at most 10 messages per call
+# Chaos: a record kept for a second delivery comes back after this long, whatever the visibility timeout.
+DUPLICATE_AFTER_SECONDS = 1
 
 
 def sqs_record(message: Mapping[str, Any], queue_arn: str) -> dict[str, Any]:
@@ -85,6 +88,7 @@ class QueueStats:
     batches: int = 0
     delivered: int = 0   # records deleted after their handler succeeded
     failed: int = 0      # records left to reappear after the visibility timeout
+    duplicated: int = 0  # chaos: handled records left on the queue on purpose, to be delivered again
     errors: list[str] = field(default_factory=list)
 
 
@@ -99,6 +103,8 @@ class QueuePoller:
         queue_url: str,
         queue_arn: str,
         wait_seconds: int = 1,
+        duplicate_rate: float = 0.0,
+        rng: random.Random | None = None,
     ):
         self.spec = spec
         self.handler = handler
@@ -106,6 +112,8 @@ class QueuePoller:
         self.queue_url = queue_url
         self.queue_arn = queue_arn
         self.wait_seconds = wait_seconds
+        self.duplicate_rate = duplicate_rate
+        self._rng = rng or random.Random()
         self.stats = QueueStats()
         self._stop = threading.Event()
         self._thread = threading.Thread(
@@ -156,12 +164,37 @@ class QueuePoller:
             failed = set(ids)
         done = [m for m in messages if m["MessageId"] not in failed]
         self.stats.failed += len(ids) - len(done)
+        kept: list[dict[str, Any]] = []
+        if self.duplicate_rate:
+            done, kept = self._keep_some_for_a_second_delivery(done)
         if done:
             self.sqs.delete_message_batch(
                 QueueUrl=self.queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
             )
             self.stats.delivered += len(done)
+        if kept:
+            self.sqs.change_message_visibility_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": DUPLICATE_AFTER_SECONDS}
+                         for i, m in enumerate(kept)],
+            )
+
+    def _keep_some_for_a_second_delivery(
+        self, done: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Chaos: SQS is at-least-once, so some handled records are not deleted but delivered again a
+        moment later: (to delete, to deliver again). Only on a record's first receive, so a duplicate
+        never nears the DLQ."""
+        deleted, kept = [], []
+        for message in done:
+            first = str(message.get("Attributes", {}).get("ApproximateReceiveCount", "1")) == "1"
+            if first and self._rng.random() < self.duplicate_rate:
+                kept.append(message)
+            else:
+                deleted.append(message)
+        self.stats.duplicated += len(kept)
+        return deleted, kept
 
 
 class ScheduleTimer:
@@ -213,6 +246,8 @@ class EventSources:
         wait_seconds: int = 1,
         queues: Mapping[str, QueueSpec] = QUEUES,
         paused: Collection[str] = (),
+        duplicate_rate: float = 0.0,
+        seed: int = 0,
     ):
         self.pollers: dict[str, QueuePoller] = {}
         self.schedules: dict[str, ScheduleTimer] = {}
@@ -227,7 +262,8 @@ class EventSources:
                 logger.warning("queue %s: the app has no handler %s; not polled", spec.name, spec.consumer)
                 continue
             self.pollers[logical] = QueuePoller(
-                spec, handler, sqs_client, queue_urls[logical], queue_arns[logical], wait_seconds
+                spec, handler, sqs_client, queue_urls[logical], queue_arns[logical], wait_seconds,
+                duplicate_rate=duplicate_rate, rng=random.Random(f"{seed}:{logical}"),
             )
         from chalice.app import ScheduledEventConfig
 

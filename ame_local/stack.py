@@ -72,7 +72,11 @@ class LocalStack:
                 self.aws.queue_arns,
                 schedule_interval_seconds=self.config.schedule_interval_seconds,
                 paused=self.config.paused_queues,
+                duplicate_rate=self.config.chaos.duplicate_rate,
+                seed=self.config.chaos.seed,
             )
+            if self.config.chaos.active:
+                logger.warning("chaos is on: %s", self.config.chaos)
             self.event_sources.start()
             if self.config.serve_http:
                 self._serve_http()
@@ -240,6 +244,7 @@ class LocalStack:
             secrets=self.secrets,
             statemachine_path=self.config.statemachine_path,
             asl_substitutions=self.config.asl_substitutions,
+            chaos=self.config.chaos,
         )
         self.aws.start()
 
@@ -299,6 +304,7 @@ class LocalStack:
             # Without TCP_NODELAY each keep-alive answer waits ~40 ms on Nagle + delayed ACK.
             disable_nagle_algorithm = True
 
+        _requests_per_thread(self.app)
         chalice_config = Config(
             chalice_stage="local",
             user_provided_params={
@@ -324,3 +330,25 @@ class LocalStack:
         if self._server_thread is not None:
             self._server_thread.join(5.0)
             self._server_thread = None
+
+
+class _PerThreadRequest:
+    """`app.current_request` kept per thread. Chalice stores it on the app object, which is safe in Lambda
+    (one request per instance at a time) but not behind a threading HTTP server: concurrent requests
+    read each other's body, headers and token. chalice.local.create_local_server swaps the class the same
+    way (LocalChalice); this getter also answers None in threads that never served a request."""
+
+    _local = threading.local()
+
+    @property
+    def current_request(self) -> Any:
+        return getattr(self._local, "request", None)
+
+    @current_request.setter
+    def current_request(self, value: Any) -> None:
+        self._local.request = value
+
+
+def _requests_per_thread(app: Any) -> None:
+    if not isinstance(app, _PerThreadRequest):
+        app.__class__ = type(f"PerThread{type(app).__name__}", (_PerThreadRequest, type(app)), {})
