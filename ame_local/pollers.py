@@ -176,8 +176,8 @@ class QueuePoller:
         if kept:
             self.sqs.change_message_visibility_batch(
                 QueueUrl=self.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": DUPLICATE_AFTER_SECONDS}
-                         for i, m in enumerate(kept)],
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"],
+                          "VisibilityTimeout": DUPLICATE_AFTER_SECONDS} for i, m in enumerate(kept)],
             )
 
     def _keep_some_for_a_second_delivery(
