@@ -298,6 +298,10 @@ def build_document() -> dict[str, Any]:
         "/health": {"get": {
             "operationId": "health", "summary": "Vivo", "tags": ["operação"], "security": [],
             "responses": {"200": _ok("A API responde.", "Health", {"status": "ok"})}}},
+        "/ready": {"get": {
+            "operationId": "ready", "summary": "Pronto para receber ordens (o banco de dados responde)",
+            "tags": ["operação"], "security": [],
+            "responses": _responses({"200": _ok("Pronto.", "Health", {"status": "ready"})}, [503])}},
         "/openapi.json": {"get": {
             "operationId": "openapi", "summary": "Este documento", "tags": ["operação"], "security": [],
             "responses": {"200": {"description": "OpenAPI 3.1", "headers": {"X-Request-Id": _REQUEST_ID},

@@ -191,6 +191,8 @@ def _parameters(stage: str) -> dict[str, Any]:
         "TokenIssuer": text("", "Expected `iss` of API tokens"),
         "TokenAudience": text("ame", "Expected `aud` of API tokens"),
         "CorsOrigins": text("", "Portal origins allowed by CORS, comma-separated (empty: none)"),
+        "CallerRateLimit": number(50, "Steady requests per second allowed to each caller's API key", MinValue=1),
+        "CallerBurstLimit": number(100, "Burst of requests allowed to each caller's API key", MinValue=1),
         "PartnerTimeoutSeconds": text("3", "Timeout of each partner call"),
         "LogLevel": text("INFO", "Log level of every function", AllowedValues=["DEBUG", "INFO", "WARNING", "ERROR"]),
         "VpcId": {"Type": "AWS::EC2::VPC::Id", "Description": "VPC of the database, the cache and the functions"},
@@ -690,6 +692,33 @@ def _state_machine(asl_text: str, functions: list[AppFunction]) -> dict[str, Any
     }
 
 
+def _api_edges() -> dict[str, Any]:
+    """Per-caller throttling (a usage plan: each product or BFF gets an API key attached to it) and the
+    gateway's own 401/404 answers as problem documents, like every answer of AME's code."""
+    def problem(status: int, code: str, detail: str) -> str:
+        return json.dumps({"type": f"https://ame.example/problems/{code.lower().replace('_', '-')}",
+                           "title": "Não autenticado" if status == 401 else "Não encontrado",
+                           "status": status, "code": code, "detail": detail}, ensure_ascii=False)
+
+    def gateway_response(kind: str, status: int, code: str, detail: str) -> dict[str, Any]:
+        return {"Type": "AWS::ApiGateway::GatewayResponse", "Properties": {
+            "RestApiId": ref("RestAPI"), "ResponseType": kind, "StatusCode": str(status),
+            "ResponseParameters": {"gatewayresponse.header.Content-Type": "'application/problem+json'"},
+            "ResponseTemplates": {"application/json": problem(status, code, detail)}}}
+
+    return {
+        "CallerUsagePlan": {"Type": "AWS::ApiGateway::UsagePlan", "DependsOn": ["RestAPIapiStage"], "Properties": {
+            "UsagePlanName": sub("ame-${Stage}-callers"),
+            "Description": "Per-caller throttling: attach each caller's API key (AWS::ApiGateway::UsagePlanKey)",
+            "ApiStages": [{"ApiId": ref("RestAPI"), "Stage": API_STAGE}],
+            "Throttle": {"RateLimit": ref("CallerRateLimit"), "BurstLimit": ref("CallerBurstLimit")}}},
+        "UnauthorizedProblem": gateway_response("UNAUTHORIZED", 401, "INVALID_TOKEN",
+                                                "token ausente ou inválido"),
+        "MissingTokenProblem": gateway_response("MISSING_AUTHENTICATION_TOKEN", 404, "NOT_FOUND",
+                                                "recurso não encontrado"),
+    }
+
+
 def _alarms_and_dashboard(functions: list[AppFunction], queues: Mapping[str, QueueSpec]) -> dict[str, Any]:
     service = {"service": obs.SERVICE}
     api = {"ApiName": sub(API_NAME), "Stage": API_STAGE}
@@ -778,6 +807,7 @@ def build_template(app: Any = None, queues: Mapping[str, QueueSpec] = QUEUES, st
         resources.update(section)
     if any(fn.kind == "route" for fn in functions):
         resources["RestAPI"] = {"Properties": {"Name": sub(API_NAME), "TracingEnabled": True}}
+        resources.update(_api_edges())
     # Chalice's DefaultRole allows sqs:* reads on '*'; no function uses it any more, so it keeps no policy.
     resources["DefaultRole"] = {"Properties": {"Policies": []}}
     return {

@@ -155,6 +155,19 @@ def health() -> dict:
     return {"status": "ok"}
 
 
+@api.route("/ready", methods=["GET"])
+@endpoint(None)
+def ready() -> dict:
+    """Ready to take orders: the database answers (partners are checked per request, with 503s)."""
+    from chalicelib.domain.errors import DependencyUnavailable
+
+    try:
+        container().repository.ping()
+    except Exception as exc:  # noqa: BLE001 — any failure to reach the database means "not ready"
+        raise DependencyUnavailable("banco de dados", "banco de dados indisponível; tente novamente") from exc
+    return {"status": "ready"}
+
+
 @api.route("/openapi.json", methods=["GET"])
 @endpoint(None)
 def openapi_document() -> Response:

@@ -238,3 +238,15 @@ def test_upload_plan_points_code_and_definition_at_s3(packaged):
     template = deploy.for_upload(packaged["sam"], "s3://b/ame/dev/x.zip", {"Bucket": "b", "Key": "ame/dev/y.json"})
     assert {f["Properties"]["CodeUri"] for f in _functions(template["Resources"]).values()} == {"s3://b/ame/dev/x.zip"}
     assert template["Resources"][STATE_MACHINE]["Properties"]["DefinitionUri"] == {"Bucket": "b", "Key": "ame/dev/y.json"}
+
+
+def test_callers_are_throttled_by_a_usage_plan_and_gateway_errors_are_problem_documents(resources):
+    plan = resources["CallerUsagePlan"]["Properties"]
+    assert plan["Throttle"] == {"RateLimit": {"Ref": "CallerRateLimit"}, "BurstLimit": {"Ref": "CallerBurstLimit"}}
+    assert plan["ApiStages"][0]["ApiId"] == {"Ref": "RestAPI"}
+    for name, kind, status in (("UnauthorizedProblem", "UNAUTHORIZED", "401"),
+                               ("MissingTokenProblem", "MISSING_AUTHENTICATION_TOKEN", "404")):
+        response = resources[name]["Properties"]
+        assert (response["ResponseType"], response["StatusCode"]) == (kind, status)
+        assert response["ResponseParameters"]["gatewayresponse.header.Content-Type"] == "'application/problem+json'"
+        assert json.loads(response["ResponseTemplates"]["application/json"])["status"] == int(status)

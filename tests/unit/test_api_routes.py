@@ -138,3 +138,17 @@ def test_unexpected_error_is_a_500_problem_not_a_stack_trace(api):
     response = post(client, valid_body())
     assert response.status_code == 500
     assert json.loads(response.body)["code"] == "INTERNAL_ERROR" and "boom" not in response.body.decode()
+
+
+def test_ready_answers_when_the_database_does_and_503_when_it_does_not(api):
+    client, c = api
+
+    class Down:
+        def ping(self):
+            raise OSError("connection refused")
+
+    c.repository.ping = lambda: None
+    assert client.http.get("/ready").status_code == 200
+    c.repository = Down()
+    response = client.http.get("/ready")
+    assert response.status_code == 503 and "Retry-After" in response.headers

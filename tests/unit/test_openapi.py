@@ -23,7 +23,7 @@ from chalicelib.openapi import ERRORS, build_document
 from chalicelib.services.search import OrderSummary, SearchPage
 from chalicelib.services.simulation import SimulationRequest
 
-PUBLIC = {("/health", "get"), ("/openapi.json", "get"), ("/docs", "get")}
+PUBLIC = {("/health", "get"), ("/ready", "get"), ("/openapi.json", "get"), ("/docs", "get")}
 
 
 @pytest.fixture(scope="module")

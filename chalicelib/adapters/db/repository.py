@@ -79,6 +79,11 @@ class SqlOrderRepository:
         with db_transaction(name), self._writer.begin() as conn:
             yield conn
 
+    def ping(self) -> None:
+        """A round trip to the database (readiness); raises when it does not answer."""
+        with self._engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
     # -- creation ---------------------------------------------------------------------------------
 
     def create_order(self, draft: OrderDraft, outbox_message: OutboxMessage) -> None:
