@@ -1,7 +1,10 @@
 """Domain and service errors; entrypoints map them to HTTP problems or named task errors."""
 from __future__ import annotations
 
-from chalicelib.domain.orders import FieldError
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # type hints only: importing the order models is the app's dearest import
+    from chalicelib.domain.orders import FieldError
 
 
 class AmeError(Exception):

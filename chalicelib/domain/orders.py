@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from chalicelib.domain.money import format_amount  # noqa: F401  (part of this module's API)
 from chalicelib.domain.documents import InvalidDocument, normalize_cnpj, normalize_cpf
 
 
@@ -112,8 +113,6 @@ def parse_amount(value: Any) -> Decimal:
     return amount
 
 
-def format_amount(amount: Decimal) -> str:
-    return f"{amount.quantize(Decimal('0.01'))}"
 
 
 class FieldError(BaseModel):

@@ -15,9 +15,8 @@ from chalice import AuthResponse, Blueprint, Response
 
 from chalicelib.auth import SCOPE_READ, SCOPE_SIMULATE, SCOPE_WRITE, AreaNotAllowed, Caller, authorizer_context
 from chalicelib.bootstrap import container
-from chalicelib.domain.orders import FieldError
 from chalicelib.entrypoints.presenters import accepted_view, history_view, order_view, page_view
-from chalicelib.entrypoints.problems import PROBLEM_JSON, BadRequest, problem, with_problems
+from chalicelib.entrypoints.problems import PROBLEM_JSON, BadRequest, field_error, problem, with_problems
 
 api = Blueprint(__name__)
 
@@ -122,7 +121,7 @@ def _idempotency_key(headers: Any) -> str | None:
         return None
     if not 1 <= len(value) <= 128 or not all(" " <= ch <= "~" for ch in value):
         raise BadRequest(422, "VALIDATION_FAILED", "a requisição tem campos inválidos", errors=[
-            FieldError(field="Idempotency-Key", code="INVALID_FORMAT",
+            field_error(field="Idempotency-Key", code="INVALID_FORMAT",
                        message="deve ter de 1 a 128 caracteres imprimíveis")])
     return value
 

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain.orders import OrderParty, StoredOrder, format_amount
+from chalicelib.domain.money import format_amount
+
+if TYPE_CHECKING:
+    from chalicelib.domain.orders import OrderParty, StoredOrder
 
 
 def instant(value: datetime) -> str:

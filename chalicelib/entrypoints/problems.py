@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import logging
 from functools import wraps
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from chalice import Response
 
@@ -15,7 +15,8 @@ from chalicelib.domain.errors import (
     OrderNotFound,
     OrderValidationError,
 )
-from chalicelib.domain.orders import FieldError
+if TYPE_CHECKING:
+    from chalicelib.domain.orders import FieldError
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,12 @@ _TITLES = {
     500: "Erro interno",
     503: "Serviço temporariamente indisponível",
 }
+
+
+def field_error(**fields: str) -> "FieldError":
+    from chalicelib.domain.orders import FieldError  # on first error, not at cold start
+
+    return FieldError(**fields)
 
 
 def problem(status: int, code: str, detail: str, *, errors: list[FieldError] | None = None,
@@ -75,14 +82,14 @@ def with_problems(retry_after: Callable[[], int]) -> Callable:
                     return problem(503, "DEPENDENCY_UNAVAILABLE", exc.detail,
                                    headers={"Retry-After": str(retry_after())})
                 return problem(401, exc.code, exc.detail, errors=[
-                    FieldError(field="Authorization", code=exc.code, message=exc.detail)],
+                    field_error(field="Authorization", code=exc.code, message=exc.detail)],
                     headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{exc.code}"'})
             except ScopeMissing as exc:
                 return problem(403, "INSUFFICIENT_SCOPE", f"o token não tem o escopo {exc.scope}",
                                headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{exc.scope}"'})
             except AreaNotAllowed as exc:
                 return problem(403, "AREA_NOT_ALLOWED", f"o chamador não atende a área {exc.area_code}", errors=[
-                    FieldError(field=exc.field, code="AREA_NOT_ALLOWED", message="área fora das áreas do token")])
+                    field_error(field=exc.field, code="AREA_NOT_ALLOWED", message="área fora das áreas do token")])
             except OrderValidationError as exc:
                 return problem(422, "VALIDATION_FAILED", "a requisição tem campos inválidos", errors=exc.errors)
             except IdempotencyConflict as exc:
