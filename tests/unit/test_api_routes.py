@@ -1,5 +1,6 @@
 """The HTTP layer: status codes, problem documents, headers — over fakes, through Chalice's test client."""
 import json
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -21,11 +22,12 @@ ENV = {
 }
 
 
-@pytest.fixture()
-def api():
+@contextmanager
+def api_over_fakes(env: dict[str, str]):
+    """Chalice's test client over the real app, with every port of the container faked."""
     import app as app_module
 
-    c = Container(Settings.from_env(ENV))
+    c = Container(Settings.from_env(env))
     c.repository = InMemoryOrderRepository()
     c.queue = RecordingQueue()
     c.areas = StaticAreas({"CREDITO_PJ": AREA})
@@ -33,10 +35,18 @@ def api():
     executor = ThreadPoolExecutor(4)
     c.intake = IntakeService(c.areas, c.domains, c.repository, c.queue, FixedClock(), executor)
     set_container(c)
-    with serving_jwks(), Client(app_module.app) as client:
-        yield client, c
-    set_container(None)
-    executor.shutdown()
+    try:
+        with serving_jwks(), Client(app_module.app) as client:
+            yield client, c
+    finally:
+        set_container(None)
+        executor.shutdown()
+
+
+@pytest.fixture()
+def api():
+    with api_over_fakes(ENV) as served:
+        yield served
 
 
 AUTH = bearer()

@@ -1,19 +1,12 @@
 """Identity and tenancy: RS256 tokens against a JWKS, 401/403 problem documents, areas, request ids, CORS."""
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from chalice.test import Client
 
 from chalicelib.auth import JwksCache, TokenError, TokenVerifier
-from chalicelib.bootstrap import Container, set_container
-from chalicelib.services.intake import IntakeService
-from chalicelib.settings import Settings
-from tests.fakes import FixedClock, InMemoryOrderRepository, RecordingQueue, StaticAreas, StaticDomains
-from tests.unit.test_api_routes import ENV
-from tests.unit.test_auth_support import OTHER_ISSUER, TEST_ISSUER, bearer, serving_jwks
-from tests.unit.test_intake_service import AREA, DOMAINS
+from tests.unit.test_api_routes import ENV, api_over_fakes
+from tests.unit.test_auth_support import OTHER_ISSUER, TEST_ISSUER, bearer
 from tests.unit.test_order_request import valid_body
 from ame_local.issuer import AUDIENCE, ISSUER, LocalIssuer
 
@@ -124,20 +117,8 @@ def test_issuer_down_keeps_the_keys_it_already_has():
 
 @pytest.fixture()
 def api():
-    import app as app_module
-
-    c = Container(Settings.from_env({**ENV, "AME_CORS_ORIGINS": PORTAL + ", https://other-portal.example"}))
-    c.repository = InMemoryOrderRepository()
-    c.queue = RecordingQueue()
-    c.areas = StaticAreas({"CREDITO_PJ": AREA})
-    c.domains = StaticDomains(DOMAINS)
-    executor = ThreadPoolExecutor(2)
-    c.intake = IntakeService(c.areas, c.domains, c.repository, c.queue, FixedClock(), executor)
-    set_container(c)
-    with serving_jwks(), Client(app_module.app) as client:
-        yield client, c
-    set_container(None)
-    executor.shutdown()
+    with api_over_fakes({**ENV, "AME_CORS_ORIGINS": PORTAL + ", https://other-portal.example"}) as served:
+        yield served
 
 
 def create(client, headers, body=None):
