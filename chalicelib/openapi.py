@@ -301,7 +301,7 @@ def build_document() -> dict[str, Any]:
         "/ready": {"get": {
             "operationId": "ready", "summary": "Pronto para receber ordens (o banco de dados responde)",
             "tags": ["operação"], "security": [],
-            "responses": _responses({"200": _ok("Pronto.", "Health", {"status": "ready"})}, [503])}},
+            "responses": _responses({"200": _ok("Pronto.", "Health", {"status": "ok"})}, [503])}},
         "/openapi.json": {"get": {
             "operationId": "openapi", "summary": "Este documento", "tags": ["operação"], "security": [],
             "responses": {"200": {"description": "OpenAPI 3.1", "headers": {"X-Request-Id": _REQUEST_ID},

@@ -164,7 +164,7 @@ def ready() -> dict:
         container().repository.ping()
     except Exception as exc:  # noqa: BLE001 — any failure to reach the database means "not ready"
         raise DependencyUnavailable("banco de dados", "banco de dados indisponível; tente novamente") from exc
-    return {"status": "ready"}
+    return {"status": "ok"}
 
 
 @api.route("/openapi.json", methods=["GET"])

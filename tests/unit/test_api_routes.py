@@ -158,7 +158,8 @@ def test_ready_answers_when_the_database_does_and_503_when_it_does_not(api):
             raise OSError("connection refused")
 
     c.repository.ping = lambda: None
-    assert client.http.get("/ready").status_code == 200
+    ready = client.http.get("/ready")
+    assert ready.status_code == 200 and json.loads(ready.body) == {"status": "ok"}
     c.repository = Down()
     response = client.http.get("/ready")
     assert response.status_code == 503 and "Retry-After" in response.headers
