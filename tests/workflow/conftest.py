@@ -65,3 +65,31 @@ def wait_execution(stack, arn: str, timeout: float = 30.0) -> dict[str, Any]:
         return described if described["status"] != "RUNNING" else None
 
     return wait_for(finished, timeout, what=f"execution {arn}")
+
+
+def seed_company(stack, cnpj: str, cpfs: list[str]) -> None:
+    """A company whose representatives alternate groups A and B, all known and active: quorum by A+B."""
+    seed = stack.simulator.seed
+    seed.powers[(cnpj, "ASSINAR_CCB")] = {
+        "cnpj": cnpj, "power_code": "ASSINAR_CCB",
+        "representatives": [{"cpf": c, "groups": ["A" if i % 2 else "B"], "valid_from": "2020-01-01",
+                             "valid_until": None, "restrictions": []} for i, c in enumerate(cpfs)],
+        "rules": [{"rule_id": "R1", "description": "A+B", "max_amount": None,
+                   "requirements": [{"group": "A", "min_signers": 1}, {"group": "B", "min_signers": 1}]}]}
+    for c in cpfs:
+        seed.people[c] = {"cpf": c, "name": f"Pessoa {c}", "email": None, "phone": None}
+    seed.operators[(cnpj, "BANKLINE")] = {c: {"cpf": c, "operator_active": True, "account_access": True}
+                                          for c in cpfs}
+
+
+def valid_cpfs(n: int) -> list[str]:
+    """n distinct CPFs with valid check digits."""
+    from stdnum.br import cpf
+
+    out, base = [], 100_000_000
+    while len(out) < n:
+        body = str(base)
+        candidate = next(body + f"{d:02d}" for d in range(100) if cpf.is_valid(body + f"{d:02d}"))
+        out.append(candidate)
+        base += 7
+    return out

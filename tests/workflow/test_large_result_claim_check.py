@@ -12,26 +12,11 @@ from ame_local.simulator import scenarios as sc
 from chalicelib.adapters.claim_check import SQS_MAX_MESSAGE_BYTES, claim_key, claim_reference
 from chalicelib.adapters.db.schema import outbox
 from chalicelib.bootstrap import container
-from tests.workflow.conftest import execution_arn, wait_execution, wait_for
-from tests.workflow.test_statemachine import _valid_cpfs
+from tests.workflow.conftest import execution_arn, seed_company, valid_cpfs, wait_execution, wait_for
 
 REPRESENTATIVES = 2000
 # What Step Functions allows per state input/output is 256 KiB; the workflow stays far below it.
 STATE_PAYLOAD_BUDGET = 8 * 1024
-
-
-def seed_company(stack, cnpj: str, cpfs: list[str]) -> None:
-    seed = stack.simulator.seed
-    seed.powers[(cnpj, "ASSINAR_CCB")] = {
-        "cnpj": cnpj, "power_code": "ASSINAR_CCB",
-        "representatives": [{"cpf": c, "groups": ["A" if i % 2 else "B"], "valid_from": "2020-01-01",
-                             "valid_until": None, "restrictions": []} for i, c in enumerate(cpfs)],
-        "rules": [{"rule_id": "R1", "description": "A+B", "max_amount": None,
-                   "requirements": [{"group": "A", "min_signers": 1}, {"group": "B", "min_signers": 1}]}]}
-    for c in cpfs:
-        seed.people[c] = {"cpf": c, "name": f"Pessoa {c}", "email": None, "phone": None}
-    seed.operators[(cnpj, "BANKLINE")] = {c: {"cpf": c, "operator_active": True, "account_access": True}
-                                          for c in cpfs}
 
 
 def result_body(order_key: str) -> str:
@@ -61,7 +46,7 @@ def envelope_ready_message(stack, message_id: str) -> dict:
 
 def test_the_2000_representatives_result_event_reaches_the_result_handler_through_a_claim_check(stack):
     cnpj = "330001670003" + cnpj_rules.calc_check_digits("330001670003")
-    seed_company(stack, cnpj, _valid_cpfs(REPRESENTATIVES))
+    seed_company(stack, cnpj, valid_cpfs(REPRESENTATIVES))
     body = sc.order_body()
     body["requester"] = {"person_type": "PJ", "document": cnpj}
     key = container().intake.create("local", body).order.order_key

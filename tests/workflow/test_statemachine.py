@@ -12,7 +12,7 @@ from ame_local.simulator import scenarios as sc
 from chalicelib.adapters.db.schema import outbox
 from chalicelib.asl import function_arn_placeholder, placeholders, render_asl
 from chalicelib.bootstrap import container
-from tests.workflow.conftest import execution_arn, wait_execution, wait_for
+from tests.workflow.conftest import execution_arn, seed_company, valid_cpfs, wait_execution, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL = (ROOT / "statemachine.asl.json").read_text()
@@ -175,18 +175,8 @@ def test_the_sweeper_redrives_an_order_whose_creation_message_was_lost(stack):
 
 
 def test_company_with_2000_representatives_keeps_the_state_small(stack):
-    cnpj, cpfs = "33000167000101", _valid_cpfs(2000)
-    seed = stack.simulator.seed
-    seed.powers[(cnpj, "ASSINAR_CCB")] = {
-        "cnpj": cnpj, "power_code": "ASSINAR_CCB",
-        "representatives": [{"cpf": c, "groups": ["A" if i % 2 else "B"], "valid_from": "2020-01-01",
-                             "valid_until": None, "restrictions": []} for i, c in enumerate(cpfs)],
-        "rules": [{"rule_id": "R1", "description": "A+B", "max_amount": None,
-                   "requirements": [{"group": "A", "min_signers": 1}, {"group": "B", "min_signers": 1}]}]}
-    for c in cpfs:
-        seed.people[c] = {"cpf": c, "name": f"Pessoa {c}", "email": None, "phone": None}
-    seed.operators[(cnpj, "BANKLINE")] = {c: {"cpf": c, "operator_active": True, "account_access": True}
-                                          for c in cpfs}
+    cnpj, cpfs = "33000167000101", valid_cpfs(2000)
+    seed_company(stack, cnpj, cpfs)
     stack.simulator.reset_counters()
     body = sc.order_body()
     body["requester"] = {"person_type": "PJ", "document": cnpj}
@@ -199,18 +189,6 @@ def test_company_with_2000_representatives_keeps_the_state_small(stack):
     history = stack.sfn.get_execution_history(executionArn=execution_arn(key), maxResults=1000)["events"]
     largest = max(len(json.dumps(e, default=str)) for e in history)
     assert largest < 8 * 1024, f"largest history event is {largest} bytes"
-
-
-def _valid_cpfs(n: int) -> list[str]:
-    from stdnum.br import cpf
-
-    out, base = [], 100_000_000
-    while len(out) < n:
-        body = str(base)
-        candidate = next(body + f"{d:02d}" for d in range(100) if cpf.is_valid(body + f"{d:02d}"))
-        out.append(candidate)
-        base += 7
-    return out
 
 
 def test_the_asl_passes_statelint_once_rendered(stack, tmp_path):
