@@ -166,14 +166,21 @@ class LambdaDispatcher:
 
 
 class ParseCache:
-    """moto re-parses the whole ASL with ANTLR for every execution (~60 ms for AME's workflow, more
+    """moto re-parses the whole ASL with ANTLR for every execution (~60-90 ms for AME's workflow, more
     than the rest of an execution's overhead). The parse tree depends only on the definition text, so
-    it is parsed once; each execution still gets fresh evaluation components from it."""
+    it is parsed once. Each execution still gets fresh evaluation components built from it (~8 ms, on
+    the path of every StartExecution), never ones another execution used: a few are built ahead on a
+    background thread, and an execution takes one of those when it is ready."""
 
-    def __init__(self) -> None:
+    def __init__(self, ready_programs: int = 2) -> None:
         self._original: Any = None
         self._trees: dict[str, Any] = {}
+        self._ready: dict[str, list[Any]] = {}
         self._lock = threading.Lock()
+        self._wanted = threading.Condition(self._lock)
+        self._ready_programs = ready_programs
+        self._stopping = False
+        self._builder: threading.Thread | None = None
 
     def install(self) -> None:
         from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
@@ -182,19 +189,46 @@ class ParseCache:
         if self._original is not None:
             return
         self._original = AmazonStateLanguageParser.__dict__["parse"]
-        original, trees, lock = self._original.__func__, self._trees, self._lock
+        original, trees, ready, lock, wanted = self._original.__func__, self._trees, self._ready, self._lock, self._wanted
 
         def parse(definition: str) -> tuple[Any, Any]:
             with lock:
                 tree = trees.get(definition)
+                programs = ready.get(definition)
+                program = programs.pop() if programs else None
+                wanted.notify()
             if tree is None:
                 program, tree = original(definition)  # the first parse also reports syntax errors
                 with lock:
                     trees[definition] = tree
+                    ready.setdefault(definition, [])
+                    wanted.notify()
                 return program, tree
-            return Preprocessor().visit(tree), tree
+            return (program if program is not None else Preprocessor().visit(tree)), tree
 
         AmazonStateLanguageParser.parse = staticmethod(parse)  # type: ignore[method-assign]
+        self._stopping = False
+        self._builder = threading.Thread(target=self._build_ahead, name="ame-local-asl-programs", daemon=True)
+        self._builder.start()
+
+    def _build_ahead(self) -> None:
+        from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+        while True:
+            with self._lock:
+                while not self._stopping and not self._short():
+                    self._wanted.wait()
+                if self._stopping:
+                    return
+                definition = self._short()
+                tree = self._trees[definition]
+            program = Preprocessor().visit(tree)
+            with self._lock:
+                self._ready.setdefault(definition, []).append(program)
+
+    def _short(self) -> str | None:
+        """A definition with fewer programs ready than wanted (call with the lock held)."""
+        return next((d for d, programs in self._ready.items() if len(programs) < self._ready_programs), None)
 
     def uninstall(self) -> None:
         from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
@@ -202,18 +236,58 @@ class ParseCache:
         if self._original is not None:
             AmazonStateLanguageParser.parse = self._original  # type: ignore[method-assign]
             self._original = None
-            self._trees.clear()
+        with self._lock:
+            self._stopping = True
+            self._wanted.notify_all()
+        if self._builder is not None:
+            self._builder.join(5)
+            self._builder = None
+        self._trees.clear()
+        self._ready.clear()
+
+
+class DirectLambdaClient:
+    """What moto's interpreter gets when a Task invokes a Lambda function.
+
+    Through a boto3 client the hop costs ~5-7 ms of CPU per Task here (botocore serializes the call,
+    moto's stubber parses it back, its Lambda backend looks the function up, and the answer makes the
+    same trip back), more than most of AME's handlers. That hop is Step Functions' own path to Lambda,
+    not an API AME calls, so this client hands the payload straight to the LambdaDispatcher and answers
+    what Lambda's Invoke answers: StatusCode 200, the payload, and FunctionError when the function
+    raised; an unknown function is the ResourceNotFoundException the service raises."""
+
+    def __init__(self, dispatcher: "LambdaDispatcher"):
+        self._dispatcher = dispatcher
+
+    def invoke(self, FunctionName: str, Payload: Any = None, **_: Any) -> dict[str, Any]:  # noqa: N803 - boto3's names
+        import io
+
+        from botocore.exceptions import ClientError
+        from moto.awslambda.exceptions import UnknownFunctionException
+
+        headers: dict[str, str] = {}
+        try:
+            answer = self._dispatcher.invoke(FunctionName, Payload if Payload is not None else b"", headers)
+        except UnknownFunctionException as exc:
+            raise ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": str(exc)},
+                               "ResponseMetadata": {"HTTPStatusCode": 404}}, "Invoke") from exc
+        response: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST", "Payload": io.BytesIO(answer)}
+        if "x-amz-function-error" in headers:
+            response["FunctionError"] = headers["x-amz-function-error"]
+        return response
 
 
 class LambdaClientCache:
     """moto's interpreter builds a new boto3 Lambda client for every Task it runs (~16 ms of CPU each,
-    more than the handler itself for most of AME's tasks). Clients are thread-safe once built, and
-    every one of them talks to the same in-process mock: one per region serves all executions."""
+    more than the handler itself for most of AME's tasks). With a dispatcher, every Task gets the
+    DirectLambdaClient instead; without one, one boto3 client per region serves all executions
+    (clients are thread-safe once built, and all talk to the same in-process mock)."""
 
-    def __init__(self) -> None:
+    def __init__(self, dispatcher: "LambdaDispatcher | None" = None) -> None:
         self._original: Any = None
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
+        self._direct = DirectLambdaClient(dispatcher) if dispatcher is not None else None
 
     def install(self) -> None:
         from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
@@ -221,9 +295,11 @@ class LambdaClientCache:
         if self._original is not None:
             return
         self._original = original = lambda_eval_utils.boto_client_for
-        clients, lock = self._clients, self._lock
+        clients, lock, direct = self._clients, self._lock, self._direct
 
         def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+            if direct is not None and service == "lambda":
+                return direct
             with lock:
                 client = clients.get((region, service))
                 if client is None:
@@ -240,6 +316,37 @@ class LambdaClientCache:
             lambda_eval_utils.boto_client_for = self._original
             self._original = None
             self._clients.clear()
+
+
+class JsonPathCache:
+    """moto's interpreter compiles every JSONPath of the definition with jsonpath-ng's yacc parser each
+    time a state reads or writes one (~0.3 ms each, ~25 per AME execution). A compiled path is an
+    immutable expression tree, so each distinct path text is compiled once."""
+
+    def __init__(self, maxsize: int = 4096) -> None:
+        self._originals: list[tuple[Any, Any]] = []  # (module, its parse)
+        self._maxsize = maxsize
+
+    @staticmethod
+    def _modules() -> list[Any]:
+        from moto.stepfunctions.parser.asl.component.common.path import result_path
+        from moto.stepfunctions.parser.asl.utils import json_path
+
+        return [json_path, result_path]  # each imported its own `parse`
+
+    def install(self) -> None:
+        import functools
+
+        if self._originals:
+            return
+        for module in self._modules():
+            self._originals.append((module, module.parse))
+            module.parse = functools.lru_cache(maxsize=self._maxsize)(module.parse)
+
+    def uninstall(self) -> None:
+        for module, original in self._originals:
+            module.parse = original
+        self._originals.clear()
 
 
 class LocalAws:
@@ -275,7 +382,8 @@ class LocalAws:
         crashes = CrashInjector(chaos) if chaos is not None and (chaos.crashes or chaos.crash_rate) else None
         self.dispatcher = LambdaDispatcher(app, crashes)
         self.parse_cache = ParseCache()
-        self.lambda_clients = LambdaClientCache()
+        self.lambda_clients = LambdaClientCache(self.dispatcher)
+        self.json_paths = JsonPathCache()
         self._mock: Any = None
         self._undo_secrets: Callable[[], None] | None = None
 
@@ -289,6 +397,7 @@ class LocalAws:
             self.dispatcher.install()
             self.parse_cache.install()
             self.lambda_clients.install()
+            self.json_paths.install()
             self._undo_secrets = self.secrets.serve_unknown_refs()
             for spec in QUEUES.values():
                 self._create_queue(spec)
@@ -304,6 +413,7 @@ class LocalAws:
         self.dispatcher.uninstall()
         self.parse_cache.uninstall()
         self.lambda_clients.uninstall()
+        self.json_paths.uninstall()
         if self._undo_secrets is not None:
             self._undo_secrets()
             self._undo_secrets = None

@@ -4,11 +4,17 @@ Critical path of partner latency: intake 100 (Parametrizador ∥ Domínios) + Po
 Pessoas ∥ Cadastro Único 100 = 300 ms. Goal (issue 4): median <= 1.3 x 300 ms. Per order it also
 prints the state transitions and Lambda invocations (from the execution history) and the partner calls
 (from the simulator's counters). The area cache is off (TTL 0) so every order pays the intake look-ups,
-as the critical path counts them. Run: .venv/bin/python bench/bench_workflow.py
+as the critical path counts them.
+
+The stack runs as its own process (`python -m ame_local run`, as `make run` starts it), so this client's
+CPU is not the stack's. Latency is measured one order at a time on an idle stack: each order is posted
+once the previous one's result has been delivered (the result queue is empty), so an order does not
+queue behind the previous order's webhook and notifications, which locally share one Python process
+with the workflow (in AWS they are other Lambdas). The same orders posted back to back, without that
+wait, are printed too. Run: .venv/bin/python bench/bench_workflow.py
 """
 from __future__ import annotations
 
-import logging
 import statistics
 import sys
 import tempfile
@@ -16,20 +22,26 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import boto3
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ame_local.config import ACCOUNT_ID, REGION, STATE_MACHINE_NAME, LocalConfig  # noqa: E402
+from ame_local.config import ACCOUNT_ID, REGION, STATE_MACHINE_NAME  # noqa: E402
 from ame_local.simulator import scenarios as sc  # noqa: E402
-from ame_local.stack import LocalStack  # noqa: E402
+from tests.e2e.stack_process import running_stack  # noqa: E402
 
 LATENCY_MS = 100
 CRITICAL_PATH_MS = 3 * LATENCY_MS
+GOAL = 1.3
 ORDERS = 20
+POLL_SECONDS = float(__import__("os").environ.get("BENCH_POLL_SECONDS", "0.005"))
 PARTNERS = ("parametrizador", "dominios", "poderes", "pessoas", "cadastro")
 TERMINAL = {"QUORUM_MET", "NO_QUORUM", "FAILED"}
+STACK_ENV = {"AME_AREA_CACHE_TTL_SECONDS": "0",
+             "AME_PEOPLE_CACHE_FRESH_SECONDS": "0",  # every order asks Pessoas, as the critical path counts it
+             "AME_LOCAL_SCHEDULE_SECONDS": "3600"}
 
 
 def run_order(api: str, session: requests.Session, body: dict) -> tuple[str, float]:
@@ -42,61 +54,95 @@ def run_order(api: str, session: requests.Session, body: dict) -> tuple[str, flo
         status = session.get(f"{api}/v1/orders/{key}", timeout=10).json()["status"]
         if status in TERMINAL:
             return key, time.perf_counter() - start
-        time.sleep(0.002)
+        time.sleep(POLL_SECONDS)
     raise RuntimeError(f"order {key} did not finish")
 
 
-def history_counts(stack: LocalStack, key: str) -> tuple[int, int]:
+def wait_results_delivered(sqs, queue_url: str, timeout: float = 30.0) -> None:
+    """Until the result queue holds nothing, visible or in flight: the last result was delivered."""
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
+        if all(attributes[n] == "0" for n in names):
+            return
+        time.sleep(0.01)
+    raise RuntimeError("the result queue did not drain")
+
+
+def history_counts(sfn, key: str) -> tuple[int, int]:
     arn = f"arn:aws:states:{REGION}:{ACCOUNT_ID}:execution:{STATE_MACHINE_NAME}:{key}"
     events, token = [], None
     while True:
-        page = stack.sfn.get_execution_history(executionArn=arn, maxResults=1000, **({"nextToken": token} if token else {}))
+        page = sfn.get_execution_history(executionArn=arn, maxResults=1000, **({"nextToken": token} if token else {}))
         events += page["events"]
         token = page.get("nextToken")
         if not token:
             break
     kinds = Counter(e["type"] for e in events)
-    transitions = kinds["TaskStateEntered"] + kinds["ChoiceStateEntered"] + kinds["MapStateEntered"] + \
-        kinds["ParallelStateEntered"] + kinds["SucceedStateEntered"] + kinds["FailStateEntered"] + \
-        kinds["PassStateEntered"]
+    transitions = sum(n for kind, n in kinds.items() if kind.endswith("StateEntered"))
     invocations = kinds["LambdaFunctionScheduled"] + kinds["TaskScheduled"]
     return transitions, invocations
 
 
-def main() -> None:
-    logging.disable(logging.WARNING)
-    with tempfile.TemporaryDirectory() as tmp:
-        config = LocalConfig(port=0, partners_port=0, database_url=f"sqlite:///{tmp}/ame.sqlite3",
-                             schedule_interval_seconds=3600.0)
-        import os
+def aws_client(service: str, endpoint_url: str):
+    return boto3.client(service, region_name=REGION, endpoint_url=endpoint_url,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
 
-        os.environ["AME_AREA_CACHE_TTL_SECONDS"] = "0"
-        os.environ["AME_PEOPLE_CACHE_FRESH_SECONDS"] = "0"  # every order asks Pessoas, as the critical path counts it
-        with LocalStack(config) as stack:
-            body = sc.order_body("QUORUM_AB", ["PF_KNOWN"])
-            token = stack.issuer.mint("bench", [sc.AREA_CREDITO_PJ])
-            with requests.Session() as session:
-                session.headers["Authorization"] = f"Bearer {token}"
-                run_order(stack.api_url, session, body)  # warm-up: imports, connections, first executions
-                for partner in PARTNERS:
-                    stack.simulator.set_faults(partner, latency_ms=LATENCY_MS)
-                stack.simulator.reset_counters()
-                times, keys = [], []
-                for _ in range(ORDERS):
-                    key, elapsed = run_order(stack.api_url, session, body)
-                    times.append(elapsed)
-                    keys.append(key)
-            counters = stack.simulator.counters()
-            counts = [history_counts(stack, k) for k in keys]
-    median = statistics.median(times) * 1000
-    p95 = sorted(times)[int(len(times) * 0.95) - 1] * 1000
+
+def summary(times: list[float]) -> tuple[float, float]:
+    return statistics.median(times) * 1000, sorted(times)[int(len(times) * 0.95) - 1] * 1000
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp, running_stack(Path(tmp), STACK_ENV) as stack:
+        try:
+            measure(stack)
+        except Exception:
+            print("".join(stack.output[-60:]), file=sys.stderr)
+            raise
+
+
+def measure(stack) -> None:
+    sqs, sfn = aws_client("sqs", stack.aws_endpoint_url), aws_client("stepfunctions", stack.aws_endpoint_url)
+    result_queue = sqs.get_queue_url(QueueName=_result_queue_name())["QueueUrl"]
+    body = sc.order_body("QUORUM_AB", ["PF_KNOWN"])
+    admin = f"{stack.partners_url}/_admin"
+    with requests.Session() as session:
+        session.headers.update(stack.auth("bench", (sc.AREA_CREDITO_PJ,)))
+        for _ in range(2):  # warm-up: imports, connections, first executions
+            run_order(stack.api_url, session, body)
+        faults = {p: {"latency_ms": LATENCY_MS} for p in PARTNERS}
+        requests.post(f"{admin}/faults", json=faults, timeout=5).raise_for_status()
+        wait_results_delivered(sqs, result_queue)
+        requests.post(f"{admin}/counters/reset", timeout=5).raise_for_status()
+        times, keys = [], []
+        for _ in range(ORDERS):
+            key, elapsed = run_order(stack.api_url, session, body)
+            times.append(elapsed)
+            keys.append(key)
+            wait_results_delivered(sqs, result_queue)
+        counters = requests.get(f"{admin}/counters", timeout=5).json()
+        back_to_back = [run_order(stack.api_url, session, body)[1] for _ in range(ORDERS)]
+    counts = [history_counts(sfn, k) for k in keys]
+    median, p95 = summary(times)
+    b2b_median, b2b_p95 = summary(back_to_back)
+    ratio = median / CRITICAL_PATH_MS
     print(f"orders: {ORDERS} (PJ requester QUORUM_AB + PF guarantor), every partner at {LATENCY_MS} ms")
-    print(f"POST → terminal status on GET: median {median:.0f} ms, p95 {p95:.0f} ms")
+    print(f"POST → terminal status on GET, one order at a time: median {median:.0f} ms, p95 {p95:.0f} ms")
     print(f"critical path of partner latency: {CRITICAL_PATH_MS} ms; ratio median/critical path "
-          f"{median / CRITICAL_PATH_MS:.2f} (goal <= 1.30)")
+          f"{ratio:.2f} (goal <= {GOAL:.2f}): {'met' if ratio <= GOAL else 'MISSED'}")
+    print(f"posted back to back (each order's deliveries overlap the next order): median {b2b_median:.0f} ms, "
+          f"p95 {b2b_p95:.0f} ms, ratio {b2b_median / CRITICAL_PATH_MS:.2f}")
     print(f"per order: state transitions {statistics.median(c[0] for c in counts):.0f}, "
           f"Lambda invocations {statistics.median(c[1] for c in counts):.0f}")
-    print("per order partner calls: " + ", ".join(f"{p} {counters[p] / ORDERS:.1f}" for p in PARTNERS))
+    print("per order partner calls: " + ", ".join(f"{p} {counters.get(p, 0) / ORDERS:.1f}" for p in PARTNERS))
+
+
+def _result_queue_name() -> str:
+    from chalicelib.queues import QUEUES
+
+    return QUEUES["result"].name
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import logging
 import socket
 import sys
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -293,6 +294,12 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         self.server.simulator._track(self.connection, alive=True)
 
+    def parse_request(self) -> bool:
+        # The request line has just arrived: a partner's latency counts from here, so the time this
+        # handler spends reading headers and routing is part of it, not added to it.
+        self._arrived = time.perf_counter()
+        return super().parse_request()
+
     def finish(self) -> None:
         try:
             super().finish()
@@ -374,7 +381,8 @@ class _Handler(BaseHTTPRequestHandler):
         """Apply the partner's faults; True when the call was answered (or abandoned) here."""
         simulator = self.server.simulator
         verdict = simulator._faults.decide(partner)
-        if simulator._sleep(verdict.latency_s):
+        latency_left = verdict.latency_s - (time.perf_counter() - self._arrived) if verdict.latency_s else 0.0
+        if simulator._sleep(latency_left):
             self.close_connection = True
             return True
         if verdict.outcome in ("down", "error"):
