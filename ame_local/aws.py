@@ -349,6 +349,45 @@ class JsonPathCache:
         self._originals.clear()
 
 
+class LoopbackPassthrough:
+    """While moto is active it hooks `requests`: every HTTP call made in this process (partner calls,
+    notifications, webhooks) is first matched against the URL patterns of every AWS service moto
+    emulates (~1 ms per call here) before it passes through to the network. A call to a loopback
+    address is never an AWS API call, so it skips the matching, unless a test has registered
+    `responses` stubs of its own (those are still honoured)."""
+
+    LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+    def __init__(self) -> None:
+        self._original: Any = None
+
+    def install(self) -> None:
+        import responses
+        from moto.core.responses_custom_registry import CustomRegistry
+
+        if self._original is not None:
+            return
+        self._original = original = CustomRegistry.__dict__["find"]
+        loopback = self.LOOPBACK
+
+        def find(registry: Any, request: Any) -> tuple[Any, list[str]]:
+            if not responses._default_mock._registry.registered:
+                from urllib.parse import urlsplit
+
+                if urlsplit(request.url).hostname in loopback:
+                    return None, []
+            return original(registry, request)
+
+        CustomRegistry.find = find  # type: ignore[method-assign]
+
+    def uninstall(self) -> None:
+        from moto.core.responses_custom_registry import CustomRegistry
+
+        if self._original is not None:
+            CustomRegistry.find = self._original  # type: ignore[method-assign]
+            self._original = None
+
+
 class LocalAws:
     """moto, started in-process, with every resource AME's code expects to find."""
 
@@ -384,6 +423,7 @@ class LocalAws:
         self.parse_cache = ParseCache()
         self.lambda_clients = LambdaClientCache(self.dispatcher)
         self.json_paths = JsonPathCache()
+        self.loopback = LoopbackPassthrough()
         self._mock: Any = None
         self._undo_secrets: Callable[[], None] | None = None
 
@@ -398,6 +438,7 @@ class LocalAws:
             self.parse_cache.install()
             self.lambda_clients.install()
             self.json_paths.install()
+            self.loopback.install()
             self._undo_secrets = self.secrets.serve_unknown_refs()
             for spec in QUEUES.values():
                 self._create_queue(spec)
@@ -414,6 +455,7 @@ class LocalAws:
         self.parse_cache.uninstall()
         self.lambda_clients.uninstall()
         self.json_paths.uninstall()
+        self.loopback.uninstall()
         if self._undo_secrets is not None:
             self._undo_secrets()
             self._undo_secrets = None

@@ -330,3 +330,37 @@ def test_config_reads_the_environment_of_contracts_section_4():
     assert not config.simulator_needed
     assert config.database_url == f"sqlite:///{REPO_ROOT / '.local' / 'ame.sqlite3'}"
     assert LocalConfig.from_env({"AME_PARAMETRIZADOR_URL": "http://p"}).simulator_needed
+
+
+UNKNOWN_FUNCTION_WORKFLOW = """
+{
+  "StartAt": "CallNobody",
+  "States": {
+    "CallNobody": {"Type": "Task", "Resource": "${NobodyArn}", "End": true}
+  }
+}
+"""
+
+
+def test_a_task_naming_an_unknown_function_fails_the_execution_as_lambda_would(stack):
+    definition = render_asl(UNKNOWN_FUNCTION_WORKFLOW, {"NobodyArn": function_arn("nobody_here")})
+    arn = stack.sfn.create_state_machine(
+        name=f"unknown-{uuid.uuid4().hex[:6]}", definition=definition,
+        roleArn="arn:aws:iam::123456789012:role/test",
+    )["stateMachineArn"]
+
+    execution = run_execution(stack.sfn, arn, f"ORD-{uuid.uuid4().hex[:10]}")
+
+    assert execution["status"] == "FAILED"
+    assert "ResourceNotFound" in (execution.get("error", "") + execution.get("cause", ""))
+
+
+def test_loopback_calls_skip_the_aws_url_matching_but_a_tests_own_stubs_still_answer(stack):
+    import responses
+
+    # Nothing listens on port 9: without a stub the call really goes out (passes through) and fails.
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get("http://127.0.0.1:9/anything", timeout=2)
+    with responses.RequestsMock() as stubs:
+        stubs.add(responses.GET, "http://127.0.0.1:9/anything", json={"stubbed": True})
+        assert requests.get("http://127.0.0.1:9/anything", timeout=2).json() == {"stubbed": True}

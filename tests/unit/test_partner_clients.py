@@ -311,3 +311,13 @@ def test_a_given_session_is_used_as_is(rsps):
 def test_a_non_positive_timeout_is_refused():
     with pytest.raises(ValueError):
         DominiosClient(BASE, timeout=0)
+
+
+def test_sessions_skip_the_per_call_environment_scan_only_when_no_proxy_is_configured(monkeypatch):
+    from chalicelib.adapters.partners import build_session
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert build_session().trust_env is False
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.bank.example:3128")
+    assert build_session().trust_env is True  # proxies and NO_PROXY keep being honoured per call
