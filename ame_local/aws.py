@@ -172,7 +172,9 @@ class ParseCache:
     the path of every StartExecution), never ones another execution used: a few are built ahead on a
     background thread, and an execution takes one of those when it is ready."""
 
-    def __init__(self, ready_programs: int = 2) -> None:
+    REFILL_DELAY_SECONDS = 0.06
+
+    def __init__(self, ready_programs: int = 3) -> None:
         self._original: Any = None
         self._trees: dict[str, Any] = {}
         self._ready: dict[str, list[Any]] = {}
@@ -222,6 +224,12 @@ class ParseCache:
                     return
                 definition = self._short()
                 tree = self._trees[definition]
+                if self._ready.get(definition):
+                    # An execution just took one and is starting (its first Tasks are CPU work on
+                    # this interpreter); build its replacement once it waits on a partner instead.
+                    self._wanted.wait(self.REFILL_DELAY_SECONDS)
+                    if self._stopping:
+                        return
             program = Preprocessor().visit(tree)
             with self._lock:
                 self._ready.setdefault(definition, []).append(program)
