@@ -1,11 +1,15 @@
-"""The Chalice app: creates it and registers the blueprints. Nothing else."""
+"""The Chalice app: creates it and registers the blueprints. Nothing else.
+
+Every Lambda function of the package imports this module at cold start: what it pulls in must stay
+declarations only (chalicelib/entrypoints/*), the code behind each entry loads with its first call.
+"""
 from chalice import Chalice
 
+from chalicelib.entrypoints import chalice_middleware
 from chalicelib.entrypoints.api import api
 from chalicelib.entrypoints.queue_handlers import queue_handlers
 from chalicelib.entrypoints.schedules import schedules
 from chalicelib.entrypoints.workflow_tasks import workflow_tasks
-from chalicelib.observability import chalice_middleware
 
 app = Chalice(app_name="ame")
 app.register_blueprint(api)

@@ -4,7 +4,14 @@ Each figure is the median of several fresh interpreters (so nothing is cached in
 imports exactly the third-party packages that `import app` leaves in sys.modules; the goal is app <= 1.2 x
 floor. The package is built with `chalice package` and trimmed as `make deploy` trims it; goal <= 15 MB.
 
-    .venv/bin/python bench/bench_cold_start.py [--runs 9] [--no-package]
+`import app` holds only the entries' declarations; each entry loads its code with its first call. So that
+the reader sees where that cost went, the bench also runs the first call of three entries (POST /v1/orders
+through the API handler, the creation-queue consumer, the load_order task) as Lambda would, in Lambda's
+environment, up to their first network call (the database and partners point at a closed local port),
+records the modules that call loads, and times importing them after `import app` (informational; the
+call's own work and I/O are not counted).
+
+    .venv/bin/python bench/bench_cold_start.py [--runs 15] [--entry-runs 5] [--no-package] [--no-entries]
 """
 from __future__ import annotations
 
@@ -27,6 +34,7 @@ LAMBDA_ENV = {**os.environ, "PYDANTIC_DISABLE_PLUGINS": "__all__"}
 
 
 def fresh(stmt: str) -> float:
+    """Seconds `stmt` takes in a fresh interpreter (it may restart the clock `t` after untimed set-up)."""
     code = "import time; t = time.perf_counter()\n" + stmt + "\nprint(time.perf_counter() - t)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
                          env=LAMBDA_ENV)
@@ -60,6 +68,105 @@ def bench_imports(runs: int) -> dict[str, float]:
     return {"deps": tops, "modules": len(deps), "app_ms": app_ms, "floor_ms": floor_ms, "ratio": app_ms / floor_ms}
 
 
+# -- first call of an entry: what it imports beyond app.py ---------------------------------------------
+
+# Settings that validate and reach nothing: port 9 on loopback refuses at once.
+_CLOSED = "http://127.0.0.1:9"
+ENTRY_ENV = {
+    **LAMBDA_ENV,
+    "AME_DATABASE_URL": "mysql+pymysql://ame@127.0.0.1:9/ame", "AME_PARAMETRIZADOR_URL": _CLOSED,
+    "AME_DOMINIOS_URL": _CLOSED, "AME_PODERES_URL": _CLOSED, "AME_PESSOAS_URL": _CLOSED,
+    "AME_CADASTRO_URL": _CLOSED, "AME_NOTIFICACAO_URL": _CLOSED, "AME_REDIS_URL": "",
+    "AME_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:ame",
+    "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+    # As in Lambda: the middleware sets up JSON logs, EMF metrics and X-Ray patching on first use.
+    "AWS_LAMBDA_FUNCTION_NAME": "ame-dev-bench", "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
+}
+
+_ORDER_KEY = "01JDQ7Z8K3M4N5P6Q7R8S9T0VW"
+_ORDER = {"area_code": "CREDITO_PJ", "product_code": "CCB_GIRO", "platform": "BANKLINE", "signature_method": "DIGITAL",
+          "amount": "250000.00", "requester": {"person_type": "PJ", "document": "11.222.333/0001-81"},
+          "guarantors": [{"person_type": "PF", "document": "529.982.247-25"}],
+          "documents": [{"document_type": "CCB", "title": "Contrato CCB 123"}], "external_reference": "bench-1"}
+
+# (label, Chalice function the event goes to, the event Lambda hands it)
+ENTRIES = [
+    ("API route POST /v1/orders", "api_handler", {
+        "resource": "/v1/orders", "path": "/v1/orders", "httpMethod": "POST", "body": json.dumps(_ORDER),
+        "headers": {"content-type": "application/json"}, "multiValueQueryStringParameters": None,
+        "pathParameters": None, "stageVariables": None, "isBase64Encoded": False,
+        # What API Gateway passes on from the authorizer (a function of its own) to the API handler.
+        "requestContext": {"resourcePath": "/v1/orders", "httpMethod": "POST", "requestId": "bench",
+                           "authorizer": {"client_id": "bench", "scope": "ame:orders:write", "areas": "CREDITO_PJ"}},
+    }),
+    ("SQS handler on_creation_message", "on_creation_message", {"Records": [{
+        "messageId": "bench-1", "receiptHandle": "bench", "body": json.dumps({"order_key": _ORDER_KEY}),
+        "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "md5OfBody": "",
+        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:ame-envelope-creation",
+        "awsRegion": "us-east-1"}]}),
+    ("workflow task load_order", "load_order", {"order_key": _ORDER_KEY, "execution_id": "arn:bench"}),
+]
+
+_FIRST_CALL = """
+import json, sys
+import app
+before = set(sys.modules)
+
+class Context:
+    aws_request_id = "bench"
+    function_name = "ame-dev-bench"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:ame-dev-bench"
+
+    def get_remaining_time_in_millis(self):
+        return 30000
+
+name, event, MARK = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+handler = app.app if name == "api_handler" else app.app.handler_map[name]
+try:
+    handler(event, Context())
+except Exception:  # the first network call fails by design: only what got imported matters
+    pass
+print(MARK + json.dumps([m for m in sys.modules if m not in before]), flush=True)
+"""
+
+
+def first_call_modules(function: str, event: dict) -> list[str]:
+    mark = "first-call modules: "  # the call's own JSON log and EMF lines share stdout
+    out = subprocess.run([sys.executable, "-c", _FIRST_CALL, function, json.dumps(event), mark], cwd=ROOT,
+                         capture_output=True, text=True, check=True, env=ENTRY_ENV)
+    return json.loads(next(line for line in out.stdout.splitlines() if line.startswith(mark))[len(mark):])
+
+
+def _import_stmt(modules: list[str]) -> str:
+    return "import importlib\nfor m in %r:\n    try: importlib.import_module(m)\n    except Exception: pass" % modules
+
+
+def fresh_after_app(stmt: str) -> float:
+    """Seconds `stmt` takes in a fresh interpreter that has imported app.py first (not timed)."""
+    return fresh("import app\nt = time.perf_counter()\n" + stmt)
+
+
+def bench_entries(runs: int) -> list[dict]:
+    found = []
+    for label, function, event in ENTRIES:
+        modules = first_call_modules(function, event)
+        own = [m for m in modules if m.split(".")[0] == "chalicelib"]
+        deps = [m for m in modules if m.split(".")[0] != "chalicelib"]
+        everything, deps_only = _import_stmt(modules), _import_stmt(deps)
+        fresh_after_app(everything)  # page cache
+        all_times, dep_times = [], []
+        for _ in range(runs):
+            dep_times.append(fresh_after_app(deps_only))
+            all_times.append(fresh_after_app(everything))
+        all_ms, deps_ms = statistics.median(all_times) * 1000, statistics.median(dep_times) * 1000
+        tops = sorted({m.split(".")[0] for m in deps if m.split(".")[0] not in sys.stdlib_module_names
+                       and not m.startswith("_")})
+        found.append({"label": label, "modules": len(modules), "own": len(own), "all_ms": all_ms,
+                      "deps_ms": deps_ms, "tops": tops})
+    return found
+
+
 def bench_package() -> dict[str, float]:
     sys.path.insert(0, str(ROOT))
     from infra.deploy import package
@@ -72,8 +179,10 @@ def bench_package() -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--entry-runs", type=int, default=5)
     parser.add_argument("--no-package", action="store_true")
+    parser.add_argument("--no-entries", action="store_true")
     args = parser.parse_args()
 
     imports = bench_imports(args.runs)
@@ -81,6 +190,13 @@ def main() -> int:
     print(f"app.py loads {imports['modules']} modules that are not AME's, from: {', '.join(imports['deps'])}")
     print(f"import app.py: {imports['app_ms']:.1f} ms median of {args.runs}; dependencies alone (floor): "
           f"{imports['floor_ms']:.1f} ms; ratio {imports['ratio']:.2f} (goal <= {IMPORT_GOAL_RATIO}) {verdict}")
+    if not args.no_entries:
+        print(f"first call of an entry, imports beyond app.py (informational; median of {args.entry_runs}, "
+              f"in Lambda's environment, up to its first network call):")
+        for entry in bench_entries(args.entry_runs):
+            print(f"  {entry['label']}: {entry['all_ms']:.0f} ms, {entry['modules']} modules; AME's own "
+                  f"{entry['own']} modules {entry['all_ms'] - entry['deps_ms']:.0f} ms above their dependencies "
+                  f"alone ({entry['deps_ms']:.0f} ms: {', '.join(entry['tops'])})")
     if not args.no_package:
         size = bench_package()
         verdict = "ok" if size["bytes"] <= PACKAGE_GOAL_BYTES else "MISSED"

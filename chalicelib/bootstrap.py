@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from chalicelib.settings import Settings
 
 
@@ -49,6 +50,8 @@ class Container:
 
     @cached_property
     def executor(self) -> ThreadPoolExecutor:
+        from concurrent.futures import ThreadPoolExecutor
+
         return ThreadPoolExecutor(max_workers=8, thread_name_prefix="ame-io")
 
     @cached_property
@@ -250,12 +253,14 @@ class Container:
 
     @cached_property
     def delivery_executor(self) -> ThreadPoolExecutor:
+        from concurrent.futures import ThreadPoolExecutor
+
         # Its own pool: a batch's deliveries overlap without starving the intake's partner calls.
         return ThreadPoolExecutor(max_workers=self.delivery_settings.concurrency, thread_name_prefix="ame-delivery")
 
     @cached_property
     def result_redelivery(self):
-        from chalicelib.entrypoints.queue_handlers import SqsRedelivery
+        from chalicelib.entrypoints.queue_consumers import SqsRedelivery
 
         return SqsRedelivery(lambda: self.boto_session.client("sqs"))
 

@@ -58,12 +58,23 @@ def metrics_enabled(environ: Mapping[str, str] | None = None) -> bool:
 
 # ---------------------------------------------------------------------------------------------- masking
 
-_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
-_PHONE = re.compile(r"\+55[\s-]?\(?\d{2}\)?[\s-]?\d{4,5}[\s-]?\d{4}\b")
+_EMAIL = r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
+_PHONE = r"\+55[\s-]?\(?\d{2}\)?[\s-]?\d{4,5}[\s-]?\d{4}\b"
 # Unformatted CNPJ (12 of 0-9A-Z + 2 check digits) and formatted `12.ABC.345/01DE-35`.
-_CNPJ = re.compile(r"\b[0-9A-Z]{2}\.?[0-9A-Z]{3}\.?[0-9A-Z]{3}/?[0-9A-Z]{4}-?\d{2}\b")
+_CNPJ = r"\b[0-9A-Z]{2}\.?[0-9A-Z]{3}\.?[0-9A-Z]{3}/?[0-9A-Z]{4}-?\d{2}\b"
 # Unformatted CPF (11 digits) and formatted `529.982.247-25`.
-_CPF = re.compile(r"\b\d{3}\.?\d{3}\.?\d{3}-?\d{2}\b")
+_CPF = r"\b\d{3}\.?\d{3}\.?\d{3}-?\d{2}\b"
+_masks: tuple[Any, ...] | None = None
+
+
+def _mask_patterns() -> tuple[Any, ...]:
+    """The four patterns, compiled on the first masked line rather than at import: every function's first
+    call imports this module, and only the JSON log formatter (in Lambda) masks."""
+    global _masks
+    if _masks is None:
+        _masks = tuple(re.compile(p) for p in (_EMAIL, _PHONE, _CNPJ, _CPF))
+    return _masks
+
 
 # Keys whose values are identifiers we produce; never personal data, and masking them would hide them.
 _SAFE_KEYS = frozenset({
@@ -77,10 +88,11 @@ def mask_text(text: str) -> str:
     """CPF, CNPJ, e-mail and +55 phone numbers in free text, masked; the last 2 characters of documents kept."""
     if not text:
         return text
-    text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
-    text = _PHONE.sub("+55*********", text)
-    text = _CNPJ.sub(lambda m: "*" * 12 + m.group(0)[-2:], text)
-    return _CPF.sub(lambda m: "*" * 9 + m.group(0)[-2:], text)
+    email, phone, cnpj, cpf = _mask_patterns()
+    text = email.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    text = phone.sub("+55*********", text)
+    text = cnpj.sub(lambda m: "*" * 12 + m.group(0)[-2:], text)
+    return cpf.sub(lambda m: "*" * 9 + m.group(0)[-2:], text)
 
 
 def mask_value(value: Any, _depth: int = 0) -> Any:

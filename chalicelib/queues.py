@@ -4,18 +4,24 @@ The local stack creates exactly these, and the deploy template is generated from
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
 class QueueSpec:
-    logical: str            # how code names the queue ("creation")
-    name: str               # the SQS queue name (per stage a prefix is added)
-    consumer: str | None    # Chalice function that consumes it, if AME does
-    batch_size: int = 1
-    visibility_timeout: int = 180   # >= 6 x the consumer's timeout (AWS guidance)
-    max_receive_count: int = 5      # deliveries before the message goes to the DLQ
-    consumer_timeout: int = 30
+    """One queue. A plain class rather than a dataclass: every Lambda function imports this module at
+    cold start (app.py -> queue_handlers), and `dataclasses` with `inspect` costs more than AME's own
+    declarations together. Treat instances as read-only."""
+
+    def __init__(self, logical: str, name: str, consumer: str | None, batch_size: int = 1,
+                 visibility_timeout: int = 180, max_receive_count: int = 5, consumer_timeout: int = 30):
+        self.logical = logical                        # how code names the queue ("creation")
+        self.name = name                              # the SQS queue name (per stage a prefix is added)
+        self.consumer = consumer                      # Chalice function that consumes it, if AME does
+        self.batch_size = batch_size
+        self.visibility_timeout = visibility_timeout  # >= 6 x the consumer's timeout (AWS guidance)
+        self.max_receive_count = max_receive_count    # deliveries before the message goes to the DLQ
+        self.consumer_timeout = consumer_timeout
+
+    def __repr__(self) -> str:
+        return f"QueueSpec({self.__dict__})"
 
     @property
     def dlq_name(self) -> str:

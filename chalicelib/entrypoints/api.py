@@ -1,238 +1,20 @@
-"""HTTP routes of AME (contracts §2, issue 8): thin handlers over the intake, query and simulation services.
+"""HTTP routes of AME (contracts §2, issue 8): the declarations, each handing over to api_views on first call.
 
-Every route answers through `endpoint`: it accepts or makes the X-Request-Id, checks identity and scope,
-maps errors to problem documents and adds the CORS headers of the configured portal origins.
+`import app` runs in every Lambda function Chalice deploys (API, authorizer, queue consumers, workflow
+tasks), so this module holds only paths, methods and authorizer; what a route runs (identity, problems,
+presenters, services) loads with the route's first request (chalicelib/entrypoints/api_views.py).
 """
 from __future__ import annotations
 
-import json
-import re
-import uuid
-from functools import wraps
-from typing import Any, Callable
+from typing import Any
 
-from chalice import AuthResponse, Blueprint, Response
-
-from chalicelib.auth import SCOPE_READ, SCOPE_SIMULATE, SCOPE_WRITE, AreaNotAllowed, Caller, authorizer_context
-from chalicelib.bootstrap import container
-from chalicelib.entrypoints.presenters import accepted_view, history_view, order_view, page_view
-from chalicelib.entrypoints.problems import PROBLEM_JSON, BadRequest, field_error, problem, with_problems
+from chalice import Blueprint
 
 api = Blueprint(__name__)
 
-MAX_BODY_BYTES = 256 * 1024
-REQUEST_ID_HEADER = "X-Request-Id"
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # API Gateway keeps an authorizer's answer this long per token; with the verifier's leeway it bounds how
 # long after `exp` a token can still be honoured.
 AUTHORIZER_TTL_SECONDS = 30
-EXPOSED_HEADERS = "Location, Retry-After, Idempotent-Replayed, X-Request-Id"
-ALLOWED_REQUEST_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-Request-Id"
-PREFLIGHT_MAX_AGE = "600"
-
-
-def _retry_after() -> int:
-    return container().settings.retry_after_seconds
-
-
-@api.authorizer(ttl_seconds=AUTHORIZER_TTL_SECONDS)
-def ame_token(auth_request: Any) -> AuthResponse:
-    principal, context = authorizer_context(container().token_verifier, auth_request.token)
-    return AuthResponse(routes=["*"], principal_id=principal, context=context)
-
-
-# -- the wrapper every route goes through ----------------------------------------------------------
-
-def _request_id(headers: Any) -> str:
-    given = headers.get("x-request-id")
-    return given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
-
-
-def _bind_request_id(request_id: str) -> None:
-    try:
-        from chalicelib.observability import bind_request
-    except ImportError:  # pragma: no cover - observability ships with the app; tolerate its absence
-        return
-    bind_request(request_id)
-
-
-def _allowed_origins() -> frozenset[str]:
-    from chalicelib.settings import SettingsError
-
-    try:
-        raw = container().settings.cors_origins
-    except SettingsError:  # already answered as a problem by the route; no CORS grant on a broken setup
-        return frozenset()
-    return frozenset(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
-
-
-def _cors_headers(origin: str | None) -> dict[str, str]:
-    allowed = _allowed_origins()
-    if not allowed:
-        return {}
-    if origin and origin.rstrip("/") in allowed:
-        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin",
-                "Access-Control-Expose-Headers": EXPOSED_HEADERS}
-    return {"Vary": "Origin"}
-
-
-def _as_response(value: Any) -> Response:
-    if isinstance(value, Response):
-        return value
-    return _json(200, value)
-
-
-def endpoint(scope: str | None) -> Callable:
-    """`scope=None`: a public route. Otherwise the view gets the verified Caller as its first argument."""
-
-    def decorate(view: Callable) -> Callable:
-        @with_problems(_retry_after)
-        def checked(*args: Any, **kwargs: Any) -> Any:
-            if scope is None:
-                return view(*args, **kwargs)
-            context = (api.current_request.context or {}).get("authorizer")
-            caller = Caller.from_context(context)
-            caller.require(scope)
-            return view(caller, *args, **kwargs)
-
-        @wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Response:
-            request = api.current_request
-            request_id = _request_id(request.headers)
-            _bind_request_id(request_id)
-            response = _as_response(checked(*args, **kwargs))
-            response.headers = {**(response.headers or {}), REQUEST_ID_HEADER: request_id,
-                                **_cors_headers(request.headers.get("origin"))}
-            return response
-
-        return wrapper
-
-    return decorate
-
-
-def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(body=json.dumps(body, ensure_ascii=False), status_code=status,
-                    headers={"Content-Type": "application/json", **(headers or {})})
-
-
-def _idempotency_key(headers: Any) -> str | None:
-    value = headers.get("idempotency-key")
-    if value is None:
-        return None
-    if not 1 <= len(value) <= 128 or not all(" " <= ch <= "~" for ch in value):
-        raise BadRequest(422, "VALIDATION_FAILED", "a requisição tem campos inválidos", errors=[
-            field_error(field="Idempotency-Key", code="INVALID_FORMAT",
-                       message="deve ter de 1 a 128 caracteres imprimíveis")])
-    return value
-
-
-def _parse_body(request: Any) -> Any:
-    content_type = (request.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
-    if content_type != "application/json":
-        raise BadRequest(415, "UNSUPPORTED_MEDIA_TYPE", "envie o corpo como application/json")
-    raw = request.raw_body or b""
-    if len(raw) > MAX_BODY_BYTES:
-        raise BadRequest(413, "BODY_TOO_LARGE", f"o corpo excede {MAX_BODY_BYTES // 1024} KiB")
-    if not raw.strip():
-        raise BadRequest(400, "MALFORMED_JSON", "o corpo da requisição está vazio; envie um objeto JSON")
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(400, "MALFORMED_JSON", f"o corpo não é JSON válido: {exc}") from None
-
-
-def _query_params() -> dict[str, list[str]]:
-    params = api.current_request.query_params
-    return {name: params.getlist(name) for name in params} if params else {}
-
-
-# -- public routes ---------------------------------------------------------------------------------
-
-@api.route("/health", methods=["GET"])
-@endpoint(None)
-def health() -> dict:
-    return {"status": "ok"}
-
-
-@api.route("/ready", methods=["GET"])
-@endpoint(None)
-def ready() -> dict:
-    """Ready to take orders: the database answers (partners are checked per request, with 503s)."""
-    from chalicelib.domain.errors import DependencyUnavailable
-
-    try:
-        container().repository.ping()
-    except Exception as exc:  # noqa: BLE001 — any failure to reach the database means "not ready"
-        raise DependencyUnavailable("banco de dados", "banco de dados indisponível; tente novamente") from exc
-    return {"status": "ok"}
-
-
-@api.route("/openapi.json", methods=["GET"])
-@endpoint(None)
-def openapi_document() -> Response:
-    from chalicelib.openapi import document_json
-
-    return Response(body=document_json(), status_code=200, headers={"Content-Type": "application/json"})
-
-
-@api.route("/docs", methods=["GET"])
-@endpoint(None)
-def docs_page() -> Response:
-    from chalicelib.openapi import docs_html
-
-    return Response(body=docs_html(), status_code=200, headers={"Content-Type": "text/html; charset=utf-8"})
-
-
-# -- orders ----------------------------------------------------------------------------------------
-
-@api.route("/v1/orders", methods=["POST"], content_types=["*/*"], authorizer=ame_token)
-@endpoint(SCOPE_WRITE)
-def create_order(caller: Caller) -> Response:
-    request = api.current_request
-    key = _idempotency_key(request.headers)
-    body = _parse_body(request)
-    area_code = body.get("area_code") if isinstance(body, dict) else None
-    if isinstance(area_code, str) and not caller.serves(area_code.strip()):
-        # Checked before the area is looked up: a caller learns nothing about areas it does not serve.
-        raise AreaNotAllowed(area_code)
-    result = container().intake.create(caller.client_id, body, key)
-    headers = {"Location": f"/v1/orders/{result.order.order_key}"}
-    if result.replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return _json(202, accepted_view(result.order), headers)
-
-
-@api.route("/v1/orders", methods=["GET"], authorizer=ame_token)
-@endpoint(SCOPE_READ)
-def search_orders(caller: Caller) -> Response:
-    from chalicelib.services.search import parse_query
-
-    page = container().order_queries.search(caller, parse_query(_query_params()))
-    return _json(200, page_view(page))
-
-
-@api.route("/v1/orders/{order_key}", methods=["GET"], authorizer=ame_token)
-@endpoint(SCOPE_READ)
-def get_order(caller: Caller, order_key: str) -> Response:
-    return _json(200, order_view(container().order_queries.get(caller, order_key)))
-
-
-@api.route("/v1/orders/{order_key}/history", methods=["GET"], authorizer=ame_token)
-@endpoint(SCOPE_READ)
-def order_history(caller: Caller, order_key: str) -> Response:
-    order, changes = container().order_queries.history(caller, order_key)
-    return _json(200, history_view(order, changes))
-
-
-# -- what-if ---------------------------------------------------------------------------------------
-
-@api.route("/v1/quorum/simulations", methods=["POST"], content_types=["*/*"], authorizer=ame_token)
-@endpoint(SCOPE_SIMULATE)
-def simulate_quorum(caller: Caller) -> Response:
-    return _json(200, container().quorum_simulator.simulate(_parse_body(api.current_request)))
-
-
-# -- CORS preflight: answered without a token (browsers send none), only for the portal's origins -----
 
 PREFLIGHT_METHODS = {
     "/v1/orders": "GET, POST, OPTIONS",
@@ -242,24 +24,50 @@ PREFLIGHT_METHODS = {
 }
 
 
-def _preflight(path: str) -> Callable:
-    def view(**_: Any) -> Response:
-        origin = api.current_request.headers.get("origin")
-        cors = _cors_headers(origin)
-        if origin and "Access-Control-Allow-Origin" not in cors:
-            return problem(403, "CORS_ORIGIN_NOT_ALLOWED", "origem não autorizada a chamar esta API")
-        headers = {**cors, "Allow": PREFLIGHT_METHODS[path]}
-        if "Access-Control-Allow-Origin" in cors:
-            headers.update({"Access-Control-Allow-Methods": PREFLIGHT_METHODS[path],
-                            "Access-Control-Allow-Headers": ALLOWED_REQUEST_HEADERS,
-                            "Access-Control-Max-Age": PREFLIGHT_MAX_AGE})
-        return Response(body="", status_code=204, headers=headers)
+def _views() -> Any:
+    from chalicelib.entrypoints import api_views
 
-    view.__name__ = "preflight_" + re.sub(r"\W+", "_", path).strip("_")
-    return view
+    return api_views
+
+
+@api.authorizer(ttl_seconds=AUTHORIZER_TTL_SECONDS)
+def ame_token(auth_request: Any) -> Any:
+    return _views().ame_token(auth_request)
+
+
+def _route(path: str, method: str, view: str, **options: Any) -> None:
+    """`method path`, answered by api_views.<view> (scope, problems, CORS and X-Request-Id included)."""
+
+    def handle(**params: Any) -> Any:
+        return getattr(_views(), view)(**params)
+
+    handle.__name__ = view
+    api.route(path, methods=[method], **options)(handle)
+
+
+# public
+_route("/health", "GET", "health")
+_route("/ready", "GET", "ready")
+_route("/openapi.json", "GET", "openapi_document")
+_route("/docs", "GET", "docs_page")
+# orders
+_route("/v1/orders", "POST", "create_order", content_types=["*/*"], authorizer=ame_token)
+_route("/v1/orders", "GET", "search_orders", authorizer=ame_token)
+_route("/v1/orders/{order_key}", "GET", "get_order", authorizer=ame_token)
+_route("/v1/orders/{order_key}/history", "GET", "order_history", authorizer=ame_token)
+# what-if
+_route("/v1/quorum/simulations", "POST", "simulate_quorum", content_types=["*/*"], authorizer=ame_token)
+
+
+# -- CORS preflight: answered without a token (browsers send none), only for the portal's origins -----
+
+def _preflight(path: str) -> None:
+    def handle(**params: Any) -> Any:
+        return _views().preflight(path, **params)
+
+    handle.__name__ = "preflight_" + path.strip("/").replace("/", "_").replace("{", "").replace("}", "")
+    api.route(path, methods=["OPTIONS"])(handle)
 
 
 for _path in PREFLIGHT_METHODS:
-    api.route(_path, methods=["OPTIONS"])(endpoint(None)(_preflight(_path)))
-
-__all__ = ["api", "PROBLEM_JSON"]
+    _preflight(_path)

@@ -1,4 +1,7 @@
-"""Scheduled tasks: the outbox relay republishes what a crash between commit and send left behind."""
+"""Scheduled tasks: the outbox relay republishes what a crash between commit and send left behind.
+
+The composition root loads with a schedule's first run, not at import (every function imports app.py).
+"""
 from __future__ import annotations
 
 import logging
@@ -6,16 +9,20 @@ from typing import Any
 
 from chalice import Blueprint, Rate
 
-from chalicelib.bootstrap import container
-
 log = logging.getLogger(__name__)
 
 schedules = Blueprint(__name__)
 
 
+def _container() -> Any:
+    from chalicelib.bootstrap import container
+
+    return container()
+
+
 @schedules.schedule(Rate(1, unit=Rate.MINUTES), name="relay_outbox")
 def relay_outbox(event: Any) -> dict:
-    sent = container().outbox_relay.run_once()
+    sent = _container().outbox_relay.run_once()
     if sent:
         log.warning("outbox relay republished stranded messages", extra={"count": sent})
     return {"republished": sent}
@@ -23,4 +30,4 @@ def relay_outbox(event: Any) -> dict:
 
 @schedules.schedule(Rate(1, unit=Rate.MINUTES), name="sweep_orders")
 def sweep_orders(event: Any) -> dict:
-    return container().redrive.sweep()
+    return _container().redrive.sweep()

@@ -2,34 +2,49 @@
 
 Errors leave as named exceptions: the Lambda errorType is the class name, which the state machine's
 Retry/Catch lists match (PartnerUnavailable and DatabaseUnavailable are retried; the rest are caught).
+Every Lambda function imports app.py and with it this module: the composition root and the workflow
+service load with a task's first call, not at import.
 """
 from __future__ import annotations
 
-from functools import wraps
-from typing import Any, Callable
+from typing import Any
 
 from chalice import Blueprint
 
-from chalicelib.bootstrap import container
-
 workflow_tasks = Blueprint(__name__)
+
+# Task (Lambda function) name -> the event fields passed, in order, to the workflow method of that name
+# (park_order: to the redrive). "position" is passed as an int; "error" may be absent.
+TASKS = {
+    "load_order": ("order_key", "execution_id"),
+    "fetch_powers": ("order_key", "position"),
+    "fetch_people": ("order_key", "position"),
+    "check_operators": ("order_key", "position"),
+    "decide_party": ("order_key", "position"),
+    "evaluate_person": ("order_key", "position"),
+    "conclude_order": ("order_key", "execution_id"),
+    "record_failure": ("order_key", "execution_id", "error"),
+    "publish_result": ("order_key",),
+    "park_order": ("order_key", "execution_id", "error"),
+}
 
 
 class DatabaseUnavailable(Exception):
     """The database could not be reached; transient, retried by the state machine."""
 
 
-def _named_errors(handler: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    @wraps(handler)
-    def wrapper(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        try:
-            return handler(event)
-        except Exception as exc:
-            if _is_database_outage(exc):
-                raise DatabaseUnavailable(str(exc).splitlines()[0][:300]) from exc
-            raise
+def _run(task: str, event: dict[str, Any]) -> dict[str, Any]:
+    try:
+        from chalicelib.bootstrap import container
 
-    return wrapper
+        c = container()
+        run = c.redrive.park if task == "park_order" else getattr(c.workflow, task)
+        return run(*[int(event[f]) if f == "position" else event.get(f) if f == "error" else event[f]
+                     for f in TASKS[task]])
+    except Exception as exc:
+        if _is_database_outage(exc):
+            raise DatabaseUnavailable(str(exc).splitlines()[0][:300]) from exc
+        raise
 
 
 def _is_database_outage(exc: Exception) -> bool:
@@ -38,65 +53,14 @@ def _is_database_outage(exc: Exception) -> bool:
     return isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
-def _workflow():
-    return container().workflow
+def _task(name: str) -> Any:
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return _run(name, event)
+
+    handler.__name__ = handler.__qualname__ = name
+    return workflow_tasks.lambda_function(name=name)(handler)
 
 
-@workflow_tasks.lambda_function(name="load_order")
-@_named_errors
-def load_order(event: dict[str, Any]) -> dict[str, Any]:
-    return _workflow().load_order(event["order_key"], event["execution_id"])
-
-
-@workflow_tasks.lambda_function(name="fetch_powers")
-@_named_errors
-def fetch_powers(event: dict[str, Any]) -> dict[str, Any]:
-    return _workflow().fetch_powers(event["order_key"], int(event["position"]))
-
-
-@workflow_tasks.lambda_function(name="fetch_people")
-@_named_errors
-def fetch_people(event: dict[str, Any]) -> dict[str, Any]:
-    return _workflow().fetch_people(event["order_key"], int(event["position"]))
-
-
-@workflow_tasks.lambda_function(name="check_operators")
-@_named_errors
-def check_operators(event: dict[str, Any]) -> dict[str, Any]:
-    return _workflow().check_operators(event["order_key"], int(event["position"]))
-
-
-@workflow_tasks.lambda_function(name="decide_party")
-@_named_errors
-def decide_party(event: dict[str, Any]) -> dict[str, Any]:
-    return _workflow().decide_party(event["order_key"], int(event["position"]))
-
-
-@workflow_tasks.lambda_function(name="evaluate_person")
-@_named_errors
-def evaluate_person(event: dict[str, Any]) -> dict[str, Any]:
-    return _workflow().evaluate_person(event["order_key"], int(event["position"]))
-
-
-@workflow_tasks.lambda_function(name="conclude_order")
-@_named_errors
-def conclude_order(event: dict[str, Any]) -> dict[str, Any]:
-    return _workflow().conclude_order(event["order_key"], event["execution_id"])
-
-
-@workflow_tasks.lambda_function(name="record_failure")
-@_named_errors
-def record_failure(event: dict[str, Any]) -> dict[str, Any]:
-    return _workflow().record_failure(event["order_key"], event["execution_id"], event.get("error"))
-
-
-@workflow_tasks.lambda_function(name="publish_result")
-@_named_errors
-def publish_result(event: dict[str, Any]) -> dict[str, Any]:
-    return _workflow().publish_result(event["order_key"])
-
-
-@workflow_tasks.lambda_function(name="park_order")
-@_named_errors
-def park_order(event: dict[str, Any]) -> dict[str, Any]:
-    return container().redrive.park(event["order_key"], event["execution_id"], event.get("error"))
+# Chalice names each function's Lambda handler after the module attribute: ...workflow_tasks.<name>.
+for _name in TASKS:
+    globals()[_name] = _task(_name)

@@ -1,0 +1,237 @@
+"""What the HTTP routes declared in api.py run: thin views over the intake, query and simulation services.
+
+Loaded by a route's first call, not by `import app`. Every view answers through `endpoint`: it accepts or
+makes the X-Request-Id, checks identity and scope, maps errors to problem documents and adds the CORS
+headers of the configured portal origins.
+"""
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from functools import wraps
+from typing import Any, Callable
+
+from chalice import AuthResponse, Response
+
+from chalicelib.auth import SCOPE_READ, SCOPE_SIMULATE, SCOPE_WRITE, AreaNotAllowed, Caller, authorizer_context
+from chalicelib.bootstrap import container
+from chalicelib.entrypoints.api import PREFLIGHT_METHODS, api
+from chalicelib.entrypoints.presenters import accepted_view, history_view, order_view, page_view
+from chalicelib.entrypoints.problems import PROBLEM_JSON, BadRequest, field_error, problem, with_problems  # noqa: F401
+
+MAX_BODY_BYTES = 256 * 1024
+REQUEST_ID_HEADER = "X-Request-Id"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+EXPOSED_HEADERS = "Location, Retry-After, Idempotent-Replayed, X-Request-Id"
+ALLOWED_REQUEST_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-Request-Id"
+PREFLIGHT_MAX_AGE = "600"
+
+
+def _retry_after() -> int:
+    return container().settings.retry_after_seconds
+
+
+def ame_token(auth_request: Any) -> AuthResponse:
+    principal, context = authorizer_context(container().token_verifier, auth_request.token)
+    return AuthResponse(routes=["*"], principal_id=principal, context=context)
+
+
+# -- the wrapper every route goes through ----------------------------------------------------------
+
+def _request_id(headers: Any) -> str:
+    given = headers.get("x-request-id")
+    return given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+def _bind_request_id(request_id: str) -> None:
+    try:
+        from chalicelib.observability import bind_request
+    except ImportError:  # pragma: no cover - observability ships with the app; tolerate its absence
+        return
+    bind_request(request_id)
+
+
+def _allowed_origins() -> frozenset[str]:
+    from chalicelib.settings import SettingsError
+
+    try:
+        raw = container().settings.cors_origins
+    except SettingsError:  # already answered as a problem by the route; no CORS grant on a broken setup
+        return frozenset()
+    return frozenset(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+
+
+def _cors_headers(origin: str | None) -> dict[str, str]:
+    allowed = _allowed_origins()
+    if not allowed:
+        return {}
+    if origin and origin.rstrip("/") in allowed:
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin",
+                "Access-Control-Expose-Headers": EXPOSED_HEADERS}
+    return {"Vary": "Origin"}
+
+
+def _as_response(value: Any) -> Response:
+    if isinstance(value, Response):
+        return value
+    return _json(200, value)
+
+
+def endpoint(scope: str | None) -> Callable:
+    """`scope=None`: a public route. Otherwise the view gets the verified Caller as its first argument."""
+
+    def decorate(view: Callable) -> Callable:
+        @with_problems(_retry_after)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            if scope is None:
+                return view(*args, **kwargs)
+            context = (api.current_request.context or {}).get("authorizer")
+            caller = Caller.from_context(context)
+            caller.require(scope)
+            return view(caller, *args, **kwargs)
+
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Response:
+            request = api.current_request
+            request_id = _request_id(request.headers)
+            _bind_request_id(request_id)
+            response = _as_response(checked(*args, **kwargs))
+            response.headers = {**(response.headers or {}), REQUEST_ID_HEADER: request_id,
+                                **_cors_headers(request.headers.get("origin"))}
+            return response
+
+        return wrapper
+
+    return decorate
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(body=json.dumps(body, ensure_ascii=False), status_code=status,
+                    headers={"Content-Type": "application/json", **(headers or {})})
+
+
+def _idempotency_key(headers: Any) -> str | None:
+    value = headers.get("idempotency-key")
+    if value is None:
+        return None
+    if not 1 <= len(value) <= 128 or not all(" " <= ch <= "~" for ch in value):
+        raise BadRequest(422, "VALIDATION_FAILED", "a requisição tem campos inválidos", errors=[
+            field_error(field="Idempotency-Key", code="INVALID_FORMAT",
+                       message="deve ter de 1 a 128 caracteres imprimíveis")])
+    return value
+
+
+def _parse_body(request: Any) -> Any:
+    content_type = (request.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise BadRequest(415, "UNSUPPORTED_MEDIA_TYPE", "envie o corpo como application/json")
+    raw = request.raw_body or b""
+    if len(raw) > MAX_BODY_BYTES:
+        raise BadRequest(413, "BODY_TOO_LARGE", f"o corpo excede {MAX_BODY_BYTES // 1024} KiB")
+    if not raw.strip():
+        raise BadRequest(400, "MALFORMED_JSON", "o corpo da requisição está vazio; envie um objeto JSON")
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(400, "MALFORMED_JSON", f"o corpo não é JSON válido: {exc}") from None
+
+
+def _query_params() -> dict[str, list[str]]:
+    params = api.current_request.query_params
+    return {name: params.getlist(name) for name in params} if params else {}
+
+
+# -- public routes ---------------------------------------------------------------------------------
+
+@endpoint(None)
+def health() -> dict:
+    return {"status": "ok"}
+
+
+@endpoint(None)
+def ready() -> dict:
+    """Ready to take orders: the database answers (partners are checked per request, with 503s)."""
+    from chalicelib.domain.errors import DependencyUnavailable
+
+    try:
+        container().repository.ping()
+    except Exception as exc:  # noqa: BLE001 — any failure to reach the database means "not ready"
+        raise DependencyUnavailable("banco de dados", "banco de dados indisponível; tente novamente") from exc
+    return {"status": "ok"}
+
+
+@endpoint(None)
+def openapi_document() -> Response:
+    from chalicelib.openapi import document_json
+
+    return Response(body=document_json(), status_code=200, headers={"Content-Type": "application/json"})
+
+
+@endpoint(None)
+def docs_page() -> Response:
+    from chalicelib.openapi import docs_html
+
+    return Response(body=docs_html(), status_code=200, headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+# -- orders ----------------------------------------------------------------------------------------
+
+@endpoint(SCOPE_WRITE)
+def create_order(caller: Caller) -> Response:
+    request = api.current_request
+    key = _idempotency_key(request.headers)
+    body = _parse_body(request)
+    area_code = body.get("area_code") if isinstance(body, dict) else None
+    if isinstance(area_code, str) and not caller.serves(area_code.strip()):
+        # Checked before the area is looked up: a caller learns nothing about areas it does not serve.
+        raise AreaNotAllowed(area_code)
+    result = container().intake.create(caller.client_id, body, key)
+    headers = {"Location": f"/v1/orders/{result.order.order_key}"}
+    if result.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return _json(202, accepted_view(result.order), headers)
+
+
+@endpoint(SCOPE_READ)
+def search_orders(caller: Caller) -> Response:
+    from chalicelib.services.search import parse_query
+
+    page = container().order_queries.search(caller, parse_query(_query_params()))
+    return _json(200, page_view(page))
+
+
+@endpoint(SCOPE_READ)
+def get_order(caller: Caller, order_key: str) -> Response:
+    return _json(200, order_view(container().order_queries.get(caller, order_key)))
+
+
+@endpoint(SCOPE_READ)
+def order_history(caller: Caller, order_key: str) -> Response:
+    order, changes = container().order_queries.history(caller, order_key)
+    return _json(200, history_view(order, changes))
+
+
+# -- what-if ---------------------------------------------------------------------------------------
+
+@endpoint(SCOPE_SIMULATE)
+def simulate_quorum(caller: Caller) -> Response:
+    return _json(200, container().quorum_simulator.simulate(_parse_body(api.current_request)))
+
+
+# -- CORS preflight: answered without a token (browsers send none), only for the portal's origins -----
+
+def _preflight_view(path: str, **_: Any) -> Response:
+    origin = api.current_request.headers.get("origin")
+    cors = _cors_headers(origin)
+    if origin and "Access-Control-Allow-Origin" not in cors:
+        return problem(403, "CORS_ORIGIN_NOT_ALLOWED", "origem não autorizada a chamar esta API")
+    headers = {**cors, "Allow": PREFLIGHT_METHODS[path]}
+    if "Access-Control-Allow-Origin" in cors:
+        headers.update({"Access-Control-Allow-Methods": PREFLIGHT_METHODS[path],
+                        "Access-Control-Allow-Headers": ALLOWED_REQUEST_HEADERS,
+                        "Access-Control-Max-Age": PREFLIGHT_MAX_AGE})
+    return Response(body="", status_code=204, headers=headers)
+
+
+preflight = endpoint(None)(_preflight_view)

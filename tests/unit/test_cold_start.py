@@ -1,0 +1,104 @@
+"""Cold start: `import app` loads the entry declarations only, and every Lambda handler string runs as in the app."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# What every Lambda function imports at cold start: the declarations, nothing behind them.
+DECLARATIONS = {
+    "app", "chalicelib", "chalicelib.entrypoints", "chalicelib.entrypoints.api",
+    "chalicelib.entrypoints.queue_handlers", "chalicelib.entrypoints.schedules",
+    "chalicelib.entrypoints.workflow_tasks", "chalicelib.queues",
+}
+
+
+def _run(code: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_importing_app_loads_the_entry_declarations_and_nothing_behind_them():
+    seen = _run("import sys, json; import app; print(json.dumps(sorted(sys.modules)))")
+    assert {m for m in seen if m.split(".")[0] in ("app", "chalicelib")} == DECLARATIONS
+    heavy = {"dataclasses", "uuid", "concurrent.futures", "pydantic", "sqlalchemy", "boto3", "requests", "jwt",
+             "aws_lambda_powertools"}
+    assert heavy.isdisjoint(seen)
+
+
+def _handler_strings() -> list[str]:
+    import app
+
+    a = app.app
+    return sorted({f.handler_string for f in a.pure_lambda_functions}
+                  | {s.handler_string for s in a.event_sources}
+                  | {h.handler_string for h in a.builtin_auth_handlers})
+
+
+def test_every_function_chalice_deploys_has_a_handler_string_in_an_entrypoint_module():
+    modules = {h.rsplit(".", 1)[0] for h in _handler_strings()}
+    assert modules == {"chalicelib.entrypoints.api", "chalicelib.entrypoints.queue_handlers",
+                       "chalicelib.entrypoints.schedules", "chalicelib.entrypoints.workflow_tasks"}
+
+
+@pytest.mark.parametrize("module", ["chalicelib.entrypoints.queue_handlers", "chalicelib.entrypoints.schedules",
+                                    "chalicelib.entrypoints.workflow_tasks", "chalicelib.entrypoints.api"])
+def test_a_function_started_by_its_handler_string_runs_through_the_app_middleware(module):
+    # Lambda imports the handler's module, not app.py: the middleware must be attached all the same.
+    handlers = [h for h in _handler_strings() if h.rsplit(".", 1)[0] == module]
+    code = (
+        "import importlib, json, sys\n"
+        f"mod = importlib.import_module({module!r})\n"
+        "from chalicelib.entrypoints import chalice_middleware\n"
+        "out = {}\n"
+        f"for h in {handlers!r}:\n"
+        "    fn = getattr(mod, h.rsplit('.', 1)[1])\n"
+        "    out[h] = [m is chalice_middleware for m in getattr(fn, 'middleware_handlers', ['authorizer'])]\n"
+        "print(json.dumps(out))"
+    )
+    attached = _run(code)
+    assert set(attached) == set(handlers) and handlers
+    for handler, middleware in attached.items():
+        if handler.endswith(".ame_token"):  # Chalice runs no middleware around authorizers
+            assert middleware == [False]
+        else:
+            assert middleware == [True], handler
+
+
+def test_a_route_loads_its_implementation_on_its_first_request():
+    code = (
+        "import json, sys\n"
+        "import app\n"
+        "from chalice.test import Client\n"
+        "before = 'chalicelib.entrypoints.api_views' in sys.modules\n"
+        "with Client(app.app) as client:\n"
+        "    response = client.http.get('/health')\n"
+        "print(json.dumps([before, 'chalicelib.entrypoints.api_views' in sys.modules, response.status_code,\n"
+        "                  response.json_body, 'X-Request-Id' in response.headers]))"
+    )
+    assert _run(code) == [False, True, 200, {"status": "ok"}, True]
+
+
+def test_preflight_routes_keep_their_view_names():
+    import app
+
+    names = {path: entries["OPTIONS"].view_name for path, entries in app.app.routes.items() if "OPTIONS" in entries}
+    assert names == {
+        "/v1/orders": "preflight_v1_orders",
+        "/v1/orders/{order_key}": "preflight_v1_orders_order_key",
+        "/v1/orders/{order_key}/history": "preflight_v1_orders_order_key_history",
+        "/v1/quorum/simulations": "preflight_v1_quorum_simulations",
+    }
+
+
+def test_the_moved_queue_helpers_are_still_importable_from_queue_handlers():
+    from chalicelib.entrypoints import queue_consumers, queue_handlers
+
+    assert queue_handlers.SqsRedelivery is queue_consumers.SqsRedelivery
+    assert queue_handlers.process_batch is queue_consumers.process_batch
+    with pytest.raises(AttributeError):
+        queue_handlers.not_a_name  # noqa: B018
