@@ -9,7 +9,8 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from functools import lru_cache
+from typing import Callable, Protocol, Sequence
 from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass
 
@@ -56,7 +57,7 @@ def parse_secret(value: str) -> list[bytes]:
     return keys
 
 
-def sign(webhook_id: str, timestamp: int, body: bytes, keys: list[bytes]) -> str:
+def sign(webhook_id: str, timestamp: int, body: bytes, keys: Sequence[bytes]) -> str:
     """The `webhook-signature` header: `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">` per key."""
     signed = f"{webhook_id}.{timestamp}.".encode("utf-8") + body
     return " ".join(
@@ -69,7 +70,17 @@ def checked_url(url: str) -> str:
     parts = urlsplit(url or "")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise WebhookUrlRefused("URL recusada: só http(s) com host")
+    try:
+        parts.port
+    except ValueError:
+        raise WebhookUrlRefused("URL recusada: porta inválida") from None
     return url
+
+
+@lru_cache(maxsize=64)
+def _keys(secret_value: str) -> tuple[bytes, ...]:
+    """parse_secret, once per secret value (a batch signs many deliveries with one secret)."""
+    return tuple(parse_secret(secret_value))
 
 
 @dataclass(frozen=True)
@@ -128,7 +139,7 @@ class WebhookSender:
             "content-type": "application/json",
             "webhook-id": webhook_id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(webhook_id, timestamp, body, parse_secret(self._secrets.get(secret_ref))),
+            "webhook-signature": sign(webhook_id, timestamp, body, _keys(self._secrets.get(secret_ref))),
         }
 
     def send(self, url: str, secret_ref: str, webhook_id: str, body: bytes) -> WebhookAttempt:

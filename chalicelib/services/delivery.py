@@ -6,10 +6,11 @@ import json
 import logging
 import math
 import random
-from dataclasses import dataclass
+from concurrent.futures import Executor, wait
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Callable, Literal, Mapping, Protocol
+from typing import Any, Callable, Literal, Mapping, NamedTuple, Protocol, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -43,13 +44,37 @@ class Claim:
     lease_until: datetime | None = None
 
 
+class ClaimRequest(NamedTuple):
+    """One channel of one order to claim: count an attempt and take its lease."""
+
+    order_key: str
+    channel: str
+    kind: str
+    target: str | None
+
+
+class Settlement(NamedTuple):
+    """How one claimed attempt ended, at `at`: delivered (keeping `message_id`), or failed with `error`;
+    a failure with `history_detail` was the last attempt: the channel is given up and the order's
+    history says so."""
+
+    order_key: str
+    channel: str
+    at: datetime
+    delivered: bool
+    message_id: str | None = None
+    error: str | None = None
+    history_detail: str | None = None
+
+
 class DeliverySettings(BaseModel):
     """Delivery timings, from the environment (kept apart from Settings, which this issue does not own)."""
 
     webhook_timeout_seconds: float = Field(5.0, alias="AME_WEBHOOK_TIMEOUT_SECONDS", gt=0)
     backoff_base_seconds: float = Field(30.0, alias="AME_DELIVERY_BACKOFF_BASE_SECONDS", ge=0)
     backoff_max_seconds: float = Field(900.0, alias="AME_DELIVERY_BACKOFF_MAX_SECONDS", ge=0, le=43200)
-    # Longer than one channel's work (webhook timeout included), shorter than the queue's visibility timeout.
+    # A batch claims its channels up front: longer than one batch's work (the consumer's timeout, 30 s),
+    # shorter than the queue's visibility timeout.
     lease_seconds: float = Field(60.0, alias="AME_DELIVERY_LEASE_SECONDS", gt=0)
     concurrency: int = Field(10, alias="AME_DELIVERY_CONCURRENCY", ge=1, le=64)
 
@@ -101,18 +126,19 @@ class OrderSource(Protocol):
 
 
 class DeliveryStore(Protocol):
-    def order_context(self, order_key: str) -> dict[str, Any] | None:
-        """{"status", "area_code", "area_snapshot"} of the order, or None when it does not exist."""
+    """Per batch of events, one read of their orders and one transaction of claims; then each attempt's
+    end, recorded as it happens."""
 
-    def claim(self, order_key: str, channel: str, *, kind: str, target: str | None, now: datetime,
-              lease_seconds: float) -> Claim:
-        """Count one attempt and take the channel's lease, unless it is delivered or leased elsewhere."""
+    def order_contexts(self, order_keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """{order_key: {"status", "area_code", "area_snapshot"}} of those orders that exist."""
 
-    def succeed(self, order_key: str, channel: str, now: datetime, message_id: str | None = None) -> None: ...
+    def claim_many(self, requests: Sequence[ClaimRequest], now: datetime, lease_seconds: float) -> list[Claim]:
+        """Per request, in its order: count one attempt and take the channel's lease, unless the channel
+        is delivered or leased elsewhere (or earlier in `requests`). One transaction."""
 
-    def release(self, order_key: str, channel: str, error: str) -> None: ...
-
-    def give_up(self, order_key: str, channel: str, now: datetime, error: str, history_detail: str) -> bool: ...
+    def settle(self, settlement: Settlement) -> None:
+        """Record a claimed attempt's end, and return once it is recorded: delivered; failed, the lease
+        released; or given up with one history row (none when delivered or given up already)."""
 
 
 class WebhookPort(Protocol):
@@ -151,6 +177,20 @@ class _Work:
     action: Callable[[], str | None]     # raises ChannelFailed; returns an id to keep, if any
 
 
+@dataclass
+class _Event:
+    """One event of a batch on its way through DeliveryService.deliver_batch."""
+
+    body: str
+    last: bool                                   # the last receive: a failed channel is given up
+    parsed: ResultEvent | None = None
+    failure: Exception | None = None             # what stops the event (PoisonedEvent, the database down...)
+    claimed: list[tuple[_Work, Claim]] = field(default_factory=list)
+    done: int = 0
+    reasons: list[str] = field(default_factory=list)
+    waits: list[int] = field(default_factory=list)
+
+
 class DeliveryService:
     def __init__(self, orders: OrderSource, deliveries: DeliveryStore, webhooks: WebhookPort,
                  notifications: NotificationPort, queue: QueuePort, clock: Any,
@@ -170,25 +210,130 @@ class DeliveryService:
     def deliver(self, body: str, receive_count: int = 1) -> dict[str, Any]:
         """Do every channel of the event that is not done yet. Raises PoisonedEvent (never retry) or
         RetryLater (some channel failed or is busy elsewhere); returns a summary when all are done."""
-        event = self.parse(body)
-        order = self._deliveries.order_context(event.order_key)
-        if order is None:
-            raise PoisonedEvent(f"ordem {event.order_key} desconhecida")
-        last = receive_count >= self.max_attempts
-        done, reasons, waits = 0, [], []
-        for work in self._plan(event, order, body):
-            outcome = self._run(event.order_key, work, last)
-            if outcome is None:
-                done += 1
+        [outcome] = self.deliver_batch([(body, receive_count)])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def deliver_batch(self, events: Sequence[tuple[str, int]],
+                      executor: Executor | None = None) -> list[dict[str, Any] | Exception]:
+        """deliver() for each (body, receive_count), the events' attempts overlapping on `executor`.
+        Per event, in order: its summary, or the exception that stops it (PoisonedEvent, RetryLater, or
+        an unexpected one such as the database down, to be retried with backoff); an exception that is
+        not an Exception (the runtime going away) propagates.
+
+        What comes before the attempts runs here, once for the batch: one read of the orders and one
+        transaction of claims, so the POSTs leave together instead of one after another behind each
+        event's round trips. Then each event's channels run in their order as one task, each channel's
+        end recorded as soon as it is done, as deliver() always did."""
+        batch = [_Event(body, receive_count >= self.max_attempts) for body, receive_count in events]
+        for item in batch:
+            try:
+                item.parsed = self.parse(item.body)
+            except PoisonedEvent as exc:
+                item.failure = exc
+        self._claim([item for item in batch if item.failure is None])
+        self._attempt_all([item for item in batch if item.failure is None and item.claimed], executor)
+        return [self._outcome(item, receive_count) for item, (_, receive_count) in zip(batch, events)]
+
+    def _claim(self, batch: list[_Event]) -> None:
+        if not batch:
+            return
+        try:
+            orders = self._deliveries.order_contexts(sorted({item.parsed.order_key for item in batch}))
+        except Exception as exc:
+            for item in batch:
+                item.failure = exc
+            return
+        planned: list[tuple[_Event, list[_Work]]] = []
+        for item in batch:
+            order = orders.get(item.parsed.order_key)
+            if order is None:
+                item.failure = PoisonedEvent(f"ordem {item.parsed.order_key} desconhecida")
+                continue
+            try:
+                planned.append((item, self._plan(item.parsed, order, item.body)))
+            except Exception as exc:  # e.g. the signers' contact data could not be read
+                item.failure = exc
+        requests = [ClaimRequest(item.parsed.order_key, work.channel, work.kind, work.target)
+                    for item, works in planned for work in works]
+        now = self._clock.now()
+        try:
+            claims = iter(self._deliveries.claim_many(requests, now, self.settings.lease_seconds))
+        except Exception as exc:
+            for item, _ in planned:
+                item.failure = exc
+            return
+        for item, works in planned:
+            for work in works:
+                claim = next(claims)
+                if claim.state == ClaimState.CLAIMED:
+                    item.claimed.append((work, claim))
+                elif claim.state == ClaimState.DELIVERED:
+                    item.done += 1
+                else:
+                    wait_seconds = 1
+                    if claim.lease_until is not None:
+                        wait_seconds = max(1, int(math.ceil((claim.lease_until - now).total_seconds())))
+                    item.reasons.append(f"{work.channel}: em andamento em outra execução")
+                    item.waits.append(wait_seconds)
+
+    def _attempt_all(self, batch: list[_Event], executor: Executor | None) -> None:
+        if executor is None or len(batch) == 1:
+            for item in batch:
+                self._attempt(item)
+            return
+        running = [executor.submit(self._attempt, item) for item in batch]
+        wait(running)  # one wake-up for the batch, not one per event
+        for item, future in zip(batch, running):
+            try:
+                future.result()
+            except Exception as exc:
+                item.failure = exc
+
+    def _attempt(self, item: _Event) -> None:
+        """One event's claimed channels, in order, each recorded as soon as it is done: a crash costs at
+        most one channel's effect without its record (the same ids go out again, and are deduplicated)."""
+        key = item.parsed.order_key
+        for work, claim in item.claimed:
+            try:
+                kept = work.action()
+            except Exception as exc:
+                error = str(exc) if isinstance(exc, ChannelFailed) else f"erro inesperado: {type(exc).__name__}"
+                record_delivery_attempt(work.kind, "gave_up" if item.last else "failed")
+                detail = None
+                if item.last:
+                    detail = (f"entrega falhou após {claim.attempts} tentativa(s): {work.label}: {error}; "
+                              f"evento enviado à fila de mensagens mortas")
+                settlement = Settlement(key, work.channel, self._clock.now(), False, error=error,
+                                        history_detail=detail)
             else:
-                reason, wait = outcome
-                reasons.append(reason)
-                if wait is not None:
-                    waits.append(wait)
-        if reasons:
-            delay = 0 if last else max([self.backoff(receive_count), *waits])
-            raise RetryLater(delay, reasons)
-        return {"order_key": event.order_key, "event_id": event.event_id, "channels": done}
+                record_delivery_attempt(work.kind, "delivered")
+                settlement = Settlement(key, work.channel, self._clock.now(), True, message_id=kept)
+            try:
+                self._deliveries.settle(settlement)
+            except Exception as exc:  # unrecorded: the lease lapses and the channel is tried again
+                item.failure = exc
+                return
+            extra = {"order_key": key, "kind": work.kind, "attempts": claim.attempts}
+            if settlement.delivered:
+                item.done += 1
+                log.info("result delivered", extra=extra)
+                continue
+            item.reasons.append(f"{work.channel}: {settlement.error}")
+            if item.last:
+                log.error("result delivery gave up; the event goes to the dead-letter queue",
+                          extra={**extra, "error": settlement.error})
+            else:
+                log.warning("result delivery failed; will retry", extra={**extra, "error": settlement.error})
+
+    def _outcome(self, item: _Event, receive_count: int) -> dict[str, Any] | Exception:
+        if item.failure is not None:
+            return item.failure
+        if item.reasons:
+            delay = 0 if item.last else max([self.backoff(receive_count), *item.waits])
+            return RetryLater(delay, item.reasons)
+        return {"order_key": item.parsed.order_key, "event_id": item.parsed.event_id, "channels": item.done}
 
     def backoff(self, receive_count: int) -> int:
         return backoff_seconds(receive_count, self.settings.backoff_base_seconds,
@@ -290,39 +435,3 @@ class DeliveryService:
                 raise ChannelFailed(f"fila envelope-ready: {type(exc).__name__}") from exc
 
         return _Work(ENVELOPE_READY, ENVELOPE_READY, ENVELOPE_READY_QUEUE, "fila envelope-ready", hand_on)
-
-    # -- one channel, exactly once ---------------------------------------------------------------------
-    def _run(self, order_key: str, work: _Work, last: bool) -> tuple[str, int | None] | None:
-        now = self._clock.now()
-        claim = self._deliveries.claim(order_key, work.channel, kind=work.kind, target=work.target, now=now,
-                                       lease_seconds=self.settings.lease_seconds)
-        if claim.state == ClaimState.DELIVERED:
-            return None
-        if claim.state == ClaimState.BUSY:
-            wait = 1
-            if claim.lease_until is not None:
-                wait = max(1, int(math.ceil((claim.lease_until - now).total_seconds())))
-            return f"{work.channel}: em andamento em outra execução", wait
-        try:
-            kept = work.action()
-        except Exception as exc:
-            error = str(exc) if isinstance(exc, ChannelFailed) else f"erro inesperado: {type(exc).__name__}"
-            record_delivery_attempt(work.kind, "gave_up" if last else "failed")
-            self._fail(order_key, work, claim.attempts, error, last)
-            return f"{work.channel}: {error}", None
-        record_delivery_attempt(work.kind, "delivered")
-        self._deliveries.succeed(order_key, work.channel, self._clock.now(), kept)
-        log.info("result delivered", extra={"order_key": order_key, "kind": work.kind, "attempts": claim.attempts})
-        return None
-
-    def _fail(self, order_key: str, work: _Work, attempts: int, error: str, last: bool) -> None:
-        if not last:
-            self._deliveries.release(order_key, work.channel, error)
-            log.warning("result delivery failed; will retry",
-                        extra={"order_key": order_key, "kind": work.kind, "attempts": attempts, "error": error})
-            return
-        detail = (f"entrega falhou após {attempts} tentativa(s): {work.label}: {error}; "
-                  f"evento enviado à fila de mensagens mortas")
-        self._deliveries.give_up(order_key, work.channel, self._clock.now(), error, detail)
-        log.error("result delivery gave up; the event goes to the dead-letter queue",
-                  extra={"order_key": order_key, "kind": work.kind, "attempts": attempts, "error": error})

@@ -121,10 +121,10 @@ def test_a_redelivered_message_and_a_handler_killed_between_notifying_and_record
             def __getattr__(self, name):
                 return getattr(real, name)
 
-            def succeed(self, order_key, channel, now, message_id=None):
-                if channel.startswith("EMAIL:"):
+            def settle(self, settlement):
+                if settlement.channel.startswith("EMAIL:"):
                     raise KilledAfterNotifying()
-                return real.succeed(order_key, channel, now, message_id)
+                return real.settle(settlement)
 
         monkeypatch.setattr(service, "_deliveries", DiesOnFirstEmail())
         with pytest.raises(KilledAfterNotifying):

@@ -16,7 +16,7 @@ from ame_local.pollers import sqs_record
 from chalicelib.adapters.aws import SqsMessageQueue
 from chalicelib.adapters.claim_check import SQS_MAX_MESSAGE_BYTES, S3ClaimChecks, claim_reference
 from chalicelib.bootstrap import Container, set_container
-from chalicelib.entrypoints.queue_handlers import SqsRedelivery, process_batch, process_batch_concurrently
+from chalicelib.entrypoints.queue_handlers import SqsRedelivery, process_batch, process_batch_together
 from chalicelib.settings import Settings
 
 PREFIX = "claims-"
@@ -97,6 +97,16 @@ def records_of(aws: LocalAws, logical: str) -> list[dict[str, Any]]:
     return [sqs_record(m, aws.queue_arns[logical]) for m in receive_all(aws, logical)]
 
 
+def each(record_handler: Any) -> Any:
+    """A batch handler (as on_result_message's) running `record_handler` on every resolved record."""
+    def handle(records: list[dict[str, Any]]) -> list[Exception | None]:
+        for record in records:
+            record_handler(record)
+        return [None] * len(records)
+
+    return handle
+
+
 def test_a_300_kb_result_event_goes_through_s3_and_reaches_the_handler_whole(aws, app_container):
     body = result_event(2000)
     assert len(body.encode("utf-8")) > SQS_MAX_MESSAGE_BYTES  # ~300 KB
@@ -108,7 +118,7 @@ def test_a_300_kb_result_event_goes_through_s3_and_reaches_the_handler_whole(aws
     assert len(record["body"]) < 400 and claim_reference(record["body"]) is not None
     seen: list[str] = []
     with concurrent.futures.ThreadPoolExecutor(2) as executor:
-        answer = process_batch_concurrently(SqsEvent([record]), lambda r: seen.append(r["body"]), executor)
+        answer = process_batch_together(SqsEvent([record]), each(lambda r: seen.append(r["body"])), executor)
     assert answer == {"batchItemFailures": []}
     assert seen == [body]
 
@@ -145,7 +155,7 @@ def test_a_reference_whose_object_is_gone_goes_to_the_dlq_with_the_reason_and_is
     called: list[Any] = []
 
     with concurrent.futures.ThreadPoolExecutor(2) as executor:
-        answer = process_batch_concurrently(SqsEvent([record]), called.append, executor)
+        answer = process_batch_together(SqsEvent([record]), each(called.append), executor)
 
     assert answer == {"batchItemFailures": []} and called == []
     [dead] = receive_all(aws, "result", dlq=True)
@@ -164,7 +174,7 @@ def test_a_resolved_record_dead_lettered_by_its_handler_goes_to_the_dlq_as_its_r
         redelivery.dead_letter(resolved, "evento inválido")
 
     with concurrent.futures.ThreadPoolExecutor(2) as executor:
-        answer = process_batch_concurrently(SqsEvent([record]), poisoned, executor)
+        answer = process_batch_together(SqsEvent([record]), each(poisoned), executor)
 
     assert answer == {"batchItemFailures": []}
     [dead] = receive_all(aws, "result", dlq=True)

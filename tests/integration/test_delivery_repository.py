@@ -9,7 +9,7 @@ import pytest
 from chalicelib.adapters.db.deliveries import SqlDeliveryRepository
 from chalicelib.adapters.db.engine import create_engine_for
 from chalicelib.adapters.db.repository import SqlOrderRepository
-from chalicelib.services.delivery import ClaimState
+from chalicelib.services.delivery import ClaimRequest, ClaimState, Settlement
 from migrations.runner import upgrade
 from tests.integration.test_repository import T0, _clear, create
 
@@ -39,13 +39,17 @@ def store(engine) -> SqlDeliveryRepository:
 
 
 def claim(store, key, now=T0, lease=30.0, channel="WEBHOOK"):
-    return store.claim(key, channel, kind="WEBHOOK", target="http://127.0.0.1:9100/hooks", now=now,
-                       lease_seconds=lease)
+    [taken] = store.claim_many([ClaimRequest(key, channel, "WEBHOOK", "http://127.0.0.1:9100/hooks")], now, lease)
+    return taken
+
+
+def failed(key, error, at=T0, history_detail=None, channel="WEBHOOK"):
+    return Settlement(key, channel, at, False, error=error, history_detail=history_detail)
 
 
 def test_each_claim_after_a_failure_counts_one_more_attempt(store, order_key):
     first = claim(store, order_key)
-    store.release(order_key, "WEBHOOK", "HTTP 500")
+    store.settle(failed(order_key, "HTTP 500"))
     second = claim(store, order_key, now=T0 + timedelta(seconds=5))
     assert (first.state, first.attempts, second.state, second.attempts) == (
         ClaimState.CLAIMED, 1, ClaimState.CLAIMED, 2)
@@ -63,7 +67,7 @@ def test_a_live_lease_makes_another_copy_wait_and_an_expired_one_is_taken_over(s
 
 def test_a_delivered_channel_is_never_claimed_again(store, order_key):
     claim(store, order_key)
-    store.succeed(order_key, "WEBHOOK", T0 + timedelta(seconds=1), "evt_x")
+    store.settle(Settlement(order_key, "WEBHOOK", T0 + timedelta(seconds=1), True, message_id="evt_x"))
     again = claim(store, order_key, now=T0 + timedelta(hours=1))
     [row] = store.for_order(order_key)
     assert again.state is ClaimState.DELIVERED
@@ -88,10 +92,51 @@ def test_concurrent_copies_claim_a_channel_exactly_once(store, order_key):
 
 def test_giving_up_writes_one_history_row_under_the_current_status(store, order_key):
     claim(store, order_key)
-    first = store.give_up(order_key, "WEBHOOK", T0, "HTTP 500", "entrega falhou após 5 tentativa(s): webhook")
-    second = store.give_up(order_key, "WEBHOOK", T0, "HTTP 500", "de novo")
+    before = len(SqlOrderRepository(store._engine).history(order_key))
+    store.settle(failed(order_key, "HTTP 500", history_detail="entrega falhou após 5 tentativa(s): webhook"))
+    store.settle(failed(order_key, "HTTP 500", history_detail="de novo"))
     history = SqlOrderRepository(store._engine).history(order_key)
-    assert (first, second) == (True, False)
+    assert len(history) == before + 1
     assert [h.detail for h in history][-1] == "entrega falhou após 5 tentativa(s): webhook"
     assert history[-1].status.value == "RECEIVED"
     assert store.for_order(order_key)[0]["status"] == "FAILED"
+
+
+def test_one_claim_call_takes_new_and_lapsed_channels_and_leaves_delivered_leased_and_repeated_ones(store, order_key):
+    claim(store, order_key, channel="DONE")
+    store.settle(Settlement(order_key, "DONE", T0, True))
+    claim(store, order_key, channel="LEASED", lease=60)
+    claim(store, order_key, channel="LAPSED", lease=5)
+    requests = [ClaimRequest(order_key, channel, "NOTIFICATION", None)
+                for channel in ("NEW", "DONE", "LEASED", "LAPSED", "NEW")]
+
+    claims = store.claim_many(requests, T0 + timedelta(seconds=10), 30)
+
+    assert [(c.state, c.attempts) for c in claims] == [
+        (ClaimState.CLAIMED, 1), (ClaimState.DELIVERED, 1), (ClaimState.BUSY, 1), (ClaimState.CLAIMED, 2),
+        (ClaimState.BUSY, 1)]
+    assert claims[2].lease_until == T0 + timedelta(seconds=60)
+    rows = {r["channel"]: r for r in store.for_order(order_key)}
+    assert (rows["NEW"]["attempts"], rows["LAPSED"]["attempts"], rows["LEASED"]["attempts"]) == (1, 2, 1)
+
+
+def test_settlements_made_together_are_each_committed_before_their_caller_goes_on(store, order_key):
+    channels = [f"EMAIL:{n:011d}" for n in range(8)]
+    for channel in channels:
+        claim(store, order_key, channel=channel)
+    barrier = threading.Barrier(len(channels))
+    seen = {}
+
+    def deliver(channel: str) -> None:
+        barrier.wait()
+        store.settle(Settlement(order_key, channel, T0 + timedelta(seconds=1), True, message_id=channel))
+        seen[channel] = next(r["status"] for r in store.for_order(order_key) if r["channel"] == channel)
+
+    threads = [threading.Thread(target=deliver, args=(channel,)) for channel in channels]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == {channel: "DELIVERED" for channel in channels}
+    assert {r["channel"]: r["message_id"] for r in store.for_order(order_key)} == {c: c for c in channels}
+

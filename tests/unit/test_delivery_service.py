@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import SimpleNamespace
@@ -27,10 +28,11 @@ MARIA, JOAO, ANA = "52998224725", "11144477735", "39053344705"
 HOOK = {"url": "http://127.0.0.1:9100/hooks/credito-pj", "secret_ref": "ame/webhooks/CREDITO_PJ"}
 
 
-def event(event_type: str = "ORDER_QUORUM_MET", signers: list[str] | None = None, **extra: Any) -> str:
+def event(event_type: str = "ORDER_QUORUM_MET", signers: list[str] | None = None, key: str = KEY,
+          **extra: Any) -> str:
     signers = [MARIA, JOAO] if signers is None else signers
     return json.dumps({
-        "event_id": f"evt_{KEY}", "event_type": event_type, "order_key": KEY, "area_code": "CREDITO_PJ",
+        "event_id": f"evt_{key}", "event_type": event_type, "order_key": key, "area_code": "CREDITO_PJ",
         "external_reference": "contrato-123", "occurred_at": "2026-11-29T10:00:02Z",
         "status": event_type.removeprefix("ORDER_"),
         "result": {"quorum_met": event_type == "ORDER_QUORUM_MET",
@@ -43,6 +45,7 @@ class Orders:
     def __init__(self, webhook: dict | None = HOOK):
         snapshot = {"name": "Crédito PJ", **({"webhook": webhook} if webhook else {})}
         self.order = {"order_key": KEY, "status": "QUORUM_MET", "area_code": "CREDITO_PJ", "area_snapshot": snapshot}
+        self.keys = {KEY}  # orders that exist; all alike
         self.people = [
             {"cpf": MARIA, "name": "Maria Souza", "email": "maria@example.com", "phone": "+5511999990000"},
             {"cpf": JOAO, "name": "João Lima", "email": None, "phone": "+5511988880000"},
@@ -69,9 +72,19 @@ class Deliveries:
     orders: Orders = field(default_factory=Orders)
     rows: dict[tuple[str, str], Row] = field(default_factory=dict)
     history: list[str] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)   # what was asked of the store, in order
+    down: Exception | None = None
 
-    def order_context(self, order_key):
-        return self.orders.order if order_key == KEY else None
+    def order_contexts(self, order_keys):
+        self.calls.append(f"order_contexts {sorted(order_keys)}")
+        if self.down is not None:
+            raise self.down
+        return {k: {**self.orders.order, "order_key": k} for k in order_keys if k in self.orders.keys}
+
+    def claim_many(self, requests, now, lease_seconds):
+        self.calls.append(f"claim_many {len(requests)}")
+        return [self.claim(r.order_key, r.channel, kind=r.kind, target=r.target, now=now, lease_seconds=lease_seconds)
+                for r in requests]
 
     def claim(self, order_key, channel, *, kind, target, now, lease_seconds):
         row = self.rows.setdefault((order_key, channel), Row())
@@ -83,32 +96,36 @@ class Deliveries:
         row.lease_until = now + timedelta(seconds=lease_seconds)
         return Claim(ClaimState.CLAIMED, row.attempts, row.lease_until)
 
-    def succeed(self, order_key, channel, now, message_id=None):
-        row = self.rows[(order_key, channel)]
-        row.status, row.lease_until, row.message_id = "DELIVERED", None, message_id
-
-    def release(self, order_key, channel, error):
-        row = self.rows[(order_key, channel)]
-        row.lease_until, row.error = None, error
-
-    def give_up(self, order_key, channel, now, error, history_detail):
-        row = self.rows[(order_key, channel)]
-        if row.status != "PENDING":
-            return False
-        row.status, row.lease_until, row.error = "FAILED", None, error
-        self.history.append(history_detail)
-        return True
+    def settle(self, s):
+        self.calls.append(f"settle {s.order_key} {s.channel}")
+        row = self.rows[(s.order_key, s.channel)]
+        if row.status == "DELIVERED" or (s.history_detail is not None and row.status != "PENDING"):
+            return
+        if s.delivered:
+            row.status, row.lease_until, row.message_id = "DELIVERED", None, s.message_id
+        elif s.history_detail is None:
+            row.lease_until, row.error = None, s.error
+        else:
+            row.status, row.lease_until, row.error = "FAILED", None, s.error
+            self.history.append(s.history_detail)
 
 
 class Webhooks:
-    def __init__(self, answers: list[int] | None = None):
+    def __init__(self, answers: list[int] | None = None, failing: set[str] = frozenset(), log: list | None = None):
         self.answers = list(answers or [])
+        self.failing = failing  # webhook ids answered 500
         self.calls: list[tuple[str, str, bytes]] = []
+        self.log = log
 
     def send(self, url, secret_ref, webhook_id, body):
         self.calls.append((url, webhook_id, body))
-        status = self.answers.pop(0) if self.answers else 200
+        if self.log is not None:
+            self.log.append(f"post {webhook_id}")
+        status = 500 if webhook_id in self.failing else self.answers.pop(0) if self.answers else 200
         return WebhookAttempt(200 <= status < 300, status, None if status < 300 else f"HTTP {status}")
+
+    def start(self, url, secret_ref, webhook_id, body):
+        return None
 
     @staticmethod
     def describe(url):
@@ -116,11 +133,14 @@ class Webhooks:
 
 
 class Notifications:
-    def __init__(self, fail: bool = False):
+    def __init__(self, fail: bool = False, log: list | None = None):
         self.sent: list[dict[str, Any]] = []
         self.fail = fail
+        self.log = log
 
     def send(self, notification_id, channel, recipient, template, variables):
+        if self.log is not None:
+            self.log.append(f"notify {notification_id}")
         if self.fail:
             raise PartnerUnavailable("notificacao", "server error", 503)
         self.sent.append({"notification_id": notification_id, "channel": channel, "recipient": recipient,
@@ -244,3 +264,66 @@ def test_malformed_or_unknown_events_are_poisoned_with_the_reason(body, why):
     with pytest.raises(PoisonedEvent, match=why):
         s.service.deliver(body)
     assert s.webhooks.calls == []
+
+
+# -- a batch of events: the database work once before the attempts, which overlap ---------------------
+
+K1, K2, K3 = "01JDELIVERY0000000000000K1", "01JDELIVERY0000000000000K2", "01JDELIVERY0000000000000K3"
+
+
+def test_a_batch_reads_its_orders_once_claims_once_and_answers_each_event_on_its_own():
+    s = service(webhooks=Webhooks(failing={f"evt_{K2}"}))
+    s.orders.keys = {K1, K2}
+    batch = [(event("ORDER_NO_QUORUM", key=K1), 1), ("{not json", 1), (event("ORDER_NO_QUORUM", key=K3), 1),
+             (event("ORDER_NO_QUORUM", key=K2), 1), (event("ORDER_NO_QUORUM", key=K1), 1)]
+
+    with ThreadPoolExecutor(4) as executor:
+        ok, bad, unknown, failed, repeated = s.service.deliver_batch(batch, executor)
+
+    assert ok == {"order_key": K1, "event_id": f"evt_{K1}", "channels": 1}
+    assert isinstance(bad, PoisonedEvent) and "JSON" in bad.reason
+    assert isinstance(unknown, PoisonedEvent) and "desconhecida" in unknown.reason
+    assert isinstance(failed, RetryLater) and failed.reasons == ["WEBHOOK: HTTP 500"] and failed.delay_seconds == 10
+    # The same event twice in one batch: the second copy finds the channel leased by the first.
+    assert isinstance(repeated, RetryLater) and "em andamento" in repeated.reasons[0]
+    assert sorted(webhook_id for _, webhook_id, _ in s.webhooks.calls) == [f"evt_{K1}", f"evt_{K2}"]
+    assert s.deliveries.calls[:2] == [f"order_contexts {sorted([K1, K2, K3])}", "claim_many 3"]
+    assert sorted(s.deliveries.calls[2:]) == [f"settle {K1} WEBHOOK", f"settle {K2} WEBHOOK"]
+
+
+def test_the_database_down_before_the_attempts_fails_every_event_of_the_batch_and_sends_nothing():
+    s = service()
+    s.orders.keys = {K1, K2}
+    s.deliveries.down = ConnectionError("database down")
+    with ThreadPoolExecutor(2) as executor:
+        outcomes = s.service.deliver_batch([(event(key=K1), 1), (event(key=K2), 2)], executor)
+    assert [type(o) for o in outcomes] == [ConnectionError, ConnectionError]
+    assert s.webhooks.calls == [] and s.notifications.sent == [] and s.queue.sent == []
+
+
+class LoggedQueue(RecordingQueue):
+    def __init__(self, log: list):
+        super().__init__()
+        self.log = log
+
+    def send(self, queue, body, delay_seconds=0):
+        self.log.append(f"hand on {json.loads(body)['ready_id']}")
+        return super().send(queue, body, delay_seconds)
+
+
+def test_each_channel_of_an_event_is_recorded_before_the_next_one_is_attempted():
+    # A crash then costs at most one effect without its record, as with one event at a time.
+    s = service()
+    log = s.deliveries.calls
+    s.webhooks.log, s.notifications.log = log, log
+    s.service._queue = LoggedQueue(log)
+    s.orders.keys = {K1, K2}
+    with ThreadPoolExecutor(2) as executor:
+        s.service.deliver_batch([(event(key=K1, signers=[JOAO]), 1), (event("ORDER_NO_QUORUM", key=K2), 1)],
+                                executor)
+    assert [c for c in log[2:] if K1 in c] == [
+        f"post evt_{K1}", f"settle {K1} WEBHOOK", f"notify {K1}:{JOAO}:SMS", f"settle {K1} SMS:{JOAO}",
+        f"hand on rdy_{K1}", f"settle {K1} ENVELOPE_READY",
+    ]
+    assert [c for c in log[2:] if K2 in c] == [f"post evt_{K2}", f"settle {K2} WEBHOOK"]
+

@@ -2,6 +2,8 @@
 never follows a redirect and reports every failure as a failed attempt."""
 import base64
 import json
+import socket
+import threading
 import time
 
 import pytest
@@ -123,3 +125,76 @@ def test_a_receiver_that_is_not_listening_is_a_failed_attempt():
 def test_only_http_and_https_urls_are_called(url):
     attempt = WebhookSender(Secrets(SECRET)).send(url, "ame/webhooks/CREDITO_PJ", "evt_01J", BODY)
     assert not attempt.delivered and "http(s)" in attempt.error
+
+
+class CountingProduct:
+    """A bare HTTP/1.1 endpoint on loopback that answers 200 and counts connections; with
+    `close_after_answer` it closes each connection after one answer, without saying so."""
+
+    def __init__(self, close_after_answer: bool = False):
+        self.close_after_answer = close_after_answer
+        self.connections = 0
+        self.closed = threading.Semaphore(0)
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}/hooks/ame"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn, conn.makefile("rb") as stream:
+            while True:
+                head = b""
+                while not head.endswith(b"\r\n\r\n"):
+                    line = stream.readline()
+                    if not line:
+                        return
+                    head += line
+                length = next(int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length"))
+                stream.read(length)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                if self.close_after_answer:
+                    conn.shutdown(socket.SHUT_RDWR)
+                    self.closed.release()
+                    return
+
+    def stop(self) -> None:
+        self._server.close()
+
+
+def test_posts_to_one_product_reuse_a_kept_alive_connection():
+    product = CountingProduct()
+    sender = WebhookSender(Secrets(SECRET))
+    try:
+        attempts = [sender.send(product.url, "ame/webhooks/CREDITO_PJ", "evt_01J", BODY) for _ in range(3)]
+    finally:
+        product.stop()
+    assert [a.delivered for a in attempts] == [True, True, True]
+    assert product.connections == 1
+
+
+def test_a_connection_the_product_closed_while_idle_is_not_reused():
+    product = CountingProduct(close_after_answer=True)
+    sender = WebhookSender(Secrets(SECRET))
+    try:
+        first = sender.send(product.url, "ame/webhooks/CREDITO_PJ", "evt_01J", BODY)
+        assert product.closed.acquire(timeout=5)  # the product hung up after answering
+        second = sender.send(product.url, "ame/webhooks/CREDITO_PJ", "evt_01J", BODY)
+    finally:
+        product.stop()
+    assert (first.delivered, second.delivered) == (True, True)
+    assert product.connections == 2
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999/hooks", "http://127.0.0.1:port/hooks"])
+def test_a_url_with_an_impossible_port_is_refused(url):
+    attempt = WebhookSender(Secrets(SECRET)).send(url, "ame/webhooks/CREDITO_PJ", "evt_01J", BODY)
+    assert not attempt.delivered and attempt.error == "URL recusada: porta inválida"
+

@@ -5,7 +5,7 @@ import json
 import threading
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from chalicelib.adapters.db.engine import WRITE_OPTION
 from chalicelib.adapters.db.repository import from_db_time, to_db_time
 from chalicelib.adapters.db.schema import order_deliveries, order_status_history, orders
-from chalicelib.services.delivery import Claim, ClaimState
+from chalicelib.services.delivery import Claim, ClaimRequest, ClaimState, Settlement
 
 PENDING = "PENDING"
 DELIVERED = "DELIVERED"
@@ -24,7 +24,8 @@ _d = order_deliveries.c
 # Built once: composing SQLAlchemy statements per call cost more CPU than running them, and the
 # deliveries of one batch share the GIL.
 _KEY = sa.and_(_d.order_key == sa.bindparam("k"), _d.channel == sa.bindparam("ch"))
-_READ = sa.select(_d.status, _d.attempts, _d.lease_until).where(_KEY)
+_READ_ORDERS = sa.select(_d.order_key, _d.channel, _d.status, _d.attempts, _d.lease_until).where(
+    _d.order_key.in_(sa.bindparam("keys", expanding=True)))
 _TAKE = (order_deliveries.update()
          .where(_KEY, _d.status != DELIVERED, sa.or_(_d.lease_until.is_(None), _d.lease_until <= sa.bindparam("at")))
          .values(attempts=_d.attempts + 1, lease_until=sa.bindparam("until"), last_attempt_at=sa.bindparam("at"),
@@ -34,8 +35,24 @@ _SUCCEED = (order_deliveries.update().where(_KEY, _d.status != DELIVERED)
                     message_id=sa.func.coalesce(sa.bindparam("mid", type_=sa.String()), _d.message_id)))
 _RELEASE = (order_deliveries.update().where(_KEY, _d.status != DELIVERED)
             .values(lease_until=None, last_error=sa.bindparam("err")))
-_ORDER = sa.select(orders.c.status, orders.c.area_code, orders.c.area_snapshot).where(
-    orders.c.order_key == sa.bindparam("k"))
+_GIVE_UP = (order_deliveries.update().where(_KEY, _d.status == PENDING)
+            .values(status=FAILED, lease_until=None, last_error=sa.bindparam("err")))
+_ORDERS = sa.select(orders.c.order_key, orders.c.status, orders.c.area_code, orders.c.area_snapshot).where(
+    orders.c.order_key.in_(sa.bindparam("keys", expanding=True)))
+_ORDER_STATUS = sa.select(orders.c.status).where(orders.c.order_key == sa.bindparam("k"))
+# A copy of the batch inserting the same channel between our read and our insert (MySQL): read again.
+CLAIM_TRIES = 3
+
+
+class _Ticket:
+    """One settlement waiting to be recorded, by its own caller or with another one's group."""
+
+    __slots__ = ("settlement", "done", "error")
+
+    def __init__(self, settlement: Settlement) -> None:
+        self.settlement = settlement
+        self.done = False
+        self.error: BaseException | None = None
 
 
 class SqlDeliveryRepository:
@@ -47,74 +64,131 @@ class SqlDeliveryRepository:
         # SQLite has one writer at a time and its busy handler sleeps in steps of up to 100 ms; threads of
         # one process queue on a lock instead (a batch's deliveries write at once). MySQL locks rows.
         self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+        self._settling = threading.Condition()
+        self._queued: list[_Ticket] = []
+        self._recording = False
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         with self._write_lock, self._writer.begin() as conn:
             yield conn
 
-    def order_context(self, order_key: str) -> dict[str, Any] | None:
-        """What delivery needs of the order (status, area code, area snapshot), in one query."""
+    def order_contexts(self, order_keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """What delivery needs of each order (status, area code, area snapshot), in one query."""
+        if not order_keys:
+            return {}
         with self._engine.connect() as conn:
-            row = conn.execute(_ORDER, {"k": order_key}).first()
-        if row is None:
-            return None
-        return {"order_key": order_key, "status": row.status, "area_code": row.area_code,
-                "area_snapshot": json.loads(row.area_snapshot) if row.area_snapshot else {}}
+            rows = conn.execute(_ORDERS, {"keys": list(order_keys)}).all()
+        return {row.order_key: {"order_key": row.order_key, "status": row.status, "area_code": row.area_code,
+                                "area_snapshot": json.loads(row.area_snapshot) if row.area_snapshot else {}}
+                for row in rows}
 
-    def claim(self, order_key: str, channel: str, *, kind: str, target: str | None, now: datetime,
-              lease_seconds: float) -> Claim:
-        """Take the channel's lease and count one attempt, unless it was delivered or is leased."""
+    def claim_many(self, requests: Sequence[ClaimRequest], now: datetime, lease_seconds: float) -> list[Claim]:
+        """Take each channel's lease and count one attempt, unless it was delivered or is leased (by
+        another copy, or by an earlier request of this batch: the same event twice in one batch).
+
+        One transaction: a read of the orders' channels, one INSERT of the channels never attempted
+        (already claimed) and a conditional UPDATE per channel attempted before. Rows are written in
+        (order_key, channel) order, so two batches sharing channels take their locks in the same order."""
+        if not requests:
+            return []
         at = to_db_time(now)
         until = at + timedelta(seconds=lease_seconds)
-        key = {"k": order_key, "ch": channel}
+        for tries_left in range(CLAIM_TRIES - 1, -1, -1):
+            try:
+                with self._write() as conn:
+                    return self._claim_in(conn, requests, at, until)
+            except IntegrityError:
+                if not tries_left:
+                    raise
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _claim_in(conn: Connection, requests: Sequence[ClaimRequest], at: datetime, until: datetime) -> list[Claim]:
+        rows = {(r.order_key, r.channel): r
+                for r in conn.execute(_READ_ORDERS, {"keys": sorted({q.order_key for q in requests})})}
+        claims: list[Claim | None] = [None] * len(requests)
+        fresh: list[dict[str, Any]] = []
+        taken: set[tuple[str, str]] = set()
+        for i in sorted(range(len(requests)), key=lambda i: (requests[i].order_key, requests[i].channel)):
+            request = requests[i]
+            key = (request.order_key, request.channel)
+            row = rows.get(key)
+            if key in taken:  # the same channel twice in one batch: the first holds the lease
+                claims[i] = Claim(ClaimState.BUSY, 1 if row is None else row.attempts + 1, from_db_time(until))
+            elif row is None:
+                fresh.append({"order_key": request.order_key, "channel": request.channel, "kind": request.kind,
+                              "target": request.target[:500] if request.target else None, "status": PENDING,
+                              "attempts": 1, "lease_until": until, "first_attempt_at": at, "last_attempt_at": at})
+                claims[i] = Claim(ClaimState.CLAIMED, 1, from_db_time(until))
+            elif row.status == DELIVERED:
+                claims[i] = Claim(ClaimState.DELIVERED, row.attempts)
+            elif conn.execute(_TAKE, {"k": request.order_key, "ch": request.channel, "at": at,
+                                      "until": until}).rowcount == 1:
+                claims[i] = Claim(ClaimState.CLAIMED, row.attempts + 1, from_db_time(until))
+            else:
+                claims[i] = Claim(ClaimState.BUSY, row.attempts, from_db_time(row.lease_until))
+            if claims[i].state == ClaimState.CLAIMED:
+                taken.add(key)
+        if fresh:
+            conn.execute(order_deliveries.insert(), fresh)
+        return claims  # type: ignore[return-value]
+
+    def settle(self, settlement: Settlement) -> None:
+        """An attempt's end: DELIVERED; or the lease dropped so the next delivery of the event may try
+        again; or, on the last attempt, FAILED and one history row on the order (nothing when the
+        channel was delivered, or given up already).
+
+        Returns once it is committed. Attempts of a batch that end while another one is being recorded
+        are recorded together in the next transaction (group commit): one round of locks, statements
+        and commit for all, instead of each waiting for the write lock behind the others."""
+        ticket = _Ticket(settlement)
+        with self._settling:
+            self._queued.append(ticket)
+            while self._recording and not ticket.done:
+                self._settling.wait()
+            if not ticket.done:
+                self._recording = True
+                group, self._queued = self._queued, []
+        if not ticket.done:
+            self._record(group)
+        if ticket.error is not None:
+            raise ticket.error
+
+    def _record(self, group: list[_Ticket]) -> None:
         try:
-            # The first attempt (the common case) inserts the row already claimed: one statement.
             with self._write() as conn:
-                conn.execute(order_deliveries.insert(), {
-                    "order_key": order_key, "channel": channel, "kind": kind,
-                    "target": target[:500] if target else None, "status": PENDING, "attempts": 1,
-                    "lease_until": until, "first_attempt_at": at, "last_attempt_at": at})
-            return Claim(ClaimState.CLAIMED, 1, from_db_time(until))
-        except IntegrityError:
-            pass  # attempted before, or a concurrent copy inserted it first: the lease decides
-        with self._write() as conn:
-            row = conn.execute(_READ, key).one()
-            if row.status != DELIVERED and conn.execute(_TAKE, {**key, "at": at, "until": until}).rowcount == 1:
-                return Claim(ClaimState.CLAIMED, row.attempts + 1, from_db_time(until))
-        if row.status == DELIVERED:
-            return Claim(ClaimState.DELIVERED, row.attempts)
-        return Claim(ClaimState.BUSY, row.attempts, from_db_time(row.lease_until))
+                self._settle_in(conn, [t.settlement for t in group])
+        except BaseException as exc:
+            for t in group:
+                t.error = exc
+        finally:
+            with self._settling:
+                for t in group:
+                    t.done = True
+                self._recording = False
+                self._settling.notify_all()
 
-
-    def succeed(self, order_key: str, channel: str, now: datetime, message_id: str | None = None) -> None:
-        with self._write() as conn:
-            conn.execute(_SUCCEED, {"k": order_key, "ch": channel, "at": to_db_time(now),
-                                    "mid": message_id[:128] if message_id else None})
-
-    def release(self, order_key: str, channel: str, error: str) -> None:
-        """The attempt failed: drop the lease so the next delivery of the event may try again."""
-        with self._write() as conn:
-            conn.execute(_RELEASE, {"k": order_key, "ch": channel, "err": error[:500]})
-
-    def give_up(self, order_key: str, channel: str, now: datetime, error: str, history_detail: str) -> bool:
-        """The last attempt failed: FAILED, and one history row on the order, in one transaction.
-        False (nothing written) when the channel was delivered or already given up."""
-        at = to_db_time(now)
-        with self._write() as conn:
-            changed = conn.execute(
-                order_deliveries.update()
-                .where(order_deliveries.c.order_key == order_key, order_deliveries.c.channel == channel,
-                       order_deliveries.c.status == PENDING)
-                .values(status=FAILED, lease_until=None, last_error=error[:500])
-            ).rowcount
-            if changed != 1:
-                return False
+    @staticmethod
+    def _settle_in(conn: Connection, settlements: list[Settlement]) -> None:
+        delivered = [{"k": s.order_key, "ch": s.channel, "at": to_db_time(s.at),
+                      "mid": s.message_id[:128] if s.message_id else None} for s in settlements if s.delivered]
+        released = [{"k": s.order_key, "ch": s.channel, "err": (s.error or "")[:500]}
+                    for s in settlements if not s.delivered and s.history_detail is None]
+        if delivered:  # one executemany each: the statement's cost is paid once for the group
+            conn.execute(_SUCCEED, delivered)
+        if released:
+            conn.execute(_RELEASE, released)
+        for s in settlements:
+            if s.delivered or s.history_detail is None:
+                continue
+            if conn.execute(_GIVE_UP, {"k": s.order_key, "ch": s.channel, "err": (s.error or "")[:500]}).rowcount != 1:
+                continue  # delivered, or given up already: no second history row
             # The history keeps status changes; a failed delivery is logged under the order's current status.
-            status = conn.execute(sa.select(orders.c.status).where(orders.c.order_key == order_key)).scalar_one()
+            status = conn.execute(_ORDER_STATUS, {"k": s.order_key}).scalar_one()
             conn.execute(order_status_history.insert().values(
-                order_key=order_key, status=status, detail=history_detail[:500], created_at=at))
-        return True
+                order_key=s.order_key, status=status, detail=(s.history_detail or "")[:500],
+                created_at=to_db_time(s.at)))
 
     def for_order(self, order_key: str) -> list[dict[str, Any]]:
         query = (sa.select(order_deliveries).where(order_deliveries.c.order_key == order_key)
