@@ -5,12 +5,18 @@ Parametrizador and Domínios answer in 100 ms each (simulator latency). Goals (i
 
 The creation-queue consumer is paused, so the API is measured alone: locally the whole workflow runs in
 the same Python process and would otherwise compete for the one interpreter lock (in AWS the workflow
-runs in other Lambdas). Orders still go to the queue. The database is the local stack's SQLite file
+runs in other Lambdas). Orders still go to the queue. For the same reason the partner simulator runs as
+a process of its own (`python -m ame_local.simulator`), as partners are other systems: inside the
+stack's process, its three answers to a cold POST and the three threads reading them queue for the
+same interpreter lock (~4 ms on this path). The database is the local stack's SQLite file
 unless AME_DATABASE_URL names another (e.g. mysql+pymysql://root:@127.0.0.1:3306/<db>).
 """
 from __future__ import annotations
 
+import json
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -21,17 +27,40 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ame_local.config import PARTNER_URL_VARIABLES  # noqa: E402
 from ame_local.simulator import scenarios as sc  # noqa: E402
 from tests.e2e.stack_process import running_stack  # noqa: E402
 
 PARTNER_LATENCY_MS = 100
 BODY = sc.order_body("QUORUM_AB", ["PF_KNOWN"])
-ISOLATE = {"AME_LOCAL_PAUSED_QUEUES": "creation"}
+ISOLATE = {"AME_LOCAL_PAUSED_QUEUES": "creation", "AME_LOCAL_SCHEDULE_SECONDS": "3600"}
 
 
-def configure(stack) -> None:
-    faults = {p: {"latency_ms": PARTNER_LATENCY_MS} for p in ("parametrizador", "dominios")}
-    requests.post(f"{stack.partners_url}/_admin/faults", json=faults, timeout=5).raise_for_status()
+FAULTS = {p: {"latency_ms": PARTNER_LATENCY_MS} for p in ("parametrizador", "dominios")}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class PartnerProcess:
+    """The partner simulator in a process of its own, every partner URL of the stack pointing at it."""
+
+    def __enter__(self) -> "PartnerProcess":
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ame_local.simulator", "--port", "0", "--faults", json.dumps(FAULTS)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        banner = self.process.stdout.readline()
+        found = re.search(r"on (http://\S+)", banner)
+        if found is None:
+            self.process.kill()
+            raise RuntimeError(f"partner simulator did not start: {banner!r}")
+        self.url = found.group(1)
+        return self
+
+    def stack_env(self) -> dict[str, str]:
+        return {name: self.url for name in PARTNER_URL_VARIABLES}
+
+    def __exit__(self, *exc) -> None:
+        self.process.terminate()
+        self.process.wait(10)
 
 
 def session_for(stack) -> requests.Session:
@@ -49,14 +78,14 @@ def post(session: requests.Session, api: str) -> float:
     return elapsed
 
 
-def partner_call(stack, n: int) -> list[float]:
+def partner_call(partners_url: str, n: int) -> list[float]:
     """The same partner call the intake makes, straight from here: what 100 ms costs on this machine."""
     times = []
     with requests.Session() as session:
-        session.get(f"{stack.partners_url}/v1/areas/{sc.AREA_CREDITO_PJ}", timeout=5)
+        session.get(f"{partners_url}/v1/areas/{sc.AREA_CREDITO_PJ}", timeout=5)
         for _ in range(n):
             start = time.perf_counter()
-            session.get(f"{stack.partners_url}/v1/areas/{sc.AREA_CREDITO_PJ}", timeout=5).raise_for_status()
+            session.get(f"{partners_url}/v1/areas/{sc.AREA_CREDITO_PJ}", timeout=5).raise_for_status()
             times.append(time.perf_counter() - start)
     return times
 
@@ -87,13 +116,12 @@ def throughput(stack, clients: int = 8, seconds: float = 5.0) -> float:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        with running_stack(_mk(tmp, "cold"), {**ISOLATE, "AME_AREA_CACHE_TTL_SECONDS": "0"}) as stack:
-            configure(stack)
-            direct = partner_call(stack, 40)
+    with tempfile.TemporaryDirectory() as tmp, PartnerProcess() as partners:
+        with running_stack(_mk(tmp, "cold"), {**ISOLATE, **partners.stack_env(),
+                                              "AME_AREA_CACHE_TTL_SECONDS": "0"}) as stack:
+            direct = partner_call(partners.url, 40)
             cold = latencies(stack, 40)
-        with running_stack(_mk(tmp, "warm"), ISOLATE) as stack:
-            configure(stack)
+        with running_stack(_mk(tmp, "warm"), {**ISOLATE, **partners.stack_env()}) as stack:
             warm = latencies(stack, 200)
             rate = throughput(stack)
     cold_ms, warm_ms = statistics.median(cold) * 1000, statistics.median(warm) * 1000

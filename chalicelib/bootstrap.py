@@ -177,7 +177,7 @@ class Container:
     def launcher(self):
         from chalicelib.services.launch import WorkflowLauncher
 
-        return WorkflowLauncher(self.repository, self.workflow_starter)
+        return WorkflowLauncher(self.repository, self.workflow_starter, self.clock)
 
 
     # -- identity, reads, search and what-if (issue 8) --------------------------------------------

@@ -86,6 +86,11 @@ class InMemoryOrderRepository:
         for mid in message_ids:
             self.outbox[mid] = self.outbox[mid].model_copy(update={"published_at": now})
 
+    def mark_creation_delivered(self, order_key: str, now: datetime) -> None:
+        for mid, m in list(self.outbox.items()):
+            if m.order_key == order_key and m.queue == "creation" and m.published_at is None:
+                self.outbox[mid] = m.model_copy(update={"published_at": now})
+
     # -- workflow side ---------------------------------------------------------------------
     def claim(self, order_key: str, execution_id: str, now: datetime) -> ClaimOutcome:
         with self._lock:

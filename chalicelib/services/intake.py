@@ -29,6 +29,7 @@ from chalicelib.domain.partners import AreaSettings, DomainValues
 from chalicelib.domain.validation import field_errors
 from chalicelib.observability import bind_order, record_order_received
 from chalicelib.services.ports import (
+    CREATION_QUEUE,
     AreaDirectory,
     Clock,
     DomainDirectory,
@@ -43,7 +44,6 @@ log = logging.getLogger(__name__)
 
 PRODUCTS_DOMAIN = "products"
 DOCUMENT_TYPES_DOMAIN = "document_types"
-CREATION_QUEUE = "creation"
 
 
 @dataclass(frozen=True)
@@ -190,13 +190,13 @@ class IntakeService:
         self, request: OrderRequest
     ) -> tuple[AreaSettings | None, DomainValues | None, DomainValues | None]:
         # The three look-ups overlap: a cold request costs one partner round trip, not three.
-        area_f: Future = self._executor.submit(self._areas.get_area, request.area_code)
+        # The others go to the executor first; the area look-up runs on this thread meanwhile.
         products_f: Future = self._executor.submit(self._domains.get_domain, PRODUCTS_DOMAIN)
         doc_types_f: Future | None = (
             self._executor.submit(self._domains.get_domain, DOCUMENT_TYPES_DOMAIN) if request.documents else None
         )
         try:
-            area = area_f.result()
+            area = self._areas.get_area(request.area_code)
             products = products_f.result()
             document_types = doc_types_f.result() if doc_types_f is not None else None
         except PartnerError as exc:
@@ -216,10 +216,14 @@ class IntakeService:
         return parties
 
     def _publish_now(self, outbox: OutboxMessage) -> None:
-        """Send right after commit; if this fails the outbox relay sends it later."""
+        """Send right after commit; if this fails the outbox relay sends it later.
+
+        The row is not marked here: the creation consumer marks it when the message reaches it
+        (WorkflowLauncher), which keeps a second write off the request path. Until then the relay leaves
+        it alone for `AME_OUTBOX_RELAY_MIN_AGE_SECONDS`; a message still unconsumed after that is sent
+        again, and the consumer treats the repeat as the no-op it is."""
         try:
             self._queue.send(outbox.queue, outbox.body)
-            self._repository.mark_outbox_published([outbox.message_id], self._clock.now())
         except Exception:  # noqa: BLE001 — the order is safe in the outbox; never fail the request here
             log.warning("creation message not sent now; the outbox relay will send it",
                         extra={"order_key": outbox.order_key}, exc_info=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.observability import bind_order
-from chalicelib.services.ports import OrderRepository, WorkflowStarter
+from chalicelib.services.ports import Clock, OrderRepository, WorkflowStarter
 
 log = logging.getLogger(__name__)
 
@@ -45,22 +45,35 @@ def parse_creation_message(body: str) -> CreationMessage:
 
 
 class WorkflowLauncher:
-    def __init__(self, repository: OrderRepository, starter: WorkflowStarter):
+    def __init__(self, repository: OrderRepository, starter: WorkflowStarter, clock: Clock):
         self._repository = repository
         self._starter = starter
+        self._clock = clock
 
     def launch(self, message: CreationMessage) -> bool:
-        """Start the execution for this attempt. A repeat, or an order already decided, is a no-op."""
+        """Start the execution for this attempt. A repeat, or an order already decided, is a no-op.
+
+        Either way the creation message has reached its consumer: its outbox row is marked delivered
+        (after the start, which is what the order waits for), so the relay does not send it again."""
         bind_order(message.order_key)
         order = self._repository.get_order(message.order_key)
         if order is None:
             raise MalformedMessage(f"unknown order {message.order_key}")
         if order.status.terminal:
             log.info("order already terminal; not starting again", extra={"order_key": message.order_key})
+            self._mark_delivered(message)
             return False
         started = self._starter.start(message.order_key, {"order_key": message.order_key},
                                       execution_name=message.execution_name)
         if not started:
             log.info("execution already exists; duplicate message ignored",
                      extra={"order_key": message.order_key, "attempt": message.attempt})
+        self._mark_delivered(message)
         return started
+
+    def _mark_delivered(self, message: CreationMessage) -> None:
+        try:
+            self._repository.mark_creation_delivered(message.order_key, self._clock.now())
+        except Exception:  # noqa: BLE001 — the workflow is started; at worst the relay sends a no-op repeat
+            log.warning("creation message not marked delivered", extra={"order_key": message.order_key},
+                        exc_info=True)

@@ -16,6 +16,9 @@ from chalicelib.domain.partners import (
     Person,
 )
 
+# The logical name of the envelope-creation queue (chalicelib/queues.py), as outbox rows name it.
+CREATION_QUEUE = "creation"
+
 
 class OutboxMessage(BaseModel):
     """A message written in the same transaction as the change that caused it."""
@@ -79,6 +82,10 @@ class OrderRepository(Protocol):
     def pending_outbox(self, created_before: datetime, limit: int) -> list[OutboxMessage]: ...
 
     def mark_outbox_published(self, message_ids: list[str], now: datetime) -> None: ...
+
+    def mark_creation_delivered(self, order_key: str, now: datetime) -> None:
+        """The order's creation message reached its consumer: the relay need not send it again."""
+        ...
 
 
 class ClaimOutcome(StrEnum):

@@ -11,12 +11,11 @@ from typing import Any
 
 from chalicelib.domain.orders import OrderStatus
 from chalicelib.services.launch import CreationMessage
-from chalicelib.services.ports import MessageQueue, WorkflowStarter
+from chalicelib.services.ports import CREATION_QUEUE, MessageQueue, WorkflowStarter
 from chalicelib.services.workflow import describe_error
 
 log = logging.getLogger(__name__)
 
-CREATION_QUEUE = "creation"
 MAX_SQS_DELAY_SECONDS = 900
 
 

@@ -599,6 +599,21 @@ def test_claim_is_owned_by_one_execution_and_resumable_by_it(repo):
     assert repo.get_order(draft.order_key).status is OrderStatus.PROCESSING
 
 
+def test_marking_the_creation_message_delivered_leaves_the_orders_other_messages_pending(repo):
+    draft, creation = create(repo)
+    repo.claim(draft.order_key, "exec-1", T1)
+    event = _event(draft)
+    assert repo.conclude(draft.order_key, "exec-1", OrderStatus.QUORUM_MET, T1, None, {"quorum_met": True}, event)
+    other, _ = create(repo)
+
+    repo.mark_creation_delivered(draft.order_key, T1)
+
+    assert [m.message_id for m in repo.pending_outbox_for(draft.order_key)] == [event.message_id]
+    assert [m.queue for m in repo.pending_outbox_for(other.order_key)] == ["creation"]
+    repo.mark_creation_delivered(draft.order_key, T1)  # a repeat changes nothing
+    assert [m.message_id for m in repo.pending_outbox_for(draft.order_key)] == [event.message_id]
+
+
 def test_only_the_owner_concludes_and_the_event_is_written_with_it(repo):
     draft, creation = create(repo)
     repo.mark_outbox_published([creation.message_id], T1)

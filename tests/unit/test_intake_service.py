@@ -53,7 +53,38 @@ def test_valid_order_is_stored_as_received_and_queued(world):
     assert order.requester.power_code == "ASSINAR_CCB" and order.requester.role is PartyRole.REQUESTER
     assert order.guarantors[0].power_code is None  # a PF party has no power code
     assert queue.sent == [("creation", json.dumps({"order_key": order.order_key}))]
+    # Sent, not yet marked: the creation consumer marks it when the message reaches it.
+    assert [m.published_at for m in repo.outbox.values()] == [None]
+
+
+def test_the_consumer_marks_the_creation_message_so_the_relay_leaves_it(world):
+    from chalicelib.services.launch import CreationMessage, WorkflowLauncher
+
+    service, repo, queue, clock, *_ = world
+    order = service.create("local", valid_body()).order
+    started = []
+
+    class Starter:
+        def start(self, order_key, payload, execution_name):
+            started.append(execution_name)
+            return True
+
+    assert WorkflowLauncher(repo, Starter(), clock).launch(CreationMessage(order.order_key)) is True
+    assert started == [order.order_key]
     assert all(m.published_at is not None for m in repo.outbox.values())
+    clock.advance(31)
+    assert OutboxRelay(repo, queue, clock, min_age_seconds=30).run_once() == 0
+    assert len(queue.sent) == 1
+
+
+def test_a_creation_message_never_consumed_is_sent_again_by_the_relay_once(world):
+    service, repo, queue, clock, *_ = world
+    service.create("local", valid_body())
+    relay = OutboxRelay(repo, queue, clock, min_age_seconds=30)
+    assert relay.run_once() == 0
+    clock.advance(31)
+    assert relay.run_once() == 1 and len(queue.sent) == 2  # the repeat is a no-op for the consumer
+    assert relay.run_once() == 0
 
 
 def test_queue_failure_still_accepts_and_leaves_the_outbox_for_the_relay(world):

@@ -17,6 +17,7 @@ FAST_RESILIENCE = {
     "AME_REDRIVE_MAX_TOTAL_SECONDS": "8",
     "AME_REDRIVE_GRACE_SECONDS": "5",
     "AME_STUCK_AFTER_SECONDS": "2",
+    "AME_OUTBOX_RELAY_MIN_AGE_SECONDS": "1",
     # Every execution asks Pessoas (the cache then only covers outages), so call counts are exact.
     "AME_PEOPLE_CACHE_FRESH_SECONDS": "0",
 }

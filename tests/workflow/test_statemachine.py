@@ -157,17 +157,21 @@ def test_partner_down_past_the_redrive_budget_ends_failed_with_the_reason(stack)
     assert result_events(key)[0]["event_type"] == "ORDER_FAILED"
 
 
-def test_the_sweeper_redrives_an_order_whose_creation_message_was_lost(stack):
+def test_a_lost_creation_message_is_sent_again_by_the_relay_then_taken_back_by_the_sweeper(stack):
     c = container()
-    intake = c.intake
     sent = []
     original = c.queue.send
     try:
-        c.queue.send = lambda queue, body, delay_seconds=0: sent.append(body) or "lost"  # the message is lost
-        key = intake.create("local", sc.order_body(requester="QUORUM_AB")).order.order_key
+        c.queue.send = lambda queue, body, delay_seconds=0: sent.append(body) or "lost"  # every send is lost
+        key = c.intake.create("local", sc.order_body(requester="QUORUM_AB")).order.order_key
+        assert c.repository.get_order(key).status.value == "RECEIVED"
+        # Unconsumed, its outbox row is still pending: the relay sends it again once it is old enough.
+        wait_for(lambda: c.outbox_relay.run_once() >= 1, timeout=15, interval=0.2,
+                 what="the relay to send the creation message again")
+        assert sum(key in body for body in sent) == 2
     finally:
         c.queue.send = original
-    assert sent and container().repository.get_order(key).status.value == "RECEIVED"
+    # The relay's send was lost too; the row is marked sent, so the sweeper takes the order back.
     wait_for(lambda: c.redrive.sweep()["released"] >= 1, timeout=15, interval=0.5,
              what="the sweeper to take the stranded order back")
     order = terminal(key)

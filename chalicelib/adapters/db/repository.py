@@ -34,7 +34,7 @@ from chalicelib.domain.orders import (
 )
 from chalicelib.adapters.jsontext import dumps  # noqa: F401  (re-exported: callers store JSON with it)
 from chalicelib.observability import db_transaction
-from chalicelib.services.ports import ClaimOutcome, IdempotencyKeyTaken, OutboxMessage
+from chalicelib.services.ports import CREATION_QUEUE, ClaimOutcome, IdempotencyKeyTaken, OutboxMessage
 
 SYSTEM_ACTOR = "ame"
 
@@ -317,6 +317,15 @@ class SqlOrderRepository:
                 outbox.update()
                 .where(outbox.c.message_id.in_(list(message_ids)), outbox.c.published_at.is_(None))
                 .values(published_at=at, attempts=outbox.c.attempts + 1)
+            )
+
+    def mark_creation_delivered(self, order_key: str, now: datetime) -> None:
+        with self._write("mark_creation_delivered") as conn:
+            conn.execute(
+                outbox.update()
+                .where(outbox.c.order_key == order_key, outbox.c.queue == CREATION_QUEUE,
+                       outbox.c.published_at.is_(None))
+                .values(published_at=to_db_time(now), attempts=outbox.c.attempts + 1)
             )
 
     # -- party evaluation (workflow) --------------------------------------------------------------
