@@ -7,23 +7,9 @@ from datetime import timedelta
 import pytest
 
 from chalicelib.adapters.db.deliveries import SqlDeliveryRepository
-from chalicelib.adapters.db.engine import create_engine_for
 from chalicelib.adapters.db.repository import SqlOrderRepository
 from chalicelib.services.delivery import ClaimRequest, ClaimState, Settlement
-from migrations.runner import upgrade
 from tests.integration.test_repository import T0, _clear, create
-
-
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)])
-def engine(request, tmp_path_factory):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'ame.sqlite'}"
-    else:
-        url = request.getfixturevalue("mariadb_url")
-    upgrade(url)
-    engine = create_engine_for(url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture()

@@ -24,18 +24,6 @@ GUARANTOR_CPF = "52998224725"
 GUARANTOR_CNPJ = "12ABC34501DE35"
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)])
-def engine(request, tmp_path_factory):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'ame.sqlite'}"
-    else:
-        url = request.getfixturevalue("mariadb_url")
-    upgrade(url)
-    engine = create_engine_for(url)
-    yield engine
-    engine.dispose()
-
-
 def _clear(engine) -> None:
     with engine.begin() as conn:
         for table in reversed(metadata.sorted_tables):

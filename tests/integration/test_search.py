@@ -31,16 +31,6 @@ OTHER_CNPJ = "12ABC34501DE35"
 CPF = "52998224725"
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)])
-def engine(request, tmp_path_factory):
-    url = (f"sqlite:///{tmp_path_factory.mktemp('db') / 'ame.sqlite'}" if request.param == "sqlite"
-           else request.getfixturevalue("mariadb_url"))
-    upgrade(url)
-    engine = create_engine_for(url)
-    yield engine
-    engine.dispose()
-
-
 def store(repo: SqlOrderRepository, area: str, at: datetime, *, reference: str | None = None,
           requester: str = CNPJ, guarantor: str | None = None, caller: str = "bff") -> str:
     key = new_order_key(at, uuid.uuid4().bytes[:10])
