@@ -5,13 +5,13 @@ import argparse
 import json
 import os
 import sys
-import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterable
 
+from ame_local.background import ServedInBackground
 from ame_local.config import REPO_ROOT
 
 ISSUER = "ame-local-issuer"
@@ -90,7 +90,7 @@ def _kid_of(key: Any) -> str:
     return "local-" + hashlib.sha256(der).hexdigest()[:16]
 
 
-class JwksServer:
+class JwksServer(ServedInBackground):
     """Serves the issuer's JWKS (and nothing else) on host:port; port 0 picks a free one."""
 
     def __init__(self, issuer: LocalIssuer, host: str = "127.0.0.1", port: int = 0):
@@ -111,23 +111,14 @@ class JwksServer:
 
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}{JWKS_PATH}"
 
-    def start(self) -> "JwksServer":
-        self._thread = threading.Thread(target=self._server.serve_forever, name="ame-local-jwks", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(5.0)
+    def _thread_name(self) -> str:
+        return "ame-local-jwks"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -83,6 +83,27 @@ def failed_message_ids(result: Any, batch_ids: list[str]) -> set[str]:
     return ids
 
 
+class _Loop:
+    """A daemon thread running `_run` until asked to stop: the shape of every event source here."""
+
+    def __init__(self, thread_name: str) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float) -> None:
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+
 @dataclass
 class QueueStats:
     batches: int = 0
@@ -92,7 +113,7 @@ class QueueStats:
     errors: list[str] = field(default_factory=list)
 
 
-class QueuePoller:
+class QueuePoller(_Loop):
     """Long-polls one queue and hands each batch to the queue's Chalice SQS handler."""
 
     def __init__(
@@ -115,20 +136,7 @@ class QueuePoller:
         self.duplicate_rate = duplicate_rate
         self._rng = rng or random.Random()
         self.stats = QueueStats()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name=f"ame-local-poller-{spec.logical}", daemon=True
-        )
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def request_stop(self) -> None:
-        self._stop.set()
-
-    def join(self, timeout: float) -> None:
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        super().__init__(f"ame-local-poller-{spec.logical}")
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -197,7 +205,7 @@ class QueuePoller:
         return deleted, kept
 
 
-class ScheduleTimer:
+class ScheduleTimer(_Loop):
     """Fires one scheduled Chalice handler every `interval_seconds` (the first after one interval)."""
 
     def __init__(self, name: str, handler: Callable[[dict, Any], Any], interval_seconds: float):
@@ -206,18 +214,7 @@ class ScheduleTimer:
         self.interval_seconds = interval_seconds
         self.fired = 0
         self.errors = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"ame-local-schedule-{name}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def request_stop(self) -> None:
-        self._stop.set()
-
-    def join(self, timeout: float) -> None:
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        super().__init__(f"ame-local-schedule-{name}")
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_seconds):

@@ -12,6 +12,8 @@ from typing import Any, Callable, Mapping
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from ame_local.background import ServedInBackground
+
 logger = logging.getLogger("ame_local.webhook_receiver")
 
 DROP = "drop"  # a planned answer: close the connection without answering (a connection error for AME)
@@ -41,7 +43,7 @@ def verify(secret_value: str, body: bytes, headers: Mapping[str, str]) -> str | 
     return error
 
 
-class WebhookReceiver:
+class WebhookReceiver(ServedInBackground):
     """POST <path> with a Standard Webhooks signature made with the path's secret → 200 (or the planned
     answer for the event's external_reference); a bad signature → 401; an unknown path → 404.
     GET /_received lists what arrived."""
@@ -54,7 +56,6 @@ class WebhookReceiver:
         self._received: list[Received] = []
         self._plans: dict[str, list[int | str]] = {}
         self._server = _QuietServer((host, port), _handler_for(self))
-        self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
@@ -64,17 +65,8 @@ class WebhookReceiver:
     def base_url(self) -> str:
         return f"http://{self._server.server_address[0]}:{self.port}"
 
-    def start(self) -> "WebhookReceiver":
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"ame-webhook-{self.port}",
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(5.0)
+    def _thread_name(self) -> str:
+        return f"ame-webhook-{self.port}"
 
     def __enter__(self) -> "WebhookReceiver":
         return self.start()
