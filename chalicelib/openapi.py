@@ -47,12 +47,11 @@ class OrderLinks(_Answer):
     self: str
 
 
-class Order(_Answer):
-    """An order as AME shows it (contracts §2). `result` is null until a terminal status."""
+class OrderSummary(_Answer):
+    """One search hit: what the portal's list shows, with a link to the full order."""
 
     order_key: str
     status: OrderStatus
-    status_detail: str | None = None
     area_code: str
     product_code: str
     platform: str
@@ -60,29 +59,20 @@ class Order(_Answer):
     amount: str = Field(pattern=AMOUNT_PATTERN)
     external_reference: str | None
     requester: Party
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    links: OrderLinks
+
+
+class Order(OrderSummary):
+    """An order as AME shows it (contracts §2): a summary's fields and these. `result` is null until a
+    terminal status."""
+
+    status_detail: str | None = None
     guarantors: list[Party]
     documents: list[Document]
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
     result: dict[str, Any] | None
-    links: OrderLinks
-
-
-class OrderSummary(_Answer):
-    order_key: str
-    status: OrderStatus
-    area_code: str
-    product_code: str
-    platform: str
-    signature_method: str
-    amount: str = Field(pattern=AMOUNT_PATTERN)
-    external_reference: str | None
-    requester: Party
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
-    links: OrderLinks
 
 
 class OrderPage(_Answer):
