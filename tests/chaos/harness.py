@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import shutil
 import statistics
 import threading
 import time
@@ -20,14 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+import pytest
 import requests
 import sqlalchemy as sa
 
-from ame_local.config import REPO_ROOT, ChaosConfig, CrashPlan, LocalConfig
+from ame_local.config import ChaosConfig, CrashPlan, LocalConfig
 from ame_local.simulator import scenarios as sc
 from ame_local.simulator.faults import PARTNERS
 from ame_local.stack import LocalStack
 from ame_local.webhook_receiver import WebhookReceiver
+from tests.support import seed_with_webhook
 
 TERMINAL = ("QUORUM_MET", "NO_QUORUM", "FAILED")
 HOOK_PATH = "/hooks/credito-pj"
@@ -189,42 +189,27 @@ class ChaosStack:
 def chaos_stack(tmp: Path, plan: ChaosPlan) -> Iterator[ChaosStack]:
     """The local stack in this process, with the resilience timings above, CREDITO_PJ's webhook pointed at
     a receiver of our own (port 9100 may belong to another stack) and the plan's chaos hooks."""
-    seed_dir = tmp / "seed"
-    seed_dir.mkdir(parents=True, exist_ok=True)
-    for path in (REPO_ROOT / "ame_local" / "simulator" / "seed").glob("*.json"):
-        shutil.copy(path, seed_dir / path.name)
-    saved = {name: os.environ.get(name) for name in RESILIENCE_ENV}
-    os.environ.update(RESILIENCE_ENV)
-    try:
-        with WebhookReceiver({HOOK_PATH: SECRET}) as receiver:
-            areas = json.loads((seed_dir / "areas.json").read_text(encoding="utf-8"))
-            for area in areas:
-                if area["area_code"] == sc.AREA_CREDITO_PJ:
-                    area["webhook"] = {"url": receiver.base_url + HOOK_PATH, "secret_ref": SECRET_REF}
-            (seed_dir / "areas.json").write_text(json.dumps(areas), encoding="utf-8")
-            config = LocalConfig(
-                port=0, partners_port=0, database_url=f"sqlite:///{tmp / 'ame.sqlite3'}",
-                simulator_seed_dir=str(seed_dir), secrets={SECRET_REF: SECRET},
-                visibility_timeout=VISIBILITY_TIMEOUT, schedule_interval_seconds=SCHEDULE_SECONDS,
-                webhook_receiver=False, issuer_key_path=tmp / "issuer-key.pem", chaos=plan.chaos_config(),
-            )
-            with LocalStack(config) as stack:
-                stack.simulator.reseed(plan.seed)
-                extra = _extra_consumers(stack, "result", plan.extra_result_consumers, plan)
-                try:
-                    yield ChaosStack(stack, receiver, plan, stack.issuer.mint(CLIENT, [sc.AREA_CREDITO_PJ]),
-                                     stack.sqs, extra)
-                finally:
-                    for poller in extra:
-                        poller.request_stop()
-                    for poller in extra:
-                        poller.join(5.0)
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with pytest.MonkeyPatch.context() as env, WebhookReceiver({HOOK_PATH: SECRET}) as receiver:
+        for name, value in RESILIENCE_ENV.items():
+            env.setenv(name, value)
+        seed_dir = seed_with_webhook(tmp / "seed", sc.AREA_CREDITO_PJ, receiver.base_url + HOOK_PATH, SECRET_REF)
+        config = LocalConfig(
+            port=0, partners_port=0, database_url=f"sqlite:///{tmp / 'ame.sqlite3'}",
+            simulator_seed_dir=str(seed_dir), secrets={SECRET_REF: SECRET},
+            visibility_timeout=VISIBILITY_TIMEOUT, schedule_interval_seconds=SCHEDULE_SECONDS,
+            webhook_receiver=False, issuer_key_path=tmp / "issuer-key.pem", chaos=plan.chaos_config(),
+        )
+        with LocalStack(config) as stack:
+            stack.simulator.reseed(plan.seed)
+            extra = _extra_consumers(stack, "result", plan.extra_result_consumers, plan)
+            try:
+                yield ChaosStack(stack, receiver, plan, stack.issuer.mint(CLIENT, [sc.AREA_CREDITO_PJ]),
+                                 stack.sqs, extra)
+            finally:
+                for poller in extra:
+                    poller.request_stop()
+                for poller in extra:
+                    poller.join(5.0)
 
 
 def _extra_consumers(stack: LocalStack, logical: str, count: int, plan: ChaosPlan) -> list[Any]:

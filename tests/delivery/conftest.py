@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import shutil
 from contextlib import contextmanager
 from typing import Any, Iterator
 
 import pytest
 
-from ame_local.config import REPO_ROOT, LocalConfig
+from ame_local.config import LocalConfig
 from ame_local.pollers import QueuePoller, sqs_record
 from ame_local.stack import LocalStack
 from ame_local.webhook_receiver import WebhookReceiver
 from chalicelib.bootstrap import container
 from chalicelib.queues import QUEUES
-from tests.workflow.conftest import wait_for
+from tests.support import seed_with_webhook, wait_for
 
 SECRET = "whsec_" + base64.b64encode(b"delivery-tests-secret-32-bytes!!").decode()
 HOOK_PATH = "/hooks/credito-pj"
@@ -38,29 +36,16 @@ def receiver() -> Iterator[WebhookReceiver]:
 
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory, receiver) -> Iterator[LocalStack]:
-    seed = tmp_path_factory.mktemp("seed")
-    for path in (REPO_ROOT / "ame_local" / "simulator" / "seed").glob("*.json"):
-        shutil.copy(path, seed / path.name)
-    areas = json.loads((seed / "areas.json").read_text(encoding="utf-8"))
-    for area in areas:
-        if area["area_code"] == "CREDITO_PJ":
-            area["webhook"] = {"url": receiver.base_url + HOOK_PATH, "secret_ref": SECRET_REF}
-    (seed / "areas.json").write_text(json.dumps(areas), encoding="utf-8")
-    saved = {name: os.environ.get(name) for name in TIMINGS}
-    os.environ.update(TIMINGS)
+    seed = seed_with_webhook(tmp_path_factory.mktemp("seed"), "CREDITO_PJ", receiver.base_url + HOOK_PATH, SECRET_REF)
     db = tmp_path_factory.mktemp("delivery") / "ame.sqlite3"
     config = LocalConfig(port=0, partners_port=0, database_url=f"sqlite:///{db}", serve_http=False,
                          simulator_seed_dir=str(seed), secrets={SECRET_REF: SECRET}, visibility_timeout=5,
                          schedule_interval_seconds=3600.0, webhook_receiver=False)
-    try:
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in TIMINGS.items():
+            env.setenv(name, value)
         with LocalStack(config) as running:
             yield running
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def create_order(body: dict[str, Any]) -> str:

@@ -22,7 +22,7 @@ from tests.delivery.conftest import (
     take_result_messages,
     terminal,
 )
-from tests.workflow.conftest import wait_for
+from tests.support import wait_for
 
 RESULT_DLQ = QUEUES["result"].dlq_name
 ENVELOPE_READY = QUEUES["envelope_ready"].name

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 import boto3
@@ -18,6 +17,7 @@ from chalicelib.asl import (
     render_asl,
 )
 from chalicelib.queues import QUEUES
+from tests.support import wait_for
 
 PREFIX = "adapters-"
 
@@ -86,16 +86,6 @@ class CountingClient:
         return getattr(self._client, name)
 
 
-def wait_for(condition, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout} s")
-
-
 # -- SqsMessageQueue ---------------------------------------------------------------------------
 
 def test_send_puts_the_body_on_the_prefixed_queue_and_returns_its_message_id(aws):
@@ -152,7 +142,7 @@ def test_start_runs_the_workflow_named_after_the_order(aws, started):
 
     arn = aws.state_machine_arn.replace(":stateMachine:", ":execution:") + ":" + order_key
     execution = wait_for(
-        lambda: (d := sfn_client().describe_execution(executionArn=arn))["status"] != "RUNNING" and d
+        lambda: (d := sfn_client().describe_execution(executionArn=arn))["status"] != "RUNNING" and d, timeout=10
     )
     assert execution["status"] == "SUCCEEDED"
     assert json.loads(execution["input"]) == {"source": "test", "order_key": order_key}
@@ -166,7 +156,7 @@ def test_duplicate_start_is_a_noop_that_answers_false(aws, started):
     arn = aws.state_machine_arn.replace(":stateMachine:", ":execution:") + ":" + order_key
     # While an execution runs, Step Functions answers a start with the same name and input with that
     # execution (no error); once it has finished, the same start is ExecutionAlreadyExists.
-    wait_for(lambda: sfn_client().describe_execution(executionArn=arn)["status"] != "RUNNING")
+    wait_for(lambda: sfn_client().describe_execution(executionArn=arn)["status"] != "RUNNING", timeout=10)
 
     assert starter.start(order_key, {}) is False
     assert starter.start(order_key, {"other": "input"}) is False

@@ -13,7 +13,6 @@ import socket
 import subprocess
 import tempfile
 import threading
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,23 +26,13 @@ from chalicelib.bootstrap import Container, set_container
 from chalicelib.settings import Settings
 from tests.conftest import MARIADB_ADMIN_URL
 from tests.fakes import RecordingQueue, StaticAreas, StaticDomains
+from tests.support import wait_for
 from tests.unit.test_api_routes import ENV
 from tests.unit.test_auth_support import bearer, serving_jwks
 from tests.unit.test_intake_service import AREA, DOMAINS
 from tests.unit.test_order_request import valid_body
 
 START_TIMEOUT_SECONDS = 30.0
-
-
-def _deadline_poll(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def _unavailable(message: str) -> None:
@@ -161,7 +150,7 @@ class PrivateMariaDb:
                  f"--pid-file={self.root}/mysqld.pid", "--user=root", "--skip-grant-tables", "--skip-name-resolve",
                  "--skip-log-bin", "--innodb-buffer-pool-size=32M", "--max-connections=50"],
                 stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
-        _deadline_poll(self._answers, START_TIMEOUT_SECONDS, f"mariadbd on port {self.port}")
+        wait_for(self._answers, START_TIMEOUT_SECONDS, what=f"mariadbd on port {self.port}")
 
     def kill(self) -> None:
         """SIGKILL, as a crash: what was committed must survive it (InnoDB recovers it on start)."""
@@ -287,13 +276,13 @@ def test_mariadb_restarting_under_load_gives_503s_with_retry_after_and_loses_no_
         private_mariadb, api_on_private_db):
     client, c = api_on_private_db
     with Load(client) as load:
-        _deadline_poll(lambda: load.count(202) >= 20, 20, "orders accepted before the crash")
+        wait_for(lambda: load.count(202) >= 20, 20, what="orders accepted before the crash")
         private_mariadb.kill()
-        _deadline_poll(lambda: load.count(503) >= 3, 10, "requests refused while the database is down")
+        wait_for(lambda: load.count(503) >= 3, 10, what="requests refused while the database is down")
         private_mariadb.start()
         accepted_before_restart = load.count(202)
-        _deadline_poll(lambda: load.count(202) >= accepted_before_restart + 20, 20,
-                       "orders accepted again after the restart")
+        wait_for(lambda: load.count(202) >= accepted_before_restart + 20, 20,
+                 what="orders accepted again after the restart")
 
     statuses = {status for status, _, _ in load.answers}
     assert statuses == {202, 503}, f"answers other than 202/503: {statuses - {202, 503}}"

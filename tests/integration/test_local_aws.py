@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from ame_local.secrets import LocalSecretsStore, generate_webhook_secret, secret
 from ame_local.stack import LocalStack
 from chalicelib.asl import function_arn_placeholders, render_asl
 from chalicelib.queues import QUEUES
+from tests.support import wait_for
 
 
 class PartnerUnavailable(Exception):
@@ -37,16 +37,6 @@ class Recorder:
     def of(self, kind: str) -> list[object]:
         with self.lock:
             return [v for k, v in self.events if k == kind]
-
-
-def wait_for(condition, timeout: float = 10.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def build_fake_app(recorder: Recorder) -> Chalice:
@@ -186,7 +176,7 @@ def test_poller_delivers_a_message_to_the_sqs_handler_and_deletes_it(stack, reco
 
     stack.sqs.send_message(QueueUrl=stack.queue_url("creation"), MessageBody=body)
 
-    wait_for(lambda: (body, 1) in recorder.of("sqs"))
+    wait_for(lambda: (body, 1) in recorder.of("sqs"), timeout=10)
     attributes = wait_for(
         lambda: (
             a := stack.sqs.get_queue_attributes(
@@ -196,7 +186,8 @@ def test_poller_delivers_a_message_to_the_sqs_handler_and_deletes_it(stack, reco
         )
         and a["ApproximateNumberOfMessages"] == "0"
         and a["ApproximateNumberOfMessagesNotVisible"] == "0"
-        and a
+        and a,
+        timeout=10,
     )
     assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
 

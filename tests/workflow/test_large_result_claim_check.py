@@ -12,7 +12,8 @@ from ame_local.simulator import scenarios as sc
 from chalicelib.adapters.claim_check import SQS_MAX_MESSAGE_BYTES, claim_key, claim_reference
 from chalicelib.adapters.db.schema import outbox
 from chalicelib.bootstrap import container
-from tests.workflow.conftest import execution_arn, seed_company, valid_cpfs, wait_execution, wait_for
+from tests.support import wait_for
+from tests.workflow.conftest import execution_arn, seed_company, valid_cpfs, wait_execution
 
 REPRESENTATIVES = 2000
 # What Step Functions allows per state input/output is 256 KiB; the workflow stays far below it.

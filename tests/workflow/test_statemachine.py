@@ -12,7 +12,8 @@ from ame_local.simulator import scenarios as sc
 from chalicelib.adapters.db.schema import outbox
 from chalicelib.asl import function_arn_placeholder, placeholders, render_asl
 from chalicelib.bootstrap import container
-from tests.workflow.conftest import execution_arn, seed_company, valid_cpfs, wait_execution, wait_for
+from tests.support import wait_for
+from tests.workflow.conftest import execution_arn, seed_company, valid_cpfs, wait_execution
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL = (ROOT / "statemachine.asl.json").read_text()

@@ -1,0 +1,36 @@
+"""Helpers the suites share: waiting on a condition, and a simulator seed whose area calls our receiver."""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from ame_local.config import REPO_ROOT
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05,
+             what: str = "condition") -> Any:
+    """Poll until predicate() is truthy and return its value; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def seed_with_webhook(seed_dir: Path, area_code: str, url: str, secret_ref: str) -> Path:
+    """A copy of the simulator's seed in `seed_dir` where `area_code`'s webhook is `url` (our receiver)."""
+    seed_dir.mkdir(parents=True, exist_ok=True)
+    for path in (REPO_ROOT / "ame_local" / "simulator" / "seed").glob("*.json"):
+        shutil.copy(path, seed_dir / path.name)
+    areas = json.loads((seed_dir / "areas.json").read_text(encoding="utf-8"))
+    for area in areas:
+        if area["area_code"] == area_code:
+            area["webhook"] = {"url": url, "secret_ref": secret_ref}
+    (seed_dir / "areas.json").write_text(json.dumps(areas), encoding="utf-8")
+    return seed_dir
