@@ -102,18 +102,10 @@ def database(kind: str, tmp: str, mariadb_url: str) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{tmp}/bench.sqlite3"
         return
-    import sqlalchemy as sa
+    from tests.support import scratch_mariadb
 
-    name = f"ame_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(mariadb_url)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-    try:
-        yield f"{mariadb_url.rsplit('/', 1)[0]}/{name}?charset=utf8mb4"
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
-        admin.dispose()
+    with scratch_mariadb(mariadb_url, "ame_bench") as url:
+        yield url
 
 
 def load() -> str:

@@ -32,18 +32,11 @@ def require_service(name: str, host: str, port: int) -> None:
 @pytest.fixture(scope="session")
 def mariadb_url() -> str:
     """A fresh, empty MariaDB database for this test session (dropped at the end)."""
-    require_service("MariaDB", "127.0.0.1", 3306)
-    import sqlalchemy as sa
+    from tests.support import scratch_mariadb
 
-    name = f"ame_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(MARIADB_ADMIN_URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-    base = MARIADB_ADMIN_URL.rsplit("/", 1)[0]
-    yield f"{base}/{name}?charset=utf8mb4"
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
-    admin.dispose()
+    require_service("MariaDB", "127.0.0.1", 3306)
+    with scratch_mariadb(MARIADB_ADMIN_URL, f"ame_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}") as url:
+        yield url
 
 
 @pytest.fixture()

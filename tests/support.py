@@ -1,11 +1,14 @@
-"""Helpers the suites share: waiting on a condition, and a simulator seed whose area calls our receiver."""
+"""Helpers the suites (and benches) share: waiting on a condition, a simulator seed whose area calls our
+receiver, and a throwaway MariaDB database."""
 from __future__ import annotations
 
 import json
 import shutil
 import time
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ame_local.config import REPO_ROOT
 
@@ -34,3 +37,22 @@ def seed_with_webhook(seed_dir: Path, area_code: str, url: str, secret_ref: str)
             area["webhook"] = {"url": url, "secret_ref": secret_ref}
     (seed_dir / "areas.json").write_text(json.dumps(areas), encoding="utf-8")
     return seed_dir
+
+
+@contextmanager
+def scratch_mariadb(admin_url: str, prefix: str) -> Iterator[str]:
+    """The URL of a new, empty utf8mb4 database on the server of `admin_url`, dropped afterwards."""
+    import sqlalchemy as sa
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(admin_url)
+    try:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        try:
+            yield f"{admin_url.rsplit('/', 1)[0]}/{name}?charset=utf8mb4"
+        finally:
+            with admin.begin() as conn:
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+    finally:
+        admin.dispose()

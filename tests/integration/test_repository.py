@@ -16,6 +16,8 @@ from chalicelib.adapters.db.schema import metadata, order_parties, orders, order
 from chalicelib.domain.orders import OrderDraft, OrderParty, OrderRequest, OrderStatus, PartyRole
 from chalicelib.services.ports import IdempotencyKeyTaken, OutboxMessage
 from migrations.runner import upgrade
+from tests.conftest import MARIADB_ADMIN_URL
+from tests.support import scratch_mariadb
 
 BRT = timezone(timedelta(hours=-3))
 T0 = datetime(2026, 11, 29, 7, 0, 0, 123456, tzinfo=BRT)  # 10:00:00.123456Z
@@ -483,14 +485,14 @@ LOOKUPS = [
 @pytest.fixture(scope="module")
 def seeded_mariadb(mariadb_url):
     # Its own database, so the per-test cleaning of the suite above never empties it.
-    session_db = sa.engine.make_url(mariadb_url)
-    plans_url = session_db.set(database=f"{session_db.database}_plans")
-    admin = create_engine_for(session_db.set(database=None).render_as_string(hide_password=False))
-    with admin.begin() as conn:
-        conn.exec_driver_sql(
-            f"CREATE DATABASE `{plans_url.database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-        )
-    url = plans_url.render_as_string(hide_password=False)
+    with scratch_mariadb(MARIADB_ADMIN_URL, "ame_plans") as url:
+        engine = _seed_plans_database(url)
+        yield engine
+        engine.dispose()
+
+
+def _seed_plans_database(url: str):
+    """2,000 orders with parties, history and outbox rows, analysed (plans on empty tables mean nothing)."""
     upgrade(url)
     engine = create_engine_for(url)
     base = T0.astimezone(timezone.utc).replace(tzinfo=None)
@@ -538,11 +540,7 @@ def seeded_mariadb(mariadb_url):
         )
         for table in ("orders", "order_parties", "order_status_history", "outbox"):
             conn.exec_driver_sql(f"ANALYZE TABLE {table}")
-    yield engine
-    engine.dispose()
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{plans_url.database}`")
-    admin.dispose()
+    return engine
 
 
 @pytest.mark.mariadb

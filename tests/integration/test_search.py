@@ -6,7 +6,6 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
-import sqlalchemy as sa
 from chalice.test import Client
 
 from chalicelib.adapters.db.engine import create_engine_for
@@ -198,21 +197,15 @@ def planned_engine(request):
     """A database of its own with 10,000 orders over 10 areas: plans on a near-empty table mean nothing."""
     from bench.bench_search import seed_orders
     from tests.conftest import MARIADB_ADMIN_URL, require_service
+    from tests.support import scratch_mariadb
 
     require_service("MariaDB", "127.0.0.1", 3306)
-    name = f"ame_plans_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(MARIADB_ADMIN_URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-    url = f"{MARIADB_ADMIN_URL.rsplit('/', 1)[0]}/{name}?charset=utf8mb4"
-    upgrade(url)
-    engine = create_engine_for(url)
-    seed_orders(engine, 10_000, [f"AREA_{i}" for i in range(10)])
-    yield engine
-    engine.dispose()
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
-    admin.dispose()
+    with scratch_mariadb(MARIADB_ADMIN_URL, "ame_plans") as url:
+        upgrade(url)
+        engine = create_engine_for(url)
+        seed_orders(engine, 10_000, [f"AREA_{i}" for i in range(10)])
+        yield engine
+        engine.dispose()
 
 
 @pytest.mark.mariadb
