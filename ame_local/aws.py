@@ -1,6 +1,7 @@
 """In-process AWS for the local stack: moto with AME's resources, and Lambda calls run by Chalice handlers."""
 from __future__ import annotations
 
+import io
 import json
 import logging
 import random
@@ -268,8 +269,6 @@ class DirectLambdaClient:
         self._dispatcher = dispatcher
 
     def invoke(self, FunctionName: str, Payload: Any = None, **_: Any) -> dict[str, Any]:  # noqa: N803 - boto3's names
-        import io
-
         from botocore.exceptions import ClientError
         from moto.awslambda.exceptions import UnknownFunctionException
 
@@ -285,17 +284,14 @@ class DirectLambdaClient:
         return response
 
 
-class LambdaClientCache:
-    """moto's interpreter builds a new boto3 Lambda client for every Task it runs (~16 ms of CPU each,
-    more than the handler itself for most of AME's tasks). With a dispatcher, every Task gets the
-    DirectLambdaClient instead; without one, one boto3 client per region serves all executions
-    (clients are thread-safe once built, and all talk to the same in-process mock)."""
+class DirectLambdaRoute:
+    """moto's interpreter asks `boto_client_for(region, "lambda")` for a new boto3 client on every Task it
+    runs (~16 ms of CPU each, more than most of AME's handlers); every one of them gets the
+    DirectLambdaClient instead, which needs no client at all."""
 
-    def __init__(self, dispatcher: "LambdaDispatcher | None" = None) -> None:
+    def __init__(self, dispatcher: "LambdaDispatcher") -> None:
         self._original: Any = None
-        self._clients: dict[tuple[str, str], Any] = {}
-        self._lock = threading.Lock()
-        self._direct = DirectLambdaClient(dispatcher) if dispatcher is not None else None
+        self._direct = DirectLambdaClient(dispatcher)
 
     def install(self) -> None:
         from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
@@ -303,17 +299,12 @@ class LambdaClientCache:
         if self._original is not None:
             return
         self._original = original = lambda_eval_utils.boto_client_for
-        clients, lock, direct = self._clients, self._lock, self._direct
+        direct = self._direct
 
         def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-            if direct is not None and service == "lambda":
+            if service == "lambda":
                 return direct
-            with lock:
-                client = clients.get((region, service))
-                if client is None:
-                    client = clients[(region, service)] = original(region=region, service=service,
-                                                                   state_credentials=state_credentials)
-            return client
+            return original(region=region, service=service, state_credentials=state_credentials)
 
         lambda_eval_utils.boto_client_for = boto_client_for
 
@@ -323,7 +314,6 @@ class LambdaClientCache:
         if self._original is not None:
             lambda_eval_utils.boto_client_for = self._original
             self._original = None
-            self._clients.clear()
 
 
 class JsonPathCache:
@@ -429,7 +419,7 @@ class LocalAws:
         crashes = CrashInjector(chaos) if chaos is not None and (chaos.crashes or chaos.crash_rate) else None
         self.dispatcher = LambdaDispatcher(app, crashes)
         self.parse_cache = ParseCache()
-        self.lambda_clients = LambdaClientCache(self.dispatcher)
+        self.lambda_route = DirectLambdaRoute(self.dispatcher)
         self.json_paths = JsonPathCache()
         self.loopback = LoopbackPassthrough()
         self._mock: Any = None
@@ -444,7 +434,7 @@ class LocalAws:
         try:
             self.dispatcher.install()
             self.parse_cache.install()
-            self.lambda_clients.install()
+            self.lambda_route.install()
             self.json_paths.install()
             self.loopback.install()
             self._undo_secrets = self.secrets.serve_unknown_refs()
@@ -461,7 +451,7 @@ class LocalAws:
     def stop(self) -> None:
         self.dispatcher.uninstall()
         self.parse_cache.uninstall()
-        self.lambda_clients.uninstall()
+        self.lambda_route.uninstall()
         self.json_paths.uninstall()
         self.loopback.uninstall()
         if self._undo_secrets is not None:

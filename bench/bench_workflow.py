@@ -31,12 +31,13 @@ sys.path.insert(0, str(ROOT))
 from ame_local.config import ACCOUNT_ID, REGION, STATE_MACHINE_NAME  # noqa: E402
 from ame_local.simulator import scenarios as sc  # noqa: E402
 from tests.e2e.stack_process import running_stack  # noqa: E402
+from tests.support import wait_for  # noqa: E402
 
 LATENCY_MS = 100
 CRITICAL_PATH_MS = 3 * LATENCY_MS
 GOAL = 1.3
 ORDERS = 20
-POLL_SECONDS = float(__import__("os").environ.get("BENCH_POLL_SECONDS", "0.005"))
+POLL_SECONDS = 0.005
 PARTNERS = ("parametrizador", "dominios", "poderes", "pessoas", "cadastro")
 TERMINAL = {"QUORUM_MET", "NO_QUORUM", "FAILED"}
 STACK_ENV = {"AME_AREA_CACHE_TTL_SECONDS": "0",
@@ -61,13 +62,12 @@ def run_order(api: str, session: requests.Session, body: dict) -> tuple[str, flo
 def wait_results_delivered(sqs, queue_url: str, timeout: float = 30.0) -> None:
     """Until the result queue holds nothing, visible or in flight: the last result was delivered."""
     names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def drained() -> bool:
         attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
-        if all(attributes[n] == "0" for n in names):
-            return
-        time.sleep(0.01)
-    raise RuntimeError("the result queue did not drain")
+        return all(attributes[n] == "0" for n in names)
+
+    wait_for(drained, timeout, interval=0.01, what="the result queue to drain")
 
 
 def history_counts(sfn, key: str) -> tuple[int, int]:
