@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import threading
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, Iterator, Sequence
 
@@ -60,17 +60,16 @@ class SqlDeliveryRepository:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        # Write transactions: on SQLite the engine's writer gate queues this process's writers on a lock
+        # (engine.py); MySQL locks rows.
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
-        # SQLite has one writer at a time and its busy handler sleeps in steps of up to 100 ms; threads of
-        # one process queue on a lock instead (a batch's deliveries write at once). MySQL locks rows.
-        self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
         self._settling = threading.Condition()
         self._queued: list[_Ticket] = []
         self._recording = False
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self._write_lock, self._writer.begin() as conn:
+        with self._writer.begin() as conn:
             yield conn
 
     def order_contexts(self, order_keys: Sequence[str]) -> dict[str, dict[str, Any]]:
