@@ -35,13 +35,3 @@ _result = QUEUES["result"]
 def on_result_message(event: Any) -> dict:
     return _consumers().on_result_message(event)
 
-
-# What this module held before the handlers and their bodies were split; read from queue_consumers.
-_MOVED = frozenset({"WIRE_BODY", "resolved_record", "process_batch", "receive_count", "process_batch_together",
-                    "SqsRedelivery"})
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        return getattr(_consumers(), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

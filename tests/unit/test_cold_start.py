@@ -93,12 +93,3 @@ def test_preflight_routes_keep_their_view_names():
         "/v1/orders/{order_key}/history": "preflight_v1_orders_order_key_history",
         "/v1/quorum/simulations": "preflight_v1_quorum_simulations",
     }
-
-
-def test_the_moved_queue_helpers_are_still_importable_from_queue_handlers():
-    from chalicelib.entrypoints import queue_consumers, queue_handlers
-
-    assert queue_handlers.SqsRedelivery is queue_consumers.SqsRedelivery
-    assert queue_handlers.process_batch is queue_consumers.process_batch
-    with pytest.raises(AttributeError):
-        queue_handlers.not_a_name  # noqa: B018
