@@ -18,7 +18,7 @@ from chalicelib.auth import SCOPE_READ, SCOPE_SIMULATE, SCOPE_WRITE, AreaNotAllo
 from chalicelib.bootstrap import container
 from chalicelib.entrypoints.api import PREFLIGHT_METHODS, api
 from chalicelib.entrypoints.presenters import accepted_view, history_view, order_view, page_view
-from chalicelib.entrypoints.problems import PROBLEM_JSON, BadRequest, field_error, problem, with_problems  # noqa: F401
+from chalicelib.entrypoints.problems import BadRequest, field_error, problem, with_problems
 
 MAX_BODY_BYTES = 256 * 1024
 REQUEST_ID_HEADER = "X-Request-Id"

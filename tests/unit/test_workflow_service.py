@@ -2,8 +2,6 @@
 import json
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
 from chalicelib.domain.orders import OrderStatus
 from chalicelib.services.intake import IntakeService
 from chalicelib.services.workflow import EnvelopeWorkflow, KIND_PF, KIND_PJ_POWERS
