@@ -10,6 +10,7 @@ import traceback
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
 
 from chalicelib.asl import function_arn_placeholders, render_asl
 from chalicelib.queues import QUEUES, QueueSpec
@@ -369,11 +370,8 @@ class LoopbackPassthrough:
         loopback = self.LOOPBACK
 
         def find(registry: Any, request: Any) -> tuple[Any, list[str]]:
-            if not responses._default_mock._registry.registered:
-                from urllib.parse import urlsplit
-
-                if urlsplit(request.url).hostname in loopback:
-                    return None, []
+            if not responses._default_mock._registry.registered and urlsplit(request.url).hostname in loopback:
+                return None, []
             return original(registry, request)
 
         CustomRegistry.find = find  # type: ignore[method-assign]
