@@ -210,11 +210,7 @@ class Container:
     # -- result delivery (issue 5) -------------------------------------------------------------------
     @cached_property
     def delivery_settings(self):
-        import os
-
-        from chalicelib.services.delivery import DeliverySettings
-
-        return DeliverySettings.from_env(os.environ)
+        return self.settings.delivery
 
     @cached_property
     def secrets(self):

@@ -3,13 +3,29 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import Mapping
+from typing import Any, Mapping
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 
 class SettingsError(RuntimeError):
     """A required setting is missing or invalid: an error at start, never a silent default."""
+
+
+class DeliveryPolicy(BaseModel):
+    """Result delivery's timings (docs/delivery.md), a section of Settings read from the same variables.
+
+    Defaults, each overridable by its variable: webhook timeout 5 s; backoff between 30 s and 900 s
+    (at most 12 h); a claimed channel's lease 60 s, longer than one batch's work (the consumer's 30 s
+    timeout) and shorter than the result queue's visibility timeout; 10 deliveries at once (1 to 64)."""
+
+    webhook_timeout_seconds: float = Field(5.0, alias="AME_WEBHOOK_TIMEOUT_SECONDS", gt=0)
+    backoff_base_seconds: float = Field(30.0, alias="AME_DELIVERY_BACKOFF_BASE_SECONDS", ge=0)
+    backoff_max_seconds: float = Field(900.0, alias="AME_DELIVERY_BACKOFF_MAX_SECONDS", ge=0, le=43200)
+    lease_seconds: float = Field(60.0, alias="AME_DELIVERY_LEASE_SECONDS", gt=0)
+    concurrency: int = Field(10, alias="AME_DELIVERY_CONCURRENCY", ge=1, le=64)
+
+    model_config = {"populate_by_name": True, "extra": "ignore", "defer_build": True, "frozen": True}
 
 
 class Settings(BaseModel):
@@ -57,7 +73,17 @@ class Settings(BaseModel):
     claim_check_threshold_bytes: int = Field(200 * 1024, alias="AME_CLAIM_CHECK_THRESHOLD_BYTES", gt=0,
                                              le=256 * 1024)
 
+    # Result delivery: its own section, read from the same flat variables (AME_DELIVERY_*, AME_WEBHOOK_*).
+    delivery: DeliveryPolicy = Field(default_factory=lambda: DeliveryPolicy.model_validate({}))
+
     model_config = {"populate_by_name": True, "extra": "ignore", "defer_build": True}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sections_from_flat_variables(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "delivery" not in data:
+            return {**data, "delivery": {k: v for k, v in data.items() if isinstance(k, str) and k.startswith("AME_")}}
+        return data
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -65,7 +91,8 @@ class Settings(BaseModel):
         try:
             return cls.model_validate({k: v for k, v in env.items() if k.startswith(("AME_", "AWS_"))})
         except ValidationError as exc:
-            missing = ", ".join(str(e["loc"][0]) for e in exc.errors())
+            missing = ", ".join(str(e["loc"][-1] if e["loc"][0] == "delivery" else e["loc"][0])
+                                for e in exc.errors())
             raise SettingsError(f"invalid or missing settings: {missing}") from exc
 
 

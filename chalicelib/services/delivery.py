@@ -8,14 +8,29 @@ import math
 import random
 from concurrent.futures import Executor, wait
 from dataclasses import dataclass, field
-from datetime import datetime
-from enum import StrEnum
-from typing import Any, Callable, Literal, Mapping, NamedTuple, Protocol, Sequence
+from typing import Any, Callable, Literal, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.observability import record_delivery_attempt
 from chalicelib.queues import QUEUES
+from chalicelib.services.ports import (
+    Claim,
+    ClaimRequest,
+    ClaimState,
+    Clock,
+    DeliveryStore,
+    MessageQueue,
+    Notifier,
+    PartnerError,
+    PartyDetailsReader,
+    Settlement,
+    WebhookPoster,
+)
+from chalicelib.settings import DeliveryPolicy
+
+# Re-exported: the delivery adapter and the tests name them from here as well as from the ports.
+__all__ = ["Claim", "ClaimRequest", "ClaimState", "DeliveryPolicy", "DeliveryService", "Settlement"]
 
 log = logging.getLogger(__name__)
 
@@ -29,60 +44,6 @@ ENVELOPE_READY = "ENVELOPE_READY"
 # Every delivery of one event is an attempt of each channel still pending; SQS dead-letters the event
 # after this many receives, so the last one is where a failed channel is given up and recorded.
 MAX_ATTEMPTS = QUEUES["result"].max_receive_count
-
-
-class ClaimState(StrEnum):
-    CLAIMED = "CLAIMED"        # this caller holds the lease: do the work, then succeed() or release()
-    DELIVERED = "DELIVERED"    # done before: do nothing
-    BUSY = "BUSY"              # another copy holds a live lease: come back after it expires
-
-
-@dataclass(frozen=True)
-class Claim:
-    state: ClaimState
-    attempts: int
-    lease_until: datetime | None = None
-
-
-class ClaimRequest(NamedTuple):
-    """One channel of one order to claim: count an attempt and take its lease."""
-
-    order_key: str
-    channel: str
-    kind: str
-    target: str | None
-
-
-class Settlement(NamedTuple):
-    """How one claimed attempt ended, at `at`: delivered (keeping `message_id`), or failed with `error`;
-    a failure with `history_detail` was the last attempt: the channel is given up and the order's
-    history says so."""
-
-    order_key: str
-    channel: str
-    at: datetime
-    delivered: bool
-    message_id: str | None = None
-    error: str | None = None
-    history_detail: str | None = None
-
-
-class DeliverySettings(BaseModel):
-    """Delivery timings, from the environment (kept apart from Settings, which this issue does not own)."""
-
-    webhook_timeout_seconds: float = Field(5.0, alias="AME_WEBHOOK_TIMEOUT_SECONDS", gt=0)
-    backoff_base_seconds: float = Field(30.0, alias="AME_DELIVERY_BACKOFF_BASE_SECONDS", ge=0)
-    backoff_max_seconds: float = Field(900.0, alias="AME_DELIVERY_BACKOFF_MAX_SECONDS", ge=0, le=43200)
-    # A batch claims its channels up front: longer than one batch's work (the consumer's timeout, 30 s),
-    # shorter than the queue's visibility timeout.
-    lease_seconds: float = Field(60.0, alias="AME_DELIVERY_LEASE_SECONDS", gt=0)
-    concurrency: int = Field(10, alias="AME_DELIVERY_CONCURRENCY", ge=1, le=64)
-
-    model_config = {"populate_by_name": True, "extra": "ignore"}
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> "DeliverySettings":
-        return cls.model_validate({k: v for k, v in environ.items() if k.startswith("AME_")})
 
 
 class ResultEvent(BaseModel):
@@ -121,42 +82,6 @@ class ChannelFailed(Exception):
     """One attempt of one channel failed (non-2xx, timeout, connection error, partner error)."""
 
 
-class OrderSource(Protocol):
-    def party_details(self, order_key: str) -> dict[int, dict[str, Any]]: ...
-
-
-class DeliveryStore(Protocol):
-    """Per batch of events, one read of their orders and one transaction of claims; then each attempt's
-    end, recorded as it happens."""
-
-    def order_contexts(self, order_keys: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """{order_key: {"status", "area_code", "area_snapshot"}} of those orders that exist."""
-
-    def claim_many(self, requests: Sequence[ClaimRequest], now: datetime, lease_seconds: float) -> list[Claim]:
-        """Per request, in its order: count one attempt and take the channel's lease, unless the channel
-        is delivered or leased elsewhere (or earlier in `requests`). One transaction."""
-
-    def settle(self, settlement: Settlement) -> None:
-        """Record a claimed attempt's end, and return once it is recorded: delivered; failed, the lease
-        released; or given up with one history row (none when delivered or given up already)."""
-
-
-class WebhookPort(Protocol):
-    def send(self, url: str, secret_ref: str, webhook_id: str, body: bytes) -> Any: ...
-
-    @staticmethod
-    def describe(url: str) -> str: ...
-
-
-class NotificationPort(Protocol):
-    def send(self, notification_id: str, channel: str, recipient: str, template: str,
-             variables: dict[str, Any]) -> bool: ...
-
-
-class QueuePort(Protocol):
-    def send(self, queue: str, body: str, delay_seconds: int = 0) -> str: ...
-
-
 def backoff_seconds(attempt: int, base: float, cap: float, rand: Callable[[], float] = random.random) -> int:
     """Exponential backoff with "equal jitter": between half and all of min(cap, base * 2^(attempt-1)),
     rounded up to whole seconds because SQS visibility timeouts are whole seconds."""
@@ -190,11 +115,18 @@ class _Event:
     reasons: list[str] = field(default_factory=list)
     waits: list[int] = field(default_factory=list)
 
+    @property
+    def event(self) -> ResultEvent:
+        """The parsed event: only events that parsed go past deliver_batch's first step."""
+        if self.parsed is None:
+            raise RuntimeError("event used before it was parsed")
+        return self.parsed
+
 
 class DeliveryService:
-    def __init__(self, orders: OrderSource, deliveries: DeliveryStore, webhooks: WebhookPort,
-                 notifications: NotificationPort, queue: QueuePort, clock: Any,
-                 settings: DeliverySettings | None = None, max_attempts: int = MAX_ATTEMPTS,
+    def __init__(self, orders: PartyDetailsReader, deliveries: DeliveryStore, webhooks: WebhookPoster,
+                 notifications: Notifier, queue: MessageQueue, clock: Clock,
+                 settings: DeliveryPolicy | None = None, max_attempts: int = MAX_ATTEMPTS,
                  rand: Callable[[], float] = random.random):
         self._orders = orders
         self._deliveries = deliveries
@@ -202,7 +134,7 @@ class DeliveryService:
         self._notifications = notifications
         self._queue = queue
         self._clock = clock
-        self.settings = settings or DeliverySettings()
+        self.settings = settings or DeliveryPolicy.model_validate({})
         self.max_attempts = max_attempts
         self._rand = rand
 
@@ -240,22 +172,22 @@ class DeliveryService:
         if not batch:
             return
         try:
-            orders = self._deliveries.order_contexts(sorted({item.parsed.order_key for item in batch}))
+            orders = self._deliveries.order_contexts(sorted({item.event.order_key for item in batch}))
         except Exception as exc:
             for item in batch:
                 item.failure = exc
             return
         planned: list[tuple[_Event, list[_Work]]] = []
         for item in batch:
-            order = orders.get(item.parsed.order_key)
+            order = orders.get(item.event.order_key)
             if order is None:
-                item.failure = PoisonedEvent(f"ordem {item.parsed.order_key} desconhecida")
+                item.failure = PoisonedEvent(f"ordem {item.event.order_key} desconhecida")
                 continue
             try:
-                planned.append((item, self._plan(item.parsed, order, item.body)))
+                planned.append((item, self._plan(item.event, order, item.body)))
             except Exception as exc:  # e.g. the signers' contact data could not be read
                 item.failure = exc
-        requests = [ClaimRequest(item.parsed.order_key, work.channel, work.kind, work.target)
+        requests = [ClaimRequest(item.event.order_key, work.channel, work.kind, work.target)
                     for item, works in planned for work in works]
         now = self._clock.now()
         try:
@@ -294,7 +226,7 @@ class DeliveryService:
     def _attempt(self, item: _Event) -> None:
         """One event's claimed channels, in order, each recorded as soon as it is done: a crash costs at
         most one channel's effect without its record (the same ids go out again, and are deduplicated)."""
-        key = item.parsed.order_key
+        key = item.event.order_key
         for work, claim in item.claimed:
             try:
                 kept = work.action()
@@ -333,7 +265,7 @@ class DeliveryService:
         if item.reasons:
             delay = 0 if item.last else max([self.backoff(receive_count), *item.waits])
             return RetryLater(delay, item.reasons)
-        return {"order_key": item.parsed.order_key, "event_id": item.parsed.event_id, "channels": item.done}
+        return {"order_key": item.event.order_key, "event_id": item.event.event_id, "channels": item.done}
 
     def backoff(self, receive_count: int) -> int:
         return backoff_seconds(receive_count, self.settings.backoff_base_seconds,
@@ -401,8 +333,6 @@ class DeliveryService:
         notification_id = f"{order_key}:{cpf}:{channel}"
 
         def notify() -> str:
-            from chalicelib.services.ports import PartnerError
-
             try:
                 # Notificação answers a repeated notification_id with 200 and sends nothing: a crash
                 # between this call and the record below costs one idempotent call, not a second message.

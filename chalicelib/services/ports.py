@@ -1,9 +1,10 @@
 """Ports: what the services need from the outside world, as Protocols the adapters implement."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Iterable, Protocol
+from typing import Any, Iterable, Mapping, NamedTuple, Protocol, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
@@ -55,17 +56,32 @@ class IdempotencyKeyTaken(Exception):
     """The (caller, Idempotency-Key) pair was stored by a concurrent request."""
 
 
-class OrderRepository(Protocol):
+class ClaimOutcome(StrEnum):
+    CLAIMED = "CLAIMED"      # RECEIVED -> PROCESSING by this execution
+    RESUMED = "RESUMED"      # already PROCESSING by this same execution (a retried task)
+    BUSY = "BUSY"            # PROCESSING by another execution
+    TERMINAL = "TERMINAL"    # already has its verdict
+    MISSING = "MISSING"      # no such order
+
+
+# -- the order store, by role ----------------------------------------------------------------------
+# One SQL adapter implements every role (chalicelib/adapters/db/); each service asks only for the roles
+# it uses. Each method is declared once, in the role it belongs to; the composites below only combine.
+
+
+class OrderReader(Protocol):
+    def get_order(self, order_key: str) -> StoredOrder | None: ...
+
+    def history(self, order_key: str) -> list[StatusChange]: ...
+
+
+class OrderWriter(Protocol):
     def create_order(self, draft: OrderDraft, outbox: OutboxMessage) -> None:
         """Store the draft, its parties and documents, the RECEIVED history row, the outbox row and,
         when the draft carries one, the idempotency key: one transaction. Raises IdempotencyKeyTaken."""
 
-    def get_order(self, order_key: str) -> StoredOrder | None: ...
-
     def find_idempotent(self, caller: str, key: str) -> tuple[str, str] | None:
         """(order_key, request_hash) stored for this caller's Idempotency-Key, or None."""
-
-    def history(self, order_key: str) -> list[StatusChange]: ...
 
     def transition(
         self,
@@ -79,49 +95,163 @@ class OrderRepository(Protocol):
         """Compare-and-set the status (and the result when given) plus a history row, in one
         transaction. False, and nothing written, when the current status is not in `expected`."""
 
+
+class OutboxStore(Protocol):
     def pending_outbox(self, created_before: datetime, limit: int) -> list[OutboxMessage]: ...
+
+    def pending_outbox_for(self, order_key: str) -> list[OutboxMessage]: ...
 
     def mark_outbox_published(self, message_ids: list[str], now: datetime) -> None: ...
 
     def mark_creation_delivered(self, order_key: str, now: datetime) -> None:
         """The order's creation message reached its consumer: the relay need not send it again."""
-        ...
 
 
-class ClaimOutcome(StrEnum):
-    CLAIMED = "CLAIMED"      # RECEIVED -> PROCESSING by this execution
-    RESUMED = "RESUMED"      # already PROCESSING by this same execution (a retried task)
-    BUSY = "BUSY"            # PROCESSING by another execution
-    TERMINAL = "TERMINAL"    # already has its verdict
-    MISSING = "MISSING"      # no such order
+class PartyDetailsReader(Protocol):
+    def party_details(self, order_key: str) -> dict[int, dict[str, Any]]:
+        """Per party position: role, document, verdict, evaluation, participants (by CPF), rules (by id)."""
 
 
-class WorkflowRepository(Protocol):
-    """What the workflow tasks need beyond OrderRepository (implemented by the same adapter)."""
+class WorkflowStore(Protocol):
+    """What the workflow tasks write while they evaluate an order."""
 
-    def get_order(self, order_key: str) -> StoredOrder | None: ...
-
-    def claim(self, order_key: str, execution_id: str, now: datetime) -> ClaimOutcome: ...
+    def claim(self, order_key: str, execution_id: str, now: datetime) -> ClaimOutcome:
+        """RECEIVED -> PROCESSING owned by `execution_id`, by compare-and-set; a parked order (PROCESSING,
+        no owner) is claimed again the same way."""
 
     def put_artifact(self, order_key: str, position: int, kind: str, payload: Any, now: datetime) -> None:
         """Upsert a partner answer kept for one party (kind: powers, people, operators)."""
 
     def get_artifacts(self, order_key: str, position: int) -> dict[str, Any]: ...
 
-    def save_party_evaluation(self, order_key: str, position: int, *, quorum_met: bool, reason: str | None,
-                              evaluation: dict[str, Any], participants: list[dict[str, Any]],
-                              rules: list[dict[str, Any]]) -> None: ...
-
-    def party_details(self, order_key: str) -> dict[int, dict[str, Any]]: ...
+    def save_party_evaluation(self, order_key: str, position: int, *, quorum_met: bool | None,
+                              reason: str | None, evaluation: dict[str, Any],
+                              participants: Sequence[Mapping[str, Any]],
+                              rules: Sequence[Mapping[str, Any]]) -> None:
+        """Replace the party's verdict, participants and rules: re-running it leaves the same rows."""
 
     def conclude(self, order_key: str, execution_id: str, status: OrderStatus, now: datetime,
                  detail: str | None, result: dict[str, Any] | None, event: OutboxMessage) -> bool:
         """CAS to a terminal status, only from PROCESSING owned by `execution_id` (or from RECEIVED),
         with the history row and the event's outbox row: one transaction. False: nothing written."""
 
-    def pending_outbox_for(self, order_key: str) -> list[OutboxMessage]: ...
 
-    def mark_outbox_published(self, message_ids: list[str], now: datetime) -> None: ...
+class RedriveStore(Protocol):
+    """Try again later and the sweeper: parked orders (PROCESSING, no owner) and stuck ones."""
+
+    def park(self, order_key: str, execution_id: str, now: datetime, detail: str,
+             next_attempt_at: datetime) -> bool:
+        """The owning execution lets go of the order and records when the next attempt is due."""
+
+    def release(self, order_key: str, owner: str | None, now: datetime, detail: str) -> bool:
+        """Take a stuck order back (from a dead `owner`, or from RECEIVED with owner None): parked, due now."""
+
+    def due_for_redrive(self, now: datetime, limit: int) -> list[tuple[str, int]]:
+        """(order_key, redrive_count) of parked orders whose next attempt is due, oldest due first."""
+
+    def postpone(self, order_key: str, until: datetime) -> None:
+        """A re-drive message is on its way: do not send another before `until`."""
+
+    def bump_redrive(self, order_key: str, now: datetime, next_attempt_at: datetime) -> int | None:
+        """A parked order is re-driven under a new attempt number; returns it (None: not parked)."""
+
+    def stale_orders(self, status: OrderStatus, updated_before: datetime,
+                     limit: int) -> list[tuple[str, str | None]]:
+        """(order_key, processing_by) of orders in `status` untouched since `updated_before`."""
+
+
+class OrderRepository(OrderReader, OrderWriter, OutboxStore, Protocol):
+    """Intake, the outbox relay, the launcher and the read side."""
+
+
+class WorkflowRepository(OrderReader, WorkflowStore, PartyDetailsReader, OutboxStore, Protocol):
+    """The workflow tasks."""
+
+
+class RedriveRepository(OrderReader, RedriveStore, OutboxStore, Protocol):
+    """Try again later and the sweeper."""
+
+
+# -- result delivery (docs/contracts.md §3) ---------------------------------------------------------
+
+
+class ClaimState(StrEnum):
+    CLAIMED = "CLAIMED"        # this caller holds the lease: do the work, then succeed() or release()
+    DELIVERED = "DELIVERED"    # done before: do nothing
+    BUSY = "BUSY"              # another copy holds a live lease: come back after it expires
+
+
+@dataclass(frozen=True)
+class Claim:
+    state: ClaimState
+    attempts: int
+    lease_until: datetime | None = None
+
+
+class ClaimRequest(NamedTuple):
+    """One channel of one order to claim: count an attempt and take its lease."""
+
+    order_key: str
+    channel: str
+    kind: str
+    target: str | None
+
+
+class Settlement(NamedTuple):
+    """How one claimed attempt ended, at `at`: delivered (keeping `message_id`), or failed with `error`;
+    a failure with `history_detail` was the last attempt: the channel is given up and the order's
+    history says so."""
+
+    order_key: str
+    channel: str
+    at: datetime
+    delivered: bool
+    message_id: str | None = None
+    error: str | None = None
+    history_detail: str | None = None
+
+
+class DeliveryStore(Protocol):
+    """Per batch of events, one read of their orders and one transaction of claims; then each attempt's
+    end, recorded as it happens."""
+
+    def order_contexts(self, order_keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """{order_key: {"order_key", "status", "area_code", "area_snapshot"}} of those orders that exist."""
+
+    def claim_many(self, requests: Sequence[ClaimRequest], now: datetime, lease_seconds: float) -> list[Claim]:
+        """Per request, in its order: count one attempt and take the channel's lease, unless the channel
+        is delivered or leased elsewhere (or earlier in `requests`). One transaction."""
+
+    def settle(self, settlement: Settlement) -> None:
+        """Record a claimed attempt's end, and return once it is recorded: delivered; failed, the lease
+        released; or given up with one history row (none when delivered or given up already)."""
+
+    def for_order(self, order_key: str) -> list[dict[str, Any]]:
+        """The order's delivery rows (channel, kind, target, status, attempts, last_error, message_id,
+        first_attempt_at, last_attempt_at, delivered_at), by kind then channel."""
+
+
+class WebhookOutcome(Protocol):
+    @property
+    def delivered(self) -> bool: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+
+class WebhookPoster(Protocol):
+    def send(self, url: str, secret_ref: str, webhook_id: str, body: bytes) -> WebhookOutcome:
+        """POST the signed body once; a failure is an outcome (delivered False), never an exception."""
+
+    @staticmethod
+    def describe(url: str) -> str:
+        """The target as a delivery record may keep it (no credentials, no query)."""
+
+
+class Notifier(Protocol):
+    def send(self, notification_id: str, channel: str, recipient: str, template: str,
+             variables: dict[str, Any]) -> bool:
+        """Raises PartnerError when Notificação does not take it; a repeated id sends nothing again."""
 
 
 class Cache(Protocol):
@@ -164,4 +294,11 @@ class WorkflowStarter(Protocol):
 
 
 class Clock(Protocol):
-    def now(self) -> datetime: ...
+    def now(self) -> datetime:
+        """Timezone-aware."""
+
+
+class FailureRecorder(Protocol):
+    def record_failure(self, order_key: str, execution_id: str, error: dict[str, Any] | None) -> dict[str, Any]:
+        """Conclude the order FAILED with the error's name and message, if `execution_id` still owns it;
+        {"order_key", "status": "FAILED" | "ALREADY_CONCLUDED"}."""

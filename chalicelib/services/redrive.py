@@ -11,7 +11,14 @@ from typing import Any
 
 from chalicelib.domain.orders import OrderStatus
 from chalicelib.services.launch import CreationMessage
-from chalicelib.services.ports import CREATION_QUEUE, MessageQueue, WorkflowStarter
+from chalicelib.services.ports import (
+    CREATION_QUEUE,
+    Clock,
+    FailureRecorder,
+    MessageQueue,
+    RedriveRepository,
+    WorkflowStarter,
+)
 from chalicelib.services.workflow import describe_error
 
 log = logging.getLogger(__name__)
@@ -30,8 +37,9 @@ class RedrivePolicy:
 
 
 class Redrive:
-    def __init__(self, repository: Any, queue: MessageQueue, starter: WorkflowStarter, workflow: Any,
-                 clock: Any, policy: RedrivePolicy = RedrivePolicy(), rng: random.Random | None = None):
+    def __init__(self, repository: RedriveRepository, queue: MessageQueue, starter: WorkflowStarter,
+                 workflow: FailureRecorder, clock: Clock, policy: RedrivePolicy = RedrivePolicy(),
+                 rng: random.Random | None = None) -> None:
         self._repo = repository
         self._queue = queue
         self._starter = starter

@@ -16,7 +16,7 @@ from chalicelib.domain.orders import DocumentError, parse_amount
 from chalicelib.domain.quorum import evaluate_party
 from chalicelib.domain.restrictions import assess_restrictions
 from chalicelib.services.eligibility import inactive_reasons
-from chalicelib.services.ports import OperatorRegistry, PartnerError, PeopleDirectory, PowersDirectory
+from chalicelib.services.ports import Clock, OperatorRegistry, PartnerError, PeopleDirectory, PowersDirectory
 from chalicelib.services.search import parse_model
 from chalicelib.services.workflow import business_date
 
@@ -64,7 +64,7 @@ class SimulationRequest(BaseModel):
 
 class QuorumSimulator:
     def __init__(self, powers: PowersDirectory, people: PeopleDirectory, operators: OperatorRegistry,
-                 clock: Any, executor: Executor):
+                 clock: Clock, executor: Executor):
         self._powers, self._people, self._operators = powers, people, operators
         self._clock, self._executor = clock, executor
 

@@ -19,6 +19,7 @@ from chalicelib.observability import record_verdict, record_workflow_failure
 from chalicelib.services.eligibility import inactive_reasons
 from chalicelib.services.ports import (
     ClaimOutcome,
+    Clock,
     MessageQueue,
     OperatorRegistry,
     OutboxMessage,
@@ -82,7 +83,7 @@ class EnvelopeWorkflow:
         people: PeopleDirectory,
         operators: OperatorRegistry,
         queue: MessageQueue,
-        clock: Any,
+        clock: Clock,
     ):
         self._repo = repository
         self._powers = powers

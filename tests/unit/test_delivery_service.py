@@ -15,12 +15,12 @@ from chalicelib.services.delivery import (
     Claim,
     ClaimState,
     DeliveryService,
-    DeliverySettings,
     PoisonedEvent,
     RetryLater,
     backoff_seconds,
 )
 from chalicelib.services.ports import PartnerUnavailable
+from chalicelib.settings import DeliveryPolicy
 from tests.fakes import FixedClock, RecordingQueue
 
 KEY = "01JDELIVERY0000000000000AB"
@@ -153,7 +153,7 @@ def service(webhooks=None, notifications=None, orders=None, queue=None, clock=No
     parts = SimpleNamespace(webhooks=webhooks or Webhooks(), notifications=notifications or Notifications(),
                             orders=orders, deliveries=Deliveries(orders),
                             queue=queue or RecordingQueue(), clock=clock or FixedClock())
-    settings = DeliverySettings(backoff_base_seconds=10, backoff_max_seconds=60, lease_seconds=30)
+    settings = DeliveryPolicy(backoff_base_seconds=10, backoff_max_seconds=60, lease_seconds=30)
     parts.service = DeliveryService(parts.orders, parts.deliveries, parts.webhooks, parts.notifications,
                                     parts.queue, parts.clock, settings, max_attempts=5, rand=lambda: 1.0)
     return parts
