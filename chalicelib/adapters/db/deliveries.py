@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from chalicelib.adapters.db.engine import WRITE_OPTION
-from chalicelib.adapters.db.repository import from_db_time, to_db_time
+from chalicelib.adapters.db.base import from_db_time, to_db_time
 from chalicelib.adapters.db.schema import order_deliveries, order_status_history, orders
 from chalicelib.services.delivery import Claim, ClaimRequest, ClaimState, Settlement
 

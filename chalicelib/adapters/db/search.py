@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from chalicelib.adapters.db.repository import from_db_time, to_db_time
+from chalicelib.adapters.db.base import from_db_time, to_db_time
 from chalicelib.adapters.db.schema import order_parties, orders
 from chalicelib.domain.orders import PartyRole
 from chalicelib.services.search import OrderFilter, OrderSummary, Position

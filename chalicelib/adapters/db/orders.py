@@ -1,0 +1,214 @@
+"""The orders themselves: creation (with its idempotency key), reading, and status transitions."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from chalicelib.adapters.db.base import SqlStore, amount_or_none, from_db_time, loads, to_db_time
+from chalicelib.adapters.db.schema import (
+    idempotency_keys,
+    order_documents,
+    order_parties,
+    order_status_history,
+    orders,
+)
+from chalicelib.adapters.jsontext import dumps
+from chalicelib.domain.orders import (
+    DocumentRequest,
+    OrderDraft,
+    OrderParty,
+    OrderStatus,
+    StatusChange,
+    StoredOrder,
+)
+from chalicelib.services.ports import IdempotencyKeyTaken, OutboxMessage
+
+
+class SqlOrders(SqlStore):
+    """The OrderReader and OrderWriter ports (chalicelib/services/ports.py)."""
+
+    def ping(self) -> None:
+        """A round trip to the database (readiness); raises when it does not answer."""
+        with self._engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    # -- creation ---------------------------------------------------------------------------------
+
+    def create_order(self, draft: OrderDraft, outbox_message: OutboxMessage) -> None:
+        request = draft.request
+        created_at = to_db_time(draft.created_at)
+        requester = next((p for p in draft.parties if p.position == 0), None)
+        if requester is None:
+            raise ValueError(f"order {draft.order_key} has no requester (party at position 0)")
+        with self._write("create_order") as conn:
+            conn.execute(
+                orders.insert().values(
+                    order_key=draft.order_key,
+                    status=OrderStatus.RECEIVED.value,
+                    status_detail=None,
+                    version=0,
+                    created_by=draft.created_by,
+                    updated_by=draft.created_by,
+                    area_code=request.area_code,
+                    product_code=request.product_code,
+                    platform=request.platform,
+                    signature_method=request.signature_method,
+                    amount=request.amount,
+                    external_reference=request.external_reference,
+                    requester_person_type=requester.person_type.value,
+                    requester_document=requester.document,
+                    idempotency_key=draft.idempotency_key,
+                    request_hash=draft.request_hash,
+                    area_snapshot=dumps(draft.area_snapshot),
+                    request_body=dumps(request.model_dump(mode="json")),
+                    result=None,
+                    created_at=created_at,
+                    updated_at=created_at,
+                )
+            )
+            if draft.idempotency_key is not None:
+                # Written right after the order so a concurrent duplicate fails before the rest.
+                try:
+                    conn.execute(
+                        idempotency_keys.insert().values(
+                            caller=draft.created_by,
+                            idempotency_key=draft.idempotency_key,
+                            request_hash=draft.request_hash or "",
+                            order_key=draft.order_key,
+                            created_at=created_at,
+                        )
+                    )
+                except IntegrityError as exc:
+                    raise IdempotencyKeyTaken(draft.idempotency_key) from exc
+            conn.execute(
+                order_parties.insert(),
+                [
+                    {
+                        "order_key": draft.order_key,
+                        "position": party.position,
+                        "role": party.role.value,
+                        "person_type": party.person_type.value,
+                        "document": party.document,
+                        "power_code": party.power_code,
+                        "quorum_met": None,
+                        "reason": None,
+                        "evaluation": None,
+                    }
+                    for party in draft.parties
+                ],
+            )
+            if request.documents:
+                conn.execute(
+                    order_documents.insert(),
+                    [
+                        {
+                            "order_key": draft.order_key,
+                            "position": position,
+                            "document_type": document.document_type,
+                            "title": document.title,
+                        }
+                        for position, document in enumerate(request.documents)
+                    ],
+                )
+            conn.execute(
+                order_status_history.insert().values(
+                    order_key=draft.order_key,
+                    status=OrderStatus.RECEIVED.value,
+                    detail=None,
+                    created_at=created_at,
+                )
+            )
+            self._insert_outbox(conn, outbox_message)
+
+    def find_idempotent(self, caller: str, key: str) -> tuple[str, str] | None:
+        query = sa.select(idempotency_keys.c.order_key, idempotency_keys.c.request_hash).where(
+            idempotency_keys.c.caller == caller, idempotency_keys.c.idempotency_key == key
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else (row.order_key, row.request_hash)
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def get_order(self, order_key: str) -> StoredOrder | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(sa.select(orders).where(orders.c.order_key == order_key)).first()
+            if row is None:
+                return None
+            party_rows = conn.execute(
+                sa.select(order_parties)
+                .where(order_parties.c.order_key == order_key)
+                .order_by(order_parties.c.position)
+            ).all()
+            document_rows = conn.execute(
+                sa.select(order_documents.c.document_type, order_documents.c.title)
+                .where(order_documents.c.order_key == order_key)
+                .order_by(order_documents.c.position)
+            ).all()
+        parties = [
+            OrderParty(
+                position=p.position,
+                role=p.role,
+                person_type=p.person_type,
+                document=p.document,
+                power_code=p.power_code,
+            )
+            for p in party_rows
+        ]
+        return StoredOrder(
+            order_key=row.order_key,
+            status=OrderStatus(row.status),
+            status_detail=row.status_detail,
+            created_by=row.created_by,
+            area_code=row.area_code,
+            product_code=row.product_code,
+            platform=row.platform,
+            signature_method=row.signature_method,
+            amount=amount_or_none(row.amount),
+            external_reference=row.external_reference,
+            requester=parties[0],
+            guarantors=parties[1:],
+            documents=[DocumentRequest(document_type=d.document_type, title=d.title) for d in document_rows],
+            area_snapshot=loads(row.area_snapshot),
+            result=loads(row.result),
+            created_at=from_db_time(row.created_at),
+            updated_at=from_db_time(row.updated_at),
+            version=row.version,
+            processing_by=row.processing_by,
+            redrive_count=row.redrive_count,
+            first_failure_at=from_db_time(row.first_failure_at),
+            next_attempt_at=from_db_time(row.next_attempt_at),
+        )
+
+    def history(self, order_key: str) -> list[StatusChange]:
+        query = (
+            sa.select(order_status_history.c.status, order_status_history.c.detail, order_status_history.c.created_at)
+            .where(order_status_history.c.order_key == order_key)
+            .order_by(order_status_history.c.id)
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [StatusChange(status=OrderStatus(r.status), detail=r.detail, at=from_db_time(r.created_at)) for r in rows]
+
+    # -- status -----------------------------------------------------------------------------------
+
+    def transition(
+        self,
+        order_key: str,
+        expected: Iterable[OrderStatus],
+        new: OrderStatus,
+        now: datetime,
+        detail: str | None = None,
+        result: dict[str, Any] | None = None,
+    ) -> bool:
+        expected_values = [OrderStatus(s).value for s in expected]
+        if not expected_values:
+            return False
+        at = to_db_time(now)
+        extra: dict[str, Any] = {} if result is None else {"result": dumps(result)}
+        with self._write("transition") as conn:
+            return self._change_status(conn, order_key, orders.c.status.in_(expected_values), new, detail, at,
+                                       **extra)
