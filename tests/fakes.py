@@ -2,10 +2,23 @@
 from __future__ import annotations
 
 import copy
+import json
 import threading
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from decimal import Decimal
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from chalicelib.adapters.db.base import to_db_time
+from chalicelib.adapters.db.workflow_store import (
+    PROCESSING_DETAIL,
+    UnknownParty,
+    check_unique,
+    participant_detail,
+    participant_row,
+    rule_detail,
+    rule_row,
+)
+from chalicelib.adapters.jsontext import dumps
 from chalicelib.domain.orders import (
     OrderDraft,
     OrderStatus,
@@ -14,7 +27,13 @@ from chalicelib.domain.orders import (
     stored_from_draft,
 )
 from chalicelib.domain.partners import AreaSettings, DomainValues
-from chalicelib.services.ports import ClaimOutcome, IdempotencyKeyTaken, OutboxMessage, PartnerUnavailable
+from chalicelib.services.ports import (
+    CREATION_QUEUE,
+    ClaimOutcome,
+    IdempotencyKeyTaken,
+    OutboxMessage,
+    PartnerUnavailable,
+)
 
 
 class FixedClock:
@@ -29,18 +48,31 @@ class FixedClock:
 
 
 class InMemoryOrderRepository:
+    """SqlOrderRepository in memory, rule for rule: the same compare-and-set conditions, the same stored
+    forms (times in UTC, naive ones refused; JSON columns round-tripped; amounts to the cent) and the same
+    history rows. tests/integration/test_repository.py runs one contract suite over this fake, SQLite and
+    MariaDB, and checks that its public methods have the real adapter's signatures."""
+
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self.orders: dict[str, StoredOrder] = {}
         self.histories: dict[str, list[StatusChange]] = {}
         self.outbox: dict[str, OutboxMessage] = {}
         self.idempotency: dict[tuple[str, str], tuple[str, str]] = {}
         self.fail_next_create: Exception | None = None
-        self.owners: dict[str, str] = {}
-        self.artifacts: dict[tuple[str, int, str], Any] = {}
+        self.artifacts: dict[tuple[str, int, str], str] = {}
+        # (order_key, position) -> verdict columns, participant rows and rule rows, as the tables hold them
         self.evaluations: dict[tuple[str, int], dict[str, Any]] = {}
 
+    def ping(self) -> None:
+        return None
+
+    # -- OrderWriter -----------------------------------------------------------------------------
     def create_order(self, draft: OrderDraft, outbox: OutboxMessage) -> None:
+        created_at = _utc(draft.created_at)
+        message = _stored_message(outbox)
+        if not any(p.position == 0 for p in draft.parties):
+            raise ValueError(f"order {draft.order_key} has no requester (party at position 0)")
         with self._lock:
             if self.fail_next_create is not None:
                 exc, self.fail_next_create = self.fail_next_create, None
@@ -48,100 +80,241 @@ class InMemoryOrderRepository:
             if draft.idempotency_key is not None:
                 key = (draft.created_by, draft.idempotency_key)
                 if key in self.idempotency:
-                    raise IdempotencyKeyTaken(key)
+                    raise IdempotencyKeyTaken(draft.idempotency_key)
                 self.idempotency[key] = (draft.order_key, draft.request_hash or "")
-            self.orders[draft.order_key] = stored_from_draft(draft)
-            self.histories[draft.order_key] = [StatusChange(status=OrderStatus.RECEIVED, at=draft.created_at)]
-            self.outbox[outbox.message_id] = outbox
-
-    def get_order(self, order_key: str) -> StoredOrder | None:
-        order = self.orders.get(order_key)
-        return copy.deepcopy(order) if order else None
+            order = stored_from_draft(draft)
+            self.orders[draft.order_key] = order.model_copy(update={
+                "amount": order.amount.quantize(CENT), "area_snapshot": _json(draft.area_snapshot),
+                "created_at": created_at, "updated_at": created_at,
+                "requester": min(draft.parties, key=lambda p: p.position),
+                "guarantors": sorted((p for p in draft.parties if p.position != 0), key=lambda p: p.position)})
+            self.histories[draft.order_key] = [StatusChange(status=OrderStatus.RECEIVED, at=created_at)]
+            self.outbox[message.message_id] = message
 
     def find_idempotent(self, caller: str, key: str) -> tuple[str, str] | None:
         return self.idempotency.get((caller, key))
 
+    def transition(
+        self,
+        order_key: str,
+        expected: Iterable[OrderStatus],
+        new: OrderStatus,
+        now: datetime,
+        detail: str | None = None,
+        result: dict[str, Any] | None = None,
+    ) -> bool:
+        expected_set = {OrderStatus(s) for s in expected}
+        if not expected_set:
+            return False
+        extra = {} if result is None else {"result": _json(result)}
+        return self._change_status(order_key, lambda o: o.status in expected_set, new, detail, _utc(now), **extra)
+
+    # -- OrderReader -----------------------------------------------------------------------------
+    def get_order(self, order_key: str) -> StoredOrder | None:
+        order = self.orders.get(order_key)
+        return copy.deepcopy(order) if order else None
+
     def history(self, order_key: str) -> list[StatusChange]:
         return list(self.histories.get(order_key, []))
 
-    def transition(self, order_key: str, expected: Iterable[OrderStatus], new: OrderStatus, now: datetime,
-                   detail: str | None = None, result: dict[str, Any] | None = None) -> bool:
-        with self._lock:
-            order = self.orders.get(order_key)
-            if order is None or order.status not in set(expected):
-                return False
-            update: dict[str, Any] = {"status": new, "status_detail": detail, "updated_at": now,
-                                      "version": order.version + 1}
-            if result is not None:
-                update["result"] = result
-            self.orders[order_key] = order.model_copy(update=update)
-            self.histories[order_key].append(StatusChange(status=new, detail=detail, at=now))
-            return True
-
+    # -- OutboxStore -----------------------------------------------------------------------------
     def pending_outbox(self, created_before: datetime, limit: int) -> list[OutboxMessage]:
-        pending = [m for m in self.outbox.values() if m.published_at is None and m.created_at < created_before]
-        return sorted(pending, key=lambda m: m.created_at)[:limit]
+        before = _utc(created_before)
+        return self._pending(lambda m: m.created_at < before)[:limit]
+
+    def pending_outbox_for(self, order_key: str) -> list[OutboxMessage]:
+        return self._pending(lambda m: m.order_key == order_key)
 
     def mark_outbox_published(self, message_ids: list[str], now: datetime) -> None:
-        for mid in message_ids:
-            self.outbox[mid] = self.outbox[mid].model_copy(update={"published_at": now})
+        if not message_ids:
+            return
+        self._publish(lambda m: m.message_id in set(message_ids), _utc(now))
 
     def mark_creation_delivered(self, order_key: str, now: datetime) -> None:
-        for mid, m in list(self.outbox.items()):
-            if m.order_key == order_key and m.queue == "creation" and m.published_at is None:
-                self.outbox[mid] = m.model_copy(update={"published_at": now})
+        self._publish(lambda m: m.order_key == order_key and m.queue == CREATION_QUEUE, _utc(now))
 
-    # -- workflow side ---------------------------------------------------------------------
+    # -- WorkflowStore and PartyDetailsReader --------------------------------------------------------
     def claim(self, order_key: str, execution_id: str, now: datetime) -> ClaimOutcome:
+        """RECEIVED -> PROCESSING owned by `execution_id`, by compare-and-set."""
+        at = _utc(now)
         with self._lock:
-            order = self.orders.get(order_key)
-            if order is None:
-                return ClaimOutcome.MISSING
-            if order.status is OrderStatus.RECEIVED:
-                self.owners[order_key] = execution_id
-                self.orders[order_key] = order.model_copy(update={"status": OrderStatus.PROCESSING, "updated_at": now})
-                self.histories[order_key].append(StatusChange(status=OrderStatus.PROCESSING, at=now))
+            if self._change_status(order_key, lambda o: o.status is OrderStatus.RECEIVED or o.parked,
+                                   OrderStatus.PROCESSING, PROCESSING_DETAIL, at,
+                                   processing_by=execution_id, next_attempt_at=None):
                 return ClaimOutcome.CLAIMED
-            if order.status is OrderStatus.PROCESSING:
-                same = self.owners.get(order_key) == execution_id
-                return ClaimOutcome.RESUMED if same else ClaimOutcome.BUSY
-            return ClaimOutcome.TERMINAL
+            order = self.orders.get(order_key)
+        if order is None:
+            return ClaimOutcome.MISSING
+        if order.status is OrderStatus.PROCESSING:
+            return ClaimOutcome.RESUMED if order.processing_by == execution_id else ClaimOutcome.BUSY
+        return ClaimOutcome.TERMINAL if order.status.terminal else ClaimOutcome.BUSY
 
     def put_artifact(self, order_key: str, position: int, kind: str, payload: Any, now: datetime) -> None:
-        self.artifacts[(order_key, position, kind)] = copy.deepcopy(payload)
+        _utc(now)
+        with self._lock:
+            self.artifacts[(order_key, position, kind)] = dumps(payload)
 
     def get_artifacts(self, order_key: str, position: int) -> dict[str, Any]:
-        return {k: copy.deepcopy(v) for (o, p, k), v in self.artifacts.items() if o == order_key and p == position}
+        return {k: json.loads(v) for (o, p, k), v in list(self.artifacts.items()) if o == order_key and p == position}
 
-    def save_party_evaluation(self, order_key: str, position: int, *, quorum_met: bool, reason: str | None,
-                              evaluation: dict[str, Any], participants: list[dict[str, Any]],
-                              rules: list[dict[str, Any]]) -> None:
-        self.evaluations[(order_key, position)] = {
-            "quorum_met": quorum_met, "reason": reason, "evaluation": evaluation,
-            "participants": sorted(participants, key=lambda p: p["cpf"]), "rules": rules}
+    def save_party_evaluation(
+        self,
+        order_key: str,
+        position: int,
+        *,
+        quorum_met: bool | None,
+        reason: str | None,
+        evaluation: dict[str, Any],
+        participants: Sequence[Mapping[str, Any]],
+        rules: Sequence[Mapping[str, Any]],
+    ) -> None:
+        participant_rows = [participant_row(order_key, position, p) for p in participants]
+        rule_rows = [rule_row(order_key, position, r) for r in rules]
+        check_unique(order_key, position, participant_rows, rule_rows)
+        with self._lock:
+            order = self.orders.get(order_key)
+            if order is None or all(p.position != position for p in order.parties):
+                raise UnknownParty(f"{order_key} has no party at position {position}")
+            self.evaluations[(order_key, position)] = {
+                "quorum_met": quorum_met, "reason": reason, "evaluation": dumps(evaluation),
+                "participants": participant_rows, "rules": rule_rows}
 
     def party_details(self, order_key: str) -> dict[int, dict[str, Any]]:
-        return {p: copy.deepcopy(v) for (o, p), v in self.evaluations.items() if o == order_key}
+        order = self.orders.get(order_key)
+        if order is None:
+            return {}
+        details: dict[int, dict[str, Any]] = {}
+        for party in order.parties:
+            saved = self.evaluations.get((order_key, party.position), {})
+            details[party.position] = {
+                "position": party.position,
+                "role": party.role.value,
+                "person_type": party.person_type.value,
+                "document": party.document,
+                "power_code": party.power_code,
+                "quorum_met": None if saved.get("quorum_met") is None else bool(saved["quorum_met"]),
+                "reason": saved.get("reason"),
+                "evaluation": json.loads(saved["evaluation"]) if saved.get("evaluation") is not None else None,
+                "participants": [participant_detail(r) for r in sorted(saved.get("participants", []),
+                                                                       key=lambda r: r["cpf"])],
+                "rules": [rule_detail(r) for r in sorted(saved.get("rules", []), key=lambda r: r["rule_id"])],
+            }
+        return details
 
     def conclude(self, order_key: str, execution_id: str, status: OrderStatus, now: datetime,
                  detail: str | None, result: dict[str, Any] | None, event: OutboxMessage) -> bool:
+        at = _utc(now)
+        message = _stored_message(event).model_copy(update={"published_at": None, "attempts": 0})
+        detail = detail[:500] if detail else detail
+
+        def owned_or_unclaimed(o: StoredOrder) -> bool:
+            return (o.status is OrderStatus.PROCESSING and o.processing_by == execution_id) or \
+                o.status is OrderStatus.RECEIVED
+
         with self._lock:
-            order = self.orders.get(order_key)
-            if order is None:
+            if not self._change_status(order_key, owned_or_unclaimed, status, detail, at, next_attempt_at=None,
+                                       result=None if result is None else _json(result)):
                 return False
-            owned = order.status is OrderStatus.PROCESSING and self.owners.get(order_key) == execution_id
-            if not (owned or order.status is OrderStatus.RECEIVED):
-                return False
-            self.orders[order_key] = order.model_copy(update={
-                "status": status, "status_detail": detail, "result": result, "updated_at": now,
-                "version": order.version + 1})
-            self.histories[order_key].append(StatusChange(status=status, detail=detail, at=now))
-            self.outbox[event.message_id] = event
+            self.outbox[message.message_id] = message
             return True
 
-    def pending_outbox_for(self, order_key: str) -> list[OutboxMessage]:
-        return sorted((m for m in self.outbox.values() if m.order_key == order_key and m.published_at is None),
-                      key=lambda m: m.created_at)
+    # -- RedriveStore ------------------------------------------------------------------------------
+    def park(self, order_key: str, execution_id: str, now: datetime, detail: str,
+             next_attempt_at: datetime) -> bool:
+        at, next_at = _utc(now), _utc(next_attempt_at)
+        with self._lock:
+            order = self.orders.get(order_key)
+            first = order.first_failure_at if order is not None and order.first_failure_at else at
+            return self._change_status(
+                order_key, lambda o: o.status is OrderStatus.PROCESSING and o.processing_by == execution_id,
+                OrderStatus.PROCESSING, detail[:500], at, processing_by=None,
+                redrive_count=(order.redrive_count + 1) if order is not None else 1,
+                first_failure_at=first, next_attempt_at=next_at)
+
+    def release(self, order_key: str, owner: str | None, now: datetime, detail: str) -> bool:
+        at = _utc(now)
+
+        def stuck(o: StoredOrder) -> bool:
+            if owner is None:
+                return o.status is OrderStatus.RECEIVED
+            return o.status is OrderStatus.PROCESSING and o.processing_by == owner
+
+        with self._lock:
+            order = self.orders.get(order_key)
+            count = (order.redrive_count + 1) if order is not None else 1
+            return self._change_status(order_key, stuck, OrderStatus.PROCESSING, detail[:500], at,
+                                       processing_by=None, redrive_count=count, next_attempt_at=at)
+
+    def due_for_redrive(self, now: datetime, limit: int) -> list[tuple[str, int]]:
+        at = _utc(now)
+        due = [o for o in list(self.orders.values())
+               if o.parked and o.next_attempt_at is not None and o.next_attempt_at <= at]
+        return [(o.order_key, o.redrive_count) for o in sorted(due, key=lambda o: o.next_attempt_at)[:limit]]
+
+    def postpone(self, order_key: str, until: datetime) -> None:
+        at = _utc(until)
+        with self._lock:
+            order = self.orders.get(order_key)
+            if order is not None and order.processing_by is None:
+                self.orders[order_key] = order.model_copy(update={"next_attempt_at": at})
+
+    def bump_redrive(self, order_key: str, now: datetime, next_attempt_at: datetime) -> int | None:
+        at, next_at = _utc(now), _utc(next_attempt_at)
+        with self._lock:
+            order = self.orders.get(order_key)
+            if order is None or not order.parked:
+                return None
+            self.orders[order_key] = order.model_copy(update={
+                "redrive_count": order.redrive_count + 1, "next_attempt_at": next_at, "updated_at": at})
+            return order.redrive_count + 1
+
+    def stale_orders(self, status: OrderStatus, updated_before: datetime, limit: int) -> list[tuple[str, str | None]]:
+        before = _utc(updated_before)
+        stale = [o for o in list(self.orders.values())
+                 if o.status is OrderStatus(status) and o.updated_at < before]
+        return [(o.order_key, o.processing_by) for o in sorted(stale, key=lambda o: o.updated_at)[:limit]]
+
+    # -- the one status change (SqlStore._change_status) -----------------------------------------------
+    def _change_status(self, order_key: str, when: Callable[[StoredOrder], bool], status: OrderStatus,
+                       detail: str | None, at: datetime, **values: Any) -> bool:
+        with self._lock:
+            order = self.orders.get(order_key)
+            if order is None or not when(order):
+                return False
+            self.orders[order_key] = order.model_copy(update={
+                "status": OrderStatus(status), "status_detail": detail, "version": order.version + 1,
+                "updated_at": at, **values})
+            self.histories[order_key].append(StatusChange(status=OrderStatus(status), detail=detail, at=at))
+            return True
+
+    def _pending(self, keep: Callable[[OutboxMessage], bool]) -> list[OutboxMessage]:
+        pending = [m for m in list(self.outbox.values()) if m.published_at is None and keep(m)]
+        return sorted(pending, key=lambda m: (m.created_at, m.message_id))
+
+    def _publish(self, which: Callable[[OutboxMessage], bool], at: datetime) -> None:
+        with self._lock:
+            for mid, m in list(self.outbox.items()):
+                if m.published_at is None and which(m):
+                    self.outbox[mid] = m.model_copy(update={"published_at": at, "attempts": m.attempts + 1})
+
+
+CENT = Decimal("0.01")
+
+
+def _utc(value: datetime) -> datetime:
+    """As the database keeps it: UTC; a naive time is refused as the SQL adapter refuses it."""
+    return to_db_time(value).replace(tzinfo=timezone.utc)
+
+
+def _json(value: Any) -> Any:
+    """A JSON column's value as read back (Decimals become strings)."""
+    return json.loads(dumps(value))
+
+
+def _stored_message(message: OutboxMessage) -> OutboxMessage:
+    return message.model_copy(update={
+        "created_at": _utc(message.created_at),
+        "published_at": None if message.published_at is None else _utc(message.published_at)})
 
 
 class RecordingQueue:

@@ -1,6 +1,8 @@
-"""SqlOrderRepository contract suite, run against an SQLite file and the real MariaDB."""
+"""The order repository's contract suite, run against the in-memory fake (tests/fakes.py), an SQLite file
+and the real MariaDB: the fake the unit tests use cannot drift from the adapter production uses."""
 from __future__ import annotations
 
+import inspect
 import json
 import threading
 import uuid
@@ -17,6 +19,8 @@ from chalicelib.domain.orders import OrderDraft, OrderParty, OrderRequest, Order
 from chalicelib.services.ports import IdempotencyKeyTaken, OutboxMessage
 from migrations.runner import upgrade
 from tests.conftest import MARIADB_ADMIN_URL
+from tests.fakes import InMemoryOrderRepository
+from tests.integration.conftest import SQL_BACKENDS, migrated_engine
 from tests.support import scratch_mariadb
 
 BRT = timezone(timedelta(hours=-3))
@@ -32,10 +36,34 @@ def _clear(engine) -> None:
             conn.execute(table.delete())
 
 
+@pytest.fixture(scope="module", params=["memory", *SQL_BACKENDS])
+def backend(request, tmp_path_factory):
+    """None for the in-memory fake; else an engine on a migrated SQLite file or MariaDB database."""
+    if request.param == "memory":
+        yield None
+        return
+    with migrated_engine(request.param, request, tmp_path_factory) as engine:
+        yield engine
+
+
 @pytest.fixture()
-def repo(engine) -> SqlOrderRepository:
-    _clear(engine)
-    return SqlOrderRepository(engine)
+def repo(backend) -> SqlOrderRepository | InMemoryOrderRepository:
+    if backend is None:
+        return InMemoryOrderRepository()
+    _clear(backend)
+    return SqlOrderRepository(backend)
+
+
+def _public_methods(cls: type) -> dict[str, inspect.Signature]:
+    return {name: inspect.signature(member) for name, member in inspect.getmembers(cls, inspect.isfunction)
+            if not name.startswith("_")}
+
+
+def test_the_fake_has_the_real_repositorys_methods_with_the_same_signatures():
+    real, fake = _public_methods(SqlOrderRepository), _public_methods(InMemoryOrderRepository)
+
+    assert sorted(fake) == sorted(real)
+    assert {name: str(sig) for name, sig in fake.items()} == {name: str(sig) for name, sig in real.items()}
 
 
 def make_draft(

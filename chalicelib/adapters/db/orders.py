@@ -37,7 +37,7 @@ class SqlOrders(SqlStore):
 
     # -- creation ---------------------------------------------------------------------------------
 
-    def create_order(self, draft: OrderDraft, outbox_message: OutboxMessage) -> None:
+    def create_order(self, draft: OrderDraft, outbox: OutboxMessage) -> None:
         request = draft.request
         created_at = to_db_time(draft.created_at)
         requester = next((p for p in draft.parties if p.position == 0), None)
@@ -121,7 +121,7 @@ class SqlOrders(SqlStore):
                     created_at=created_at,
                 )
             )
-            self._insert_outbox(conn, outbox_message)
+            self._insert_outbox(conn, outbox)
 
     def find_idempotent(self, caller: str, key: str) -> tuple[str, str] | None:
         query = sa.select(idempotency_keys.c.order_key, idempotency_keys.c.request_hash).where(
