@@ -672,3 +672,143 @@ def test_artifacts_are_replaced_not_duplicated(repo):
     repo.put_artifact(draft.order_key, 1, "people", [], T1)
     assert repo.get_artifacts(draft.order_key, 0) == {"people": [{"cpf": "2"}], "powers": {"amount": "10.00"}}
     assert repo.get_artifacts(draft.order_key, 1) == {"people": []}
+
+
+def test_claim_records_the_owner_and_a_history_row_and_a_terminal_order_is_not_claimed(repo):
+    draft, _ = create(repo)
+
+    assert repo.claim(draft.order_key, "exec-1", T1) is ClaimOutcome.CLAIMED
+
+    order = repo.get_order(draft.order_key)
+    assert (order.status, order.processing_by, order.status_detail, order.version, order.updated_at) == (
+        OrderStatus.PROCESSING, "exec-1", "em processamento", 1, T1)
+    assert [(h.status, h.detail, h.at) for h in repo.history(draft.order_key)][-1] == (
+        OrderStatus.PROCESSING, "em processamento", T1)
+    assert repo.conclude(draft.order_key, "exec-1", OrderStatus.NO_QUORUM, T1, None, None, _event(draft))
+    assert repo.claim(draft.order_key, "exec-2", T1) is ClaimOutcome.TERMINAL
+
+
+# -- try again later and the sweeper ----------------------------------------------------------------
+
+T2 = T1 + timedelta(seconds=60)
+
+
+def _parked(repo, next_at=T2):
+    draft, _ = create(repo)
+    repo.claim(draft.order_key, "exec-1", T1)
+    assert repo.park(draft.order_key, "exec-1", T1, "aguardando parceiro", next_at)
+    return draft.order_key
+
+
+def test_park_lets_go_of_the_order_and_records_when_to_try_again(repo):
+    key = _parked(repo)
+
+    order = repo.get_order(key)
+    assert order.parked
+    assert (order.status, order.processing_by, order.status_detail) == (
+        OrderStatus.PROCESSING, None, "aguardando parceiro")
+    assert (order.redrive_count, order.first_failure_at, order.next_attempt_at, order.version) == (1, T1, T2, 2)
+    assert [(h.status, h.detail) for h in repo.history(key)][-1] == (OrderStatus.PROCESSING, "aguardando parceiro")
+
+
+def test_only_the_owner_parks_and_the_first_failure_is_kept(repo):
+    key = _parked(repo)
+    assert not repo.park(key, "exec-1", T2, "de novo", T2)           # no longer the owner
+    assert repo.claim(key, "exec-2", T2) is ClaimOutcome.CLAIMED     # a parked order is claimed again
+    assert repo.get_order(key).next_attempt_at is None
+
+    assert repo.park(key, "exec-2", T2, "x" * 600, T2 + timedelta(seconds=120))
+
+    order = repo.get_order(key)
+    assert (order.redrive_count, order.first_failure_at, len(order.status_detail)) == (2, T1, 500)
+    assert not repo.park("no-such-order", "exec-2", T2, "x", T2)
+
+
+def test_due_for_redrive_lists_parked_orders_whose_time_has_come_oldest_first(repo):
+    later = _parked(repo, next_at=T2 + timedelta(seconds=30))
+    sooner = _parked(repo, next_at=T2)
+    not_yet = _parked(repo, next_at=T2 + timedelta(hours=1))
+    owned, _ = create(repo)
+    repo.claim(owned.order_key, "exec-9", T1)
+
+    due = repo.due_for_redrive(T2 + timedelta(seconds=30), 10)
+
+    assert due == [(sooner, 1), (later, 1)]
+    assert repo.due_for_redrive(T2 + timedelta(seconds=30), 1) == [(sooner, 1)]
+    assert not_yet not in dict(repo.due_for_redrive(T2, 10))
+
+
+def test_postpone_moves_the_next_attempt_of_a_parked_order_only(repo):
+    key = _parked(repo)
+    owned, _ = create(repo)
+    repo.claim(owned.order_key, "exec-9", T1)
+
+    repo.postpone(key, T2 + timedelta(minutes=5))
+    repo.postpone(owned.order_key, T2 + timedelta(minutes=5))
+
+    assert repo.get_order(key).next_attempt_at == T2 + timedelta(minutes=5)
+    assert repo.get_order(owned.order_key).next_attempt_at is None
+    assert repo.get_order(key).version == 2  # no status change, no history row
+    assert len(repo.history(key)) == 3
+
+
+def test_bump_redrive_counts_a_new_attempt_of_a_parked_order_only(repo):
+    key = _parked(repo)
+    owned, _ = create(repo)
+    repo.claim(owned.order_key, "exec-9", T1)
+
+    assert repo.bump_redrive(key, T2, T2 + timedelta(seconds=120)) == 2
+    assert repo.bump_redrive(owned.order_key, T2, T2) is None
+    assert repo.bump_redrive("no-such-order", T2, T2) is None
+
+    order = repo.get_order(key)
+    assert (order.redrive_count, order.next_attempt_at, order.updated_at, order.version) == (
+        2, T2 + timedelta(seconds=120), T2, 2)
+    assert len(repo.history(key)) == 3
+
+
+def test_stale_orders_are_those_in_the_status_untouched_since_the_cutoff_oldest_first(repo):
+    first, _ = create(repo, created_at=T0)
+    second, _ = create(repo, created_at=T0 + timedelta(seconds=10))
+    fresh, _ = create(repo, created_at=T2)
+    busy, _ = create(repo, created_at=T0)
+    repo.claim(busy.order_key, "exec-1", T1)
+
+    cutoff = T0 + timedelta(seconds=20)
+    received = repo.stale_orders(OrderStatus.RECEIVED, cutoff, 10)
+    processing = repo.stale_orders(OrderStatus.PROCESSING, T2, 10)
+
+    assert received == [(first.order_key, None), (second.order_key, None)]
+    assert repo.stale_orders(OrderStatus.RECEIVED, cutoff, 1) == [(first.order_key, None)]
+    assert repo.stale_orders(OrderStatus.RECEIVED, T0 + timedelta(seconds=5), 10) == [(first.order_key, None)]
+    assert processing == [(busy.order_key, "exec-1")]
+    assert fresh.order_key not in dict(repo.stale_orders(OrderStatus.RECEIVED, T2, 10))
+
+
+def test_release_takes_back_an_order_from_a_dead_execution_or_a_lost_message(repo):
+    dead, _ = create(repo)
+    repo.claim(dead.order_key, "exec-1", T1)
+    lost, _ = create(repo)
+
+    assert not repo.release(dead.order_key, "exec-other", T2, "x")
+    assert repo.release(dead.order_key, "exec-1", T2, "execução interrompida; nova tentativa")
+    assert repo.release(lost.order_key, None, T2, "mensagem de criação perdida; nova tentativa")
+    assert not repo.release(lost.order_key, None, T2, "again")  # no longer RECEIVED
+
+    for key, detail in ((dead.order_key, "execução interrompida; nova tentativa"),
+                        (lost.order_key, "mensagem de criação perdida; nova tentativa")):
+        order = repo.get_order(key)
+        assert order.parked and (order.redrive_count, order.next_attempt_at, order.status_detail) == (1, T2, detail)
+        assert [(h.status, h.detail, h.at) for h in repo.history(key)][-1] == (OrderStatus.PROCESSING, detail, T2)
+    assert sorted(k for k, _ in repo.due_for_redrive(T2, 10)) == sorted([dead.order_key, lost.order_key])
+
+
+def test_conclude_clears_the_next_attempt_and_trims_the_detail(repo):
+    key = _parked(repo)
+    repo.claim(key, "exec-2", T2)
+
+    assert repo.conclude(key, "exec-2", OrderStatus.FAILED, T2, "y" * 700, None, _event(repo.get_order(key)))
+
+    order = repo.get_order(key)
+    assert (order.status, order.next_attempt_at, len(order.status_detail), order.result) == (
+        OrderStatus.FAILED, None, 500, None)
