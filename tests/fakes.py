@@ -320,13 +320,30 @@ def _stored_message(message: OutboxMessage) -> OutboxMessage:
 class RecordingQueue:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
+        self.delays: list[int] = []  # delay_seconds of each sent message, in the order of `sent`
         self.fail_with: Exception | None = None
 
     def send(self, queue: str, body: str, delay_seconds: int = 0) -> str:
         if self.fail_with is not None:
             raise self.fail_with
         self.sent.append((queue, body))
+        self.delays.append(delay_seconds)
         return f"msg-{len(self.sent)}"
+
+
+class FakeStarter:
+    """The WorkflowStarter port: records starts; `running` holds the executions that are still alive."""
+
+    def __init__(self, running: Iterable[str] = ()) -> None:
+        self.running = set(running)
+        self.started: list[tuple[str, str | None]] = []
+
+    def start(self, order_key: str, payload: dict[str, Any], execution_name: str | None = None) -> bool:
+        self.started.append((order_key, execution_name))
+        return True
+
+    def is_running(self, execution_arn: str) -> bool:
+        return execution_arn in self.running
 
 
 class StaticAreas:
