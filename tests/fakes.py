@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -29,7 +30,11 @@ from chalicelib.domain.orders import (
 from chalicelib.domain.partners import AreaSettings, DomainValues
 from chalicelib.services.ports import (
     CREATION_QUEUE,
+    Claim,
     ClaimOutcome,
+    ClaimRequest,
+    ClaimState,
+    Settlement,
     IdempotencyKeyTaken,
     OutboxMessage,
     PartnerUnavailable,
@@ -315,6 +320,107 @@ def _stored_message(message: OutboxMessage) -> OutboxMessage:
     return message.model_copy(update={
         "created_at": _utc(message.created_at),
         "published_at": None if message.published_at is None else _utc(message.published_at)})
+
+
+@dataclass
+class DeliveryRow:
+    """One row of order_deliveries."""
+
+    order_key: str
+    channel: str
+    kind: str
+    target: str | None
+    status: str = "PENDING"
+    attempts: int = 0
+    lease_until: datetime | None = None
+    last_error: str | None = None
+    message_id: str | None = None
+    first_attempt_at: datetime | None = None
+    last_attempt_at: datetime | None = None
+    delivered_at: datetime | None = None
+
+
+class InMemoryDeliveryRepository:
+    """SqlDeliveryRepository in memory, rule for rule (tests/integration/test_delivery_repository.py runs its
+    suite over both): leases, attempts, once-only give-up with one history row on the order."""
+
+    def __init__(self, orders: InMemoryOrderRepository) -> None:
+        self._orders = orders
+        self._lock = threading.RLock()
+        self.rows: dict[tuple[str, str], DeliveryRow] = {}
+
+    def order_contexts(self, order_keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        found = {k: self._orders.orders[k] for k in order_keys if k in self._orders.orders}
+        return {k: {"order_key": k, "status": o.status.value, "area_code": o.area_code,
+                    "area_snapshot": o.area_snapshot or {}} for k, o in found.items()}
+
+    def claim_many(self, requests: Sequence[ClaimRequest], now: datetime, lease_seconds: float) -> list[Claim]:
+        if not requests:
+            return []
+        at = _utc(now)
+        until = at + timedelta(seconds=lease_seconds)
+        with self._lock:
+            before = {key: copy.copy(row) for key, row in self.rows.items()}  # what the transaction reads
+            claims: list[Claim | None] = [None] * len(requests)
+            taken: set[tuple[str, str]] = set()
+            for i in sorted(range(len(requests)), key=lambda i: (requests[i].order_key, requests[i].channel)):
+                request = requests[i]
+                key = (request.order_key, request.channel)
+                row = before.get(key)
+                live = self.rows.get(key)
+                if key in taken:
+                    claims[i] = Claim(ClaimState.BUSY, 1 if row is None else row.attempts + 1, until)
+                elif row is None:
+                    self.rows[key] = DeliveryRow(request.order_key, request.channel, request.kind,
+                                                 request.target[:500] if request.target else None,
+                                                 attempts=1, lease_until=until, first_attempt_at=at,
+                                                 last_attempt_at=at)
+                    claims[i] = Claim(ClaimState.CLAIMED, 1, until)
+                elif row.status == DELIVERED:
+                    claims[i] = Claim(ClaimState.DELIVERED, row.attempts)
+                elif live is not None and live.status != DELIVERED and (
+                        live.lease_until is None or live.lease_until <= at):
+                    live.attempts += 1
+                    live.lease_until, live.last_attempt_at = until, at
+                    live.first_attempt_at = live.first_attempt_at or at
+                    claims[i] = Claim(ClaimState.CLAIMED, row.attempts + 1, until)
+                else:
+                    claims[i] = Claim(ClaimState.BUSY, row.attempts, row.lease_until)
+                if claims[i].state == ClaimState.CLAIMED:
+                    taken.add(key)
+            return [c for c in claims if c is not None]
+
+    def settle(self, settlement: Settlement) -> None:
+        s = settlement
+        with self._lock:
+            row = self.rows.get((s.order_key, s.channel))
+            if row is None or row.status == DELIVERED:
+                return
+            if s.delivered:
+                row.status, row.delivered_at, row.lease_until, row.last_error = DELIVERED, _utc(s.at), None, None
+                row.message_id = s.message_id[:128] if s.message_id else row.message_id
+            elif s.history_detail is None:
+                row.lease_until, row.last_error = None, (s.error or "")[:500]
+            elif row.status == "PENDING":
+                row.status, row.lease_until, row.last_error = "FAILED", None, (s.error or "")[:500]
+                self._record_history(s.order_key, (s.history_detail or "")[:500], _utc(s.at))
+
+    def for_order(self, order_key: str) -> list[dict[str, Any]]:
+        rows = sorted((r for r in list(self.rows.values()) if r.order_key == order_key),
+                      key=lambda r: (r.kind, r.channel))
+        return [{"channel": r.channel, "kind": r.kind, "target": r.target, "status": r.status,
+                 "attempts": r.attempts, "last_error": r.last_error, "message_id": r.message_id,
+                 "first_attempt_at": r.first_attempt_at, "last_attempt_at": r.last_attempt_at,
+                 "delivered_at": r.delivered_at} for r in rows]
+
+    def _record_history(self, order_key: str, detail: str, at: datetime) -> None:
+        """A failed delivery is logged under the order's current status."""
+        with self._orders._lock:
+            status = self._orders.orders[order_key].status
+            self._orders.histories[order_key].append(StatusChange(status=status, detail=detail, at=at))
+
+
+DELIVERED = "DELIVERED"
 
 
 class RecordingQueue:

@@ -1,4 +1,5 @@
-"""The databases the repository suites run on: an SQLite file and the real MariaDB, migrated to head."""
+"""The stores the repository suites run on: the in-memory fake, an SQLite file and the real MariaDB
+(migrated to head). The contract suites take `backend` (all three) or `engine` (the SQL two)."""
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -8,7 +9,10 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from chalicelib.adapters.db.engine import create_engine_for
+from chalicelib.adapters.db.repository import SqlOrderRepository
+from chalicelib.adapters.db.schema import metadata
 from migrations.runner import upgrade
+from tests.fakes import InMemoryOrderRepository
 
 SQL_BACKENDS = ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)]
 
@@ -32,3 +36,28 @@ def migrated_engine(kind: str, request: pytest.FixtureRequest, tmp_path_factory:
 def engine(request, tmp_path_factory):
     with migrated_engine(request.param, request, tmp_path_factory) as migrated:
         yield migrated
+
+
+@pytest.fixture(scope="module", params=["memory", *SQL_BACKENDS])
+def backend(request, tmp_path_factory):
+    """None for the in-memory fakes; else an engine on a migrated SQLite file or MariaDB database."""
+    if request.param == "memory":
+        yield None
+        return
+    with migrated_engine(request.param, request, tmp_path_factory) as migrated:
+        yield migrated
+
+
+def clear(engine: Engine) -> None:
+    with engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+@pytest.fixture()
+def repo(backend) -> SqlOrderRepository | InMemoryOrderRepository:
+    """An empty order repository on the backend."""
+    if backend is None:
+        return InMemoryOrderRepository()
+    clear(backend)
+    return SqlOrderRepository(backend)

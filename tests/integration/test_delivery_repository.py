@@ -1,4 +1,5 @@
-"""SqlDeliveryRepository on an SQLite file and the real MariaDB: attempts, leases, once-only give-up."""
+"""The delivery repository's contract suite, on the in-memory fake, an SQLite file and the real MariaDB:
+attempts, leases, once-only give-up."""
 from __future__ import annotations
 
 import threading
@@ -7,21 +8,26 @@ from datetime import timedelta
 import pytest
 
 from chalicelib.adapters.db.deliveries import SqlDeliveryRepository
-from chalicelib.adapters.db.repository import SqlOrderRepository
 from chalicelib.services.delivery import ClaimRequest, ClaimState, Settlement
-from tests.integration.test_repository import T0, _clear, create
+from tests.fakes import InMemoryDeliveryRepository
+from tests.integration.test_repository import T0, create, public_methods
 
 
 @pytest.fixture()
-def order_key(engine) -> str:
-    _clear(engine)
-    draft, _ = create(SqlOrderRepository(engine))
+def order_key(repo) -> str:
+    draft, _ = create(repo)
     return draft.order_key
 
 
 @pytest.fixture()
-def store(engine) -> SqlDeliveryRepository:
-    return SqlDeliveryRepository(engine)
+def store(backend, repo) -> SqlDeliveryRepository | InMemoryDeliveryRepository:
+    return InMemoryDeliveryRepository(repo) if backend is None else SqlDeliveryRepository(backend)
+
+
+def test_the_fake_has_the_real_repositorys_methods_with_the_same_signatures():
+    real, fake = public_methods(SqlDeliveryRepository), public_methods(InMemoryDeliveryRepository)
+
+    assert {name: str(sig) for name, sig in fake.items()} == {name: str(sig) for name, sig in real.items()}
 
 
 def claim(store, key, now=T0, lease=30.0, channel="WEBHOOK"):
@@ -76,12 +82,12 @@ def test_concurrent_copies_claim_a_channel_exactly_once(store, order_key):
     assert sorted(states).count(ClaimState.CLAIMED) == 1 and states.count(ClaimState.BUSY) == 5
 
 
-def test_giving_up_writes_one_history_row_under_the_current_status(store, order_key):
+def test_giving_up_writes_one_history_row_under_the_current_status(store, repo, order_key):
     claim(store, order_key)
-    before = len(SqlOrderRepository(store._engine).history(order_key))
+    before = len(repo.history(order_key))
     store.settle(failed(order_key, "HTTP 500", history_detail="entrega falhou após 5 tentativa(s): webhook"))
     store.settle(failed(order_key, "HTTP 500", history_detail="de novo"))
-    history = SqlOrderRepository(store._engine).history(order_key)
+    history = repo.history(order_key)
     assert len(history) == before + 1
     assert [h.detail for h in history][-1] == "entrega falhou após 5 tentativa(s): webhook"
     assert history[-1].status.value == "RECEIVED"

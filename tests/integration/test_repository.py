@@ -14,13 +14,13 @@ import sqlalchemy as sa
 
 from chalicelib.adapters.db.engine import create_engine_for
 from chalicelib.adapters.db.repository import SqlOrderRepository, UnknownParty
-from chalicelib.adapters.db.schema import metadata, order_parties, orders, order_status_history, outbox
+from chalicelib.adapters.db.schema import order_parties, orders, order_status_history, outbox
 from chalicelib.domain.orders import OrderDraft, OrderParty, OrderRequest, OrderStatus, PartyRole
 from chalicelib.services.ports import IdempotencyKeyTaken, OutboxMessage
 from migrations.runner import upgrade
 from tests.conftest import MARIADB_ADMIN_URL
 from tests.fakes import InMemoryOrderRepository
-from tests.integration.conftest import SQL_BACKENDS, migrated_engine
+from tests.integration.conftest import clear
 from tests.support import scratch_mariadb
 
 BRT = timezone(timedelta(hours=-3))
@@ -30,37 +30,13 @@ GUARANTOR_CPF = "52998224725"
 GUARANTOR_CNPJ = "12ABC34501DE35"
 
 
-def _clear(engine) -> None:
-    with engine.begin() as conn:
-        for table in reversed(metadata.sorted_tables):
-            conn.execute(table.delete())
-
-
-@pytest.fixture(scope="module", params=["memory", *SQL_BACKENDS])
-def backend(request, tmp_path_factory):
-    """None for the in-memory fake; else an engine on a migrated SQLite file or MariaDB database."""
-    if request.param == "memory":
-        yield None
-        return
-    with migrated_engine(request.param, request, tmp_path_factory) as engine:
-        yield engine
-
-
-@pytest.fixture()
-def repo(backend) -> SqlOrderRepository | InMemoryOrderRepository:
-    if backend is None:
-        return InMemoryOrderRepository()
-    _clear(backend)
-    return SqlOrderRepository(backend)
-
-
-def _public_methods(cls: type) -> dict[str, inspect.Signature]:
+def public_methods(cls: type) -> dict[str, inspect.Signature]:
     return {name: inspect.signature(member) for name, member in inspect.getmembers(cls, inspect.isfunction)
             if not name.startswith("_")}
 
 
 def test_the_fake_has_the_real_repositorys_methods_with_the_same_signatures():
-    real, fake = _public_methods(SqlOrderRepository), _public_methods(InMemoryOrderRepository)
+    real, fake = public_methods(SqlOrderRepository), public_methods(InMemoryOrderRepository)
 
     assert sorted(fake) == sorted(real)
     assert {name: str(sig) for name, sig in fake.items()} == {name: str(sig) for name, sig in real.items()}

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -12,8 +10,7 @@ import pytest
 
 from chalicelib.adapters.webhooks import WebhookAttempt
 from chalicelib.services.delivery import (
-    Claim,
-    ClaimState,
+    ClaimRequest,
     DeliveryService,
     PoisonedEvent,
     RetryLater,
@@ -21,7 +18,7 @@ from chalicelib.services.delivery import (
 )
 from chalicelib.services.ports import PartnerUnavailable
 from chalicelib.settings import DeliveryPolicy
-from tests.fakes import FixedClock, RecordingQueue
+from tests.fakes import FixedClock, InMemoryDeliveryRepository, InMemoryOrderRepository, RecordingQueue
 
 KEY = "01JDELIVERY0000000000000AB"
 MARIA, JOAO, ANA = "52998224725", "11144477735", "39053344705"
@@ -56,24 +53,16 @@ class Orders:
         return {0: {"participants": self.people}}
 
 
-@dataclass
-class Row:
-    status: str = "PENDING"
-    attempts: int = 0
-    lease_until: Any = None
-    message_id: str | None = None
-    error: str | None = None
+class Deliveries(InMemoryDeliveryRepository):
+    """The shared in-memory DeliveryStore (tests/fakes.py, held to the SQL adapter's rules by the contract
+    suite), over the Orders stub above, recording what was asked of it and able to fail like a database."""
 
-
-@dataclass
-class Deliveries:
-    """The DeliveryStore port in memory, with the SQL adapter's rules (tests/integration covers that one)."""
-
-    orders: Orders = field(default_factory=Orders)
-    rows: dict[tuple[str, str], Row] = field(default_factory=dict)
-    history: list[str] = field(default_factory=list)
-    calls: list[str] = field(default_factory=list)   # what was asked of the store, in order
-    down: Exception | None = None
+    def __init__(self, orders: Orders) -> None:
+        super().__init__(InMemoryOrderRepository())
+        self.orders = orders
+        self.history: list[str] = []      # the history rows given-up deliveries wrote
+        self.calls: list[str] = []        # what was asked of the store, in order
+        self.down: Exception | None = None
 
     def order_contexts(self, order_keys):
         self.calls.append(f"order_contexts {sorted(order_keys)}")
@@ -83,31 +72,14 @@ class Deliveries:
 
     def claim_many(self, requests, now, lease_seconds):
         self.calls.append(f"claim_many {len(requests)}")
-        return [self.claim(r.order_key, r.channel, kind=r.kind, target=r.target, now=now, lease_seconds=lease_seconds)
-                for r in requests]
+        return super().claim_many(requests, now, lease_seconds)
 
-    def claim(self, order_key, channel, *, kind, target, now, lease_seconds):
-        row = self.rows.setdefault((order_key, channel), Row())
-        if row.status == "DELIVERED":
-            return Claim(ClaimState.DELIVERED, row.attempts)
-        if row.lease_until is not None and row.lease_until > now:
-            return Claim(ClaimState.BUSY, row.attempts, row.lease_until)
-        row.attempts += 1
-        row.lease_until = now + timedelta(seconds=lease_seconds)
-        return Claim(ClaimState.CLAIMED, row.attempts, row.lease_until)
+    def settle(self, settlement):
+        self.calls.append(f"settle {settlement.order_key} {settlement.channel}")
+        super().settle(settlement)
 
-    def settle(self, s):
-        self.calls.append(f"settle {s.order_key} {s.channel}")
-        row = self.rows[(s.order_key, s.channel)]
-        if row.status == "DELIVERED" or (s.history_detail is not None and row.status != "PENDING"):
-            return
-        if s.delivered:
-            row.status, row.lease_until, row.message_id = "DELIVERED", None, s.message_id
-        elif s.history_detail is None:
-            row.lease_until, row.error = None, s.error
-        else:
-            row.status, row.lease_until, row.error = "FAILED", None, s.error
-            self.history.append(s.history_detail)
+    def _record_history(self, order_key, detail, at):
+        self.history.append(detail)
 
 
 class Webhooks:
@@ -247,7 +219,7 @@ def test_a_notification_partner_down_is_retried_and_masks_the_cpf_in_the_history
 def test_a_channel_leased_by_another_copy_is_retried_after_the_lease():
     s = service()
     clock = s.clock
-    s.deliveries.claim(KEY, "WEBHOOK", kind="WEBHOOK", target=None, now=clock.now(), lease_seconds=45)
+    s.deliveries.claim_many([ClaimRequest(KEY, "WEBHOOK", "WEBHOOK", None)], clock.now(), 45)  # another copy
     with pytest.raises(RetryLater) as retry:
         s.service.deliver(event("ORDER_NO_QUORUM"))
     assert s.webhooks.calls == [] and retry.value.delay_seconds == 45
