@@ -64,10 +64,10 @@ _PHONE = r"\+55[\s-]?\(?\d{2}\)?[\s-]?\d{4,5}[\s-]?\d{4}\b"
 _CNPJ = r"\b[0-9A-Z]{2}\.?[0-9A-Z]{3}\.?[0-9A-Z]{3}/?[0-9A-Z]{4}-?\d{2}\b"
 # Unformatted CPF (11 digits) and formatted `529.982.247-25`.
 _CPF = r"\b\d{3}\.?\d{3}\.?\d{3}-?\d{2}\b"
-_masks: tuple[Any, ...] | None = None
+_masks: tuple[re.Pattern[str], ...] | None = None
 
 
-def _mask_patterns() -> tuple[Any, ...]:
+def _mask_patterns() -> tuple[re.Pattern[str], ...]:
     """The four patterns, compiled on the first masked line rather than at import: every function's first
     call imports this module, and only the JSON log formatter (in Lambda) masks."""
     global _masks
@@ -255,7 +255,7 @@ def patch_libraries() -> bool:
         return False
     with _patch_lock:
         if not _patched:
-            from aws_xray_sdk.core import patch
+            from aws_xray_sdk.core import patch  # type: ignore[import-untyped]
 
             patch(("requests", "botocore", "pymysql"))
             _patched = True
