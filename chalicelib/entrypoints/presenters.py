@@ -46,10 +46,8 @@ def accepted_view(order: StoredOrder) -> dict[str, Any]:
     }
 
 
-def order_view(order: StoredOrder, deliveries: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """`deliveries`: the order's delivery rows (SqlDeliveryRepository.for_order); read here when not given."""
-    if deliveries is None:
-        deliveries = _stored_deliveries(order)
+def order_view(order: StoredOrder, deliveries: list[dict[str, Any]]) -> dict[str, Any]:
+    """`deliveries`: the order's delivery rows (OrderQueries.detail reads them)."""
     return {
         **_common(order),
         "status": order.status.value,
@@ -59,14 +57,6 @@ def order_view(order: StoredOrder, deliveries: list[dict[str, Any]] | None = Non
         "deliveries": _deliveries_view(order, deliveries),
         "links": {"self": f"/v1/orders/{order.order_key}"},
     }
-
-
-def _stored_deliveries(order: StoredOrder) -> list[dict[str, Any]]:
-    if not order.status.terminal:
-        return []  # nothing is delivered before the verdict
-    from chalicelib.bootstrap import container
-
-    return container().delivery_state(order.order_key)
 
 
 def _delivery_item(row: dict[str, Any] | None) -> dict[str, Any]:

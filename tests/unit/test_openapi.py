@@ -116,7 +116,7 @@ def _stored_order() -> StoredOrder:
 
 def test_what_the_presenters_produce_matches_the_documented_answers(doc):
     order = _stored_order()
-    assert _validator(doc, "Order").is_valid(presenters.order_view(order))
+    assert _validator(doc, "Order").is_valid(presenters.order_view(order, []))
     assert _validator(doc, "Order").is_valid(presenters.accepted_view(order))
     summary = OrderSummary(order_key=order.order_key, status=order.status, area_code="CREDITO_PJ",
                            product_code="CCB_GIRO", platform="BANKLINE", signature_method="DIGITAL",
