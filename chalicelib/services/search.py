@@ -17,6 +17,7 @@ from chalicelib.domain.documents import InvalidDocument, normalize_cnpj, normali
 from chalicelib.domain.errors import OrderNotFound, OrderValidationError
 from chalicelib.domain.orders import DocumentError, FieldError, OrderStatus, StatusChange, StoredOrder
 from chalicelib.domain.validation import field_errors, field_path
+from chalicelib.services.order_views import OrderSummary
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
@@ -170,22 +171,6 @@ class OrderFilter:
     guarantor_document: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
-
-
-class OrderSummary(BaseModel):
-    order_key: str
-    status: OrderStatus
-    area_code: str
-    product_code: str
-    platform: str
-    signature_method: str
-    amount: Any
-    external_reference: str | None
-    requester_person_type: str
-    requester_document: str
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
 
 
 class OrderStore(Protocol):
