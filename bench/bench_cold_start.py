@@ -143,7 +143,9 @@ def first_call_modules(function: str, event: dict) -> list[str]:
     mark = "first-call modules: "  # the call's own JSON log and EMF lines share stdout
     out = subprocess.run([sys.executable, "-c", _FIRST_CALL, function, json.dumps(event), mark], cwd=ROOT,
                          capture_output=True, text=True, check=True, env=ENTRY_ENV)
-    return json.loads(next(line for line in out.stdout.splitlines() if line.startswith(mark))[len(mark):])
+    # Background threads (the executor's partner calls) log to the same stdout: the mark may not start its line.
+    line = next(line for line in out.stdout.splitlines() if mark in line)
+    return json.loads(line[line.index(mark) + len(mark):])
 
 
 def _import_stmt(modules: list[str]) -> str:
@@ -227,10 +229,11 @@ _SCHEDULE_EVENT = {"version": "0", "id": "bench", "detail-type": "Scheduled Even
 def _timed_call(env: dict, function: str, event: dict) -> tuple[float, object]:
     out = subprocess.run([sys.executable, "-c", _TIMED_CALL, function, json.dumps(event)], cwd=ROOT,
                          capture_output=True, text=True, env=env)
-    line = next((x for x in out.stdout.splitlines() if x.startswith("first-call: ")), None)
+    mark = "first-call: "
+    line = next((x for x in out.stdout.splitlines() if mark in x), None)
     if out.returncode != 0 or line is None:
         raise SystemExit(f"{function} failed on its first call:\n{out.stderr[-3000:]}")
-    result = json.loads(line[len("first-call: "):])
+    result = json.loads(line[line.index(mark) + len(mark):])
     return result["ms"], result["answer"]
 
 
