@@ -11,12 +11,19 @@ environment, up to their first network call (the database and partners point at 
 records the modules that call loads, and times importing them after `import app` (informational; the
 call's own work and I/O are not counted).
 
-    .venv/bin/python bench/bench_cold_start.py [--runs 15] [--entry-runs 5] [--no-package] [--no-entries]
+Then, as a Lambda user feels a cold start, each entry's first-call time: a fresh interpreter imports app.py
+and runs the first invocation of POST /v1/orders, GET /v1/orders/{order_key}, the creation-queue consumer
+(launch), the load_order task and the relay_outbox schedule, with partners, SQS, Step Functions and the
+database answering at once on loopback (median of --first-call-runs; informational, no goal).
+
+    .venv/bin/python bench/bench_cold_start.py [--runs 15] [--entry-runs 5] [--first-call-runs 5]
+                                               [--no-package] [--no-entries] [--no-first-calls]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import statistics
 import subprocess
@@ -25,6 +32,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 IMPORT_GOAL_RATIO = 1.2
 PACKAGE_GOAL_BYTES = 15 * 1024 * 1024
 
@@ -135,7 +143,9 @@ def first_call_modules(function: str, event: dict) -> list[str]:
     mark = "first-call modules: "  # the call's own JSON log and EMF lines share stdout
     out = subprocess.run([sys.executable, "-c", _FIRST_CALL, function, json.dumps(event), mark], cwd=ROOT,
                          capture_output=True, text=True, check=True, env=ENTRY_ENV)
-    return json.loads(next(line for line in out.stdout.splitlines() if line.startswith(mark))[len(mark):])
+    # Background threads (the executor's partner calls) log to the same stdout: the mark may not start its line.
+    line = next(line for line in out.stdout.splitlines() if mark in line)
+    return json.loads(line[line.index(mark) + len(mark):])
 
 
 def _import_stmt(modules: list[str]) -> str:
@@ -167,6 +177,144 @@ def bench_entries(runs: int) -> list[dict]:
     return found
 
 
+# -- first call of an entry, as a Lambda user feels it: import app + the first invocation -----------------
+
+# Each run is a fresh interpreter that starts the clock, imports app.py, builds the entry's event and calls
+# its handler. Partners answer at once: the partner simulator (ame_local) runs in this process on a free
+# loopback port; SQS and Step Functions are a moto server on another; the database is an SQLite file with
+# the schema applied. Set-up (schema, queues, state machine) happens here, before and outside the clock.
+_TIMED_CALL = """
+import json, sys, time
+t = time.perf_counter()
+import app
+name, event = sys.argv[1], json.loads(sys.argv[2])
+
+class Context:
+    aws_request_id = "bench"
+    function_name = "ame-dev-bench"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:ame-dev-bench"
+
+    def get_remaining_time_in_millis(self):
+        return 30000
+
+handler = app.app if name == "api_handler" else app.app.handler_map[name]
+answer = handler(event, Context())
+elapsed = time.perf_counter() - t
+print("first-call: " + json.dumps({"ms": elapsed * 1000, "answer": answer}, default=str), flush=True)
+"""
+
+
+def _api_event(method: str, path: str, resource: str, scope: str, body: str | None = None,
+               path_params: dict | None = None) -> dict:
+    return {"resource": resource, "path": path, "httpMethod": method, "body": body,
+            "headers": {"content-type": "application/json"}, "multiValueQueryStringParameters": None,
+            "pathParameters": path_params, "stageVariables": None, "isBase64Encoded": False,
+            "requestContext": {"resourcePath": resource, "httpMethod": method, "requestId": "bench",
+                               "authorizer": {"client_id": "bench", "scope": scope, "areas": "CREDITO_PJ"}}}
+
+
+def _sqs_event(body: str) -> dict:
+    return {"Records": [{"messageId": "bench-1", "receiptHandle": "bench", "body": body,
+                         "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "md5OfBody": "",
+                         "eventSource": "aws:sqs", "awsRegion": "us-east-1",
+                         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:ame-envelope-creation"}]}
+
+
+_SCHEDULE_EVENT = {"version": "0", "id": "bench", "detail-type": "Scheduled Event", "source": "aws.events",
+                   "account": "123456789012", "time": "2026-11-29T10:00:00Z", "region": "us-east-1",
+                   "resources": [], "detail": {}}
+
+
+def _timed_call(env: dict, function: str, event: dict) -> tuple[float, object]:
+    out = subprocess.run([sys.executable, "-c", _TIMED_CALL, function, json.dumps(event)], cwd=ROOT,
+                         capture_output=True, text=True, env=env)
+    mark = "first-call: "
+    line = next((x for x in out.stdout.splitlines() if mark in x), None)
+    if out.returncode != 0 or line is None:
+        raise SystemExit(f"{function} failed on its first call:\n{out.stderr[-3000:]}")
+    result = json.loads(line[line.index(mark) + len(mark):])
+    return result["ms"], result["answer"]
+
+
+def _first_call_world(tmp: str):
+    """Partners, AWS and a database that answer at once; returns (environment, stop)."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from ame_local.simulator.server import start_simulator
+    from chalicelib.queues import QUEUES
+    from migrations.runner import upgrade
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto server's access log
+    simulator = start_simulator()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    aws_url = "http://127.0.0.1:%d" % moto._server.server_port
+    aws = {"AWS_ENDPOINT_URL": aws_url, "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "bench",
+           "AWS_SECRET_ACCESS_KEY": "bench"}
+    sqs = boto3.client("sqs", endpoint_url=aws_url, region_name="us-east-1", aws_access_key_id="bench",
+                       aws_secret_access_key="bench")
+    for spec in QUEUES.values():
+        sqs.create_queue(QueueName=spec.name)
+        sqs.create_queue(QueueName=spec.dlq_name)
+    sfn = boto3.client("stepfunctions", endpoint_url=aws_url, region_name="us-east-1", aws_access_key_id="bench",
+                       aws_secret_access_key="bench")
+    machine = sfn.create_state_machine(
+        name="ame-bench", roleArn="arn:aws:iam::123456789012:role/bench",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}))["stateMachineArn"]
+    database = f"sqlite:///{tmp}/first-call.sqlite3"
+    upgrade(database)
+    env = {**ENTRY_ENV, **aws, "AME_DATABASE_URL": database, "AME_STATE_MACHINE_ARN": machine}
+    for partner in ("PARAMETRIZADOR", "DOMINIOS", "PODERES", "PESSOAS", "CADASTRO", "NOTIFICACAO"):
+        env[f"AME_{partner}_URL"] = simulator.url
+
+    def stop() -> None:
+        moto.stop()
+        simulator.stop()
+
+    return env, stop
+
+
+def bench_first_calls(runs: int) -> list[tuple[str, float]]:
+    """Median first-call time of five entries; every run works on an order of its own (a repeated launch
+    or claim would take a shorter path)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env, stop = _first_call_world(tmp)
+        try:
+            post = _api_event("POST", "/v1/orders", "/v1/orders", "ame:orders:write", json.dumps(_ORDER))
+            keys, post_ms = [], []
+            for i in range(runs + 1):  # the first run writes .pyc files and warms the page cache: not counted
+                ms, answer = _timed_call(env, "api_handler", post)
+                if answer["statusCode"] != 202:
+                    raise SystemExit(f"POST /v1/orders answered {answer}")
+                keys.append(json.loads(answer["body"])["order_key"])
+                if i:
+                    post_ms.append(ms)
+            figures = [("API route POST /v1/orders", statistics.median(post_ms))]
+            entries = [
+                ("API route GET /v1/orders/{order_key}", "api_handler", lambda key: _api_event(
+                    "GET", f"/v1/orders/{key}", "/v1/orders/{order_key}", "ame:orders:read",
+                    path_params={"order_key": key}), lambda a: a["statusCode"] == 200),
+                ("SQS handler on_creation_message (launch)", "on_creation_message",
+                 lambda key: _sqs_event(json.dumps({"order_key": key})), lambda a: a == {"batchItemFailures": []}),
+                ("workflow task load_order", "load_order",
+                 lambda key: {"order_key": key, "execution_id": f"arn:bench:{key}"}, lambda a: a["claimed"]),
+                ("schedule relay_outbox", "relay_outbox", lambda key: _SCHEDULE_EVENT, lambda a: "republished" in a),
+            ]
+            for label, function, event, ok in entries:
+                times = []
+                for key in keys[1:]:
+                    ms, answer = _timed_call(env, function, event(key))
+                    if not ok(answer):
+                        raise SystemExit(f"{label} answered {answer}")
+                    times.append(ms)
+                figures.append((label, statistics.median(times)))
+            return figures
+        finally:
+            stop()
+
+
 def bench_package() -> dict[str, float]:
     sys.path.insert(0, str(ROOT))
     from infra.deploy import package
@@ -177,14 +325,21 @@ def bench_package() -> dict[str, float]:
     return {"chalice_bytes": info["zip_bytes_chalice"], "bytes": info["zip_bytes"]}
 
 
+def load() -> str:
+    return "load average %.2f %.2f %.2f" % os.getloadavg()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--entry-runs", type=int, default=5)
     parser.add_argument("--no-package", action="store_true")
     parser.add_argument("--no-entries", action="store_true")
+    parser.add_argument("--first-call-runs", type=int, default=5)
+    parser.add_argument("--no-first-calls", action="store_true")
     args = parser.parse_args()
 
+    print(f"machine: {os.cpu_count()} CPUs, {load()}")
     imports = bench_imports(args.runs)
     verdict = "ok" if imports["ratio"] <= IMPORT_GOAL_RATIO else "MISSED"
     print(f"app.py loads {imports['modules']} modules that are not AME's, from: {', '.join(imports['deps'])}")
@@ -197,6 +352,12 @@ def main() -> int:
             print(f"  {entry['label']}: {entry['all_ms']:.0f} ms, {entry['modules']} modules; AME's own "
                   f"{entry['own']} modules {entry['all_ms'] - entry['deps_ms']:.0f} ms above their dependencies "
                   f"alone ({entry['deps_ms']:.0f} ms: {', '.join(entry['tops'])})")
+    if not args.no_first_calls:
+        print(f"first call of an entry (fresh interpreter: import app + the first invocation, in Lambda's "
+              f"environment, partners, SQS, Step Functions and the database answering at once on loopback; "
+              f"median of {args.first_call_runs}, {load()}):")
+        for label, ms in bench_first_calls(args.first_call_runs):
+            print(f"  {label}: {ms:.0f} ms")
     if not args.no_package:
         size = bench_package()
         verdict = "ok" if size["bytes"] <= PACKAGE_GOAL_BYTES else "MISSED"

@@ -60,24 +60,24 @@ class Container:
 
         return build_session()
 
-    def _partner(self, cls_name: str, url: str) -> Any:
-        from chalicelib.adapters import partners
-
-        cls = getattr(partners, cls_name)
-        return cls(url, timeout=self.settings.partner_timeout_seconds, session=self.http_session)
+    def _partner_options(self) -> dict[str, Any]:
+        """What every partner client is built with: the configured timeout and the shared HTTP session."""
+        return {"timeout": self.settings.partner_timeout_seconds, "session": self.http_session}
 
     @cached_property
     def areas(self):
         from chalicelib.adapters.cached_directories import CachedAreaDirectory
+        from chalicelib.adapters.partners import ParametrizadorClient
 
-        inner = self._partner("ParametrizadorClient", self.settings.parametrizador_url)
+        inner = ParametrizadorClient(self.settings.parametrizador_url, **self._partner_options())
         return CachedAreaDirectory(inner, self.cache, self.settings.area_cache_ttl_seconds)
 
     @cached_property
     def domains(self):
         from chalicelib.adapters.cached_directories import CachedDomainDirectory
+        from chalicelib.adapters.partners import DominiosClient
 
-        inner = self._partner("DominiosClient", self.settings.dominios_url)
+        inner = DominiosClient(self.settings.dominios_url, **self._partner_options())
         return CachedDomainDirectory(inner, self.cache, self.settings.area_cache_ttl_seconds)
 
     @cached_property
@@ -105,22 +105,27 @@ class Container:
 
     @cached_property
     def powers(self):
+        from chalicelib.adapters.partners import PoderesClient
+
         # Powers decide who may sign: never served from a cache, only guarded by the breaker.
-        return self._guarded("poderes", self._partner("PoderesClient", self.settings.poderes_url))
+        return self._guarded("poderes", PoderesClient(self.settings.poderes_url, **self._partner_options()))
 
     @cached_property
     def people(self):
+        from chalicelib.adapters.partners import PessoasClient
         from chalicelib.adapters.people_cache import CachedPeopleDirectory
         from chalicelib.observability import record_cache
 
-        guarded = self._guarded("pessoas", self._partner("PessoasClient", self.settings.pessoas_url))
+        guarded = self._guarded("pessoas", PessoasClient(self.settings.pessoas_url, **self._partner_options()))
         return CachedPeopleDirectory(guarded, self.cache, self.settings.people_cache_fresh_seconds,
                                      self.settings.people_cache_stale_seconds,
                                      on_cache=lambda hit: record_cache("people", hit))
 
     @cached_property
     def operators(self):
-        return self._guarded("cadastro", self._partner("CadastroClient", self.settings.cadastro_url))
+        from chalicelib.adapters.partners import CadastroClient
+
+        return self._guarded("cadastro", CadastroClient(self.settings.cadastro_url, **self._partner_options()))
 
     @cached_property
     def redrive(self):
@@ -134,7 +139,9 @@ class Container:
 
     @cached_property
     def notifications(self):
-        return self._partner("NotificacaoClient", self.settings.notificacao_url)
+        from chalicelib.adapters.partners import NotificacaoClient
+
+        return NotificacaoClient(self.settings.notificacao_url, **self._partner_options())
 
     @cached_property
     def boto_session(self):
@@ -180,7 +187,7 @@ class Container:
         return WorkflowLauncher(self.repository, self.workflow_starter, self.clock)
 
 
-    # -- identity, reads, search and what-if (issue 8) --------------------------------------------
+    # -- identity, reads, search and what-if --------------------------------------------
     @cached_property
     def token_verifier(self):
         from chalicelib.auth import JwksCache, TokenVerifier, http_jwks_fetcher
@@ -200,14 +207,15 @@ class Container:
     def order_queries(self):
         from chalicelib.services.search import CursorCodec, OrderQueries
 
-        return OrderQueries(self.repository, self.order_store, CursorCodec.from_secret(self.settings.cursor_secret))
+        return OrderQueries(self.repository, self.order_store, CursorCodec.from_secret(self.settings.cursor_secret),
+                            self.deliveries)
 
     @cached_property
     def quorum_simulator(self):
         from chalicelib.services.simulation import QuorumSimulator
 
         return QuorumSimulator(self.powers, self.people, self.operators, self.clock, self.executor)
-    # -- result delivery (issue 5) -------------------------------------------------------------------
+    # -- result delivery -------------------------------------------------------------------
     @cached_property
     def delivery_settings(self):
         return self.settings.delivery
@@ -232,15 +240,6 @@ class Container:
         return SqlDeliveryRepository(self.engine)
 
     @cached_property
-    def delivery_state(self):
-        """order_key -> its delivery rows. Orders kept outside the SQL database (test fakes) have none."""
-        from chalicelib.adapters.db.repository import SqlOrderRepository
-
-        if not isinstance(self.repository, SqlOrderRepository):
-            return lambda order_key: []
-        return self.deliveries.for_order
-
-    @cached_property
     def delivery(self):
         from chalicelib.services.delivery import DeliveryService
 
@@ -256,11 +255,11 @@ class Container:
 
     @cached_property
     def result_redelivery(self):
-        from chalicelib.entrypoints.queue_consumers import SqsRedelivery
+        from chalicelib.adapters.aws import SqsRedelivery
 
         return SqsRedelivery(lambda: self.boto_session.client("sqs"))
 
-    # -- claim check (issue 6) ------------------------------------------------------------------------
+    # -- claim check ------------------------------------------------------------------------
     @cached_property
     def claim_checks(self):
         from chalicelib.adapters.claim_check import S3ClaimChecks

@@ -7,12 +7,12 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
-from chalicelib.domain.orders import FieldError, OrderRequest, OrderStatus, PersonType
+from chalicelib.domain.orders import AMOUNT_PATTERN, FieldError, OrderRequest, OrderStatus
+from chalicelib.services.order_views import Order, OrderHistory, OrderPage
 from chalicelib.services.search import SearchQuery
-from chalicelib.domain.orders import AMOUNT_PATTERN
 from chalicelib.services.simulation import SimulationRequest
 
 REF = "#/components/schemas/{model}"
@@ -27,78 +27,10 @@ class _MoneyAsString(GenerateJsonSchema):
         return {"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["250000.00"]}
 
 
-# -- answers (what presenters.py produces; a unit test holds them to it) -----------------------------
+# -- answers: the order routes' models live in services/order_views.py (the presenters dump them) ------
 
 class _Answer(BaseModel):
     model_config = ConfigDict(extra="allow")
-
-
-class Party(_Answer):
-    person_type: PersonType
-    document: str
-
-
-class Document(_Answer):
-    document_type: str
-    title: str
-
-
-class OrderLinks(_Answer):
-    self: str
-
-
-class OrderSummary(_Answer):
-    """One search hit: what the portal's list shows, with a link to the full order."""
-
-    order_key: str
-    status: OrderStatus
-    area_code: str
-    product_code: str
-    platform: str
-    signature_method: str
-    amount: str = Field(pattern=AMOUNT_PATTERN)
-    external_reference: str | None
-    requester: Party
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
-    links: OrderLinks
-
-
-class Order(OrderSummary):
-    """An order as AME shows it (contracts §2): a summary's fields and these. `result` is null until a
-    terminal status."""
-
-    status_detail: str | None = None
-    guarantors: list[Party]
-    documents: list[Document]
-    result: dict[str, Any] | None
-
-
-class OrderPage(_Answer):
-    """Newest first. `next_cursor` is null on the last page; pass it back as `cursor` for the next one."""
-
-    items: list[OrderSummary]
-    next_cursor: str | None
-    limit: int
-
-
-class StatusChangeView(_Answer):
-    status: OrderStatus
-    detail: str | None
-    at: datetime
-
-
-class HistoryLinks(_Answer):
-    self: str
-    order: str
-
-
-class OrderHistory(_Answer):
-    order_key: str
-    status: OrderStatus
-    history: list[StatusChangeView]
-    links: HistoryLinks
 
 
 class SimulationParticipant(_Answer):

@@ -7,6 +7,7 @@ import socket
 import sys
 import threading
 import time
+from functools import partial
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -33,17 +34,6 @@ CHANNELS = frozenset({"EMAIL", "SMS"})
 
 class BadRequest(Exception):
     """The request breaks the partner's contract: answered 400 with a problem document."""
-
-
-# (method, path template, partner, handler attribute). "{name}" segments are captured, unquoted.
-_ROUTES: tuple[tuple[str, str, str, str], ...] = (
-    ("GET", "/v1/areas/{area_code}", "parametrizador", "_get_area"),
-    ("GET", "/v1/domains/{domain_name}", "dominios", "_get_domain"),
-    ("GET", "/v1/companies/{cnpj}/powers/{power_code}", "poderes", "_get_powers"),
-    ("POST", "/v1/people/search", "pessoas", "_search_people"),
-    ("POST", "/v1/companies/{cnpj}/operators/search", "cadastro", "_search_operators"),
-    ("POST", "/v1/notifications", "notificacao", "_send_notification"),
-)
 
 
 def _match(template: str, path: str) -> dict[str, str] | None:
@@ -266,6 +256,18 @@ class Simulator:
         return 202, {"notification_id": notification_id, "status": "ACCEPTED"}
 
 
+# (method, path template, partner, the Simulator method that answers). "{name}" segments are captured,
+# unquoted, and passed to that method in order, followed by the JSON body (None for a GET).
+_ROUTES: tuple[tuple[str, str, str, Callable[..., tuple[int, Any]]], ...] = (
+    ("GET", "/v1/areas/{area_code}", "parametrizador", Simulator._get_area),
+    ("GET", "/v1/domains/{domain_name}", "dominios", Simulator._get_domain),
+    ("GET", "/v1/companies/{cnpj}/powers/{power_code}", "poderes", Simulator._get_powers),
+    ("POST", "/v1/people/search", "pessoas", Simulator._search_people),
+    ("POST", "/v1/companies/{cnpj}/operators/search", "cadastro", Simulator._search_operators),
+    ("POST", "/v1/notifications", "notificacao", Simulator._send_notification),
+)
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -372,10 +374,10 @@ class _Handler(BaseHTTPRequestHandler):
             allowed = ", ".join(r[0] for r, _ in matches)
             self._send_json(405, _problem(405, "Method Not Allowed"), {"Allow": allowed})
             return
-        (_, _, partner, handler_name), params = chosen
+        (_, _, partner, answer), params = chosen
         if self._inject_faults(partner):
             return
-        self._answer(getattr(simulator, handler_name), params, raw, method)
+        self._answer(partial(answer, simulator), params, raw, method)
 
     def _inject_faults(self, partner: str) -> bool:
         """Apply the partner's faults; True when the call was answered (or abandoned) here."""

@@ -1,4 +1,4 @@
-"""AWS adapters: SQS message queue, Step Functions workflow starter, Secrets Manager secrets."""
+"""AWS adapters: SQS message queue and redelivery, Step Functions workflow starter, Secrets Manager secrets."""
 from __future__ import annotations
 
 import json
@@ -30,6 +30,24 @@ class _LazyClient:
         return self._client
 
 
+class _QueueUrls:
+    """Queue name (and owner account) -> its URL, asked of SQS once per queue and then cached."""
+
+    def __init__(self, client: _LazyClient):
+        self._client = client
+        self._urls: dict[tuple[str, str | None], str] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str, account: str | None = None) -> str:
+        url = self._urls.get((name, account))
+        if url is None:
+            kwargs = {"QueueName": name} if account is None else {"QueueName": name, "QueueOwnerAWSAccountId": account}
+            url = self._client.get().get_queue_url(**kwargs)["QueueUrl"]
+            with self._lock:
+                self._urls[(name, account)] = url
+        return url
+
+
 def _error_code(exc: Exception) -> str:
     response = getattr(exc, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))
@@ -43,17 +61,10 @@ class SqsMessageQueue:
         self._prefix = prefix
         # chalicelib.adapters.claim_check.S3ClaimChecks: bodies over its threshold travel as S3 references.
         self._claims = claims
-        self._urls: dict[str, str] = {}
-        self._lock = threading.Lock()
+        self._urls = _QueueUrls(self._client)
 
     def queue_url(self, queue: str) -> str:
-        url = self._urls.get(queue)
-        if url is None:
-            name = queue_name(queue, self._prefix)  # KeyError for a queue AME does not define
-            url = self._client.get().get_queue_url(QueueName=name)["QueueUrl"]
-            with self._lock:
-                self._urls[queue] = url
-        return url
+        return self._urls.get(queue_name(queue, self._prefix))  # KeyError for a queue AME does not define
 
     def send(self, queue: str, body: str, delay_seconds: int = 0) -> str:
         if self._claims is not None:
@@ -62,6 +73,47 @@ class SqsMessageQueue:
         if delay_seconds:
             kwargs["DelaySeconds"] = int(delay_seconds)
         return self._client.get().send_message(**kwargs)["MessageId"]
+
+
+# Where a consumer keeps the body a record carried on the wire (a claim check reference) once it has
+# replaced it by the body kept in S3: a record dead-lettered after resolution goes to the DLQ as that
+# small reference, which replays as it came.
+WIRE_BODY = "ameWireBody"
+
+
+class SqsRedelivery:
+    """What Lambda's event source mapping cannot do for a record: come back after a chosen delay
+    (ChangeMessageVisibility) or go to the dead-letter queue at once. Queue URLs come from the record's
+    eventSourceARN; the DLQ is the queue's name + "-dlq" (chalicelib/queues.py)."""
+
+    MAX_VISIBILITY_SECONDS = 43200
+
+    def __init__(self, sqs_client_factory: ClientFactory):
+        self._client = _LazyClient(sqs_client_factory)
+        self._urls = _QueueUrls(self._client)
+
+    def _url(self, queue_arn: str, suffix: str = "") -> str:
+        parts = queue_arn.split(":")
+        return self._urls.get(parts[5] + suffix, account=parts[4])
+
+    def defer(self, record: dict[str, Any], seconds: int) -> None:
+        seconds = max(0, min(int(seconds), self.MAX_VISIBILITY_SECONDS))
+        try:
+            self._client.get().change_message_visibility(
+                QueueUrl=self._url(record["eventSourceARN"]), ReceiptHandle=record["receiptHandle"],
+                VisibilityTimeout=seconds)
+        except Exception as exc:
+            # The record still comes back, after the queue's own visibility timeout instead.
+            logger.warning("could not delay the retry of %s: %s", record["messageId"], type(exc).__name__)
+
+    def dead_letter(self, record: dict[str, Any], reason: str) -> None:
+        """Raises when the DLQ cannot take it, so the record is reported failed and not lost."""
+        self._client.get().send_message(
+            QueueUrl=self._url(record["eventSourceARN"], "-dlq"),
+            MessageBody=record.get(WIRE_BODY, record["body"]),
+            MessageAttributes={"ame-dead-letter-reason": {"DataType": "String", "StringValue": reason[:1000]},
+                               "ame-source-message-id": {"DataType": "String", "StringValue": record["messageId"]}},
+        )
 
 
 class StepFunctionsStarter:

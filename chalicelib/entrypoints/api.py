@@ -1,14 +1,15 @@
-"""HTTP routes of AME (contracts §2, issue 8): the declarations, each handing over to api_views on first call.
+"""HTTP routes of AME (its OpenAPI document: chalicelib/openapi.py): explicit declarations, each handing its
+request to a view of api_views.py, imported on the route's first call.
 
-`import app` runs in every Lambda function Chalice deploys (API, authorizer, queue consumers, workflow
-tasks), so this module holds only paths, methods and authorizer; what a route runs (identity, problems,
-presenters, services) loads with the route's first request (chalicelib/entrypoints/api_views.py).
+API Gateway's handler is `app.app`, so this module is loaded with every API cold start: it holds only
+paths, methods and the authorizer. What a route runs (identity, problems, presenters, services) loads with
+the route's first request.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from chalice import Blueprint
+from chalice import AuthResponse, Blueprint, Response
 
 api = Blueprint(__name__)
 
@@ -16,58 +17,108 @@ api = Blueprint(__name__)
 # long after `exp` a token can still be honoured.
 AUTHORIZER_TTL_SECONDS = 30
 
-PREFLIGHT_METHODS = {
-    "/v1/orders": "GET, POST, OPTIONS",
-    "/v1/orders/{order_key}": "GET, OPTIONS",
-    "/v1/orders/{order_key}/history": "GET, OPTIONS",
-    "/v1/quorum/simulations": "POST, OPTIONS",
-}
-
-
-def _views() -> Any:
-    from chalicelib.entrypoints import api_views
-
-    return api_views
-
 
 @api.authorizer(ttl_seconds=AUTHORIZER_TTL_SECONDS)
-def ame_token(auth_request: Any) -> Any:
-    return _views().ame_token(auth_request)
+def ame_token(auth_request: Any) -> AuthResponse:
+    from chalicelib.entrypoints import api_views
+
+    return api_views.ame_token(auth_request)
 
 
-def _route(path: str, method: str, view: str, **options: Any) -> None:
-    """`method path`, answered by api_views.<view> (scope, problems, CORS and X-Request-Id included)."""
+# -- public ----------------------------------------------------------------------------------------
 
-    def handle(**params: Any) -> Any:
-        return getattr(_views(), view)(**params)
+@api.route("/health", methods=["GET"])
+def health() -> Response:
+    from chalicelib.entrypoints import api_views
 
-    handle.__name__ = view
-    api.route(path, methods=[method], **options)(handle)
+    return api_views.health(api.current_request)
 
 
-# public
-_route("/health", "GET", "health")
-_route("/ready", "GET", "ready")
-_route("/openapi.json", "GET", "openapi_document")
-_route("/docs", "GET", "docs_page")
-# orders
-_route("/v1/orders", "POST", "create_order", content_types=["*/*"], authorizer=ame_token)
-_route("/v1/orders", "GET", "search_orders", authorizer=ame_token)
-_route("/v1/orders/{order_key}", "GET", "get_order", authorizer=ame_token)
-_route("/v1/orders/{order_key}/history", "GET", "order_history", authorizer=ame_token)
-# what-if
-_route("/v1/quorum/simulations", "POST", "simulate_quorum", content_types=["*/*"], authorizer=ame_token)
+@api.route("/ready", methods=["GET"])
+def ready() -> Response:
+    from chalicelib.entrypoints import api_views
+
+    return api_views.ready(api.current_request)
+
+
+@api.route("/openapi.json", methods=["GET"])
+def openapi_document() -> Response:
+    from chalicelib.entrypoints import api_views
+
+    return api_views.openapi_document(api.current_request)
+
+
+@api.route("/docs", methods=["GET"])
+def docs_page() -> Response:
+    from chalicelib.entrypoints import api_views
+
+    return api_views.docs_page(api.current_request)
+
+
+# -- orders ----------------------------------------------------------------------------------------
+
+@api.route("/v1/orders", methods=["POST"], content_types=["*/*"], authorizer=ame_token)
+def create_order() -> Response:
+    from chalicelib.entrypoints import api_views
+
+    return api_views.create_order(api.current_request)
+
+
+@api.route("/v1/orders", methods=["GET"], authorizer=ame_token)
+def search_orders() -> Response:
+    from chalicelib.entrypoints import api_views
+
+    return api_views.search_orders(api.current_request)
+
+
+@api.route("/v1/orders/{order_key}", methods=["GET"], authorizer=ame_token)
+def get_order(order_key: str) -> Response:
+    from chalicelib.entrypoints import api_views
+
+    return api_views.get_order(api.current_request, order_key)
+
+
+@api.route("/v1/orders/{order_key}/history", methods=["GET"], authorizer=ame_token)
+def order_history(order_key: str) -> Response:
+    from chalicelib.entrypoints import api_views
+
+    return api_views.order_history(api.current_request, order_key)
+
+
+# -- what-if ---------------------------------------------------------------------------------------
+
+@api.route("/v1/quorum/simulations", methods=["POST"], content_types=["*/*"], authorizer=ame_token)
+def simulate_quorum() -> Response:
+    from chalicelib.entrypoints import api_views
+
+    return api_views.simulate_quorum(api.current_request)
 
 
 # -- CORS preflight: answered without a token (browsers send none), only for the portal's origins -----
 
-def _preflight(path: str) -> None:
-    def handle(**params: Any) -> Any:
-        return _views().preflight(path, **params)
+@api.route("/v1/orders", methods=["OPTIONS"])
+def preflight_v1_orders() -> Response:
+    from chalicelib.entrypoints import api_views
 
-    handle.__name__ = "preflight_" + path.strip("/").replace("/", "_").replace("{", "").replace("}", "")
-    api.route(path, methods=["OPTIONS"])(handle)
+    return api_views.preflight(api.current_request, "/v1/orders")
 
 
-for _path in PREFLIGHT_METHODS:
-    _preflight(_path)
+@api.route("/v1/orders/{order_key}", methods=["OPTIONS"])
+def preflight_v1_orders_order_key(order_key: str) -> Response:
+    from chalicelib.entrypoints import api_views
+
+    return api_views.preflight(api.current_request, "/v1/orders/{order_key}")
+
+
+@api.route("/v1/orders/{order_key}/history", methods=["OPTIONS"])
+def preflight_v1_orders_order_key_history(order_key: str) -> Response:
+    from chalicelib.entrypoints import api_views
+
+    return api_views.preflight(api.current_request, "/v1/orders/{order_key}/history")
+
+
+@api.route("/v1/quorum/simulations", methods=["OPTIONS"])
+def preflight_v1_quorum_simulations() -> Response:
+    from chalicelib.entrypoints import api_views
+
+    return api_views.preflight(api.current_request, "/v1/quorum/simulations")

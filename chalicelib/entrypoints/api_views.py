@@ -1,8 +1,9 @@
 """What the HTTP routes declared in api.py run: thin views over the intake, query and simulation services.
 
-Loaded by a route's first call, not by `import app`. Every view answers through `endpoint`: it accepts or
-makes the X-Request-Id, checks identity and scope, maps errors to problem documents and adds the CORS
-headers of the configured portal origins.
+Loaded by a route's first call, not by `import app`. Each view takes the current request from its route
+(this module never imports api.py: the routes depend on the views, not the other way round). Every view
+answers through `endpoint`: it accepts or makes the X-Request-Id, checks identity and scope, maps errors
+to problem documents and adds the CORS headers of the configured portal origins.
 """
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from chalice import AuthResponse, Response
 
 from chalicelib.auth import SCOPE_READ, SCOPE_SIMULATE, SCOPE_WRITE, AreaNotAllowed, Caller, authorizer_context
 from chalicelib.bootstrap import container
-from chalicelib.entrypoints.api import PREFLIGHT_METHODS, api
 from chalicelib.entrypoints.presenters import accepted_view, history_view, order_view, page_view
 from chalicelib.entrypoints.problems import BadRequest, field_error, problem, with_problems
 
@@ -26,6 +26,14 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 EXPOSED_HEADERS = "Location, Retry-After, Idempotent-Replayed, X-Request-Id"
 ALLOWED_REQUEST_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-Request-Id"
 PREFLIGHT_MAX_AGE = "600"
+
+# What a CORS preflight answers per path (api.py declares one OPTIONS route for each).
+PREFLIGHT_METHODS = {
+    "/v1/orders": "GET, POST, OPTIONS",
+    "/v1/orders/{order_key}": "GET, OPTIONS",
+    "/v1/orders/{order_key}/history": "GET, OPTIONS",
+    "/v1/quorum/simulations": "POST, OPTIONS",
+}
 
 
 def _retry_after() -> int:
@@ -45,10 +53,8 @@ def _request_id(headers: Any) -> str:
 
 
 def _bind_request_id(request_id: str) -> None:
-    try:
-        from chalicelib.observability import bind_request
-    except ImportError:  # pragma: no cover - observability ships with the app; tolerate its absence
-        return
+    from chalicelib.observability import bind_request
+
     bind_request(request_id)
 
 
@@ -79,24 +85,23 @@ def _as_response(value: Any) -> Response:
 
 
 def endpoint(scope: str | None) -> Callable:
-    """`scope=None`: a public route. Otherwise the view gets the verified Caller as its first argument."""
+    """The view is called with the route's request first; with a `scope`, the verified Caller second."""
 
     def decorate(view: Callable) -> Callable:
         @with_problems(_retry_after)
-        def checked(*args: Any, **kwargs: Any) -> Any:
+        def checked(request: Any, *args: Any, **kwargs: Any) -> Any:
             if scope is None:
-                return view(*args, **kwargs)
-            context = (api.current_request.context or {}).get("authorizer")
+                return view(request, *args, **kwargs)
+            context = (request.context or {}).get("authorizer")
             caller = Caller.from_context(context)
             caller.require(scope)
-            return view(caller, *args, **kwargs)
+            return view(request, caller, *args, **kwargs)
 
         @wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Response:
-            request = api.current_request
+        def wrapper(request: Any, *args: Any, **kwargs: Any) -> Response:
             request_id = _request_id(request.headers)
             _bind_request_id(request_id)
-            response = _as_response(checked(*args, **kwargs))
+            response = _as_response(checked(request, *args, **kwargs))
             response.headers = {**(response.headers or {}), REQUEST_ID_HEADER: request_id,
                                 **_cors_headers(request.headers.get("origin"))}
             return response
@@ -137,20 +142,20 @@ def _parse_body(request: Any) -> Any:
         raise BadRequest(400, "MALFORMED_JSON", f"o corpo não é JSON válido: {exc}") from None
 
 
-def _query_params() -> dict[str, list[str]]:
-    params = api.current_request.query_params
+def _query_params(request: Any) -> dict[str, list[str]]:
+    params = request.query_params
     return {name: params.getlist(name) for name in params} if params else {}
 
 
 # -- public routes ---------------------------------------------------------------------------------
 
 @endpoint(None)
-def health() -> dict:
+def health(request: Any) -> dict:
     return {"status": "ok"}
 
 
 @endpoint(None)
-def ready() -> dict:
+def ready(request: Any) -> dict:
     """Ready to take orders: the database answers (partners are checked per request, with 503s)."""
     from chalicelib.domain.errors import DependencyUnavailable
 
@@ -162,14 +167,14 @@ def ready() -> dict:
 
 
 @endpoint(None)
-def openapi_document() -> Response:
+def openapi_document(request: Any) -> Response:
     from chalicelib.openapi import document_json
 
     return Response(body=document_json(), status_code=200, headers={"Content-Type": "application/json"})
 
 
 @endpoint(None)
-def docs_page() -> Response:
+def docs_page(request: Any) -> Response:
     from chalicelib.openapi import docs_html
 
     return Response(body=docs_html(), status_code=200, headers={"Content-Type": "text/html; charset=utf-8"})
@@ -178,8 +183,7 @@ def docs_page() -> Response:
 # -- orders ----------------------------------------------------------------------------------------
 
 @endpoint(SCOPE_WRITE)
-def create_order(caller: Caller) -> Response:
-    request = api.current_request
+def create_order(request: Any, caller: Caller) -> Response:
     key = _idempotency_key(request.headers)
     body = _parse_body(request)
     area_code = body.get("area_code") if isinstance(body, dict) else None
@@ -194,20 +198,21 @@ def create_order(caller: Caller) -> Response:
 
 
 @endpoint(SCOPE_READ)
-def search_orders(caller: Caller) -> Response:
+def search_orders(request: Any, caller: Caller) -> Response:
     from chalicelib.services.search import parse_query
 
-    page = container().order_queries.search(caller, parse_query(_query_params()))
+    page = container().order_queries.search(caller, parse_query(_query_params(request)))
     return _json(200, page_view(page))
 
 
 @endpoint(SCOPE_READ)
-def get_order(caller: Caller, order_key: str) -> Response:
-    return _json(200, order_view(container().order_queries.get(caller, order_key)))
+def get_order(request: Any, caller: Caller, order_key: str) -> Response:
+    detail = container().order_queries.detail(caller, order_key)
+    return _json(200, order_view(detail.order, detail.deliveries))
 
 
 @endpoint(SCOPE_READ)
-def order_history(caller: Caller, order_key: str) -> Response:
+def order_history(request: Any, caller: Caller, order_key: str) -> Response:
     order, changes = container().order_queries.history(caller, order_key)
     return _json(200, history_view(order, changes))
 
@@ -215,14 +220,16 @@ def order_history(caller: Caller, order_key: str) -> Response:
 # -- what-if ---------------------------------------------------------------------------------------
 
 @endpoint(SCOPE_SIMULATE)
-def simulate_quorum(caller: Caller) -> Response:
-    return _json(200, container().quorum_simulator.simulate(_parse_body(api.current_request)))
+def simulate_quorum(request: Any, caller: Caller) -> Response:
+    return _json(200, container().quorum_simulator.simulate(_parse_body(request)))
 
 
 # -- CORS preflight: answered without a token (browsers send none), only for the portal's origins -----
 
-def _preflight_view(path: str, **_: Any) -> Response:
-    origin = api.current_request.headers.get("origin")
+@endpoint(None)
+def preflight(request: Any, path: str) -> Response:
+    """`path` is the route's template (a key of PREFLIGHT_METHODS), not the URL asked."""
+    origin = request.headers.get("origin")
     cors = _cors_headers(origin)
     if origin and "Access-Control-Allow-Origin" not in cors:
         return problem(403, "CORS_ORIGIN_NOT_ALLOWED", "origem não autorizada a chamar esta API")
@@ -233,5 +240,3 @@ def _preflight_view(path: str, **_: Any) -> Response:
                         "Access-Control-Max-Age": PREFLIGHT_MAX_AGE})
     return Response(body="", status_code=204, headers=headers)
 
-
-preflight = endpoint(None)(_preflight_view)

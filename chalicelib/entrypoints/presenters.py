@@ -1,17 +1,15 @@
-"""Shape stored orders into the JSON of contracts §2."""
+"""Shape stored orders into the answers of the order routes: the models of services/order_views.py, dumped
+as JSON (the OpenAPI document is generated from the same models)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.money import format_amount
+from chalicelib.services.order_views import Order, OrderHistory, OrderPage, instant
 
 if TYPE_CHECKING:
     from chalicelib.domain.orders import OrderParty, StoredOrder
-
-
-def instant(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    from chalicelib.services.search import SearchPage
 
 
 def _party(party: OrderParty) -> dict[str, Any]:
@@ -31,42 +29,26 @@ def _common(order: StoredOrder) -> dict[str, Any]:
         "guarantors": [_party(g) for g in order.guarantors],
         "documents": [d.model_dump() for d in order.documents],
         "created_by": order.created_by,
-        "created_at": instant(order.created_at),
+        "created_at": order.created_at,
     }
 
 
 def accepted_view(order: StoredOrder) -> dict[str, Any]:
     """The 202 answer. Built only from what never changes, so an idempotent replay is the same answer."""
-    return {
+    return Order(**_common(order), status="RECEIVED", updated_at=order.created_at, result=None
+                 ).model_dump(mode="json", exclude_unset=True)
+
+
+def order_view(order: StoredOrder, deliveries: list[dict[str, Any]]) -> dict[str, Any]:
+    """`deliveries`: the order's delivery rows (OrderQueries.detail reads them)."""
+    return Order(
         **_common(order),
-        "status": "RECEIVED",
-        "updated_at": instant(order.created_at),
-        "result": None,
-        "links": {"self": f"/v1/orders/{order.order_key}"},
-    }
-
-
-def order_view(order: StoredOrder, deliveries: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """`deliveries`: the order's delivery rows (SqlDeliveryRepository.for_order); read here when not given."""
-    if deliveries is None:
-        deliveries = _stored_deliveries(order)
-    return {
-        **_common(order),
-        "status": order.status.value,
-        "status_detail": order.status_detail,
-        "updated_at": instant(order.updated_at),
-        "result": order.result if order.status.terminal else None,
-        "deliveries": _deliveries_view(order, deliveries),
-        "links": {"self": f"/v1/orders/{order.order_key}"},
-    }
-
-
-def _stored_deliveries(order: StoredOrder) -> list[dict[str, Any]]:
-    if not order.status.terminal:
-        return []  # nothing is delivered before the verdict
-    from chalicelib.bootstrap import container
-
-    return container().delivery_state(order.order_key)
+        status=order.status,
+        status_detail=order.status_detail,
+        updated_at=order.updated_at,
+        result=order.result if order.status.terminal else None,
+        deliveries=_deliveries_view(order, deliveries),
+    ).model_dump(mode="json", exclude_unset=True)
 
 
 def _delivery_item(row: dict[str, Any] | None) -> dict[str, Any]:
@@ -111,34 +93,15 @@ def _deliveries_view(order: StoredOrder, rows: list[dict[str, Any]]) -> dict[str
     }
 
 
-def summary_view(summary: Any) -> dict[str, Any]:
-    """One search hit (an OrderSummary): enough for the portal's list, with a link to the full order."""
-    return {
-        "order_key": summary.order_key,
-        "status": summary.status.value,
-        "area_code": summary.area_code,
-        "product_code": summary.product_code,
-        "platform": summary.platform,
-        "signature_method": summary.signature_method,
-        "amount": format_amount(summary.amount),
-        "external_reference": summary.external_reference,
-        "requester": {"person_type": summary.requester_person_type, "document": summary.requester_document},
-        "created_by": summary.created_by,
-        "created_at": instant(summary.created_at),
-        "updated_at": instant(summary.updated_at),
-        "links": {"self": f"/v1/orders/{summary.order_key}"},
-    }
-
-
-def page_view(page: Any) -> dict[str, Any]:
-    """A SearchPage: items newest first and the cursor of the next page (null on the last one)."""
-    return {"items": [summary_view(s) for s in page.items], "next_cursor": page.next_cursor, "limit": page.limit}
+def page_view(page: SearchPage) -> dict[str, Any]:
+    """Items (OrderSummary) newest first and the cursor of the next page (null on the last one)."""
+    return OrderPage(items=page.items, next_cursor=page.next_cursor, limit=page.limit).model_dump(mode="json")
 
 
 def history_view(order: StoredOrder, changes: list[Any]) -> dict[str, Any]:
-    return {
-        "order_key": order.order_key,
-        "status": order.status.value,
-        "history": [{"status": c.status.value, "detail": c.detail, "at": instant(c.at)} for c in changes],
-        "links": {"self": f"/v1/orders/{order.order_key}/history", "order": f"/v1/orders/{order.order_key}"},
-    }
+    return OrderHistory(
+        order_key=order.order_key,
+        status=order.status,
+        history=[{"status": c.status, "detail": c.detail, "at": c.at} for c in changes],
+        links={"self": f"/v1/orders/{order.order_key}/history", "order": f"/v1/orders/{order.order_key}"},
+    ).model_dump(mode="json")

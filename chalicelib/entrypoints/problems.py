@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from chalice import Response
 
+from chalicelib.adapters.db_errors import is_database_outage
 from chalicelib.auth import AreaNotAllowed, ScopeMissing, TokenError
 from chalicelib.domain.errors import (
     DependencyUnavailable,
@@ -99,7 +100,7 @@ def with_problems(retry_after: Callable[[], int]) -> Callable:
             except DependencyUnavailable as exc:
                 return problem(503, "DEPENDENCY_UNAVAILABLE", str(exc), headers={"Retry-After": str(retry_after())})
             except Exception as exc:  # noqa: BLE001
-                if _is_database_outage(exc):
+                if is_database_outage(exc):
                     log.error("database unavailable", exc_info=True)
                     return problem(503, "DATABASE_UNAVAILABLE", "banco de dados indisponível; tente novamente",
                                    headers={"Retry-After": str(retry_after())})
@@ -110,10 +111,3 @@ def with_problems(retry_after: Callable[[], int]) -> Callable:
 
     return decorate
 
-
-def _is_database_outage(exc: Exception) -> bool:
-    try:
-        from sqlalchemy.exc import DBAPIError, OperationalError
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)

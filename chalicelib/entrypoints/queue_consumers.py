@@ -1,24 +1,19 @@
 """What the SQS handlers declared in queue_handlers.py run: batches of records, claim checks, redelivery.
 
 Loaded by a consumer's first batch, not by `import app`. The creation queue starts the workflow; the
-result queue delivers the result (issue 5).
+result queue delivers the result.
 """
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any, Callable
 
+from chalicelib.adapters.aws import WIRE_BODY
 from chalicelib.bootstrap import container
 
 log = logging.getLogger(__name__)
 
-# -- reading records: every consumer sees message bodies, never claim checks (issue 6) ----------------
-
-# Where a resolved record keeps the body it carried on the wire (the claim check reference): a record
-# dead-lettered after resolution goes to the DLQ as that small reference, which replays as it came.
-WIRE_BODY = "ameWireBody"
-
+# -- reading records: every consumer sees message bodies, never claim checks ----------------
 
 def resolved_record(record: dict[str, Any]) -> dict[str, Any] | None:
     """The record as its handler must see it, with a claim-checked body replaced by the body kept in S3.
@@ -64,7 +59,7 @@ def on_creation_message(event: Any) -> dict:
     return process_batch(event, lambda body: launcher.launch(parse_creation_message(body)))
 
 
-# -- the result queue: product webhook, signers' notifications, envelope-ready (issue 5) ----------------
+# -- the result queue: product webhook, signers' notifications, envelope-ready ----------------
 
 def receive_count(record: dict[str, Any]) -> int:
     try:
@@ -73,30 +68,39 @@ def receive_count(record: dict[str, Any]) -> int:
         return 1
 
 
+def resolve_together(records: list[dict[str, Any]], executor: Any) -> list[dict[str, Any] | Exception | None]:
+    """resolved_record for every record of a batch: claim-checked bodies are fetched at the same time on
+    `executor`, ordinary ones cost a substring test here. Per record: the resolved record, None (dead-lettered,
+    handled) or the exception that stops it (S3 unreachable, or the DLQ refused an unresolvable record)."""
+    from chalicelib.adapters.claim_check import claim_reference
+
+    def resolve(record: dict[str, Any]) -> dict[str, Any] | Exception | None:
+        try:
+            return resolved_record(record)
+        except Exception as exc:  # retried like any other failure
+            return exc
+
+    pending = [executor.submit(resolve, r) if claim_reference(r.get("body") or "") is not None else r
+               for r in records]
+    return [r if isinstance(r, dict) else r.result() for r in pending]
+
+
 def process_batch_together(
     event: Any,
     batch_handler: Callable[[list[dict[str, Any]]], list[Exception | None]],
     executor: Any,
     on_failure: Callable[[dict[str, Any], Exception], None] | None = None,
 ) -> dict[str, list[dict[str, str]]]:
-    """Like process_batch, but `batch_handler` gets the batch's resolved records at once (so it can share their round trips and overlap their work) and answers, per record, None or the exception
-    that failed it. Claim-checked bodies are fetched at the same time on `executor`; ordinary ones cost a
-    substring test here. Failed records are reported by id, and `on_failure` runs for each on this thread."""
-    from concurrent.futures import Future
+    """Like process_batch, but `batch_handler` gets the batch's resolved records at once (so it can share
+    their round trips and overlap their work) and answers, per record, None or the exception that failed it.
 
-    from chalicelib.adapters.claim_check import claim_reference
+    The batch's work runs first; Powertools' BatchProcessor then walks the records in order and builds the
+    partial batch response from those outcomes, running `on_failure` for each failed record. A batch whose
+    records all failed is answered with all of them, not raised."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-    records = event.to_dict().get("Records") or []
-
-    def resolve(record: dict[str, Any]) -> Any:
-        try:
-            return resolved_record(record)
-        except Exception as exc:  # S3 unreachable, or the DLQ refused an unresolvable record: retried
-            return exc
-
-    resolving = [executor.submit(resolve, r) if claim_reference(r.get("body") or "") is not None else r
-                 for r in records]
-    outcomes: list[Any] = [r.result() if isinstance(r, Future) else r for r in resolving]
+    raw = event.to_dict()
+    outcomes: list[Any] = resolve_together(raw.get("Records") or [], executor)
     live = [i for i, resolved in enumerate(outcomes) if isinstance(resolved, dict)]
     try:
         answers = batch_handler([outcomes[i] for i in live]) if live else []
@@ -104,63 +108,22 @@ def process_batch_together(
         answers = [exc] * len(live)
     for i, answer in zip(live, answers):
         outcomes[i] = answer
-    failures = []
-    for record, outcome in zip(records, outcomes):
+    in_order = iter(outcomes)  # BatchProcessor hands the records over one by one, in the batch's order
+
+    def report(record: Any) -> None:
+        outcome = next(in_order)
         if isinstance(outcome, Exception):
-            failures.append({"itemIdentifier": record["messageId"]})
             if on_failure is not None:
                 try:
-                    on_failure(record, outcome)
+                    on_failure(record.raw_event, outcome)
                 except Exception:
-                    log.exception("could not schedule the retry of %s", record["messageId"])
-    return {"batchItemFailures": failures}
+                    log.exception("could not schedule the retry of %s", record.message_id)
+            raise outcome
 
-
-class SqsRedelivery:
-    """What Lambda's event source mapping cannot do for a record: come back after a chosen delay
-    (ChangeMessageVisibility) or go to the dead-letter queue at once. Queue URLs come from the record's
-    eventSourceARN; the DLQ is the queue's name + "-dlq" (chalicelib/queues.py)."""
-
-    MAX_VISIBILITY_SECONDS = 43200
-
-    def __init__(self, sqs_client_factory: Callable[[], Any]):
-        self._factory = sqs_client_factory
-        self._client: Any = None
-        self._urls: dict[tuple[str, str], str] = {}
-        self._lock = threading.Lock()
-
-    def _sqs(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                self._client = self._factory()
-            return self._client
-
-    def _url(self, queue_arn: str, suffix: str = "") -> str:
-        parts = queue_arn.split(":")
-        account, name = parts[4], parts[5] + suffix
-        url = self._urls.get((account, name))
-        if url is None:
-            url = self._sqs().get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
-            self._urls[(account, name)] = url
-        return url
-
-    def defer(self, record: dict[str, Any], seconds: int) -> None:
-        seconds = max(0, min(int(seconds), self.MAX_VISIBILITY_SECONDS))
-        try:
-            self._sqs().change_message_visibility(QueueUrl=self._url(record["eventSourceARN"]),
-                                                  ReceiptHandle=record["receiptHandle"], VisibilityTimeout=seconds)
-        except Exception as exc:
-            # The record still comes back, after the queue's own visibility timeout instead.
-            log.warning("could not delay the retry of %s: %s", record["messageId"], type(exc).__name__)
-
-    def dead_letter(self, record: dict[str, Any], reason: str) -> None:
-        """Raises when the DLQ cannot take it, so the record is reported failed and not lost."""
-        self._sqs().send_message(
-            QueueUrl=self._url(record["eventSourceARN"], "-dlq"),
-            MessageBody=record.get(WIRE_BODY, record["body"]),
-            MessageAttributes={"ame-dead-letter-reason": {"DataType": "String", "StringValue": reason[:1000]},
-                               "ame-source-message-id": {"DataType": "String", "StringValue": record["messageId"]}},
-        )
+    return process_partial_response(
+        event=raw, record_handler=report, context=event.context,
+        processor=BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False),
+    )
 
 
 def on_result_message(event: Any) -> dict:

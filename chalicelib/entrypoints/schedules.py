@@ -1,6 +1,7 @@
-"""Scheduled tasks: the outbox relay republishes what a crash between commit and send left behind.
+"""Scheduled tasks: the outbox relay republishes what a crash between commit and send left behind; the
+sweeper redrives parked and stuck orders.
 
-The composition root loads with a schedule's first run, not at import (every function imports app.py).
+The composition root loads with a schedule's first run, not at import.
 """
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import logging
 from typing import Any
 
 from chalice import Blueprint, Rate
+
+from chalicelib.entrypoints.middleware import observed
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +24,7 @@ def _container() -> Any:
 
 
 @schedules.schedule(Rate(1, unit=Rate.MINUTES), name="relay_outbox")
+@observed
 def relay_outbox(event: Any) -> dict:
     sent = _container().outbox_relay.run_once()
     if sent:
@@ -29,5 +33,6 @@ def relay_outbox(event: Any) -> dict:
 
 
 @schedules.schedule(Rate(1, unit=Rate.MINUTES), name="sweep_orders")
+@observed
 def sweep_orders(event: Any) -> dict:
     return _container().redrive.sweep()

@@ -17,6 +17,7 @@ from chalicelib.domain.documents import InvalidDocument, normalize_cnpj, normali
 from chalicelib.domain.errors import OrderNotFound, OrderValidationError
 from chalicelib.domain.orders import DocumentError, FieldError, OrderStatus, StatusChange, StoredOrder
 from chalicelib.domain.validation import field_errors, field_path
+from chalicelib.services.order_views import OrderSummary
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
@@ -172,22 +173,6 @@ class OrderFilter:
     created_to: datetime | None = None
 
 
-class OrderSummary(BaseModel):
-    order_key: str
-    status: OrderStatus
-    area_code: str
-    product_code: str
-    platform: str
-    signature_method: str
-    amount: Any
-    external_reference: str | None
-    requester_person_type: str
-    requester_document: str
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
-
-
 class OrderStore(Protocol):
     def search(self, where: OrderFilter, after: Position | None, limit: int) -> list[OrderSummary]:
         """Up to `limit` orders matching `where`, newest first (created_at, order_key), strictly after `after`."""
@@ -197,6 +182,19 @@ class HistoryReader(Protocol):
     def get_order(self, order_key: str) -> StoredOrder | None: ...
 
     def history(self, order_key: str) -> list[StatusChange]: ...
+
+
+class DeliveryReader(Protocol):
+    def for_order(self, order_key: str) -> list[dict[str, Any]]:
+        """The order's delivery rows (webhook, notifications, envelope-ready), as the delivery store keeps them."""
+
+
+@dataclass(frozen=True)
+class OrderDetail:
+    """An order as a caller is shown it: the stored order and, once it has a verdict, its delivery rows."""
+
+    order: StoredOrder
+    deliveries: list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -209,14 +207,23 @@ class SearchPage:
 class OrderQueries:
     """Every read a caller makes goes through here, so tenancy is decided in one place."""
 
-    def __init__(self, repository: HistoryReader, store: OrderStore | None, cursors: CursorCodec):
+    def __init__(self, repository: HistoryReader, store: OrderStore | None, cursors: CursorCodec,
+                 deliveries: DeliveryReader | None = None):
         self._repository, self._store, self._cursors = repository, store, cursors
+        self._deliveries = deliveries
 
     def get(self, caller: Caller, order_key: str) -> StoredOrder:
         order = self._repository.get_order(order_key) if plausible_order_key(order_key) else None
         if order is None or not caller.serves(order.area_code):
             raise OrderNotFound(order_key)  # another area's order looks exactly like a missing one
         return order
+
+    def detail(self, caller: Caller, order_key: str) -> OrderDetail:
+        """The order and its deliveries; nothing is delivered before the verdict, so nothing is read then."""
+        order = self.get(caller, order_key)
+        if not order.status.terminal or self._deliveries is None:
+            return OrderDetail(order, [])
+        return OrderDetail(order, self._deliveries.for_order(order_key))
 
     def history(self, caller: Caller, order_key: str) -> tuple[StoredOrder, list[StatusChange]]:
         order = self.get(caller, order_key)

@@ -34,7 +34,7 @@ def ref(tag: str) -> str:
 
 def order_view(stack, order_key: str) -> dict:
     """What GET /v1/orders/{order_key} answers (its presenter, without the route's authentication)."""
-    view = presenters.order_view(container().repository.get_order(order_key))
+    view = presenters.order_view(container().repository.get_order(order_key), container().deliveries.for_order(order_key))
     return json.loads(json.dumps(view))
 
 

@@ -16,7 +16,8 @@ from ame_local.pollers import sqs_record
 from chalicelib.adapters.aws import SqsMessageQueue
 from chalicelib.adapters.claim_check import SQS_MAX_MESSAGE_BYTES, S3ClaimChecks, claim_reference
 from chalicelib.bootstrap import Container, set_container
-from chalicelib.entrypoints.queue_consumers import SqsRedelivery, process_batch, process_batch_together
+from chalicelib.adapters.aws import SqsRedelivery
+from chalicelib.entrypoints.queue_consumers import process_batch, process_batch_together
 from chalicelib.settings import Settings
 
 PREFIX = "claims-"

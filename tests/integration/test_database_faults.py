@@ -66,7 +66,7 @@ def test_a_pooled_connection_killed_by_the_server_is_replaced_on_the_next_use(ma
 
 
 def test_a_connection_killed_mid_request_fails_that_request_as_an_outage_and_the_next_one_works(mariadb_url):
-    from chalicelib.entrypoints.problems import _is_database_outage
+    from chalicelib.adapters.db_errors import is_database_outage
 
     engine = create_engine_for(mariadb_url)
     admin = sa.create_engine(MARIADB_ADMIN_URL)
@@ -76,7 +76,7 @@ def test_a_connection_killed_mid_request_fails_that_request_as_an_outage_and_the
                 with admin.connect() as other:
                     other.exec_driver_sql(f"KILL {_connection_id(conn)}")
                 conn.exec_driver_sql("SELECT 1")
-        assert _is_database_outage(lost.value)  # so the API answers 503, not 500
+        assert is_database_outage(lost.value)  # so the API answers 503, not 500
         with engine.connect() as conn:
             assert conn.exec_driver_sql("SELECT 1").scalar_one() == 1
     finally:

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # What every Lambda function imports at cold start: the declarations, nothing behind them.
 DECLARATIONS = {
     "app", "chalicelib", "chalicelib.entrypoints", "chalicelib.entrypoints.api",
-    "chalicelib.entrypoints.queue_handlers", "chalicelib.entrypoints.schedules",
+    "chalicelib.entrypoints.middleware", "chalicelib.entrypoints.queue_handlers", "chalicelib.entrypoints.schedules",
     "chalicelib.entrypoints.workflow_tasks", "chalicelib.queues",
 }
 
@@ -45,28 +45,46 @@ def test_every_function_chalice_deploys_has_a_handler_string_in_an_entrypoint_mo
                        "chalicelib.entrypoints.schedules", "chalicelib.entrypoints.workflow_tasks"}
 
 
+# The smallest event Chalice's event class of each kind of function accepts.
+EVENTS = {
+    "SQSEvent": {"Records": []},
+    "CloudWatchEvent": {"version": "0", "id": "e", "detail-type": "Scheduled Event", "source": "aws.events",
+                        "account": "123456789012", "time": "2026-11-29T10:00:00Z", "region": "us-east-1",
+                        "resources": [], "detail": {}},
+}
+
+
 @pytest.mark.parametrize("module", ["chalicelib.entrypoints.queue_handlers", "chalicelib.entrypoints.schedules",
-                                    "chalicelib.entrypoints.workflow_tasks", "chalicelib.entrypoints.api"])
-def test_a_function_started_by_its_handler_string_runs_through_the_app_middleware(module):
-    # Lambda imports the handler's module, not app.py: the middleware must be attached all the same.
+                                    "chalicelib.entrypoints.workflow_tasks"])
+def test_a_function_started_by_its_handler_string_runs_the_middleware_without_app_py(module):
+    # Lambda imports the handler's module, not app.py: each function carries the middleware itself.
     handlers = [h for h in _handler_strings() if h.rsplit(".", 1)[0] == module]
     code = (
         "import importlib, json, sys\n"
+        "from chalicelib import observability\n"
+        "seen = []\n"
+        "observability.chalice_middleware = lambda event, get_response: seen.append(event) or {'observed': True}\n"
         f"mod = importlib.import_module({module!r})\n"
-        "from chalicelib.entrypoints import chalice_middleware\n"
         "out = {}\n"
         f"for h in {handlers!r}:\n"
         "    fn = getattr(mod, h.rsplit('.', 1)[1])\n"
-        "    out[h] = [m is chalice_middleware for m in getattr(fn, 'middleware_handlers', ['authorizer'])]\n"
-        "print(json.dumps(out))"
+        f"    args = ({EVENTS!r}.get(fn.event_class.__name__, {{}}), None)\n"
+        "    before = len(seen)\n"
+        "    out[h] = [fn(*args), len(seen) - before]\n"
+        "print(json.dumps([out, 'app' in sys.modules]))"
     )
-    attached = _run(code)
-    assert set(attached) == set(handlers) and handlers
-    for handler, middleware in attached.items():
-        if handler.endswith(".ame_token"):  # Chalice runs no middleware around authorizers
-            assert middleware == [False]
-        else:
-            assert middleware == [True], handler
+    attached, app_loaded = _run(code)
+    assert handlers and set(attached) == set(handlers)
+    assert not app_loaded
+    for handler, (answer, calls) in attached.items():
+        assert (answer, calls) == ({"observed": True}, 1), handler
+
+
+def test_the_authorizer_is_loaded_from_its_module_without_app_py():
+    code = ("import json, sys\n"
+            "from chalicelib.entrypoints.api import ame_token\n"
+            "print(json.dumps([type(ame_token).__name__, 'app' in sys.modules]))")
+    assert _run(code) == ["ChaliceAuthorizer", False]
 
 
 def test_a_route_loads_its_implementation_on_its_first_request():

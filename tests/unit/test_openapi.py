@@ -20,7 +20,8 @@ from chalicelib.domain.orders import (
 )
 from chalicelib.entrypoints import presenters
 from chalicelib.openapi import ERRORS, build_document
-from chalicelib.services.search import OrderSummary, SearchPage
+from chalicelib.services.order_views import OrderSummary, Party
+from chalicelib.services.search import SearchPage
 from chalicelib.services.simulation import SimulationRequest
 
 PUBLIC = {("/health", "get"), ("/ready", "get"), ("/openapi.json", "get"), ("/docs", "get")}
@@ -116,18 +117,20 @@ def _stored_order() -> StoredOrder:
 
 def test_what_the_presenters_produce_matches_the_documented_answers(doc):
     order = _stored_order()
-    assert _validator(doc, "Order").is_valid(presenters.order_view(order))
+    assert _validator(doc, "Order").is_valid(presenters.order_view(order, []))
     assert _validator(doc, "Order").is_valid(presenters.accepted_view(order))
     summary = OrderSummary(order_key=order.order_key, status=order.status, area_code="CREDITO_PJ",
                            product_code="CCB_GIRO", platform="BANKLINE", signature_method="DIGITAL",
-                           amount=Decimal("10.5"), external_reference="x", requester_person_type="PJ",
-                           requester_document="11222333000181", created_by="bff",
+                           amount="10.50", external_reference="x",
+                           requester=Party(person_type="PJ", document="11222333000181"), created_by="bff",
                            created_at=order.created_at, updated_at=order.updated_at)
     page = presenters.page_view(SearchPage([summary], "abc", 20))
     assert _validator(doc, "OrderPage").is_valid(page)
     history = presenters.history_view(order, [StatusChange(status=OrderStatus.RECEIVED, at=order.created_at)])
     assert _validator(doc, "OrderHistory").is_valid(history)
     assert not _validator(doc, "OrderPage").is_valid({**page, "items": [{"order_key": 1}]})
+    assert page["items"][0]["links"] == {"self": f"/v1/orders/{order.order_key}"}
+    assert page["items"][0]["created_at"] == "2026-11-29T10:00:00Z"
 
 
 def test_openapi_json_and_docs_are_served_without_a_token():

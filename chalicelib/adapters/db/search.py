@@ -11,7 +11,9 @@ from sqlalchemy.engine import Engine
 from chalicelib.adapters.db.base import from_db_time, to_db_time
 from chalicelib.adapters.db.schema import order_parties, orders
 from chalicelib.domain.orders import PartyRole
-from chalicelib.services.search import OrderFilter, OrderSummary, Position
+from chalicelib.domain.money import format_amount
+from chalicelib.services.order_views import OrderSummary, Party
+from chalicelib.services.search import OrderFilter, Position
 
 _COLUMNS = (
     orders.c.order_key, orders.c.status, orders.c.area_code, orders.c.product_code, orders.c.platform,
@@ -75,8 +77,9 @@ def _summary(row: Any) -> OrderSummary:
     amount = row.amount if isinstance(row.amount, Decimal) else Decimal(str(row.amount))
     return OrderSummary(
         order_key=row.order_key, status=row.status, area_code=row.area_code, product_code=row.product_code,
-        platform=row.platform, signature_method=row.signature_method, amount=amount,
-        external_reference=row.external_reference, requester_person_type=row.requester_person_type,
-        requester_document=row.requester_document, created_by=row.created_by,
+        platform=row.platform, signature_method=row.signature_method, amount=format_amount(amount),
+        external_reference=row.external_reference,
+        requester=Party(person_type=row.requester_person_type, document=row.requester_document),
+        created_by=row.created_by,
         created_at=from_db_time(row.created_at), updated_at=from_db_time(row.updated_at),
     )
