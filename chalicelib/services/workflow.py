@@ -11,12 +11,12 @@ import uuid
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from chalicelib.domain.eligibility import inactive_reasons
 from chalicelib.domain.orders import OrderStatus, PartyRole, PersonType, StoredOrder
 from chalicelib.domain.partners import CompanyPowers, Operator, Person
 from chalicelib.domain.quorum import evaluate_party
 from chalicelib.domain.restrictions import assess_restrictions
 from chalicelib.observability import record_verdict, record_workflow_failure
-from chalicelib.services.eligibility import inactive_reasons
 from chalicelib.services.ports import (
     ClaimOutcome,
     MessageQueue,
