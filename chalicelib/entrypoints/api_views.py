@@ -45,10 +45,8 @@ def _request_id(headers: Any) -> str:
 
 
 def _bind_request_id(request_id: str) -> None:
-    try:
-        from chalicelib.observability import bind_request
-    except ImportError:  # pragma: no cover - observability ships with the app; tolerate its absence
-        return
+    from chalicelib.observability import bind_request
+
     bind_request(request_id)
 
 

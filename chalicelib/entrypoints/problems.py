@@ -112,8 +112,6 @@ def with_problems(retry_after: Callable[[], int]) -> Callable:
 
 
 def _is_database_outage(exc: Exception) -> bool:
-    try:
-        from sqlalchemy.exc import DBAPIError, OperationalError
-    except ImportError:  # pragma: no cover
-        return False
+    from sqlalchemy.exc import DBAPIError, OperationalError  # when first needed, not at import (cold start)
+
     return isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
