@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date
 from decimal import Decimal
 from itertools import chain
@@ -144,7 +145,9 @@ def judge_people(
         if not reason_bits and not findings and cpf not in unavailable:
             participants.append(Participant(cpf, groups, False, True, _NOBODY, joint_only))
             continue
-        reasons = REASONS_BY_BITS[reason_bits] + findings_in_report_order(findings or ())
+        reasons = REASONS_BY_BITS[reason_bits]
+        if findings:
+            reasons += findings_in_report_order(tuple(findings))
         if cpf in unavailable:
             reasons += (UNAVAILABLE,)
         participants.append(Participant(cpf, groups, reason_bits != 0, not reasons, reasons, joint_only))
@@ -152,13 +155,15 @@ def judge_people(
     return participants
 
 
-def findings_in_report_order(findings: Iterable[str]) -> tuple[str, ...]:
-    """Known findings in contract order, then anything else sorted: stable whatever order the caller used."""
-    known = len(FINDINGS_IN_REPORT_ORDER)
-    return tuple(sorted(
-        set(findings),
-        key=lambda code: (FINDINGS_IN_REPORT_ORDER.index(code) if code in FINDINGS_IN_REPORT_ORDER else known, code),
-    ))
+@lru_cache(maxsize=256)
+def findings_in_report_order(findings: tuple[str, ...]) -> tuple[str, ...]:
+    """Known findings in contract order, then anything else sorted: stable whatever order the caller used.
+
+    Cached: people share a handful of distinct lists of findings.
+    """
+    known = [code for code in FINDINGS_IN_REPORT_ORDER if code in findings]
+    others = sorted(set(findings).difference(FINDINGS_IN_REPORT_ORDER))
+    return (*known, *others)
 
 
 # -- 2. who may sign, group by group -----------------------------------------------------------

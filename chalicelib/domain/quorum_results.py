@@ -9,7 +9,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Final, NamedTuple
 
-from chalicelib.domain.orders import format_amount
+from chalicelib.domain.money import format_amount
 from chalicelib.domain.quorum_lint import LintFinding
 
 # Why a party has no quorum (contracts §2).

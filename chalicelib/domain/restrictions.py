@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
+from operator import itemgetter
 from typing import Final, NamedTuple
 
 from chalicelib.domain.partners import Representative, Restriction
@@ -88,14 +89,13 @@ def judge_mandates(representatives: Iterable[Representative], amount: Decimal, o
     return mandates
 
 
-def fold_repeated_cpfs(mandates: Iterable[Mandate]) -> list[Mandate]:
+def fold_repeated_cpfs(mandates: Sequence[Mandate]) -> Sequence[Mandate]:
     """Business rule: a CPF listed more than once is one person, judged on all his entries together.
 
     It fails closed: restricted when any entry is, with every reason found; JOINT_ONLY when any entry
     is; a member of every group of every entry. The result does not depend on the entries' order.
     """
-    mandates = list(mandates)
-    if len({mandate[0] for mandate in mandates}) == len(mandates):
+    if len(set(map(itemgetter(0), mandates))) == len(mandates):
         return mandates  # most companies list each CPF once: nothing to fold
     people: dict[str, Mandate] = {}
     for mandate in mandates:
