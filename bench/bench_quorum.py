@@ -117,7 +117,7 @@ def run_case(representatives: int, repetitions: int) -> tuple[float, float]:
 def main() -> int:
     print("Timed as evaluation: evaluate_party() on an already-built CompanyPowers, computing restrictions,")
     print("matching, signer sets, eligibility, failure explanations and critical signers; the rule-set lint")
-    print("(issue item 4, a report on Poderes' answer that does not depend on the order) is timed beside it.")
+    print("(a report on Poderes' answer that does not depend on the order) is timed beside it.")
     # Many rounds: on a shared machine a median of few samples moves by tens of percent.
     ratios = [run_case(1_000, 101), run_case(10_000, 31)]
     met = all(r <= GOAL_RATIO for r, _ in ratios)

@@ -16,6 +16,8 @@ import time
 from contextlib import contextmanager, nullcontext
 from typing import Any, Callable, Iterator, Mapping
 
+from chalicelib.domain.masking import mask_cpf
+
 SERVICE = "ame"
 NAMESPACE = "AME"
 
@@ -85,14 +87,17 @@ _SAFE_KEYS = frozenset({
 
 
 def mask_text(text: str) -> str:
-    """CPF, CNPJ, e-mail and +55 phone numbers in free text, masked; the last 2 characters of documents kept."""
+    """CPF, CNPJ, e-mail and +55 phone numbers in free text, masked; the last 2 characters of documents kept.
+
+    A CPF takes the one masked format of domain/masking.py (***.***.***-25), which this leaves alone.
+    """
     if not text:
         return text
     email, phone, cnpj, cpf = _mask_patterns()
     text = email.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
     text = phone.sub("+55*********", text)
     text = cnpj.sub(lambda m: "*" * 12 + m.group(0)[-2:], text)
-    return cpf.sub(lambda m: "*" * 9 + m.group(0)[-2:], text)
+    return cpf.sub(lambda m: mask_cpf(m.group(0)), text)
 
 
 def mask_value(value: Any, _depth: int = 0) -> Any:

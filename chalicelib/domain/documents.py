@@ -1,4 +1,4 @@
-"""CPF and CNPJ (numeric and alphanumeric): normalisation, check digits and masking."""
+"""CPF and CNPJ (numeric and alphanumeric): normalisation and check digits (masking: masking.py)."""
 from __future__ import annotations
 
 import re
@@ -50,19 +50,3 @@ def is_valid_cnpj(value: str) -> bool:
     except InvalidDocument:
         return False
     return True
-
-
-def mask_document(value: str) -> str:
-    """Keep only enough of a CPF/CNPJ to correlate log lines: 529******25."""
-    if len(value) <= 5:
-        return "*" * len(value)
-    return value[:3] + "*" * (len(value) - 5) + value[-2:]
-
-
-def mask_email(value: str) -> str:
-    local, _, domain = value.partition("@")
-    return (local[:1] + "***@" + domain) if domain else "***"
-
-
-def mask_phone(value: str) -> str:
-    return "*" * max(len(value) - 4, 0) + value[-4:]

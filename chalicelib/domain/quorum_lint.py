@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from operator import attrgetter
 from typing import Any, Final, NamedTuple
 
 from chalicelib.domain.partners import CompanyPowers, Rule
@@ -19,20 +18,14 @@ GROUP_WITHOUT_REPRESENTATIVES: Final = "GROUP_WITHOUT_REPRESENTATIVES"
 
 # A rule as plain values: (rule_id, max_amount, ((group, min_signers), ...)).
 RuleRow = tuple[str, "Decimal | None", tuple[tuple[str, int], ...]]
-_RULE = attrgetter("rule_id", "max_amount", "requirements")
-_REQUIREMENT = attrgetter("group", "min_signers")
 
 
 def rule_rows(rules: Iterable[Rule]) -> list[RuleRow]:
     """Read each rule from its model once; the evaluation and the lint both work on these tuples."""
     return [
-        (rule_id, max_amount, tuple(map(_REQUIREMENT, requirements)))
-        for rule_id, max_amount, requirements in map(_RULE, rules)
+        (rule.rule_id, rule.max_amount, tuple([(requirement.group, requirement.min_signers) for requirement in rule.requirements]))
+        for rule in rules
     ]
-
-
-# A NamedTuple built without the Python-level __new__ its class generates.
-_new_tuple = tuple.__new__
 
 
 class LintFinding(NamedTuple):
@@ -124,9 +117,9 @@ def _redundancy(
             earlier = same & (bit - 1)
             if earlier:
                 first = shapes[(earlier & -earlier).bit_length() - 1][1]
-                found.append((position, _new_tuple(LintFinding, (
-                    DUPLICATE_RULE, f"A regra {rule_id} repete a regra {first}.", (rule_id, first), None, None,
-                ))))
+                found.append((position, LintFinding(
+                    DUPLICATE_RULE, f"A regra {rule_id} repete a regra {first}.", (rule_id, first),
+                )))
             else:
                 dominating = asking_less & ~same & applies_with[max_amount]
                 if total >= 2:
@@ -137,11 +130,11 @@ def _redundancy(
                         lowest = dominating & -dominating
                         names.append(shapes[lowest.bit_length() - 1][1])
                         dominating ^= lowest
-                    found.append((position, _new_tuple(LintFinding, (
+                    found.append((position, LintFinding(
                         DOMINATED_RULE,
                         f"A regra {rule_id} nunca é necessária: quem a cumpre também cumpre {', '.join(names)}.",
-                        (rule_id, *names), None, None,
-                    ))))
+                        (rule_id, *names),
+                    )))
         bit <<= 1
     return found
 

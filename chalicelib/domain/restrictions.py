@@ -1,10 +1,10 @@
 """Restrictions (ressalvas) of a representative judged against one order (contracts §1)."""
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
-from operator import attrgetter
+from operator import itemgetter
 from typing import Final, NamedTuple
 
 from chalicelib.domain.partners import Representative, Restriction
@@ -24,14 +24,6 @@ _BIT: Final = {code: 1 << index for index, code in enumerate(RESTRICTION_REASONS
 REASONS_BY_BITS: Final[tuple[tuple[str, ...], ...]] = tuple(
     tuple(code for code in RESTRICTION_REASONS if bits & _BIT[code]) for bits in range(1 << len(RESTRICTION_REASONS))
 )
-_MAX_AMOUNT_BIT: Final = _BIT[MAX_AMOUNT]
-_BLOCKED_BIT: Final = _BIT[BLOCKED]
-_EXPIRED_BIT: Final = _BIT[EXPIRED]
-_NOT_YET_VALID_BIT: Final = _BIT[NOT_YET_VALID]
-_UNKNOWN_BIT: Final = _BIT[UNKNOWN_RESTRICTION]
-
-
-_KIND_AND_LIMIT: Final = attrgetter("type", "amount")
 
 
 class RestrictionAssessment(NamedTuple):
@@ -42,6 +34,11 @@ class RestrictionAssessment(NamedTuple):
     joint_only: bool
 
 
+# One person's mandate judged against an order: (cpf, groups as Poderes sent them, reason bits, joint_only).
+# `reason bits` index REASONS_BY_BITS (0: not restricted). A plain tuple: there is one per representative.
+Mandate = tuple[str, Sequence[str], int, bool]
+
+
 def restriction_bits(
     restrictions: Iterable[Restriction],
     valid_from: date | None,
@@ -49,57 +46,63 @@ def restriction_bits(
     amount: Decimal,
     on: date,
 ) -> tuple[int, bool]:
-    """Judge one mandate: (reason bits, joint_only). The validity window is inclusive at both ends."""
+    """Business rule: judge one mandate: (reason bits, joint_only).
+
+    MAX_AMOUNT restricts when the order is above the limit, or when the limit is missing (fail closed);
+    BLOCKED always restricts; any other type, even a case variant, is UNKNOWN_RESTRICTION (fail closed);
+    JOINT_ONLY does not restrict, it only limits. The validity window is inclusive at both ends.
+    """
     bits = 0
     joint_only = False
-    for kind, limit in map(_KIND_AND_LIMIT, restrictions):
+    for restriction in restrictions:
+        kind = restriction.type
         if kind == MAX_AMOUNT:
-            # A limit Poderes did not state cannot be shown to cover the order: fail closed.
-            if limit is None or amount > limit:
-                bits |= _MAX_AMOUNT_BIT
+            if restriction.amount is None or amount > restriction.amount:
+                bits |= _BIT[MAX_AMOUNT]
         elif kind == BLOCKED:
-            bits |= _BLOCKED_BIT
+            bits |= _BIT[BLOCKED]
         elif kind == JOINT_ONLY:
             joint_only = True
         else:
-            # Types are matched exactly: anything we do not know (even a case variant) fails closed.
-            bits |= _UNKNOWN_BIT
+            bits |= _BIT[UNKNOWN_RESTRICTION]
     if valid_until is not None and on > valid_until:
-        bits |= _EXPIRED_BIT
+        bits |= _BIT[EXPIRED]
     if valid_from is not None and on < valid_from:
-        bits |= _NOT_YET_VALID_BIT
+        bits |= _BIT[NOT_YET_VALID]
     return bits, joint_only
 
 
-def assess_representative(
-    restrictions: Iterable[Restriction],
-    valid_from: date | None,
-    valid_until: date | None,
-    amount: Decimal,
-    on: date,
-) -> RestrictionAssessment:
-    """Judge one mandate against an order of `amount` on date `on`."""
-    bits, joint_only = restriction_bits(restrictions, valid_from, valid_until, amount, on)
-    return RestrictionAssessment(bool(bits), list(REASONS_BY_BITS[bits]), joint_only)
+def judge_mandates(representatives: Iterable[Representative], amount: Decimal, on: date) -> list[Mandate]:
+    """Every representative's mandate judged against the order, in Poderes' order."""
+    return [
+        (rep.cpf, rep.groups, *restriction_bits(rep.restrictions, rep.valid_from, rep.valid_until, amount, on))
+        for rep in representatives
+    ]
+
+
+def fold_repeated_cpfs(mandates: Sequence[Mandate]) -> Sequence[Mandate]:
+    """Business rule: a CPF listed more than once is one person, judged on all his entries together.
+
+    It fails closed: restricted when any entry is, with every reason found; JOINT_ONLY when any entry
+    is; a member of every group of every entry. The result does not depend on the entries' order.
+    """
+    if len(set(map(itemgetter(0), mandates))) == len(mandates):
+        return mandates  # most companies list each CPF once: nothing to fold
+    people: dict[str, Mandate] = {}
+    for mandate in mandates:
+        cpf = mandate[0]
+        earlier = people.get(cpf)
+        if earlier is not None:
+            mandate = (cpf, [*earlier[1], *mandate[1]], earlier[2] | mandate[2], earlier[3] or mandate[3])
+        people[cpf] = mandate
+    return list(people.values())
 
 
 def assess_restrictions(
     representatives: Iterable[Representative], amount: Decimal, on: date
 ) -> dict[str, RestrictionAssessment]:
-    """Assess every representative, keyed by CPF.
-
-    A CPF listed more than once is judged on all its entries together, failing closed: restricted
-    when any entry is, with every reason found.
-    """
-    found: dict[str, tuple[int, bool]] = {}
-    for rep in representatives:
-        bits, joint_only = restriction_bits(rep.restrictions, rep.valid_from, rep.valid_until, amount, on)
-        previous = found.get(rep.cpf)
-        if previous is not None:
-            bits |= previous[0]
-            joint_only = joint_only or previous[1]
-        found[rep.cpf] = (bits, joint_only)
+    """Assess every representative, keyed by CPF (a repeated CPF once: see fold_repeated_cpfs)."""
     return {
         cpf: RestrictionAssessment(bool(bits), list(REASONS_BY_BITS[bits]), joint_only)
-        for cpf, (bits, joint_only) in found.items()
+        for cpf, _, bits, joint_only in fold_repeated_cpfs(judge_mandates(representatives, amount, on))
     }

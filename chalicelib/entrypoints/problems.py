@@ -110,4 +110,3 @@ def with_problems(retry_after: Callable[[], int]) -> Callable:
         return wrapper
 
     return decorate
-

@@ -12,6 +12,7 @@ from typing import Any, Callable, Literal, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from chalicelib.domain.masking import mask_cpf
 from chalicelib.observability import record_delivery_attempt
 from chalicelib.queues import QUEUES
 from chalicelib.services.ports import (
@@ -87,10 +88,6 @@ def backoff_seconds(attempt: int, base: float, cap: float, rand: Callable[[], fl
     rounded up to whole seconds because SQS visibility timeouts are whole seconds."""
     ceiling = min(cap, base * 2 ** max(0, attempt - 1))
     return int(math.ceil(ceiling * (0.5 + rand() / 2)))
-
-
-def masked_cpf(cpf: str) -> str:
-    return "***.***.***-" + cpf[-2:]
 
 
 @dataclass(frozen=True)
@@ -319,7 +316,7 @@ class DeliveryService:
             person = people.get(cpf)
             if person is None:
                 log.warning("eligible signer has no stored contact data; not notified",
-                            extra={"order_key": event.order_key, "cpf": masked_cpf(cpf)})
+                            extra={"order_key": event.order_key, "cpf": mask_cpf(cpf)})
                 continue
             variables = {"name": person.get("name") or "", "order_key": event.order_key, "area_name": area_name}
             contacts = (("EMAIL", person.get("email")), ("SMS", person.get("phone")))
@@ -342,7 +339,7 @@ class DeliveryService:
             return notification_id
 
         return _Work(f"{channel}:{cpf}", NOTIFICATION, cpf,
-                     f"notificação {channel} para {masked_cpf(cpf)}", notify)
+                     f"notificação {channel} para {mask_cpf(cpf)}", notify)
 
     def _envelope_work(self, event: ResultEvent) -> _Work:
         ready_id = f"rdy_{event.order_key}"

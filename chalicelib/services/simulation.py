@@ -11,11 +11,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chalicelib.domain.documents import InvalidDocument, normalize_cnpj, normalize_cpf
+from chalicelib.domain.eligibility import inactive_reasons
 from chalicelib.domain.errors import DependencyUnavailable
 from chalicelib.domain.orders import DocumentError, parse_amount
 from chalicelib.domain.quorum import evaluate_party
 from chalicelib.domain.restrictions import assess_restrictions
-from chalicelib.services.eligibility import inactive_reasons
 from chalicelib.services.ports import Clock, OperatorRegistry, PartnerError, PeopleDirectory, PowersDirectory
 from chalicelib.services.search import parse_model
 from chalicelib.services.workflow import business_date

@@ -11,12 +11,12 @@ import uuid
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from chalicelib.domain.eligibility import inactive_reasons
 from chalicelib.domain.orders import OrderStatus, PartyRole, PersonType, StoredOrder
 from chalicelib.domain.partners import CompanyPowers, Operator, Person
-from chalicelib.domain.quorum import evaluate_party
+from chalicelib.domain.quorum import NOT_FOUND, PERSON_NOT_FOUND, evaluate_party
 from chalicelib.domain.restrictions import assess_restrictions
 from chalicelib.observability import record_verdict, record_workflow_failure
-from chalicelib.services.eligibility import inactive_reasons
 from chalicelib.services.ports import (
     ClaimOutcome,
     Clock,
@@ -65,6 +65,24 @@ def describe_error(error: dict[str, Any] | None, default: str = "PartnerUnavaila
         except (ValueError, AttributeError):
             message = cause
     return name, str(message or "")
+
+
+def _stored_participant(participant: dict[str, Any], person: Person | None) -> dict[str, Any]:
+    """A participant as the party evaluation stores it: the engine's view plus Pessoas' contact data."""
+    return {
+        **participant,
+        "name": person.name if person else None,
+        "email": person.email if person else None,
+        "phone": person.phone if person else None,
+    }
+
+
+# What the verdict (and so the result event, docs/contracts.md §3) tells of each participant.
+_VERDICT_FIELDS = ("cpf", "name", "groups", "restricted", "active", "reasons")
+
+
+def _verdict_participant(stored: dict[str, Any]) -> dict[str, Any]:
+    return {field: stored[field] for field in _VERDICT_FIELDS}
 
 
 def business_date(now: datetime) -> date:
@@ -182,15 +200,7 @@ class EnvelopeWorkflow:
         inactive = inactive_reasons(reps, assessments, people.keys(),
                                     operators if operators_artifact["checked"] else None)
         evaluation = evaluate_party(powers, order.amount, on, inactive=inactive)
-        stored_participants = []
-        for p in evaluation.participants:
-            person = people.get(p.cpf)
-            stored_participants.append({
-                **p.to_dict(),
-                "name": person.name if person else None,
-                "email": person.email if person else None,
-                "phone": person.phone if person else None,
-            })
+        stored_participants = [_stored_participant(p.to_dict(), people.get(p.cpf)) for p in evaluation.participants]
         satisfied = set(evaluation.satisfied_rules)
         skipped = {s.rule_id for s in evaluation.skipped_rules}
         rules = [{
@@ -205,8 +215,7 @@ class EnvelopeWorkflow:
                                          participants=stored_participants, rules=rules)
         verdict = self._party_result(
             order, position, quorum_met=evaluation.quorum_met, reason=evaluation.reason,
-            participants=[{k: sp[k] for k in ("cpf", "name", "groups", "restricted", "active", "reasons")}
-                          for sp in stored_participants],
+            participants=[_verdict_participant(sp) for sp in stored_participants],
             satisfied_rules=list(evaluation.satisfied_rules),
             signer_sets=[s.to_dict() for s in evaluation.signer_sets],
             eligible=list(evaluation.signers_to_notify),
@@ -224,19 +233,17 @@ class EnvelopeWorkflow:
         cpf = order.parties[position].document
         found = {p.cpf: p for p in self._people.search([cpf])}
         person = found.get(cpf)
-        participant = {
-            "cpf": cpf, "name": person.name if person else None,
-            "email": person.email if person else None, "phone": person.phone if person else None,
-            "groups": [], "restricted": False, "active": person is not None,
-            "reasons": [] if person else ["NOT_FOUND"], "joint_only": False,
-        }
+        participant = _stored_participant({
+            "cpf": cpf, "groups": [], "restricted": False, "active": person is not None,
+            "reasons": [] if person else [NOT_FOUND], "joint_only": False,
+        }, person)
         met = person is not None
-        reason = None if met else "PERSON_NOT_FOUND"
+        reason = None if met else PERSON_NOT_FOUND
         self._repo.save_party_evaluation(order_key, position, quorum_met=met, reason=reason,
                                          evaluation={"person_found": met}, participants=[participant], rules=[])
         verdict = self._party_result(
             order, position, quorum_met=met, reason=reason,
-            participants=[{k: participant[k] for k in ("cpf", "name", "groups", "restricted", "active", "reasons")}],
+            participants=[_verdict_participant(participant)],
             satisfied_rules=[], signer_sets=[], eligible=[cpf] if met else [])
         self._repo.put_artifact(order_key, position, "verdict", verdict, self._clock.now())
         return {"quorum_met": met, "reason": reason}

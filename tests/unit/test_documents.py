@@ -5,10 +5,10 @@ from chalicelib.domain.documents import (
     InvalidDocument,
     is_valid_cnpj,
     is_valid_cpf,
-    mask_document,
     normalize_cnpj,
     normalize_cpf,
 )
+from chalicelib.domain.masking import mask_cpf
 
 
 def test_formatted_cpf_is_normalised_to_digits():
@@ -41,5 +41,5 @@ def test_cnpj_check_digits_must_be_numeric():
     assert not is_valid_cnpj("12ABC34501DEA5")
 
 
-def test_masking_keeps_only_the_ends():
-    assert mask_document("52998224725") == "529******25"
+def test_a_cpf_is_masked_in_one_format_formatted_or_not():
+    assert mask_cpf("52998224725") == mask_cpf("529.982.247-25") == "***.***.***-25"

@@ -12,8 +12,9 @@ from chalicelib import observability as obs
 
 
 def test_unformatted_and_formatted_cpf_are_masked_keeping_the_last_two_digits():
-    assert obs.mask_text("cpf 52998224725 ok") == "cpf *********25 ok"
-    assert obs.mask_text("cpf 529.982.247-25.") == "cpf *********25."
+    assert obs.mask_text("cpf 52998224725 ok") == "cpf ***.***.***-25 ok"
+    assert obs.mask_text("cpf 529.982.247-25.") == "cpf ***.***.***-25."
+    assert obs.mask_text("cpf ***.***.***-25") == "cpf ***.***.***-25"  # already masked: left alone
 
 
 def test_numeric_and_alphanumeric_cnpj_are_masked_formatted_or_not():
@@ -43,7 +44,7 @@ def test_nested_extras_and_eleven_digit_integers_are_masked_but_safe_keys_are_no
         "count": 3,
     })
     assert masked == {"order_key": "01JDQ7Z8K3M4N5P6Q7R8S9T0VW",
-                      "people": [{"cpf": "*********25", "email": "a***@b.co"}], "count": 3}
+                      "people": [{"cpf": "***.***.***-25", "email": "a***@b.co"}], "count": 3}
 
 
 def test_json_log_line_masks_message_and_extras_and_carries_the_bound_order():
@@ -52,7 +53,7 @@ def test_json_log_line_masks_message_and_extras_and_carries_the_bound_order():
     logger.append_keys(order_key="01JDQ7Z8K3M4N5P6Q7R8S9T0VW", execution_arn="arn:aws:states:x:1:execution:m:k")
     logger.info("pessoa 52998224725 sem operador", extra={"recipient": "+5511999990000"})
     line = json.loads(stream.getvalue().splitlines()[-1])
-    assert line["message"] == "pessoa *********25 sem operador"
+    assert line["message"] == "pessoa ***.***.***-25 sem operador"
     assert line["recipient"] == "+55*********"
     assert line["order_key"] == "01JDQ7Z8K3M4N5P6Q7R8S9T0VW"
     assert line["execution_arn"].startswith("arn:aws:states:")

@@ -137,7 +137,7 @@ def test_person_in_two_groups_fills_only_one_slot():
 
 
 def test_first_fit_can_miss_a_matching_that_the_engine_finds():
-    # The example: a->G4, c->G3, d->G1, b,e->G2; first-fit gives a to G1 and is stuck.
+    # The first-fit trap: a->G4, c->G3, d->G1, b,e->G2; first-fit gives a to G1 and is stuck.
     eligible = {"G1": ("a", "b", "d"), "G2": ("a", "b", "c", "e"), "G3": ("c",), "G4": ("a",)}
     requirements = [("G1", 1), ("G2", 2), ("G3", 1), ("G4", 1)]
     assert _greedy(requirements, eligible, ()) is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 
 from chalicelib.domain.partners import Operator, Representative
-from chalicelib.domain.quorum import NO_ACCOUNT_ACCESS, NO_OPERATOR, NOT_FOUND
+from chalicelib.domain.quorum_results import NO_ACCOUNT_ACCESS, NO_OPERATOR, NOT_FOUND
 from chalicelib.domain.restrictions import RestrictionAssessment
 
 
@@ -15,10 +15,13 @@ def inactive_reasons(
     known_people: Collection[str],
     operators: Mapping[str, Operator] | None,
 ) -> dict[str, list[str]]:
-    """CPF -> reasons, for unrestricted representatives only (the restricted keep their restriction reasons).
+    """Business rule: CPF -> why an unrestricted representative is not active (the restricted keep their
+    restriction reasons and are not looked at).
 
-    `known_people`: CPFs Pessoas answered. `operators`: Cadastro Único's answer by CPF, or None when the
-    area does not ask for the operator check. A CPF absent from `operators` has no operator.
+    NOT_FOUND when Pessoas does not know him. When the area asks for the operator check (`operators` is
+    Cadastro Único's answer by CPF, else None): NO_OPERATOR when he has no active operator (a CPF absent
+    from `operators` has none), else NO_ACCOUNT_ACCESS when the operator has no access to the account.
+    `known_people`: CPFs Pessoas answered.
     """
     inactive: dict[str, list[str]] = {}
     for rep in representatives:
