@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
-from chalicelib.asl import function_arn_placeholders, render_asl
+from chalicelib.asl import function_arn_placeholders, load_definition, render_definition, split_retry_settings
 from chalicelib.queues import QUEUES, QueueSpec
 
 from ame_local.config import (
@@ -507,6 +507,8 @@ class LocalAws:
         return [fn.name for fn in getattr(self.app, "pure_lambda_functions", [])]
 
     def rendered_definition(self) -> str:
+        """statemachine.asl.json with this stack's function ARNs and its own retry settings (moto really
+        sleeps between retries), both set on the parsed document."""
         if self._statemachine_text is not None:
             template = self._statemachine_text
         else:
@@ -515,13 +517,13 @@ class LocalAws:
 
                 self._statemachine_path = REPO_ROOT / "statemachine.asl.json"
             template = Path(self._statemachine_path).read_text(encoding="utf-8")
+        retry, extra = split_retry_settings(self._asl_substitutions)
         substitutions = function_arn_placeholders(self.lambda_function_names(), function_arn)
-        substitutions.update(self._asl_substitutions)
-        return render_asl(template, substitutions)
+        substitutions.update(extra)
+        return json.dumps(render_definition(load_definition(template), substitutions, retry=retry))
 
     def _create_state_machine(self) -> str:
-        definition = self.rendered_definition()
-        json.loads(definition)  # a bad template fails here, at start, with the JSON error
+        definition = self.rendered_definition()  # a bad template fails here, at start, with the JSON error
         return self.client("stepfunctions").create_state_machine(
             name=self._state_machine_name,
             definition=definition,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from chalicelib.asl import RETRY_SETTINGS
 from chalicelib.queues import QueueSpec
 
 ASL_FILE = "statemachine.asl.json"
 API_HANDLER = "APIHandler"
 API_FUNCTION_KEY = "api_handler"   # the key for APIHandler (all routes) in FUNCTION_ACCESS
 API_STAGE = "api"                  # .chalice/config.json api_gateway_stage
-RETRY_PARAMETERS = ("RetryIntervalSeconds", "RetryMaxAttempts", "RetryBackoffRate")
+RETRY_PARAMETERS = tuple(RETRY_SETTINGS)  # template parameters named like the ASL retry settings
 STATE_MACHINE = "EnvelopeWorkflow"
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.asl import placeholders
+from chalicelib.asl import definition_for_substitutions, load_definition, placeholders
 
 from infra.template.common import (
     ASL_FILE, RETRY_PARAMETERS, STATE_MACHINE, STATE_MACHINE_NAME, TemplateError, assume, get_att, policy, ref,
@@ -13,9 +13,11 @@ from infra.template.inventory import AppFunction
 
 
 def resources(asl_text: str, functions: list[AppFunction]) -> dict[str, Any]:
+    """The state machine reads the packaged copy of the ASL (chalicelib.asl.definition_for_substitutions):
+    its Task ARNs come from the app's functions, its retry numbers from the template's parameters."""
     lambdas = {fn.logical_id for fn in functions if fn.kind == "lambda"}
     substitutions: dict[str, Any] = {}
-    for name in sorted(placeholders(asl_text)):
+    for name in sorted(placeholders(definition_for_substitutions(load_definition(asl_text)))):
         if name in RETRY_PARAMETERS:
             substitutions[name] = ref(name)
         elif name.endswith("Arn") and name[:-3] in lambdas:

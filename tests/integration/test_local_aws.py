@@ -16,7 +16,9 @@ from ame_local.config import PARTNER_URL_VARIABLES, REPO_ROOT, LocalConfig, func
 from ame_local.pollers import failed_message_ids
 from ame_local.secrets import LocalSecretsStore, generate_webhook_secret, secret_refs_in
 from ame_local.stack import LocalStack
-from chalicelib.asl import function_arn_placeholders, render_asl
+from chalicelib.asl import (
+    UnfilledPlaceholders, function_arn_placeholders, load_definition, render_definition, retry_rules,
+)
 from chalicelib.queues import QUEUES
 from tests.support import wait_for
 
@@ -82,7 +84,7 @@ RETRYING_WORKFLOW = """
       "Type": "Task",
       "Resource": "${CallPartnerArn}",
       "Parameters": {"order_key.$": "$.order_key"},
-      "Retry": [{"ErrorEquals": ["PartnerUnavailable"], "IntervalSeconds": ${RetryIntervalSeconds},
+      "Retry": [{"ErrorEquals": ["PartnerUnavailable"], "IntervalSeconds": 30,
                  "MaxAttempts": 1, "BackoffRate": 1.0}],
       "Catch": [{"ErrorEquals": ["PartnerUnavailable"], "ResultPath": "$.error", "Next": "MarkFailed"}],
       "End": true
@@ -151,10 +153,10 @@ def test_placeholder_workflow_invokes_the_chalice_lambda_and_succeeds(stack, rec
 
 
 def test_handler_exception_is_retried_and_caught_by_its_error_type(stack, recorder):
-    definition = render_asl(
-        RETRYING_WORKFLOW,
-        {**function_arn_placeholders(["call_partner"], function_arn), "RetryIntervalSeconds": "1"},
-    )
+    definition = json.dumps(render_definition(
+        load_definition(RETRYING_WORKFLOW), function_arn_placeholders(["call_partner"], function_arn),
+        retry={"RetryIntervalSeconds": "1"},  # 30 s as written: the test would time out without it
+    ))
     arn = stack.sfn.create_state_machine(
         name=f"retrying-{uuid.uuid4().hex[:6]}",
         definition=definition,
@@ -334,7 +336,8 @@ UNKNOWN_FUNCTION_WORKFLOW = """
 
 
 def test_a_task_naming_an_unknown_function_fails_the_execution_as_lambda_would(stack):
-    definition = render_asl(UNKNOWN_FUNCTION_WORKFLOW, {"NobodyArn": function_arn("nobody_here")})
+    definition = json.dumps(render_definition(load_definition(UNKNOWN_FUNCTION_WORKFLOW),
+                                              {"NobodyArn": function_arn("nobody_here")}))
     arn = stack.sfn.create_state_machine(
         name=f"unknown-{uuid.uuid4().hex[:6]}", definition=definition,
         roleArn="arn:aws:iam::123456789012:role/test",
@@ -355,3 +358,42 @@ def test_loopback_calls_skip_the_aws_url_matching_but_a_tests_own_stubs_still_an
     with responses.RequestsMock() as stubs:
         stubs.add(responses.GET, "http://127.0.0.1:9/anything", json={"stubbed": True})
         assert requests.get("http://127.0.0.1:9/anything", timeout=2).json() == {"stubbed": True}
+
+
+NESTED_WORKFLOW = {
+    "StartAt": "Each",
+    "States": {
+        "Each": {"Type": "Map", "ItemsPath": "$.items", "Next": "Both", "Iterator": {
+            "StartAt": "Inner", "States": {"Inner": {
+                "Type": "Task", "Resource": "${InnerArn}", "End": True,
+                "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 5, "MaxAttempts": 3, "BackoffRate": 2.0}]}}}},
+        "Both": {"Type": "Parallel", "End": True, "Branches": [
+            {"StartAt": "Left", "States": {"Left": {
+                "Type": "Task", "Resource": "arn:${Partition}:lambda:x", "End": True,
+                "Retry": [{"ErrorEquals": ["A"], "IntervalSeconds": 5}, {"ErrorEquals": ["B"], "MaxAttempts": 9}]}}}]},
+    },
+}
+
+
+def test_render_definition_fills_placeholders_and_sets_every_retry_rule_nested_ones_included():
+    rendered = render_definition(NESTED_WORKFLOW, {"InnerArn": "arn:inner", "Partition": "aws", "Unused": "x"},
+                                 retry={"RetryIntervalSeconds": "1", "RetryMaxAttempts": 2, "RetryBackoffRate": "1.5"})
+
+    rules = list(retry_rules(rendered))
+    assert len(rules) == 3
+    assert all((r["IntervalSeconds"], r["MaxAttempts"], r["BackoffRate"]) == (1, 2, 1.5) for r in rules)
+    assert all(type(r["IntervalSeconds"]) is int and type(r["BackoffRate"]) is float for r in rules)
+    assert rendered["States"]["Each"]["Iterator"]["States"]["Inner"]["Resource"] == "arn:inner"
+    assert rendered["States"]["Both"]["Branches"][0]["States"]["Left"]["Resource"] == "arn:aws:lambda:x"
+    # The parsed document it was given is untouched.
+    assert NESTED_WORKFLOW["States"]["Each"]["Iterator"]["States"]["Inner"]["Resource"] == "${InnerArn}"
+    assert next(retry_rules(NESTED_WORKFLOW))["IntervalSeconds"] == 5
+
+
+def test_render_definition_names_what_is_missing_or_unknown():
+    with pytest.raises(UnfilledPlaceholders, match=r"\$\{InnerArn\}, \$\{Partition\}"):
+        render_definition(NESTED_WORKFLOW, {})
+    with pytest.raises(ValueError, match="RetryJitter"):
+        render_definition(NESTED_WORKFLOW, {"InnerArn": "a", "Partition": "aws"}, retry={"RetryJitter": "FULL"})
+    with pytest.raises(json.JSONDecodeError):
+        load_definition('{"States": {"A": {"IntervalSeconds": ${RetryIntervalSeconds}}}}')
