@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from chalicelib.entrypoints.problems import problem_document
+
 from infra.template.common import API_STAGE, ref, sub
 
 
@@ -11,9 +13,7 @@ def resources() -> dict[str, Any]:
     """Per-caller throttling (a usage plan: each product or BFF gets an API key attached to it) and the
     gateway's own 401/404 answers as problem documents, like every answer of AME's code."""
     def problem(status: int, code: str, detail: str) -> str:
-        return json.dumps({"type": f"https://ame.example/problems/{code.lower().replace('_', '-')}",
-                           "title": "Não autenticado" if status == 401 else "Não encontrado",
-                           "status": status, "code": code, "detail": detail}, ensure_ascii=False)
+        return json.dumps(problem_document(status, code, detail), ensure_ascii=False)
 
     def gateway_response(kind: str, status: int, code: str, detail: str) -> dict[str, Any]:
         return {"Type": "AWS::ApiGateway::GatewayResponse", "Properties": {

@@ -12,6 +12,7 @@ from typing import Any, Iterator
 import pytest
 
 from chalicelib.asl import load_definition, placeholders, render_asl, render_definition, retry_rules
+from chalicelib.entrypoints.problems import problem_document
 from chalicelib.queues import QUEUES
 from chalicelib.settings import Settings
 from infra import deploy
@@ -270,4 +271,8 @@ def test_callers_are_throttled_by_a_usage_plan_and_gateway_errors_are_problem_do
         response = resources[name]["Properties"]
         assert (response["ResponseType"], response["StatusCode"]) == (kind, status)
         assert response["ResponseParameters"]["gatewayresponse.header.Content-Type"] == "'application/problem+json'"
-        assert json.loads(response["ResponseTemplates"]["application/json"])["status"] == int(status)
+        body = json.loads(response["ResponseTemplates"]["application/json"])
+        assert body["status"] == int(status)
+        # The same document the API's own errors carry (one builder for both).
+        assert body == problem_document(int(status), body["code"], body["detail"])
+        assert body["title"] and body["type"].startswith("https://")
