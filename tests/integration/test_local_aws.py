@@ -11,6 +11,7 @@ import pytest
 import requests
 from chalice import Chalice
 
+from ame_local import speedups
 from ame_local.aws import chalice_function_name
 from ame_local.config import PARTNER_URL_VARIABLES, REPO_ROOT, LocalConfig, function_arn
 from ame_local.pollers import failed_message_ids
@@ -397,3 +398,58 @@ def test_render_definition_names_what_is_missing_or_unknown():
         render_definition(NESTED_WORKFLOW, {"InnerArn": "a", "Partition": "aws"}, retry={"RetryJitter": "FULL"})
     with pytest.raises(json.JSONDecodeError):
         load_definition('{"States": {"A": {"IntervalSeconds": ${RetryIntervalSeconds}}}}')
+
+
+def _pinned(requirement: str) -> str:
+    text = (REPO_ROOT / "requirements-dev.txt").read_text(encoding="utf-8")
+    return next(line.split("==")[1].strip() for line in text.splitlines()
+                if line.split("[")[0].split("==")[0].strip() == requirement)
+
+
+def test_the_speed_patches_were_verified_with_the_pinned_moto_and_responses():
+    # Bumping a pin fails here until someone checks ame_local/speedups.py against the new version.
+    assert speedups.VERIFIED_MOTO_VERSION == _pinned("moto")
+    assert speedups.VERIFIED_RESPONSES_VERSION == _pinned("responses")
+    assert speedups.check_versions() is True
+
+
+def test_another_moto_version_is_reported_as_a_warning(caplog):
+    with caplog.at_level("WARNING", logger="ame_local.speedups"):
+        assert speedups.check_versions({"moto": "9.9.9", "responses": speedups.VERIFIED_RESPONSES_VERSION}) is False
+    (record,) = caplog.records
+    assert "moto 9.9.9 is installed" in record.getMessage()
+    assert f"verified with moto {speedups.VERIFIED_MOTO_VERSION}" in record.getMessage()
+
+
+def test_speedups_are_opt_in_and_uninstalling_restores_what_they_found(stack):
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    from ame_local.aws import LocalAws
+
+    assert LocalAws(Chalice(app_name="plain")).speedups is None  # without speedups=True, moto as shipped
+    assert [type(p).__name__ for p in stack.aws.speedups.installed] == [
+        "ParseCache", "DirectLambdaRoute", "JsonPathCache", "LoopbackPassthrough"]
+    before = AmazonStateLanguageParser.__dict__["parse"]
+    extra = speedups.MotoSpeedups(stack.aws.dispatcher)
+    extra.install()
+    try:
+        assert AmazonStateLanguageParser.__dict__["parse"] is not before
+    finally:
+        extra.uninstall()
+    assert AmazonStateLanguageParser.__dict__["parse"] is before and extra.installed == []
+
+
+def test_a_speed_patch_whose_target_moved_is_skipped_with_a_warning(stack, monkeypatch, caplog):
+    extra = speedups.MotoSpeedups(stack.aws.dispatcher)
+
+    def moved() -> None:
+        raise AttributeError("module has no attribute 'boto_client_for'")
+
+    monkeypatch.setattr(extra.lambda_route, "install", moved)
+    with caplog.at_level("WARNING", logger="ame_local.speedups"):
+        extra.install()
+    try:
+        assert extra.lambda_route not in extra.installed and len(extra.installed) == 3
+        assert any("DirectLambdaRoute not installed" in r.getMessage() for r in caplog.records)
+    finally:
+        extra.uninstall()
