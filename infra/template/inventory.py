@@ -27,7 +27,7 @@ class Access:
 FUNCTION_ACCESS: dict[str, Access] = {
     API_FUNCTION_KEY: Access(send=("creation",)),
     "ame_token": Access(),  # the API's token authorizer: JWKS over HTTPS, nothing in AWS
-    # bucket: claim checks (issue 6) — every consumer resolves them; senders of result events write them.
+    # bucket: claim checks (docs/resilience.md) — every consumer resolves them; senders of result events write them.
     "on_creation_message": Access(consume=("creation",), start_workflow=True, dead_letter=("creation",), bucket=True),
     "relay_outbox": Access(send=("creation", "result"), bucket=True),
     "load_order": Access(),

@@ -118,7 +118,7 @@ PLACEHOLDER_WORKFLOW = """
 
 @pytest.fixture(scope="module")
 def stack(recorder: Recorder, tmp_path_factory):
-    # The test's own copy of the placeholder workflow: the repo's file grows with the workflow issue.
+    # The test's own copy of a one-Task workflow: the repository's statemachine.asl.json is the real one.
     statemachine = tmp_path_factory.mktemp("asl") / "statemachine.asl.json"
     statemachine.write_text(PLACEHOLDER_WORKFLOW, encoding="utf-8")
     config = LocalConfig(
