@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast bench lint clean
+.PHONY: install run test test-fast bench lint lint-asl clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ install: $(STAMP)
 run: install
 	$(PY) -m ame_local run
 
-test: install
+test: install lint
 	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 test-fast: install
@@ -26,7 +26,12 @@ test-fast: install
 bench: install
 	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
-lint: install
+# Every gate is a target of its own; `lint` runs them all and `test` runs `lint` first.
+LINT_GATES := lint-asl
+lint: $(LINT_GATES)
+
+# The committed state machine as it is (valid JSON; `--ignore=URI` for its quoted ${...Arn} placeholders).
+lint-asl: install
 	$(VENV)/bin/statelint --ignore=URI statemachine.asl.json
 
 clean:

@@ -1,7 +1,6 @@
 """In-process AWS for the local stack: moto with AME's resources, and Lambda calls run by Chalice handlers."""
 from __future__ import annotations
 
-import io
 import json
 import logging
 import random
@@ -10,9 +9,8 @@ import traceback
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Mapping
-from urllib.parse import urlsplit
 
-from chalicelib.asl import function_arn_placeholders, render_asl
+from chalicelib.asl import function_arn_placeholders, load_definition, render_definition, split_retry_settings
 from chalicelib.queues import QUEUES, QueueSpec
 
 from ame_local.config import (
@@ -167,223 +165,6 @@ class LambdaDispatcher:
         return json.dumps({"errorType": error_type, "errorMessage": message, "stackTrace": stack or []}).encode("utf-8")
 
 
-class ParseCache:
-    """moto re-parses the whole ASL with ANTLR for every execution (~60-90 ms for AME's workflow, more
-    than the rest of an execution's overhead). The parse tree depends only on the definition text, so
-    it is parsed once. Each execution still gets fresh evaluation components built from it (~8 ms, on
-    the path of every StartExecution), never ones another execution used: a few are built ahead on a
-    background thread, and an execution takes one of those when it is ready."""
-
-    REFILL_DELAY_SECONDS = 0.06
-
-    def __init__(self, ready_programs: int = 3) -> None:
-        self._original: Any = None
-        self._trees: dict[str, Any] = {}
-        self._ready: dict[str, list[Any]] = {}
-        self._lock = threading.Lock()
-        self._wanted = threading.Condition(self._lock)
-        self._ready_programs = ready_programs
-        self._stopping = False
-        self._builder: threading.Thread | None = None
-
-    def install(self) -> None:
-        from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
-        from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
-
-        if self._original is not None:
-            return
-        self._original = AmazonStateLanguageParser.__dict__["parse"]
-        original, trees, ready, lock, wanted = self._original.__func__, self._trees, self._ready, self._lock, self._wanted
-
-        def parse(definition: str) -> tuple[Any, Any]:
-            with lock:
-                tree = trees.get(definition)
-                programs = ready.get(definition)
-                program = programs.pop() if programs else None
-                wanted.notify()
-            if tree is None:
-                program, tree = original(definition)  # the first parse also reports syntax errors
-                with lock:
-                    trees[definition] = tree
-                    ready.setdefault(definition, [])
-                    wanted.notify()
-                return program, tree
-            return (program if program is not None else Preprocessor().visit(tree)), tree
-
-        AmazonStateLanguageParser.parse = staticmethod(parse)  # type: ignore[method-assign]
-        self._stopping = False
-        self._builder = threading.Thread(target=self._build_ahead, name="ame-local-asl-programs", daemon=True)
-        self._builder.start()
-
-    def _build_ahead(self) -> None:
-        from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
-
-        while True:
-            with self._lock:
-                while not self._stopping and not self._short():
-                    self._wanted.wait()
-                if self._stopping:
-                    return
-                definition = self._short()
-                tree = self._trees[definition]
-                if self._ready.get(definition):
-                    # An execution just took one and is starting (its first Tasks are CPU work on
-                    # this interpreter); build its replacement once it waits on a partner instead.
-                    self._wanted.wait(self.REFILL_DELAY_SECONDS)
-                    if self._stopping:
-                        return
-            program = Preprocessor().visit(tree)
-            with self._lock:
-                self._ready.setdefault(definition, []).append(program)
-
-    def _short(self) -> str | None:
-        """A definition with fewer programs ready than wanted (call with the lock held)."""
-        return next((d for d, programs in self._ready.items() if len(programs) < self._ready_programs), None)
-
-    def uninstall(self) -> None:
-        from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
-
-        if self._original is not None:
-            AmazonStateLanguageParser.parse = self._original  # type: ignore[method-assign]
-            self._original = None
-        with self._lock:
-            self._stopping = True
-            self._wanted.notify_all()
-        if self._builder is not None:
-            self._builder.join(5)
-            self._builder = None
-        self._trees.clear()
-        self._ready.clear()
-
-
-class DirectLambdaClient:
-    """What moto's interpreter gets when a Task invokes a Lambda function.
-
-    Through a boto3 client the hop costs ~5-7 ms of CPU per Task here (botocore serializes the call,
-    moto's stubber parses it back, its Lambda backend looks the function up, and the answer makes the
-    same trip back), more than most of AME's handlers. That hop is Step Functions' own path to Lambda,
-    not an API AME calls, so this client hands the payload straight to the LambdaDispatcher and answers
-    what Lambda's Invoke answers: StatusCode 200, the payload, and FunctionError when the function
-    raised; an unknown function is the ResourceNotFoundException the service raises."""
-
-    def __init__(self, dispatcher: "LambdaDispatcher"):
-        self._dispatcher = dispatcher
-
-    def invoke(self, FunctionName: str, Payload: Any = None, **_: Any) -> dict[str, Any]:  # noqa: N803 - boto3's names
-        from botocore.exceptions import ClientError
-        from moto.awslambda.exceptions import UnknownFunctionException
-
-        headers: dict[str, str] = {}
-        try:
-            answer = self._dispatcher.invoke(FunctionName, Payload if Payload is not None else b"", headers)
-        except UnknownFunctionException as exc:
-            raise ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": str(exc)},
-                               "ResponseMetadata": {"HTTPStatusCode": 404}}, "Invoke") from exc
-        response: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST", "Payload": io.BytesIO(answer)}
-        if "x-amz-function-error" in headers:
-            response["FunctionError"] = headers["x-amz-function-error"]
-        return response
-
-
-class DirectLambdaRoute:
-    """moto's interpreter asks `boto_client_for(region, "lambda")` for a new boto3 client on every Task it
-    runs (~16 ms of CPU each, more than most of AME's handlers); every one of them gets the
-    DirectLambdaClient instead, which needs no client at all."""
-
-    def __init__(self, dispatcher: "LambdaDispatcher") -> None:
-        self._original: Any = None
-        self._direct = DirectLambdaClient(dispatcher)
-
-    def install(self) -> None:
-        from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
-
-        if self._original is not None:
-            return
-        self._original = original = lambda_eval_utils.boto_client_for
-        direct = self._direct
-
-        def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-            if service == "lambda":
-                return direct
-            return original(region=region, service=service, state_credentials=state_credentials)
-
-        lambda_eval_utils.boto_client_for = boto_client_for
-
-    def uninstall(self) -> None:
-        from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
-
-        if self._original is not None:
-            lambda_eval_utils.boto_client_for = self._original
-            self._original = None
-
-
-class JsonPathCache:
-    """moto's interpreter compiles every JSONPath of the definition with jsonpath-ng's yacc parser each
-    time a state reads or writes one (~0.3 ms each, ~25 per AME execution). A compiled path is an
-    immutable expression tree, so each distinct path text is compiled once."""
-
-    def __init__(self, maxsize: int = 4096) -> None:
-        self._originals: list[tuple[Any, Any]] = []  # (module, its parse)
-        self._maxsize = maxsize
-
-    @staticmethod
-    def _modules() -> list[Any]:
-        from moto.stepfunctions.parser.asl.component.common.path import result_path
-        from moto.stepfunctions.parser.asl.utils import json_path
-
-        return [json_path, result_path]  # each imported its own `parse`
-
-    def install(self) -> None:
-        import functools
-
-        if self._originals:
-            return
-        for module in self._modules():
-            self._originals.append((module, module.parse))
-            module.parse = functools.lru_cache(maxsize=self._maxsize)(module.parse)
-
-    def uninstall(self) -> None:
-        for module, original in self._originals:
-            module.parse = original
-        self._originals.clear()
-
-
-class LoopbackPassthrough:
-    """While moto is active it hooks `requests`: every HTTP call made in this process (partner calls,
-    notifications, webhooks) is first matched against the URL patterns of every AWS service moto
-    emulates (~1 ms per call here) before it passes through to the network. A call to a loopback
-    address is never an AWS API call, so it skips the matching, unless a test has registered
-    `responses` stubs of its own (those are still honoured)."""
-
-    LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
-
-    def __init__(self) -> None:
-        self._original: Any = None
-
-    def install(self) -> None:
-        import responses
-        from moto.core.responses_custom_registry import CustomRegistry
-
-        if self._original is not None:
-            return
-        self._original = original = CustomRegistry.__dict__["find"]
-        loopback = self.LOOPBACK
-
-        def find(registry: Any, request: Any) -> tuple[Any, list[str]]:
-            if not responses._default_mock._registry.registered and urlsplit(request.url).hostname in loopback:
-                return None, []
-            return original(registry, request)
-
-        CustomRegistry.find = find  # type: ignore[method-assign]
-
-    def uninstall(self) -> None:
-        from moto.core.responses_custom_registry import CustomRegistry
-
-        if self._original is not None:
-            CustomRegistry.find = self._original  # type: ignore[method-assign]
-            self._original = None
-
-
 class LocalAws:
     """moto, started in-process, with every resource AME's code expects to find."""
 
@@ -400,6 +181,7 @@ class LocalAws:
         asl_substitutions: Mapping[str, str] | None = None,
         state_machine_name: str = STATE_MACHINE_NAME,
         chaos: ChaosConfig | None = None,
+        speedups: bool = False,
     ):
         self.app = app
         self.queue_prefix = queue_prefix
@@ -416,10 +198,13 @@ class LocalAws:
         self.queue_arns: dict[str, str] = {}
         crashes = CrashInjector(chaos) if chaos is not None and (chaos.crashes or chaos.crash_rate) else None
         self.dispatcher = LambdaDispatcher(app, crashes)
-        self.parse_cache = ParseCache()
-        self.lambda_route = DirectLambdaRoute(self.dispatcher)
-        self.json_paths = JsonPathCache()
-        self.loopback = LoopbackPassthrough()
+        # Opt-in patches of moto's and responses' internals that only make emulation faster
+        # (ame_local/speedups.py); without them every behaviour is the same, only slower.
+        self.speedups: Any = None
+        if speedups:
+            from ame_local.speedups import MotoSpeedups
+
+            self.speedups = MotoSpeedups(self.dispatcher)
         self._mock: Any = None
         self._undo_secrets: Callable[[], None] | None = None
 
@@ -431,10 +216,8 @@ class LocalAws:
         self._mock.start()
         try:
             self.dispatcher.install()
-            self.parse_cache.install()
-            self.lambda_route.install()
-            self.json_paths.install()
-            self.loopback.install()
+            if self.speedups is not None:
+                self.speedups.install()
             self._undo_secrets = self.secrets.serve_unknown_refs()
             for spec in QUEUES.values():
                 self._create_queue(spec)
@@ -448,10 +231,8 @@ class LocalAws:
 
     def stop(self) -> None:
         self.dispatcher.uninstall()
-        self.parse_cache.uninstall()
-        self.lambda_route.uninstall()
-        self.json_paths.uninstall()
-        self.loopback.uninstall()
+        if self.speedups is not None:
+            self.speedups.uninstall()
         if self._undo_secrets is not None:
             self._undo_secrets()
             self._undo_secrets = None
@@ -507,6 +288,8 @@ class LocalAws:
         return [fn.name for fn in getattr(self.app, "pure_lambda_functions", [])]
 
     def rendered_definition(self) -> str:
+        """statemachine.asl.json with this stack's function ARNs and its own retry settings (moto really
+        sleeps between retries), both set on the parsed document."""
         if self._statemachine_text is not None:
             template = self._statemachine_text
         else:
@@ -515,13 +298,13 @@ class LocalAws:
 
                 self._statemachine_path = REPO_ROOT / "statemachine.asl.json"
             template = Path(self._statemachine_path).read_text(encoding="utf-8")
+        retry, extra = split_retry_settings(self._asl_substitutions)
         substitutions = function_arn_placeholders(self.lambda_function_names(), function_arn)
-        substitutions.update(self._asl_substitutions)
-        return render_asl(template, substitutions)
+        substitutions.update(extra)
+        return json.dumps(render_definition(load_definition(template), substitutions, retry=retry))
 
     def _create_state_machine(self) -> str:
-        definition = self.rendered_definition()
-        json.loads(definition)  # a bad template fails here, at start, with the JSON error
+        definition = self.rendered_definition()  # a bad template fails here, at start, with the JSON error
         return self.client("stepfunctions").create_state_machine(
             name=self._state_machine_name,
             definition=definition,

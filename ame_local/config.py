@@ -26,8 +26,9 @@ PARTNER_URL_VARIABLES = (
 )
 
 
-# Local values of the workflow's non-ARN placeholders: moto really sleeps between retries, so keep
-# them short; AME_LOCAL_ASL_SUBSTITUTIONS (a JSON object) overrides or adds to them.
+# The local workflow's retry settings, set on every Retry rule of the parsed statemachine.asl.json
+# (chalicelib.asl.RETRY_SETTINGS): moto really sleeps between retries, so keep them short.
+# AME_LOCAL_ASL_SUBSTITUTIONS (a JSON object) overrides them or fills extra `${Name}` placeholders.
 LOCAL_ASL_SUBSTITUTIONS = {
     "RetryIntervalSeconds": "1",
     "RetryMaxAttempts": "2",
@@ -140,7 +141,7 @@ class LocalConfig:
     visibility_timeout: int | None = None
     # rate(...) and cron(...) schedules all fire every this many seconds locally.
     schedule_interval_seconds: float = 10.0
-    # Extra ASL placeholders (retry intervals...): moto really sleeps, so keep them small locally.
+    # Retry settings and extra ASL placeholders: moto really sleeps, so keep retries short locally.
     asl_substitutions: dict[str, str] = field(default_factory=lambda: dict(LOCAL_ASL_SUBSTITUTIONS))
     statemachine_path: Path = REPO_ROOT / "statemachine.asl.json"
     serve_http: bool = True

@@ -245,6 +245,7 @@ class LocalStack:
             statemachine_path=self.config.statemachine_path,
             asl_substitutions=self.config.asl_substitutions,
             chaos=self.config.chaos,
+            speedups=True,  # ame_local/speedups.py: moto's per-execution and per-call overheads removed
         )
         self.aws.start()
 

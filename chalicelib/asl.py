@@ -1,12 +1,29 @@
-"""Fills the `${Name}` placeholders of statemachine.asl.json, for the local stack and for packaging."""
+"""statemachine.asl.json as a document: its `"${Name}Arn"` placeholders and its Retry rules.
+
+The committed file is valid JSON (jq, statelint, editors and Workflow Studio open it): Task resources are
+quoted `"${LoadOrderArn}"` placeholders and retry numbers are literals. Whoever runs the workflow works on
+the parsed document: the local stack fills the ARNs and sets its own (short) retries with
+`render_definition`; packaging turns the retry numbers into the template's `${Retry...}` parameters with
+`definition_for_substitutions`.
+"""
 from __future__ import annotations
 
+import copy
+import json
 import re
-from typing import Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 # `${Name}` only: JSONPath's own `$` (`"$.order_key"`, `"$$.Execution.Id"`) must pass untouched,
 # which is why string.Template is not used.
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z][A-Za-z0-9_]*)\}")
+
+# The retry settings every Retry rule of every Task shares: setting name -> (Retry rule field, its type).
+# The setting names are the template's parameters and the local stack's AME_LOCAL_ASL_SUBSTITUTIONS keys.
+RETRY_SETTINGS: dict[str, tuple[str, type]] = {
+    "RetryIntervalSeconds": ("IntervalSeconds", int),
+    "RetryMaxAttempts": ("MaxAttempts", int),
+    "RetryBackoffRate": ("BackoffRate", float),
+}
 
 
 class UnfilledPlaceholders(ValueError):
@@ -22,11 +39,94 @@ def placeholders(template_text: str) -> set[str]:
 
 
 def render_asl(template_text: str, substitutions: Mapping[str, str]) -> str:
-    """Replace every `${Name}`; extra substitutions are ignored, a missing one is an error."""
+    """Replace every `${Name}` in a text; extra substitutions are ignored, a missing one is an error."""
     missing = placeholders(template_text) - set(substitutions)
     if missing:
         raise UnfilledPlaceholders(missing)
     return PLACEHOLDER.sub(lambda m: str(substitutions[m.group(1)]), template_text)
+
+
+def load_definition(text: str) -> dict[str, Any]:
+    """The parsed definition; a file that is not JSON fails here, with the JSON error."""
+    definition = json.loads(text)
+    if not isinstance(definition, dict) or not isinstance(definition.get("States"), dict):
+        raise ValueError("an ASL definition is a JSON object with States")
+    return definition
+
+
+def _state_lists(definition: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    """Every `States` object: the top level, each Map's Iterator/ItemProcessor, each Parallel branch."""
+    yield definition["States"]
+    for state in definition["States"].values():
+        for nested in (state.get("Iterator"), state.get("ItemProcessor"), *state.get("Branches", ())):
+            if nested:
+                yield from _state_lists(nested)
+
+
+def retry_rules(definition: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every Retry rule of every state, nested ones included (mutable: they are the document's own)."""
+    for states in _state_lists(definition):
+        for state in states.values():
+            yield from state.get("Retry", ())
+
+
+def _fill(value: Any, substitutions: Mapping[str, str], missing: set[str]) -> Any:
+    if isinstance(value, str):
+        missing.update(set(PLACEHOLDER.findall(value)) - set(substitutions))
+        return PLACEHOLDER.sub(lambda m: str(substitutions.get(m.group(1), m.group(0))), value)
+    if isinstance(value, dict):
+        return {key: _fill(item, substitutions, missing) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_fill(item, substitutions, missing) for item in value]
+    return value
+
+
+def render_definition(definition: Mapping[str, Any], substitutions: Mapping[str, str], *,
+                      retry: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A filled copy of the parsed definition.
+
+    Every `${Name}` inside a string value is replaced from `substitutions` (extra ones are ignored, a
+    missing one raises UnfilledPlaceholders). With `retry` (keys of RETRY_SETTINGS, values numbers or
+    their text), those fields of every Retry rule are set, as the template's parameters do when deployed.
+    """
+    missing: set[str] = set()
+    filled = _fill(definition, substitutions, missing)
+    if missing:
+        raise UnfilledPlaceholders(missing)
+    if retry:
+        unknown = set(retry) - set(RETRY_SETTINGS)
+        if unknown:
+            raise ValueError(f"unknown retry settings {sorted(unknown)}; known: {sorted(RETRY_SETTINGS)}")
+        for rule in retry_rules(filled):
+            for setting, value in retry.items():
+                field, kind = RETRY_SETTINGS[setting]
+                rule[field] = kind(value)
+    return filled
+
+
+def split_retry_settings(settings: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(retry settings, other substitutions) of a mapping that may mix both, as the local config does."""
+    retry = {k: v for k, v in settings.items() if k in RETRY_SETTINGS}
+    return retry, {k: v for k, v in settings.items() if k not in RETRY_SETTINGS}
+
+
+def definition_for_substitutions(definition: Mapping[str, Any]) -> str:
+    """The text CloudFormation's DefinitionSubstitutions fills when the stack is deployed.
+
+    ARN placeholders stay quoted as committed; every Retry rule's numbers become the unquoted
+    `${RetryIntervalSeconds}`, `${RetryMaxAttempts}` and `${RetryBackoffRate}` placeholders, because the
+    substitution is textual and Step Functions wants numbers there, not strings. The result is JSON once
+    substituted, not before, which is why only the packaged copy has this form.
+    """
+    marked = copy.deepcopy(dict(definition))
+    markers = {setting: f"\x00retry:{setting}\x00" for setting in RETRY_SETTINGS}
+    for rule in retry_rules(marked):
+        for setting, (field, _) in RETRY_SETTINGS.items():
+            rule[field] = markers[setting]
+    text = json.dumps(marked, indent=2, ensure_ascii=False)
+    for setting, marker in markers.items():
+        text = text.replace(json.dumps(marker), "${%s}" % setting)
+    return text + "\n"
 
 
 def logical_id(function_name: str) -> str:

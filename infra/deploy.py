@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from infra.build_template import ASL_FILE, RETRY_PARAMETERS, build_template  # noqa: E402
+from infra.build_template import ASL_FILE, build_template  # noqa: E402
 
 STAGE_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
 # The Lambda Python runtime ships its own boto3/botocore; aws-xray-sdk drags botocore (16 MB zipped) in.
@@ -113,7 +113,8 @@ def _chalice_stages() -> list[str]:
 # ---------------------------------------------------------------------------------------------- package
 
 def package(stage: str, out_dir: Path, environ: Mapping[str, str] | None = None, trim: bool = True) -> dict[str, Any]:
-    """Merge template + `chalice package` + the ASL beside sam.json (its DefinitionUri is relative)."""
+    """Merge template + `chalice package` + the ASL beside sam.json (its DefinitionUri is relative), in the
+    form DefinitionSubstitutions fills (chalicelib.asl.definition_for_substitutions)."""
     env = dict(os.environ if environ is None else environ)
     out_dir.mkdir(parents=True, exist_ok=True)
     merge_file = out_dir / "merge-template.json"
@@ -123,7 +124,7 @@ def package(stage: str, out_dir: Path, environ: Mapping[str, str] | None = None,
         shutil.rmtree(package_dir)
     subprocess.run([_tool("chalice"), "--project-dir", str(ROOT), "package", "--stage", stage,
                     "--merge-template", str(merge_file), str(package_dir)], check=True, env=env, cwd=ROOT)
-    shutil.copyfile(ROOT / ASL_FILE, package_dir / ASL_FILE)
+    (package_dir / ASL_FILE).write_text(packaged_definition(), encoding="utf-8")
     zip_path = package_dir / "deployment.zip"
     raw_size = zip_path.stat().st_size
     removed = trim_package(zip_path) if trim else []
@@ -159,15 +160,22 @@ def trim_package(zip_path: Path, rules: Iterable[tuple[str, str]] = None) -> lis
     return sorted(hit)
 
 
-def render_asl_for_lint(asl_text: str) -> str:
-    """The ASL with Task ARNs and retry numbers filled with plausible values, for statelint."""
-    from chalicelib.asl import placeholders, render_asl
+def packaged_definition(asl_text: str | None = None) -> str:
+    """The copy of statemachine.asl.json that is uploaded: retry numbers as the template's parameters."""
+    from chalicelib.asl import definition_for_substitutions, load_definition
 
-    values = {"RetryIntervalSeconds": "2", "RetryMaxAttempts": "4", "RetryBackoffRate": "2.0"}
-    for name in placeholders(asl_text):
-        if name not in RETRY_PARAMETERS:
-            values[name] = f"arn:aws:lambda:us-east-1:123456789012:function:ame-{name.removesuffix('Arn')}"
-    return render_asl(asl_text, values)
+    text = asl_text if asl_text is not None else (ROOT / ASL_FILE).read_text(encoding="utf-8")
+    return definition_for_substitutions(load_definition(text))
+
+
+def render_asl_for_lint(asl_text: str) -> str:
+    """The ASL with its Task ARNs filled with plausible values (retry numbers as committed), for statelint
+    without `--ignore=URI`."""
+    from chalicelib.asl import load_definition, placeholders, render_definition
+
+    values = {name: f"arn:aws:lambda:us-east-1:123456789012:function:ame-{name.removesuffix('Arn')}"
+              for name in placeholders(asl_text)}
+    return json.dumps(render_definition(load_definition(asl_text), values), indent=2, ensure_ascii=False)
 
 
 def validate(template: Path, asl_out: Path) -> list[str]:

@@ -51,8 +51,10 @@ def field_error(**fields: str) -> "FieldError":
     return FieldError(**fields)
 
 
-def problem(status: int, code: str, detail: str, *, errors: list[FieldError] | None = None,
-            headers: dict[str, str] | None = None, instance: str | None = None) -> Response:
+def problem_document(status: int, code: str, detail: str, *, errors: list[FieldError] | None = None,
+                     instance: str | None = None) -> dict[str, Any]:
+    """The RFC 9457 problem document every error answer of AME carries (the API's, and the gateway's own
+    401/404 built by infra/template/api.py). Pure: no I/O, no Chalice."""
     body: dict[str, Any] = {
         "type": _TYPE_BASE + code.lower().replace("_", "-"),
         "title": _TITLES.get(status, "Erro"),
@@ -64,6 +66,12 @@ def problem(status: int, code: str, detail: str, *, errors: list[FieldError] | N
         body["instance"] = instance
     if errors:
         body["errors"] = [e.model_dump() for e in errors]
+    return body
+
+
+def problem(status: int, code: str, detail: str, *, errors: list[FieldError] | None = None,
+            headers: dict[str, str] | None = None, instance: str | None = None) -> Response:
+    body = problem_document(status, code, detail, errors=errors, instance=instance)
     return Response(body=json.dumps(body, ensure_ascii=False), status_code=status,
                     headers={"Content-Type": PROBLEM_JSON, **(headers or {})})
 

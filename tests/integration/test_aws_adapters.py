@@ -67,7 +67,8 @@ def started() -> list[str]:
 
 @pytest.fixture(scope="module")
 def aws(started):
-    with LocalAws(build_fake_app(started), queue_prefix=PREFIX, statemachine_text=PLACEHOLDER_WORKFLOW) as running:
+    with LocalAws(build_fake_app(started), queue_prefix=PREFIX, statemachine_text=PLACEHOLDER_WORKFLOW,
+                  speedups=True) as running:
         yield running
 
 

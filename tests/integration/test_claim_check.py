@@ -41,7 +41,8 @@ def s3():
 @pytest.fixture(scope="module")
 def aws():
     with LocalAws(Chalice(app_name="ame-claims"), queue_prefix=PREFIX, bucket=BUCKET,
-                  statemachine_text='{"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}') as running:
+                  statemachine_text='{"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}',
+                  speedups=True) as running:
         yield running
 
 

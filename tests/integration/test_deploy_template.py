@@ -11,7 +11,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from chalicelib.asl import placeholders
+from chalicelib.asl import load_definition, placeholders, render_asl, render_definition, retry_rules
+from chalicelib.entrypoints.problems import problem_document
 from chalicelib.queues import QUEUES
 from chalicelib.settings import Settings
 from infra import deploy
@@ -93,8 +94,10 @@ def test_every_sqs_event_source_points_at_its_queue_and_reports_partial_failures
 def test_every_asl_placeholder_resolves_to_a_packaged_function_or_a_parameter(packaged, resources):
     machine = resources[STATE_MACHINE]["Properties"]
     substitutions = machine["DefinitionSubstitutions"]
-    asl = (ROOT / ASL_FILE).read_text(encoding="utf-8")
-    assert set(substitutions) == placeholders(asl)
+    shipped = (Path(packaged["template"]).parent / machine["DefinitionUri"]).read_text(encoding="utf-8")
+    assert shipped == deploy.packaged_definition()
+    assert set(substitutions) == placeholders(shipped)
+    assert set(RETRY_PARAMETERS) <= set(substitutions)
     functions = _functions(resources)
     for name, value in substitutions.items():
         if name in RETRY_PARAMETERS:
@@ -102,7 +105,26 @@ def test_every_asl_placeholder_resolves_to_a_packaged_function_or_a_parameter(pa
         else:
             target, attribute = value["Fn::GetAtt"]
             assert target in functions and attribute == "Arn"
-    assert (Path(packaged["template"]).parent / machine["DefinitionUri"]).read_text(encoding="utf-8") == asl
+
+
+def test_the_packaged_asl_is_the_committed_one_with_retry_numbers_from_the_parameters():
+    committed = load_definition((ROOT / ASL_FILE).read_text(encoding="utf-8"))
+    shipped = deploy.packaged_definition()
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(shipped)  # unquoted ${Retry...} until CloudFormation substitutes numbers
+    values = {"RetryIntervalSeconds": "3", "RetryMaxAttempts": "5", "RetryBackoffRate": "1.5"}
+    arns = {n: f"arn:aws:lambda:sa-east-1:1:function:{n}" for n in placeholders(shipped) if n.endswith("Arn")}
+    deployed = json.loads(render_asl(shipped, {**values, **arns}))  # what DefinitionSubstitutions does
+    assert deployed == render_definition(committed, arns, retry=values)
+    rules = list(retry_rules(deployed))
+    assert len(rules) >= 10 and all((r["IntervalSeconds"], r["MaxAttempts"], r["BackoffRate"]) == (3, 5, 1.5)
+                                    for r in rules)
+    # The committed literals are the parameters' defaults: what a stack with default parameters runs.
+    defaults = {name: spec["Default"] for name, spec in build_template()["Parameters"].items()
+                if name in RETRY_PARAMETERS}
+    assert all((r["IntervalSeconds"], r["MaxAttempts"], r["BackoffRate"])
+               == (defaults["RetryIntervalSeconds"], defaults["RetryMaxAttempts"], defaults["RetryBackoffRate"])
+               for r in retry_rules(committed))
 
 
 def test_every_task_function_of_the_app_is_used_by_the_state_machine(resources):
@@ -249,4 +271,8 @@ def test_callers_are_throttled_by_a_usage_plan_and_gateway_errors_are_problem_do
         response = resources[name]["Properties"]
         assert (response["ResponseType"], response["StatusCode"]) == (kind, status)
         assert response["ResponseParameters"]["gatewayresponse.header.Content-Type"] == "'application/problem+json'"
-        assert json.loads(response["ResponseTemplates"]["application/json"])["status"] == int(status)
+        body = json.loads(response["ResponseTemplates"]["application/json"])
+        assert body["status"] == int(status)
+        # The same document the API's own errors carry (one builder for both).
+        assert body == problem_document(int(status), body["code"], body["detail"])
+        assert body["title"] and body["type"].startswith("https://")

@@ -11,12 +11,15 @@ import pytest
 import requests
 from chalice import Chalice
 
+from ame_local import speedups
 from ame_local.aws import chalice_function_name
 from ame_local.config import PARTNER_URL_VARIABLES, REPO_ROOT, LocalConfig, function_arn
 from ame_local.pollers import failed_message_ids
 from ame_local.secrets import LocalSecretsStore, generate_webhook_secret, secret_refs_in
 from ame_local.stack import LocalStack
-from chalicelib.asl import function_arn_placeholders, render_asl
+from chalicelib.asl import (
+    UnfilledPlaceholders, function_arn_placeholders, load_definition, render_definition, retry_rules,
+)
 from chalicelib.queues import QUEUES
 from tests.support import wait_for
 
@@ -82,7 +85,7 @@ RETRYING_WORKFLOW = """
       "Type": "Task",
       "Resource": "${CallPartnerArn}",
       "Parameters": {"order_key.$": "$.order_key"},
-      "Retry": [{"ErrorEquals": ["PartnerUnavailable"], "IntervalSeconds": ${RetryIntervalSeconds},
+      "Retry": [{"ErrorEquals": ["PartnerUnavailable"], "IntervalSeconds": 30,
                  "MaxAttempts": 1, "BackoffRate": 1.0}],
       "Catch": [{"ErrorEquals": ["PartnerUnavailable"], "ResultPath": "$.error", "Next": "MarkFailed"}],
       "End": true
@@ -115,7 +118,7 @@ PLACEHOLDER_WORKFLOW = """
 
 @pytest.fixture(scope="module")
 def stack(recorder: Recorder, tmp_path_factory):
-    # The test's own copy of the placeholder workflow: the repo's file grows with the workflow issue.
+    # The test's own copy of a one-Task workflow: the repository's statemachine.asl.json is the real one.
     statemachine = tmp_path_factory.mktemp("asl") / "statemachine.asl.json"
     statemachine.write_text(PLACEHOLDER_WORKFLOW, encoding="utf-8")
     config = LocalConfig(
@@ -151,10 +154,10 @@ def test_placeholder_workflow_invokes_the_chalice_lambda_and_succeeds(stack, rec
 
 
 def test_handler_exception_is_retried_and_caught_by_its_error_type(stack, recorder):
-    definition = render_asl(
-        RETRYING_WORKFLOW,
-        {**function_arn_placeholders(["call_partner"], function_arn), "RetryIntervalSeconds": "1"},
-    )
+    definition = json.dumps(render_definition(
+        load_definition(RETRYING_WORKFLOW), function_arn_placeholders(["call_partner"], function_arn),
+        retry={"RetryIntervalSeconds": "1"},  # 30 s as written: the test would time out without it
+    ))
     arn = stack.sfn.create_state_machine(
         name=f"retrying-{uuid.uuid4().hex[:6]}",
         definition=definition,
@@ -334,7 +337,8 @@ UNKNOWN_FUNCTION_WORKFLOW = """
 
 
 def test_a_task_naming_an_unknown_function_fails_the_execution_as_lambda_would(stack):
-    definition = render_asl(UNKNOWN_FUNCTION_WORKFLOW, {"NobodyArn": function_arn("nobody_here")})
+    definition = json.dumps(render_definition(load_definition(UNKNOWN_FUNCTION_WORKFLOW),
+                                              {"NobodyArn": function_arn("nobody_here")}))
     arn = stack.sfn.create_state_machine(
         name=f"unknown-{uuid.uuid4().hex[:6]}", definition=definition,
         roleArn="arn:aws:iam::123456789012:role/test",
@@ -355,3 +359,97 @@ def test_loopback_calls_skip_the_aws_url_matching_but_a_tests_own_stubs_still_an
     with responses.RequestsMock() as stubs:
         stubs.add(responses.GET, "http://127.0.0.1:9/anything", json={"stubbed": True})
         assert requests.get("http://127.0.0.1:9/anything", timeout=2).json() == {"stubbed": True}
+
+
+NESTED_WORKFLOW = {
+    "StartAt": "Each",
+    "States": {
+        "Each": {"Type": "Map", "ItemsPath": "$.items", "Next": "Both", "Iterator": {
+            "StartAt": "Inner", "States": {"Inner": {
+                "Type": "Task", "Resource": "${InnerArn}", "End": True,
+                "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 5, "MaxAttempts": 3, "BackoffRate": 2.0}]}}}},
+        "Both": {"Type": "Parallel", "End": True, "Branches": [
+            {"StartAt": "Left", "States": {"Left": {
+                "Type": "Task", "Resource": "arn:${Partition}:lambda:x", "End": True,
+                "Retry": [{"ErrorEquals": ["A"], "IntervalSeconds": 5}, {"ErrorEquals": ["B"], "MaxAttempts": 9}]}}}]},
+    },
+}
+
+
+def test_render_definition_fills_placeholders_and_sets_every_retry_rule_nested_ones_included():
+    rendered = render_definition(NESTED_WORKFLOW, {"InnerArn": "arn:inner", "Partition": "aws", "Unused": "x"},
+                                 retry={"RetryIntervalSeconds": "1", "RetryMaxAttempts": 2, "RetryBackoffRate": "1.5"})
+
+    rules = list(retry_rules(rendered))
+    assert len(rules) == 3
+    assert all((r["IntervalSeconds"], r["MaxAttempts"], r["BackoffRate"]) == (1, 2, 1.5) for r in rules)
+    assert all(type(r["IntervalSeconds"]) is int and type(r["BackoffRate"]) is float for r in rules)
+    assert rendered["States"]["Each"]["Iterator"]["States"]["Inner"]["Resource"] == "arn:inner"
+    assert rendered["States"]["Both"]["Branches"][0]["States"]["Left"]["Resource"] == "arn:aws:lambda:x"
+    # The parsed document it was given is untouched.
+    assert NESTED_WORKFLOW["States"]["Each"]["Iterator"]["States"]["Inner"]["Resource"] == "${InnerArn}"
+    assert next(retry_rules(NESTED_WORKFLOW))["IntervalSeconds"] == 5
+
+
+def test_render_definition_names_what_is_missing_or_unknown():
+    with pytest.raises(UnfilledPlaceholders, match=r"\$\{InnerArn\}, \$\{Partition\}"):
+        render_definition(NESTED_WORKFLOW, {})
+    with pytest.raises(ValueError, match="RetryJitter"):
+        render_definition(NESTED_WORKFLOW, {"InnerArn": "a", "Partition": "aws"}, retry={"RetryJitter": "FULL"})
+    with pytest.raises(json.JSONDecodeError):
+        load_definition('{"States": {"A": {"IntervalSeconds": ${RetryIntervalSeconds}}}}')
+
+
+def _pinned(requirement: str) -> str:
+    text = (REPO_ROOT / "requirements-dev.txt").read_text(encoding="utf-8")
+    return next(line.split("==")[1].strip() for line in text.splitlines()
+                if line.split("[")[0].split("==")[0].strip() == requirement)
+
+
+def test_the_speed_patches_were_verified_with_the_pinned_moto_and_responses():
+    # Bumping a pin fails here until someone checks ame_local/speedups.py against the new version.
+    assert speedups.VERIFIED_MOTO_VERSION == _pinned("moto")
+    assert speedups.VERIFIED_RESPONSES_VERSION == _pinned("responses")
+    assert speedups.check_versions() is True
+
+
+def test_another_moto_version_is_reported_as_a_warning(caplog):
+    with caplog.at_level("WARNING", logger="ame_local.speedups"):
+        assert speedups.check_versions({"moto": "9.9.9", "responses": speedups.VERIFIED_RESPONSES_VERSION}) is False
+    (record,) = caplog.records
+    assert "moto 9.9.9 is installed" in record.getMessage()
+    assert f"verified with moto {speedups.VERIFIED_MOTO_VERSION}" in record.getMessage()
+
+
+def test_speedups_are_opt_in_and_uninstalling_restores_what_they_found(stack):
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    from ame_local.aws import LocalAws
+
+    assert LocalAws(Chalice(app_name="plain")).speedups is None  # without speedups=True, moto as shipped
+    assert [type(p).__name__ for p in stack.aws.speedups.installed] == [
+        "ParseCache", "DirectLambdaRoute", "JsonPathCache", "LoopbackPassthrough"]
+    before = AmazonStateLanguageParser.__dict__["parse"]
+    extra = speedups.MotoSpeedups(stack.aws.dispatcher)
+    extra.install()
+    try:
+        assert AmazonStateLanguageParser.__dict__["parse"] is not before
+    finally:
+        extra.uninstall()
+    assert AmazonStateLanguageParser.__dict__["parse"] is before and extra.installed == []
+
+
+def test_a_speed_patch_whose_target_moved_is_skipped_with_a_warning(stack, monkeypatch, caplog):
+    extra = speedups.MotoSpeedups(stack.aws.dispatcher)
+
+    def moved() -> None:
+        raise AttributeError("module has no attribute 'boto_client_for'")
+
+    monkeypatch.setattr(extra.lambda_route, "install", moved)
+    with caplog.at_level("WARNING", logger="ame_local.speedups"):
+        extra.install()
+    try:
+        assert extra.lambda_route not in extra.installed and len(extra.installed) == 3
+        assert any("DirectLambdaRoute not installed" in r.getMessage() for r in caplog.records)
+    finally:
+        extra.uninstall()

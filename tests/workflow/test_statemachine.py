@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,9 @@ import sqlalchemy as sa
 
 from ame_local.simulator import scenarios as sc
 from chalicelib.adapters.db.schema import outbox
-from chalicelib.asl import function_arn_placeholder, placeholders, render_asl
+from chalicelib.asl import (
+    RETRY_SETTINGS, function_arn_placeholder, load_definition, placeholders, render_definition, retry_rules,
+)
 from chalicelib.bootstrap import container
 from tests.support import wait_for
 from tests.workflow.conftest import execution_arn, seed_company, valid_cpfs, wait_execution
@@ -196,19 +200,67 @@ def test_company_with_2000_representatives_keeps_the_state_small(stack):
     assert largest < 8 * 1024, f"largest history event is {largest} bytes"
 
 
-def test_the_asl_passes_statelint_once_rendered(stack, tmp_path):
-    import subprocess
-    import sys
+def _statelint(path: Path, *args: str) -> subprocess.CompletedProcess:
+    statelint = Path(sys.executable).with_name("statelint")
+    return subprocess.run([str(statelint), *args, str(path)], capture_output=True, text=True)
 
+
+def test_the_committed_asl_is_json_and_passes_statelint_as_it_is():
+    definition = json.loads(ASL)  # no unquoted placeholder: jq, editors and Workflow Studio open it
+    assert placeholders(ASL) == {p for p in placeholders(ASL) if p.endswith("Arn")}
+    rules = list(retry_rules(definition))
+    assert len(rules) >= 10 and all(isinstance(r["IntervalSeconds"], int) for r in rules)
+    run = _statelint(ROOT / "statemachine.asl.json", "--ignore=URI")
+    assert run.returncode == 0 and not run.stdout.strip(), run.stdout + run.stderr
+
+
+def test_the_asl_passes_statelint_once_rendered(tmp_path):
     from ame_local.config import LOCAL_ASL_SUBSTITUTIONS
 
-    arns = {name: "arn:aws:lambda:us-east-1:123456789012:function:f" for name in placeholders(ASL) if name.endswith("Arn")}
-    rendered = render_asl(ASL, {**LOCAL_ASL_SUBSTITUTIONS, **arns})
+    arns = {name: "arn:aws:lambda:us-east-1:123456789012:function:f" for name in placeholders(ASL)}
+    rendered = render_definition(load_definition(ASL), arns, retry=LOCAL_ASL_SUBSTITUTIONS)
     path = tmp_path / "rendered.asl.json"
-    path.write_text(rendered)
-    statelint = Path(sys.executable).with_name("statelint")
-    run = subprocess.run([str(statelint), str(path)], capture_output=True, text=True)
+    path.write_text(json.dumps(rendered))
+    run = _statelint(path)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_the_local_stack_runs_the_committed_asl_with_its_own_retries_on_every_rule(stack):
+    from ame_local.config import LOCAL_ASL_SUBSTITUTIONS
+
+    machine = stack.sfn.describe_state_machine(stateMachineArn=stack.aws.state_machine_arn)
+    running = json.loads(machine["definition"])
+    expected = {field: kind(LOCAL_ASL_SUBSTITUTIONS[setting]) for setting, (field, kind) in RETRY_SETTINGS.items()}
+    rules = list(retry_rules(running))
+    assert len(rules) == len(list(retry_rules(load_definition(ASL))))
+    assert all({k: r[k] for k in expected} == expected for r in rules)
+    assert "${" not in machine["definition"]
+    # Everything but the ARNs and the retry numbers is the committed document.
+    committed = load_definition(ASL)
+    for rule in retry_rules(committed):
+        rule.update(expected)
+    arns = _arns_in(running, committed)
+    assert set(arns) == placeholders(ASL) and all(a.startswith("arn:aws:lambda:") for a in arns.values())
+    assert json.dumps(running, sort_keys=True) == json.dumps(render_definition(committed, arns), sort_keys=True)
+
+
+def _arns_in(running: dict, committed: dict) -> dict[str, str]:
+    """The ARN each `${NameArn}` placeholder of the committed document became in the running one."""
+    found: dict[str, str] = {}
+
+    def walk(template, value):
+        if isinstance(template, dict):
+            for key in template:
+                walk(template[key], value[key])
+        elif isinstance(template, list):
+            for t, v in zip(template, value):
+                walk(t, v)
+        elif isinstance(template, str) and (names := placeholders(template)):
+            (name,) = names
+            found[name] = value
+
+    walk(committed, running)
+    return found
 
 
 def test_every_task_names_a_registered_function_and_every_task_function_is_used():

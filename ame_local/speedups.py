@@ -1,0 +1,287 @@
+"""Opt-in speed patches of moto's and responses' internals for the local stack and the tests.
+
+None of them changes what the emulation does; each removes work moto repeats on every execution, Task or
+HTTP call (the measured reason is on each class). They reach into private code, so they were checked
+against one version of each library: VERIFIED_MOTO_VERSION and VERIFIED_RESPONSES_VERSION. When the
+installed version differs, `MotoSpeedups.install` says so in the log (a warning) and still tries; a
+patch whose target has moved is skipped with a warning of its own, and the emulation just runs slower.
+
+Opt in with `LocalAws(..., speedups=True)` (the local stack does).
+"""
+from __future__ import annotations
+
+import io
+import logging
+import threading
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from ame_local.aws import LambdaDispatcher
+
+logger = logging.getLogger("ame_local.speedups")
+
+# The versions these patches were written and measured against (requirements-dev.txt pins them).
+VERIFIED_MOTO_VERSION = "5.2.5"
+VERIFIED_RESPONSES_VERSION = "0.26.3"
+
+
+def unverified_versions(installed: dict[str, str] | None = None) -> dict[str, tuple[str, str]]:
+    """{package: (installed, verified)} for each patched library whose installed version differs."""
+    verified = {"moto": VERIFIED_MOTO_VERSION, "responses": VERIFIED_RESPONSES_VERSION}
+    found = installed if installed is not None else {name: metadata.version(name) for name in verified}
+    return {name: (found[name], version) for name, version in verified.items() if found.get(name) != version}
+
+
+def check_versions(installed: dict[str, str] | None = None) -> bool:
+    """True when the installed libraries are the verified ones; otherwise logs a warning naming them."""
+    differ = unverified_versions(installed)
+    for name, (have, verified) in sorted(differ.items()):
+        logger.warning("ame_local.speedups: %s %s is installed, but the speed patches were verified with %s %s; "
+                       "check them (tests/integration/test_local_aws.py) and update VERIFIED_%s_VERSION",
+                       name, have, name, verified, name.upper())
+    return not differ
+
+
+class ParseCache:
+    """moto re-parses the whole ASL with ANTLR for every execution (~60-90 ms for AME's workflow, more
+    than the rest of an execution's overhead). The parse tree depends only on the definition text, so
+    it is parsed once. Each execution still gets fresh evaluation components built from it (~8 ms, on
+    the path of every StartExecution), never ones another execution used: a few are built ahead on a
+    background thread, and an execution takes one of those when it is ready."""
+
+    REFILL_DELAY_SECONDS = 0.06
+
+    def __init__(self, ready_programs: int = 3) -> None:
+        self._original: Any = None
+        self._trees: dict[str, Any] = {}
+        self._ready: dict[str, list[Any]] = {}
+        self._lock = threading.Lock()
+        self._wanted = threading.Condition(self._lock)
+        self._ready_programs = ready_programs
+        self._stopping = False
+        self._builder: threading.Thread | None = None
+
+    def install(self) -> None:
+        from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+        from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+        if self._original is not None:
+            return
+        self._original = AmazonStateLanguageParser.__dict__["parse"]
+        original, trees, ready, lock, wanted = self._original.__func__, self._trees, self._ready, self._lock, self._wanted
+
+        def parse(definition: str) -> tuple[Any, Any]:
+            with lock:
+                tree = trees.get(definition)
+                programs = ready.get(definition)
+                program = programs.pop() if programs else None
+                wanted.notify()
+            if tree is None:
+                program, tree = original(definition)  # the first parse also reports syntax errors
+                with lock:
+                    trees[definition] = tree
+                    ready.setdefault(definition, [])
+                    wanted.notify()
+                return program, tree
+            return (program if program is not None else Preprocessor().visit(tree)), tree
+
+        AmazonStateLanguageParser.parse = staticmethod(parse)  # type: ignore[method-assign]
+        self._stopping = False
+        self._builder = threading.Thread(target=self._build_ahead, name="ame-local-asl-programs", daemon=True)
+        self._builder.start()
+
+    def _build_ahead(self) -> None:
+        from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+        while True:
+            with self._lock:
+                while not self._stopping and not self._short():
+                    self._wanted.wait()
+                if self._stopping:
+                    return
+                definition = self._short()
+                tree = self._trees[definition]
+                if self._ready.get(definition):
+                    # An execution just took one and is starting (its first Tasks are CPU work on
+                    # this interpreter); build its replacement once it waits on a partner instead.
+                    self._wanted.wait(self.REFILL_DELAY_SECONDS)
+                    if self._stopping:
+                        return
+            program = Preprocessor().visit(tree)
+            with self._lock:
+                self._ready.setdefault(definition, []).append(program)
+
+    def _short(self) -> str | None:
+        """A definition with fewer programs ready than wanted (call with the lock held)."""
+        return next((d for d, programs in self._ready.items() if len(programs) < self._ready_programs), None)
+
+    def uninstall(self) -> None:
+        from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+        if self._original is not None:
+            AmazonStateLanguageParser.parse = self._original  # type: ignore[method-assign]
+            self._original = None
+        with self._lock:
+            self._stopping = True
+            self._wanted.notify_all()
+        if self._builder is not None:
+            self._builder.join(5)
+            self._builder = None
+        self._trees.clear()
+        self._ready.clear()
+
+
+class DirectLambdaClient:
+    """What moto's interpreter gets when a Task invokes a Lambda function.
+
+    Through a boto3 client the hop costs ~5-7 ms of CPU per Task here (botocore serializes the call,
+    moto's stubber parses it back, its Lambda backend looks the function up, and the answer makes the
+    same trip back), more than most of AME's handlers. That hop is Step Functions' own path to Lambda,
+    not an API AME calls, so this client hands the payload straight to the LambdaDispatcher and answers
+    what Lambda's Invoke answers: StatusCode 200, the payload, and FunctionError when the function
+    raised; an unknown function is the ResourceNotFoundException the service raises."""
+
+    def __init__(self, dispatcher: "LambdaDispatcher"):
+        self._dispatcher = dispatcher
+
+    def invoke(self, FunctionName: str, Payload: Any = None, **_: Any) -> dict[str, Any]:  # noqa: N803 - boto3's names
+        from botocore.exceptions import ClientError
+        from moto.awslambda.exceptions import UnknownFunctionException
+
+        headers: dict[str, str] = {}
+        try:
+            answer = self._dispatcher.invoke(FunctionName, Payload if Payload is not None else b"", headers)
+        except UnknownFunctionException as exc:
+            raise ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": str(exc)},
+                               "ResponseMetadata": {"HTTPStatusCode": 404}}, "Invoke") from exc
+        response: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST", "Payload": io.BytesIO(answer)}
+        if "x-amz-function-error" in headers:
+            response["FunctionError"] = headers["x-amz-function-error"]
+        return response
+
+
+class DirectLambdaRoute:
+    """moto's interpreter asks `boto_client_for(region, "lambda")` for a new boto3 client on every Task it
+    runs (~16 ms of CPU each, more than most of AME's handlers); every one of them gets the
+    DirectLambdaClient instead, which needs no client at all."""
+
+    def __init__(self, dispatcher: "LambdaDispatcher") -> None:
+        self._original: Any = None
+        self._direct = DirectLambdaClient(dispatcher)
+
+    def install(self) -> None:
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+        if self._original is not None:
+            return
+        self._original = original = lambda_eval_utils.boto_client_for
+        direct = self._direct
+
+        def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+            if service == "lambda":
+                return direct
+            return original(region=region, service=service, state_credentials=state_credentials)
+
+        lambda_eval_utils.boto_client_for = boto_client_for
+
+    def uninstall(self) -> None:
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+        if self._original is not None:
+            lambda_eval_utils.boto_client_for = self._original
+            self._original = None
+
+
+class JsonPathCache:
+    """moto's interpreter compiles every JSONPath of the definition with jsonpath-ng's yacc parser each
+    time a state reads or writes one (~0.3 ms each, ~25 per AME execution). A compiled path is an
+    immutable expression tree, so each distinct path text is compiled once."""
+
+    def __init__(self, maxsize: int = 4096) -> None:
+        self._originals: list[tuple[Any, Any]] = []  # (module, its parse)
+        self._maxsize = maxsize
+
+    @staticmethod
+    def _modules() -> list[Any]:
+        from moto.stepfunctions.parser.asl.component.common.path import result_path
+        from moto.stepfunctions.parser.asl.utils import json_path
+
+        return [json_path, result_path]  # each imported its own `parse`
+
+    def install(self) -> None:
+        import functools
+
+        if self._originals:
+            return
+        for module in self._modules():
+            self._originals.append((module, module.parse))
+            module.parse = functools.lru_cache(maxsize=self._maxsize)(module.parse)
+
+    def uninstall(self) -> None:
+        for module, original in self._originals:
+            module.parse = original
+        self._originals.clear()
+
+
+class LoopbackPassthrough:
+    """While moto is active it hooks `requests`: every HTTP call made in this process (partner calls,
+    notifications, webhooks) is first matched against the URL patterns of every AWS service moto
+    emulates (~1 ms per call here) before it passes through to the network. A call to a loopback
+    address is never an AWS API call, so it skips the matching, unless a test has registered
+    `responses` stubs of its own (those are still honoured)."""
+
+    LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+    def __init__(self) -> None:
+        self._original: Any = None
+
+    def install(self) -> None:
+        import responses
+        from moto.core.responses_custom_registry import CustomRegistry
+
+        if self._original is not None:
+            return
+        self._original = original = CustomRegistry.__dict__["find"]
+        loopback = self.LOOPBACK
+
+        def find(registry: Any, request: Any) -> tuple[Any, list[str]]:
+            if not responses._default_mock._registry.registered and urlsplit(request.url).hostname in loopback:
+                return None, []
+            return original(registry, request)
+
+        CustomRegistry.find = find  # type: ignore[method-assign]
+
+    def uninstall(self) -> None:
+        from moto.core.responses_custom_registry import CustomRegistry
+
+        if self._original is not None:
+            CustomRegistry.find = self._original  # type: ignore[method-assign]
+            self._original = None
+
+
+class MotoSpeedups:
+    """Every patch above, installed and removed together; see the module docstring."""
+
+    def __init__(self, dispatcher: "LambdaDispatcher") -> None:
+        self.parse_cache = ParseCache()
+        self.lambda_route = DirectLambdaRoute(dispatcher)
+        self.json_paths = JsonPathCache()
+        self.loopback = LoopbackPassthrough()
+        self.installed: list[Any] = []
+
+    def install(self) -> None:
+        check_versions()
+        for patch in (self.parse_cache, self.lambda_route, self.json_paths, self.loopback):
+            try:
+                patch.install()
+            except (ImportError, AttributeError, KeyError) as exc:  # the private target moved
+                logger.warning("ame_local.speedups: %s not installed (%s: %s); the emulation runs without it",
+                               type(patch).__name__, type(exc).__name__, exc)
+            else:
+                self.installed.append(patch)
+
+    def uninstall(self) -> None:
+        while self.installed:
+            self.installed.pop().uninstall()

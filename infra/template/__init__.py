@@ -1,0 +1,1 @@
+"""The merge template for `chalice package`, one module per concern; infra/build_template.py assembles it."""

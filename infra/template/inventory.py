@@ -1,0 +1,81 @@
+"""Which Lambda functions `chalice package` emits for the app, and what each may touch (FUNCTION_ACCESS)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.asl import logical_id
+
+from infra.template.common import API_FUNCTION_KEY, API_HANDLER, TemplateError
+
+
+@dataclass(frozen=True)
+class Access:
+    """What one function may touch beyond its own log group, X-Ray and the VPC."""
+
+    send: tuple[str, ...] = ()            # logical queue names it sends to
+    consume: tuple[str, ...] = ()         # logical queue names it is the event source of
+    start_workflow: bool = False
+    describe_executions: bool = False     # the sweeper asks whether an owning execution still runs
+    dead_letter: tuple[str, ...] = ()     # logical queue names whose DLQ it sends to directly
+    webhook_secrets: bool = False
+    bucket: bool = False
+
+
+# One row per Chalice function. A function missing here fails the build on purpose: whoever adds a
+# function says what it may touch, rather than inheriting a broad default.
+FUNCTION_ACCESS: dict[str, Access] = {
+    API_FUNCTION_KEY: Access(send=("creation",)),
+    "ame_token": Access(),  # the API's token authorizer: JWKS over HTTPS, nothing in AWS
+    # bucket: claim checks (docs/resilience.md) — every consumer resolves them; senders of result events write them.
+    "on_creation_message": Access(consume=("creation",), start_workflow=True, dead_letter=("creation",), bucket=True),
+    "relay_outbox": Access(send=("creation", "result"), bucket=True),
+    "load_order": Access(),
+    "fetch_powers": Access(),
+    "fetch_people": Access(),
+    "check_operators": Access(),
+    "decide_party": Access(),
+    "evaluate_person": Access(),
+    "conclude_order": Access(),
+    "record_failure": Access(),
+    "publish_result": Access(send=("result",), bucket=True),
+    "park_order": Access(send=("creation",)),  # try again later: the delayed re-drive message
+    "sweep_orders": Access(send=("creation",), describe_executions=True),
+    "on_result_message": Access(consume=("result",), send=("envelope_ready",), dead_letter=("result",),
+                                webhook_secrets=True, bucket=True),
+}
+
+
+@dataclass
+class AppFunction:
+    key: str                                 # FUNCTION_ACCESS key: Chalice name, or api_handler
+    logical_id: str                          # Chalice's CloudFormation logical id
+    kind: str                                # route | authorizer | lambda | sqs | schedule
+    queue: str | None = None                 # for sqs: the queue name the decorator names
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def app_functions(app: Any) -> list[AppFunction]:
+    """Every Lambda function `chalice package` will emit for `app`, with its logical id."""
+    found: list[AppFunction] = []
+    if app.routes:
+        found.append(AppFunction(API_FUNCTION_KEY, API_HANDLER, "route"))
+    for auth in getattr(app, "builtin_auth_handlers", []):
+        found.append(AppFunction(auth.name, logical_id(auth.name), "authorizer"))
+    for fn in app.pure_lambda_functions:
+        found.append(AppFunction(fn.name, logical_id(fn.name), "lambda"))
+    for source in app.event_sources:
+        kind = type(source).__name__
+        if kind == "SQSEventConfig":
+            found.append(AppFunction(source.name, logical_id(source.name), "sqs", queue=source.queue))
+        elif kind in ("ScheduledEventConfig", "CloudWatchEventConfig"):
+            found.append(AppFunction(source.name, logical_id(source.name), "schedule"))
+        else:
+            raise TemplateError(f"{source.name}: event source {kind} is not handled by infra/template/inventory.py")
+    return found
+
+
+def load_app() -> Any:
+    import app as app_module  # the repository's app.py; importing it does no I/O by house rule
+
+    return app_module.app
