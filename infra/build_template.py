@@ -372,15 +372,28 @@ def _database() -> dict[str, Any]:
     }
 
 
+def database_secret() -> dict[str, Any]:
+    """The database secret's ARN: this region's, or the primary's replica in a secondary region."""
+    return {"Fn::If": ["IsPrimary", ref("DatabaseSecret"), ref("ReplicaDatabaseSecretArn")]}
+
+
+def cursor_secret() -> dict[str, Any]:
+    return {"Fn::If": ["IsPrimary", ref("CursorSecret"), sub("ame/${Stage}/cursor")]}
+
+
+def cursor_secret_arn() -> dict[str, Any]:
+    """The cursor secret as an IAM resource: by ARN (primary), or by name plus Secrets Manager's six-character
+    suffix (secondary, where the function names the replica)."""
+    return {"Fn::If": ["IsPrimary", ref("CursorSecret"), sub(
+        "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:ame/${Stage}/cursor-??????")]}
+
+
 def database_url() -> dict[str, Any]:
-    """AME_DATABASE_URL: the proxy endpoint, the secret resolved at deploy time, TLS checked against
-    the CA bundle that requests ships (RDS Proxy presents an Amazon Trust Services certificate)."""
-    return sub(
-        "mysql+pymysql://{{resolve:secretsmanager:${SecretArn}:SecretString:username}}:"
-        "{{resolve:secretsmanager:${SecretArn}:SecretString:password}}@${DatabaseProxy.Endpoint}:3306/"
-        "${DatabaseName}?charset=utf8mb4&ssl_ca=/var/task/certifi/cacert.pem",
-        {"SecretArn": {"Fn::If": ["IsPrimary", ref("DatabaseSecret"), ref("ReplicaDatabaseSecretArn")]}},
-    )
+    """AME_DATABASE_URL: the proxy endpoint, no credentials (the functions read them from the secret at run
+    time, chalicelib/adapters/runtime_secrets.py), TLS checked against the CA bundle that requests ships
+    (RDS Proxy presents an Amazon Trust Services certificate)."""
+    return sub("mysql+pymysql://${DatabaseProxy.Endpoint}:3306/${DatabaseName}"
+               "?charset=utf8mb4&ssl_ca=/var/task/certifi/cacert.pem")
 
 
 def _cache() -> dict[str, Any]:
@@ -537,6 +550,8 @@ def _function_role(fn: AppFunction, access: Access, queues: Mapping[str, QueueSp
     if access.describe_executions:
         statements.append({"Sid": "DescribeExecutions", "Effect": "Allow", "Action": ["states:DescribeExecution"],
                            "Resource": sub(STATE_MACHINE_ARN.replace(":stateMachine:", ":execution:") + ":*")})
+    statements.append({"Sid": "ReadRuntimeSecrets", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
+                       "Resource": [database_secret(), cursor_secret_arn()]})
     if access.webhook_secrets:
         statements.append({"Sid": "ReadWebhookSecrets", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
                            "Resource": sub("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:"
@@ -592,10 +607,11 @@ def function_environment() -> dict[str, Any]:
         "AME_TOKEN_ISSUER": ref("TokenIssuer"),
         "AME_TOKEN_AUDIENCE": ref("TokenAudience"),
         "AME_CORS_ORIGINS": ref("CorsOrigins"),
-        # One key for every container, or a search cursor made by one would be refused by another.
-        "AME_CURSOR_SECRET": sub("{{resolve:secretsmanager:${CursorSecretId}:SecretString}}",
-                                 {"CursorSecretId": {"Fn::If": ["IsPrimary", ref("CursorSecret"),
-                                                                sub("ame/${Stage}/cursor")]}}),
+        # Secrets by name only: their values are read at run time (anyone who may read a function's
+        # configuration reads its environment). One cursor key for every container, or a search cursor
+        # made by one would be refused by another.
+        "AME_DATABASE_SECRET_ARN": database_secret(),
+        "AME_CURSOR_SECRET_NAME": cursor_secret(),
         "POWERTOOLS_SERVICE_NAME": obs.SERVICE,
         "POWERTOOLS_METRICS_NAMESPACE": obs.NAMESPACE,
         "POWERTOOLS_LOG_LEVEL": ref("LogLevel"),
