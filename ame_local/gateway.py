@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import uuid
 from typing import Any
 
@@ -30,6 +31,12 @@ def gateway_problem(status: int, raw_body: bytes | None) -> tuple[int, dict[str,
 
 
 class ProblemRequestHandler(ChaliceRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        # http.server writes the request line to stderr as sent: no query value or document reaches it.
+        from ame_local.access_log import access_line
+
+        sys.stderr.write(f"{self.address_string()} - - [{self.log_date_time_string()}] {access_line(format, *args)}\n")
+
     def _send_error_response(self, error: LocalGatewayException) -> None:
         status, body = gateway_problem(error.CODE, error.body)
         body = {"type": "https://ame.example/problems/" + body["code"].lower().replace("_", "-"),

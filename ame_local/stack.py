@@ -178,6 +178,10 @@ class LocalStack:
                 "AME_BUCKET": self.config.bucket,
                 "AWS_DEFAULT_REGION": "us-east-1",
                 **FAKE_AWS_CREDENTIALS,
+                # Local only (docs/security.md): webhooks to the loopback receivers over http, and a
+                # database URL or cursor key given in the environment. Never honoured inside Lambda.
+                "AME_WEBHOOK_ALLOW_LOCAL": "1",
+                "AME_ALLOW_PLAIN_SECRETS": "1",
             }
         )
         from ame_local.config import state_machine_arn

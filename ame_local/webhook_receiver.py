@@ -138,7 +138,9 @@ def _handler_for(receiver: WebhookReceiver) -> type:
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-            logger.debug(format, *args)
+            from ame_local.access_log import access_line
+
+            logger.debug("%s", access_line(format, *args))
 
         def _reply(self, status: int, body: Any) -> None:
             raw = json.dumps(body).encode("utf-8")

@@ -156,7 +156,8 @@ def main() -> int:
             "AME_DATABASE_URL": url, "AME_PARAMETRIZADOR_URL": "http://unused", "AME_DOMINIOS_URL": "http://unused",
             "AME_PODERES_URL": "http://unused", "AME_PESSOAS_URL": "http://unused",
             "AME_CADASTRO_URL": "http://unused", "AME_NOTIFICACAO_URL": "http://unused",
-            "AME_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:unused"})
+            "AME_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:unused",
+            "AME_WEBHOOK_ALLOW_LOCAL": "1"})  # the product stand-in listens on loopback, over http
         container = Container(settings)
         container.secrets = StaticSecrets()
         container.queue = NoQueue()

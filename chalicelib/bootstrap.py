@@ -32,9 +32,22 @@ class Container:
 
     @cached_property
     def engine(self):
+        from chalicelib.adapters import runtime_secrets
         from chalicelib.adapters.db.engine import create_engine_for
 
-        return create_engine_for(self.settings.database_url)
+        s = self.settings
+        if s.database_secret_arn:  # credentials from Secrets Manager, re-read when the password rotates
+            engine = create_engine_for(s.database_url)
+            credentials = runtime_secrets.database_credentials(self.runtime_secrets, s.database_secret_arn)
+            return runtime_secrets.attach_rotating_credentials(engine, credentials)
+        runtime_secrets.refuse_plain_database_password(s.database_url, s)
+        return create_engine_for(s.database_url)
+
+    @cached_property
+    def runtime_secrets(self):
+        from chalicelib.adapters.runtime_secrets import RuntimeSecrets
+
+        return RuntimeSecrets(lambda: self.boto_session.client("secretsmanager"), self.settings.secrets_max_age_seconds)
 
     @cached_property
     def repository(self):
@@ -207,7 +220,10 @@ class Container:
     def order_queries(self):
         from chalicelib.services.search import CursorCodec, OrderQueries
 
-        return OrderQueries(self.repository, self.order_store, CursorCodec.from_secret(self.settings.cursor_secret),
+        from chalicelib.adapters.runtime_secrets import cursor_secret
+
+        key = cursor_secret(self.settings, lambda: self.runtime_secrets)
+        return OrderQueries(self.repository, self.order_store, CursorCodec.from_secret(key),
                             self.deliveries)
 
     @cached_property
@@ -231,7 +247,10 @@ class Container:
         from chalicelib.adapters.webhooks import WebhookSender
 
         timings = self.delivery_settings
-        return WebhookSender(self.secrets, timings.webhook_timeout_seconds, pool_size=timings.concurrency)
+        from chalicelib.adapters.runtime_secrets import local_only
+
+        return WebhookSender(self.secrets, timings.webhook_timeout_seconds, pool_size=timings.concurrency,
+                             allow_local=local_only(self.settings.webhook_allow_local))
 
     @cached_property
     def deliveries(self):

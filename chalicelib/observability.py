@@ -60,22 +60,80 @@ def metrics_enabled(environ: Mapping[str, str] | None = None) -> bool:
 
 # ---------------------------------------------------------------------------------------------- masking
 
-_EMAIL = r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
-_PHONE = r"\+55[\s-]?\(?\d{2}\)?[\s-]?\d{4,5}[\s-]?\d{4}\b"
-# Unformatted CNPJ (12 of 0-9A-Z + 2 check digits) and formatted `12.ABC.345/01DE-35`.
-_CNPJ = r"\b[0-9A-Z]{2}\.?[0-9A-Z]{3}\.?[0-9A-Z]{3}/?[0-9A-Z]{4}-?\d{2}\b"
-# Unformatted CPF (11 digits) and formatted `529.982.247-25`.
-_CPF = r"\b\d{3}\.?\d{3}\.?\d{3}-?\d{2}\b"
-_masks: tuple[re.Pattern[str], ...] | None = None
+# Credentials first, so nothing of theirs is left for the patterns below to half-mask.
+_BEARER = r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/]+=*"
+_JWT = r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"
+_WEBHOOK_SECRET = r"whsec_[A-Za-z0-9+/=_-]*"
+_SECRET_PARAMETER = (r"(?i)((?:access_token|id_token|refresh_token|token|password|passwd|secret|api_key|apikey)"
+                     r"[\"']?\s*[=:]\s*[\"']?)[^\s&\"',;}]+")
+# RFC 5322's atext in the local part (hypothesis' emails() uses all of it).
+_EMAIL = r"([A-Za-z0-9.!#$%&'*+/=?^_`{|}~-])[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
+# Brazilian phones: with the country code (+55 or 55), or with the area code in parentheses, or spelled
+# "11 99999-0000". A bare 11-digit mobile number has a CPF's shape and is masked as one.
+_PHONE = (r"(?<![\d+])(?:\+\s?55|55)[\s.-]?\(?\d{2}\)?[\s.-]?9?\d{4}[\s.-]?\d{4}(?!\d)"
+          r"|(?<!\d)\(\d{2}\)[\s.-]?9?\d{4}[\s.-]?\d{4}(?!\d)"
+          r"|(?<![\d(])\d{2}[\s.]9?\d{4}-\d{4}(?!\d)")
+# Documents are told apart from their neighbours by digits only: `cpf_52998224725` and `cpf52998224725x`
+# are CPFs. A CNPJ spelled with letters cannot be told from its neighbours by shape, so a 14-character
+# window is masked when it stands alone or when its check digits are right (lower case included).
+_CNPJ_NUMERIC = r"(?<!\d)\d{2}\.?\d{3}\.?\d{3}/?\d{4}-?\d{2}(?!\d)"
+_CNPJ_WINDOW = r"(?=([0-9A-Za-z]{2}\.?[0-9A-Za-z]{3}\.?[0-9A-Za-z]{3}/?[0-9A-Za-z]{4}-?\d{2})(?!\d))"
+_CPF = r"(?<!\d)\d{3}\.?\d{3}\.?\d{3}-?\d{2}(?!\d)"
+_masks: tuple[Any, ...] | None = None
 
 
-def _mask_patterns() -> tuple[re.Pattern[str], ...]:
-    """The four patterns, compiled on the first masked line rather than at import: every function's first
+def _mask_patterns() -> tuple[Any, ...]:
+    """The patterns, compiled on the first masked line rather than at import: every function's first
     call imports this module, and only the JSON log formatter (in Lambda) masks."""
     global _masks
     if _masks is None:
-        _masks = tuple(re.compile(p) for p in (_EMAIL, _PHONE, _CNPJ, _CPF))
+        _masks = tuple(re.compile(p) for p in (_BEARER, _JWT, _WEBHOOK_SECRET, _SECRET_PARAMETER, _EMAIL, _PHONE,
+                                                _CNPJ_NUMERIC, _CNPJ_WINDOW, _CPF))
     return _masks
+
+
+def _cpf_mask(match: Any) -> str:
+    return mask_cpf(match.group(0))
+
+
+def _cnpj_mask(match: Any) -> str:
+    return "*" * 12 + match.group(0)[-2:]
+
+
+def _mask_alphanumeric_cnpj(text: str, window: Any) -> str:
+    from stdnum.br import cnpj as _cnpj
+
+    spans: list[tuple[int, int]] = []
+    for match in window.finditer(text):
+        start, end = match.start(1), match.end(1)
+        candidate = match.group(1)
+        alone = (start == 0 or not text[start - 1].isalnum()) and (end == len(text) or not text[end].isalnum())
+        if alone or _cnpj.is_valid(re.sub(r"[./-]", "", candidate).upper()):
+            if spans and start < spans[-1][1]:  # overlapping windows are masked as one
+                spans[-1] = (spans[-1][0], end)
+            else:
+                spans.append((start, end))
+    for start, end in reversed(spans):  # right to left: earlier spans keep their offsets
+        text = text[:start] + "*" * (12 if end - start <= 18 else end - start - 2) + text[end - 2:end] + text[end:]
+    return text
+
+
+def mask_text(text: str) -> str:
+    """Credentials (Bearer tokens, JWTs, whsec_ secrets, token/password parameters) removed; CPF, CNPJ,
+    e-mail and Brazilian phone numbers in free text masked, the last 2 characters of documents kept."""
+    if not text:
+        return text
+    bearer, jwt, webhook_secret, secret_parameter, email, phone, cnpj, cnpj_window, cpf = _mask_patterns()
+    text = bearer.sub(r"\1***", text)
+    text = jwt.sub("***", text)
+    text = webhook_secret.sub("whsec_***", text)
+    text = secret_parameter.sub(r"\1***", text)
+    text = email.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    text = phone.sub("+55*********", text)
+    text = cnpj.sub(_cnpj_mask, text)
+    if any(c.isalpha() for c in text):
+        text = _mask_alphanumeric_cnpj(text, cnpj_window)
+    return cpf.sub(_cpf_mask, text)
 
 
 # Keys whose values are identifiers we produce; never personal data, and masking them would hide them.
@@ -84,20 +142,6 @@ _SAFE_KEYS = frozenset({
     "timestamp", "level", "location", "service", "function_arn", "function_name", "function_memory_size",
     "cold_start", "sampling_rate",
 })
-
-
-def mask_text(text: str) -> str:
-    """CPF, CNPJ, e-mail and +55 phone numbers in free text, masked; the last 2 characters of documents kept.
-
-    A CPF takes the one masked format of domain/masking.py (***.***.***-25), which this leaves alone.
-    """
-    if not text:
-        return text
-    email, phone, cnpj, cpf = _mask_patterns()
-    text = email.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
-    text = phone.sub("+55*********", text)
-    text = cnpj.sub(lambda m: "*" * 12 + m.group(0)[-2:], text)
-    return cpf.sub(lambda m: mask_cpf(m.group(0)), text)
 
 
 def mask_value(value: Any, _depth: int = 0) -> Any:

@@ -124,7 +124,8 @@ def _problem_example(status: int, code: str, detail: str, errors: list[dict[str,
 
 
 ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
-    400: ("Corpo que não é JSON.", _problem_example(400, "MALFORMED_JSON", "o corpo não é JSON válido")),
+    400: ("Corpo que não é JSON, ou que aninha mais de 32 níveis de listas/objetos, ou traz um número com mais de "
+          "40 caracteres.", _problem_example(400, "MALFORMED_JSON", "o corpo não é JSON válido")),
     401: ("Token ausente, malformado, expirado, de outro emissor ou assinado por outra chave.",
           _problem_example(401, "TOKEN_EXPIRED", "o token expirou",
                            [{"field": "Authorization", "code": "TOKEN_EXPIRED", "message": "o token expirou"}])),
@@ -137,7 +138,10 @@ ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
     413: ("Corpo acima de 256 KiB.", _problem_example(413, "BODY_TOO_LARGE", "o corpo excede 256 KiB")),
     415: ("Corpo que não é application/json.",
           _problem_example(415, "UNSUPPORTED_MEDIA_TYPE", "envie o corpo como application/json")),
-    422: ("Dados inválidos; `errors` nomeia cada campo ou parâmetro.",
+    422: ("Dados inválidos; `errors` nomeia cada campo ou parâmetro. Texto livre (`external_reference`, "
+          "`documents[].title`) com caracteres de controle, bidirecionais, invisíveis ou palavras que misturam "
+          "alfabetos: código INVALID_CHARACTERS; códigos (área, produto, poder...) fora de "
+          "`^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$`: INVALID_FORMAT.",
           _problem_example(422, "VALIDATION_FAILED", "a requisição tem campos inválidos", [
               {"field": "requester.document", "code": "INVALID_DOCUMENT", "message": "dígitos verificadores inválidos"}])),
     500: ("Erro inesperado (sem detalhes internos).", _problem_example(500, "INTERNAL_ERROR", "erro interno inesperado")),

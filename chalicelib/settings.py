@@ -72,6 +72,13 @@ class Settings(BaseModel):
     # Claim check (issue 6): a queue message body over this many bytes travels as a reference to S3.
     claim_check_threshold_bytes: int = Field(200 * 1024, alias="AME_CLAIM_CHECK_THRESHOLD_BYTES", gt=0,
                                              le=256 * 1024)
+    # Abuse and exposure (docs/security.md): loopback/http webhooks and plain secrets in the environment
+    # are for the local stack only, and never honoured inside Lambda (chalicelib/adapters/runtime_secrets.py).
+    webhook_allow_local: bool = Field(False, alias="AME_WEBHOOK_ALLOW_LOCAL")
+    allow_plain_secrets: bool = Field(False, alias="AME_ALLOW_PLAIN_SECRETS")
+    database_secret_arn: str | None = Field(None, alias="AME_DATABASE_SECRET_ARN")
+    cursor_secret_name: str | None = Field(None, alias="AME_CURSOR_SECRET_NAME")
+    secrets_max_age_seconds: int = Field(300, alias="AME_SECRETS_MAX_AGE_SECONDS", ge=0, le=3600)
 
     # Result delivery: its own section, read from the same flat variables (AME_DELIVERY_*, AME_WEBHOOK_*).
     delivery: DeliveryPolicy = Field(default_factory=lambda: DeliveryPolicy.model_validate({}))

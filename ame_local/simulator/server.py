@@ -309,7 +309,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.simulator._track(self.connection, alive=False)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        logger.debug("%s - %s", self.address_string(), format % args)
+        from ame_local.access_log import access_line
+
+        logger.debug("%s - %s", self.address_string(), access_line(format, *args))
 
     def do_GET(self) -> None:
         self._dispatch("GET")

@@ -1,6 +1,7 @@
 """HTTP clients for the partners of contracts §1: typed results, typed errors, batched searches."""
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable, Iterator, TypeVar
 from urllib.parse import quote
 from urllib.request import getproxies
@@ -17,6 +18,7 @@ from chalicelib.domain.partners import (
     Person,
 )
 
+from chalicelib.domain.text import SEGMENT_PATTERN
 from chalicelib.observability import partner_call
 
 # The error types belong to the services' ports; they are re-exported here for the clients' callers.
@@ -42,9 +44,17 @@ def build_session(pool_size: int = 20) -> requests.Session:
     return session
 
 
-def _segment(value: str) -> str:
-    # safe="" so a "/" or "?" in a code can never reach another path or a query string.
-    return quote(str(value), safe="")
+_SEGMENT = re.compile(SEGMENT_PATTERN)
+
+
+def _segment(value: str, partner: str) -> str:
+    """One path segment of a partner URL: a code of SEGMENT_PATTERN only (never "..", "/", "?", "%").
+    Requests validate theirs before this; codes that come from partners (an area's power codes) meet it
+    here, and a partner URL is never walked."""
+    text = str(value)
+    if not _SEGMENT.match(text):
+        raise PartnerRejected(partner, "a path segment breaks the code pattern; not sent")
+    return quote(text, safe="")
 
 
 def _dedupe(values: Iterable[str]) -> list[str]:
@@ -142,7 +152,7 @@ class ParametrizadorClient(_PartnerClient):
     partner = "parametrizador"
 
     def get_area(self, area_code: str) -> AreaSettings | None:
-        return self._get_or_none(f"/v1/areas/{_segment(area_code)}", AreaSettings)
+        return self._get_or_none(f"/v1/areas/{_segment(area_code, self.partner)}", AreaSettings)
 
 
 class DominiosClient(_PartnerClient):
@@ -151,7 +161,7 @@ class DominiosClient(_PartnerClient):
     partner = "dominios"
 
     def get_domain(self, name: str) -> DomainValues | None:
-        return self._get_or_none(f"/v1/domains/{_segment(name)}", DomainValues)
+        return self._get_or_none(f"/v1/domains/{_segment(name, self.partner)}", DomainValues)
 
 
 class PoderesClient(_PartnerClient):
@@ -161,7 +171,7 @@ class PoderesClient(_PartnerClient):
 
     def get_powers(self, cnpj: str, power_code: str) -> CompanyPowers | None:
         """None when Poderes answers 404: the company has no representatives for that power."""
-        path = f"/v1/companies/{_segment(cnpj)}/powers/{_segment(power_code)}"
+        path = f"/v1/companies/{_segment(cnpj, self.partner)}/powers/{_segment(power_code, self.partner)}"
         return self._get_or_none(path, CompanyPowers)
 
 
@@ -184,7 +194,7 @@ class CadastroClient(_PartnerClient):
     partner = "cadastro"
 
     def search(self, cnpj: str, platform: str, cpfs: list[str]) -> list[Operator]:
-        path = f"/v1/companies/{_segment(cnpj)}/operators/search"
+        path = f"/v1/companies/{_segment(cnpj, self.partner)}/operators/search"
         found: list[Operator] = []
         for batch in _batches(_dedupe(cpfs)):
             answer = self._post(path, {"platform": platform, "cpfs": batch}, _OperatorsAnswer)

@@ -5,6 +5,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
 import os
 import threading
 import time
@@ -12,9 +13,18 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Protocol, Sequence
 from urllib.parse import urlsplit
-from urllib.request import getproxies, proxy_bypass
 
 import urllib3
+
+from chalicelib.adapters.webhook_destination import (  # noqa: F401  (checked_url: part of this module's API)
+    Destination,
+    DestinationRefused,
+    Resolver,
+    checked_url,
+    system_resolver,
+)
+
+log = logging.getLogger(__name__)
 
 SECRET_PREFIX = "whsec_"
 SIGNATURE_VERSION = "v1"
@@ -22,10 +32,6 @@ SIGNATURE_VERSION = "v1"
 
 class WebhookSecretInvalid(ValueError):
     """The secret behind a secret_ref is not one or more `whsec_<base64>` keys."""
-
-
-class WebhookUrlRefused(ValueError):
-    """A URL AME will not call: not http(s), or no host."""
 
 
 class SecretSource(Protocol):
@@ -66,17 +72,6 @@ def sign(webhook_id: str, timestamp: int, body: bytes, keys: Sequence[bytes]) ->
     )
 
 
-def checked_url(url: str) -> str:
-    parts = urlsplit(url or "")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise WebhookUrlRefused("URL recusada: só http(s) com host")
-    try:
-        parts.port
-    except ValueError:
-        raise WebhookUrlRefused("URL recusada: porta inválida") from None
-    return url
-
-
 @lru_cache(maxsize=64)
 def _keys(secret_value: str) -> tuple[bytes, ...]:
     """parse_secret, once per secret value (a batch signs many deliveries with one secret)."""
@@ -87,51 +82,79 @@ def _keys(secret_value: str) -> tuple[bytes, ...]:
 class WebhookAttempt:
     delivered: bool
     status: int | None = None
-    error: str | None = None   # why it failed, for the delivery record (no secrets, no body)
+    error: str | None = None   # why it failed, as readers of the order see it (no address, no secret)
 
 
 class _Transport:
-    """urllib3 pools, direct or through the environment's proxy for that host (read once per host).
+    """One urllib3 pool per checked destination (scheme, address, port, host), kept alive between batches.
 
     urllib3 rather than requests: on this path requests' per-call machinery (settings merge, environment
-    lookups, hooks) cost more CPU than the rest of a delivery, and a batch's deliveries share the GIL."""
+    lookups, hooks) cost more CPU than the rest of a delivery, and a batch's deliveries share the GIL.
+    The pool connects to the address checked_url resolved and checked, never to the name: no second DNS
+    look-up can swap it. TLS still checks the certificate against the host name (SNI and
+    assert_hostname). No proxy: an egress proxy would resolve the name again, out of this check's reach."""
 
     def __init__(self, pool_size: int) -> None:
         ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
         self._options: dict = {"maxsize": pool_size, "block": False, "retries": False}
+        self._tls: dict = {"cert_reqs": "CERT_REQUIRED"}
         if ca_bundle:
-            self._options["ca_certs"] = ca_bundle
-        self._direct = urllib3.PoolManager(num_pools=64, **self._options)
-        self._proxies = {k: v for k, v in getproxies().items() if k in ("http", "https")}
-        self._by_host: dict[tuple[str, str], urllib3.PoolManager] = {}
+            self._tls["ca_certs"] = ca_bundle
+        else:
+            try:
+                import certifi  # requests' CA bundle, shipped with it to Lambda
+
+                self._tls["ca_certs"] = certifi.where()
+            except ImportError:  # pragma: no cover - the system store then
+                pass
+        self._pools: dict[tuple[str, str, int, str], urllib3.HTTPConnectionPool] = {}
         self._lock = threading.Lock()
 
-    def manager(self, url: str) -> urllib3.PoolManager:
-        parts = urlsplit(url)
-        key = (parts.scheme, parts.netloc)
-        manager = self._by_host.get(key)
-        if manager is None:
-            proxy = self._proxies.get(parts.scheme)
-            manager = self._direct
-            if proxy and not proxy_bypass(parts.hostname or ""):
-                manager = urllib3.ProxyManager(proxy, num_pools=64, **self._options)
+    def pool(self, destination: Destination) -> urllib3.HTTPConnectionPool:
+        key = (destination.scheme, destination.ip, destination.port, destination.host)
+        pool = self._pools.get(key)
+        if pool is None:
+            if destination.scheme == "https":
+                pool = urllib3.HTTPSConnectionPool(destination.ip, destination.port, server_hostname=destination.host,
+                                                   assert_hostname=destination.host, **self._options, **self._tls)
+            else:
+                pool = urllib3.HTTPConnectionPool(destination.ip, destination.port, **self._options)
             with self._lock:
-                manager = self._by_host.setdefault(key, manager)
-        return manager
+                pool = self._pools.setdefault(key, pool)
+        return pool
+
+
+def _connection_outcome(exc: BaseException) -> str:
+    """What readers of the order see of a failed connection: refused, or failed; never the address."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ConnectionRefusedError):
+            return "conexão recusada"
+        cause = cause.__cause__ or cause.__context__
+    return "falha de conexão"
 
 
 class WebhookSender:
     """Signs and POSTs one event to one product URL; every outcome is a WebhookAttempt, never an exception
-    for the product's faults (non-2xx, redirect, timeout, connection error, bad URL or secret)."""
+    for the product's faults (non-2xx, redirect, timeout, connection error, refused URL, bad secret).
+
+    `error` is what readers of the order see ("HTTP 502", "timeout", "conexão recusada", "falha de
+    conexão", "destino recusado"): nothing that would tell an area's editor what listens where. The
+    detail goes to the logs only."""
 
     def __init__(self, secrets: SecretSource, timeout: float = 5.0, pool_size: int = 16,
-                 unix_time: Callable[[], float] | None = None) -> None:
+                 unix_time: Callable[[], float] | None = None, allow_local: bool = False,
+                 resolve: Resolver = system_resolver) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
         self._secrets = secrets
         self._timeout = timeout
         self._transport = _Transport(pool_size)
         self._unix_time = unix_time or time.time
+        self._allow_local = allow_local
+        self._resolve = resolve
 
     def headers(self, webhook_id: str, body: bytes, secret_ref: str) -> dict[str, str]:
         timestamp = int(self._unix_time())
@@ -142,27 +165,37 @@ class WebhookSender:
             "webhook-signature": sign(webhook_id, timestamp, body, _keys(self._secrets.get(secret_ref))),
         }
 
+    def _failed(self, url: str, shown: str, detail: str, status: int | None = None) -> WebhookAttempt:
+        log.warning("webhook attempt failed", extra={"destination": self.describe(url), "outcome": shown,
+                                                      "detail": detail})
+        return WebhookAttempt(False, status, shown)
+
     def send(self, url: str, secret_ref: str, webhook_id: str, body: bytes) -> WebhookAttempt:
         try:
-            checked_url(url)
+            destination = checked_url(url, self._allow_local, self._resolve)
+        except DestinationRefused as exc:
+            return self._failed(url, "destino recusado", exc.reason)
+        try:
             headers = self.headers(webhook_id, body, secret_ref)
-        except (WebhookUrlRefused, WebhookSecretInvalid) as exc:
+        except WebhookSecretInvalid as exc:
             return WebhookAttempt(False, error=str(exc))
         except Exception as exc:  # Secrets Manager unreachable or the ref missing: try again later
-            return WebhookAttempt(False, error=f"segredo indisponível: {type(exc).__name__}")
+            log.warning("webhook secret unavailable", extra={"secret_ref": secret_ref, "detail": repr(exc)})
+            return WebhookAttempt(False, error="segredo indisponível")
+        headers["host"] = destination.host_header
         try:
-            response = self._transport.manager(url).request(
-                "POST", url, body=body, headers=headers, timeout=urllib3.Timeout(total=self._timeout),
-                redirect=False, retries=False)
+            response = self._transport.pool(destination).urlopen(
+                "POST", destination.path, body=body, headers=headers, timeout=urllib3.Timeout(total=self._timeout),
+                redirect=False, retries=False, assert_same_host=False, preload_content=True)
         except urllib3.exceptions.NewConnectionError as exc:  # urllib3 makes it a TimeoutError subclass
-            return WebhookAttempt(False, error=f"falha de conexão: {type(exc).__name__}")
-        except urllib3.exceptions.TimeoutError:
-            return WebhookAttempt(False, error=f"timeout após {self._timeout:g}s")
+            return self._failed(url, _connection_outcome(exc), repr(exc))
+        except urllib3.exceptions.TimeoutError as exc:
+            return self._failed(url, "timeout", f"{exc!r} after {self._timeout:g}s")
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            return WebhookAttempt(False, error=f"falha de conexão: {type(exc).__name__}")
+            return self._failed(url, _connection_outcome(exc), repr(exc))
         if 200 <= response.status < 300:
             return WebhookAttempt(True, response.status)
-        return WebhookAttempt(False, response.status, f"HTTP {response.status}")
+        return self._failed(url, f"HTTP {response.status}", f"HTTP {response.status}", response.status)
 
     @staticmethod
     def describe(url: str) -> str:

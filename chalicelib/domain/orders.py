@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from chalicelib.domain.money import format_amount  # noqa: F401  (part of this module's API)
 from chalicelib.domain.documents import InvalidDocument, normalize_cnpj, normalize_cpf
+from chalicelib.domain.text import SEGMENT_PATTERN, clean_text
 
 
 class OrderStatus(StrEnum):
@@ -41,7 +42,7 @@ class PartyRole(StrEnum):
 # A decimal string with at most 2 places: money never travels as a float (contracts).
 AMOUNT_PATTERN = r"^(0|[1-9][0-9]{0,14})(\.[0-9]{1,2})?$"
 _AMOUNT = re.compile(AMOUNT_PATTERN)
-_CODE = r"^[A-Za-z0-9_.-]{1,64}$"
+_CODE = SEGMENT_PATTERN
 
 
 # Validators are built on first use, not at import: a Lambda that never parses an order never pays.
@@ -76,6 +77,11 @@ class DocumentRequest(_Strict):
     document_type: str = Field(pattern=_CODE)
     title: str = Field(min_length=1, max_length=200)
 
+    @field_validator("title")
+    @classmethod
+    def _clean_title(cls, value: str) -> str:
+        return clean_text(value)
+
 
 class OrderRequest(_Strict):
     """The body of POST /v1/orders (contracts §2)."""
@@ -94,6 +100,11 @@ class OrderRequest(_Strict):
     @classmethod
     def _amount_is_decimal_string(cls, value: Any) -> Decimal:
         return parse_amount(value)
+
+    @field_validator("external_reference")
+    @classmethod
+    def _clean_reference(cls, value: str | None) -> str | None:
+        return clean_text(value) if value is not None else None
 
     def parties(self) -> list[tuple[PartyRole, PartyRequest]]:
         return [(PartyRole.REQUESTER, self.requester)] + [(PartyRole.GUARANTOR, g) for g in self.guarantors]

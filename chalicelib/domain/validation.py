@@ -6,6 +6,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from chalicelib.domain.orders import AmountError, DocumentError, FieldError
+from chalicelib.domain.text import InvalidCharacters
 
 _CODES: dict[str, tuple[str, str]] = {
     "missing": ("REQUIRED", "campo obrigatório"),
@@ -39,6 +40,9 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
         cause = (err.get("ctx") or {}).get("error")
         if isinstance(cause, DocumentError):
             out.append(FieldError(field=field_path(loc + ("document",)), code="INVALID_DOCUMENT", message=str(cause)))
+            continue
+        if isinstance(cause, InvalidCharacters):
+            out.append(FieldError(field=field_path(loc), code="INVALID_CHARACTERS", message=str(cause)))
             continue
         if isinstance(cause, AmountError):
             out.append(FieldError(field=field_path(loc), code="INVALID_AMOUNT", message=str(cause)))

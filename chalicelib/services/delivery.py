@@ -90,6 +90,14 @@ def backoff_seconds(attempt: int, base: float, cap: float, rand: Callable[[], fl
     return int(math.ceil(ceiling * (0.5 + rand() / 2)))
 
 
+WEBHOOK_SECRET_PREFIX = "ame/webhooks/"
+
+
+def webhook_secret_ref(area_code: str) -> str:
+    """The only secret_ref an area's webhook may name (contracts §3): `ame/webhooks/<area_code>`."""
+    return WEBHOOK_SECRET_PREFIX + area_code
+
+
 @dataclass(frozen=True)
 class _Work:
     channel: str
@@ -292,10 +300,17 @@ class DeliveryService:
 
     def _webhook_work(self, event: ResultEvent, webhook: Mapping[str, Any], raw: bytes) -> _Work:
         url, secret_ref = str(webhook["url"]), str(webhook.get("secret_ref") or "")
+        own_ref = webhook_secret_ref(event.area_code)
 
         def post() -> None:
             if not secret_ref:
                 raise ChannelFailed("webhook sem secret_ref na área")
+            if secret_ref != own_ref:
+                # An area signs with its own secret only: naming another area's would let its editor
+                # send events that the other area's product takes for genuine.
+                log.warning("webhook secret_ref is not the area's own; not sent",
+                            extra={"order_key": event.order_key, "secret_ref": secret_ref, "expected": own_ref})
+                raise ChannelFailed(f"secret_ref do webhook deve ser {own_ref}")
             attempt = self._webhooks.send(url, secret_ref, event.event_id, raw)
             if not attempt.delivered:
                 raise ChannelFailed(attempt.error or "falha desconhecida")

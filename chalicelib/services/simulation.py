@@ -15,6 +15,7 @@ from chalicelib.domain.eligibility import inactive_reasons
 from chalicelib.domain.errors import DependencyUnavailable
 from chalicelib.domain.orders import DocumentError, parse_amount
 from chalicelib.domain.quorum import evaluate_party
+from chalicelib.domain.text import SEGMENT_PATTERN
 from chalicelib.domain.restrictions import assess_restrictions
 from chalicelib.services.ports import Clock, OperatorRegistry, PartnerError, PeopleDirectory, PowersDirectory
 from chalicelib.services.search import parse_model
@@ -22,7 +23,7 @@ from chalicelib.services.workflow import business_date
 
 log = logging.getLogger(__name__)
 
-_CODE = r"^[A-Za-z0-9_.-]{1,64}$"
+_CODE = SEGMENT_PATTERN
 MAX_UNAVAILABLE = 100
 
 

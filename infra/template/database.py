@@ -121,12 +121,25 @@ def resources() -> dict[str, Any]:
     }
 
 
+def database_secret() -> dict[str, Any]:
+    """The database secret's ARN: this region's, or the primary's replica in a secondary region."""
+    return {"Fn::If": ["IsPrimary", ref("DatabaseSecret"), ref("ReplicaDatabaseSecretArn")]}
+
+
+def cursor_secret() -> dict[str, Any]:
+    return {"Fn::If": ["IsPrimary", ref("CursorSecret"), sub("ame/${Stage}/cursor")]}
+
+
+def cursor_secret_arn() -> dict[str, Any]:
+    """The cursor secret as an IAM resource: by ARN (primary), or by name plus Secrets Manager's six-character
+    suffix (secondary, where the function names the replica)."""
+    return {"Fn::If": ["IsPrimary", ref("CursorSecret"), sub(
+        "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:ame/${Stage}/cursor-??????")]}
+
+
 def database_url() -> dict[str, Any]:
-    """AME_DATABASE_URL: the proxy endpoint, the secret resolved at deploy time, TLS checked against
-    the CA bundle that requests ships (RDS Proxy presents an Amazon Trust Services certificate)."""
-    return sub(
-        "mysql+pymysql://{{resolve:secretsmanager:${SecretArn}:SecretString:username}}:"
-        "{{resolve:secretsmanager:${SecretArn}:SecretString:password}}@${DatabaseProxy.Endpoint}:3306/"
-        "${DatabaseName}?charset=utf8mb4&ssl_ca=/var/task/certifi/cacert.pem",
-        {"SecretArn": {"Fn::If": ["IsPrimary", ref("DatabaseSecret"), ref("ReplicaDatabaseSecretArn")]}},
-    )
+    """AME_DATABASE_URL: the proxy endpoint, no credentials (the functions read them from the secret at run
+    time, chalicelib/adapters/runtime_secrets.py), TLS checked against the CA bundle that requests ships
+    (RDS Proxy presents an Amazon Trust Services certificate)."""
+    return sub("mysql+pymysql://${DatabaseProxy.Endpoint}:3306/${DatabaseName}"
+               "?charset=utf8mb4&ssl_ca=/var/task/certifi/cacert.pem")

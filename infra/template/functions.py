@@ -10,7 +10,7 @@ from chalicelib.queues import QueueSpec
 from infra.template.common import (
     BUCKET_NAME, STATE_MACHINE_ARN, TemplateError, assume, get_att, policy, queue_arn, ref, sub,
 )
-from infra.template.database import database_url
+from infra.template.database import cursor_secret, cursor_secret_arn, database_secret, database_url
 from infra.template.inventory import FUNCTION_ACCESS, Access, AppFunction
 
 
@@ -39,6 +39,8 @@ def function_role(fn: AppFunction, access: Access, queues: Mapping[str, QueueSpe
     if access.describe_executions:
         statements.append({"Sid": "DescribeExecutions", "Effect": "Allow", "Action": ["states:DescribeExecution"],
                            "Resource": sub(STATE_MACHINE_ARN.replace(":stateMachine:", ":execution:") + ":*")})
+    statements.append({"Sid": "ReadRuntimeSecrets", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
+                       "Resource": [database_secret(), cursor_secret_arn()]})
     if access.webhook_secrets:
         statements.append({"Sid": "ReadWebhookSecrets", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
                            "Resource": sub("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:"
@@ -94,10 +96,11 @@ def function_environment() -> dict[str, Any]:
         "AME_TOKEN_ISSUER": ref("TokenIssuer"),
         "AME_TOKEN_AUDIENCE": ref("TokenAudience"),
         "AME_CORS_ORIGINS": ref("CorsOrigins"),
-        # One key for every container, or a search cursor made by one would be refused by another.
-        "AME_CURSOR_SECRET": sub("{{resolve:secretsmanager:${CursorSecretId}:SecretString}}",
-                                 {"CursorSecretId": {"Fn::If": ["IsPrimary", ref("CursorSecret"),
-                                                                sub("ame/${Stage}/cursor")]}}),
+        # Secrets by name only: their values are read at run time (anyone who may read a function's
+        # configuration reads its environment). One cursor key for every container, or a search cursor
+        # made by one would be refused by another.
+        "AME_DATABASE_SECRET_ARN": database_secret(),
+        "AME_CURSOR_SECRET_NAME": cursor_secret(),
         "POWERTOOLS_SERVICE_NAME": obs.SERVICE,
         "POWERTOOLS_METRICS_NAMESPACE": obs.NAMESPACE,
         "POWERTOOLS_LOG_LEVEL": ref("LogLevel"),

@@ -153,7 +153,7 @@ def test_every_function_is_traced_in_the_vpc_with_its_own_role_log_group_and_all
         assert props["VpcConfig"]["SecurityGroupIds"] == [{"Ref": "LambdaSecurityGroup"}]
         variables = props["Environment"]["Variables"]
         assert required - set(variables) == set(), f"{lid} misses settings"
-        assert "${DatabaseProxy.Endpoint}" in variables["AME_DATABASE_URL"]["Fn::Sub"][0]
+        assert "${DatabaseProxy.Endpoint}" in variables["AME_DATABASE_URL"]["Fn::Sub"]
         assert "${Cache.PrimaryEndPoint.Address}" in variables["AME_REDIS_URL"]["Fn::Sub"]
 
 
@@ -276,3 +276,55 @@ def test_callers_are_throttled_by_a_usage_plan_and_gateway_errors_are_problem_do
         # The same document the API's own errors carry (one builder for both).
         assert body == problem_document(int(status), body["code"], body["detail"])
         assert body["title"] and body["type"].startswith("https://")
+
+
+def _texts(value: Any) -> Iterator[str]:
+    """Every string inside a CloudFormation value (intrinsics included)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _texts(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _texts(item)
+
+
+SECRET_NAME_WORDS = ("PASSWORD", "SECRET", "TOKEN", "KEY", "CREDENTIAL")
+NOT_SECRETS = {"AME_TOKEN_ISSUER", "AME_TOKEN_AUDIENCE"}  # who issues tokens and for whom: public
+
+
+def test_no_function_environment_holds_a_secret_value(resources):
+    """The environment is readable with lambda:GetFunctionConfiguration: it names secrets, never holds them."""
+    for lid, fn in _functions(resources).items():
+        variables = fn["Properties"]["Environment"]["Variables"]
+        for name, value in variables.items():
+            texts = list(_texts(value))
+            assert not any("{{resolve:" in t for t in texts), f"{lid} {name} resolves a secret into the environment"
+            if any(word in name for word in SECRET_NAME_WORDS) and name not in NOT_SECRETS:
+                assert name.endswith(("_SECRET_ARN", "_SECRET_NAME")), f"{lid} {name} looks like a secret value"
+        assert "@" not in "".join(_texts(variables["AME_DATABASE_URL"])), f"{lid}: credentials in the database URL"
+        assert "AME_CURSOR_SECRET" not in variables and "AME_ALLOW_PLAIN_SECRETS" not in variables
+        assert "AME_WEBHOOK_ALLOW_LOCAL" not in variables
+        assert variables["AME_DATABASE_SECRET_ARN"] == {
+            "Fn::If": ["IsPrimary", {"Ref": "DatabaseSecret"}, {"Ref": "ReplicaDatabaseSecretArn"}]}
+        assert variables["AME_CURSOR_SECRET_NAME"]["Fn::If"][1] == {"Ref": "CursorSecret"}
+
+
+def test_every_function_may_read_the_runtime_secrets_it_is_given(resources):
+    for lid in _functions(resources):
+        statements = resources[f"{lid}Role"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        [read] = [s for s in statements if s.get("Sid") == "ReadRuntimeSecrets"]
+        assert read["Action"] == ["secretsmanager:GetSecretValue"]
+        assert {"Ref": "DatabaseSecret"} in list(_dicts(read["Resource"]))
+        assert {"Ref": "CursorSecret"} in list(_dicts(read["Resource"]))
+
+
+def _dicts(value: Any) -> Iterator[dict]:
+    if isinstance(value, dict):
+        yield value
+        for item in value.values():
+            yield from _dicts(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _dicts(item)

@@ -135,12 +135,15 @@ def test_poderes_puts_an_alphanumeric_cnpj_in_the_path(rsps):
     assert PoderesClient(BASE).get_powers(ALNUM_CNPJ, "ASSINAR_CCB").cnpj == ALNUM_CNPJ
 
 
-def test_path_segments_are_quoted_so_they_cannot_escape_their_segment(rsps):
-    rsps.get(f"{BASE}/v1/companies/{CNPJ}/powers/A%2F..%3Fx%3D1", status=404)
-    rsps.get(f"{BASE}/v1/areas/CR%C3%89DITO%20PJ", status=404)
-    assert PoderesClient(BASE).get_powers(CNPJ, "A/..?x=1") is None
-    assert ParametrizadorClient(BASE).get_area("CRÉDITO PJ") is None
-    assert rsps.calls[0].request.url.endswith("/powers/A%2F..%3Fx%3D1")
+@pytest.mark.parametrize("code", ["..", ".", "A/..?x=1", "CRÉDITO PJ", "A%2F..", ".hidden", "x" * 65, ""])
+def test_a_path_segment_outside_the_code_pattern_is_never_sent(rsps, code):
+    with pytest.raises(PartnerRejected):
+        PoderesClient(BASE).get_powers(CNPJ, code)
+    with pytest.raises(PartnerRejected):
+        ParametrizadorClient(BASE).get_area(code)
+    with pytest.raises(PartnerRejected):
+        DominiosClient(BASE).get_domain(code)
+    assert len(rsps.calls) == 0
 
 
 def test_pessoas_maps_people_with_missing_contacts(rsps):

@@ -22,6 +22,11 @@ OTHER_SECRET = "whsec_" + base64.b64encode(b"some-other-area-secret-32-bytes!").
 BODY = json.dumps({"event_id": "evt_01J", "event_type": "ORDER_QUORUM_MET", "order_key": "01J"}).encode()
 
 
+def Sender(secrets, **options) -> WebhookSender:
+    """The local stack's sender: loopback over http is allowed there (and only there)."""
+    return WebhookSender(secrets, allow_local=True, **options)
+
+
 class Secrets:
     def __init__(self, value: str):
         self.value = value
@@ -32,7 +37,7 @@ class Secrets:
 
 
 def signed_headers(secret: str = SECRET, at: float | None = None, body: bytes = BODY) -> dict[str, str]:
-    sender = WebhookSender(Secrets(secret), unix_time=lambda: time.time() if at is None else at)
+    sender = Sender(Secrets(secret), unix_time=lambda: time.time() if at is None else at)
     return sender.headers("evt_01J", body, "ame/webhooks/CREDITO_PJ")
 
 
@@ -86,7 +91,7 @@ def reference_body(reference: str) -> bytes:
 
 
 def test_a_2xx_is_a_delivery_with_the_signed_body_as_sent(product):
-    attempt = WebhookSender(Secrets(SECRET)).send(product.base_url + "/hooks/ame", "ame/webhooks/CREDITO_PJ",
+    attempt = Sender(Secrets(SECRET)).send(product.base_url + "/hooks/ame", "ame/webhooks/CREDITO_PJ",
                                                   "evt_01J", BODY)
     [received] = product.received()
     assert attempt.delivered and attempt.status == 200
@@ -95,7 +100,7 @@ def test_a_2xx_is_a_delivery_with_the_signed_body_as_sent(product):
 
 def test_a_redirect_is_not_followed_and_counts_as_a_failure(product):
     product.plan("moved", [307])
-    attempt = WebhookSender(Secrets(SECRET)).send(product.base_url + "/hooks/ame", "ame/webhooks/CREDITO_PJ",
+    attempt = Sender(Secrets(SECRET)).send(product.base_url + "/hooks/ame", "ame/webhooks/CREDITO_PJ",
                                                   "evt_01J", reference_body("moved"))
     assert (attempt.delivered, attempt.status, attempt.error) == (False, 307, "HTTP 307")
     assert len(product.received()) == 1
@@ -103,28 +108,28 @@ def test_a_redirect_is_not_followed_and_counts_as_a_failure(product):
 
 def test_a_500_a_dropped_connection_and_a_slow_answer_are_failed_attempts(product):
     product.plan("flaky", [500, DROP])
-    sender = WebhookSender(Secrets(SECRET), timeout=0.3)
+    sender = Sender(Secrets(SECRET), timeout=0.3)
     url = product.base_url + "/hooks/ame"
     server_error = sender.send(url, "ame/webhooks/CREDITO_PJ", "evt_01J", reference_body("flaky"))
     dropped = sender.send(url, "ame/webhooks/CREDITO_PJ", "evt_01J", reference_body("flaky"))
     product.delay_seconds = 1.0
     slow = sender.send(url, "ame/webhooks/CREDITO_PJ", "evt_01J", reference_body("flaky"))
     assert (server_error.delivered, server_error.status) == (False, 500)
-    assert not dropped.delivered and dropped.error.startswith("falha de conexão")
-    assert (slow.delivered, slow.error) == (False, "timeout após 0.3s")
+    assert (dropped.delivered, dropped.error) == (False, "falha de conexão")
+    assert (slow.delivered, slow.error) == (False, "timeout")
 
 
 def test_a_receiver_that_is_not_listening_is_a_failed_attempt():
     with WebhookReceiver({}) as gone:
         url = gone.base_url + "/hooks/ame"
-    attempt = WebhookSender(Secrets(SECRET), timeout=1).send(url, "ame/webhooks/CREDITO_PJ", "evt_01J", BODY)
-    assert not attempt.delivered and attempt.error.startswith("falha de conexão")
+    attempt = Sender(Secrets(SECRET), timeout=1).send(url, "ame/webhooks/CREDITO_PJ", "evt_01J", BODY)
+    assert (attempt.delivered, attempt.error) == (False, "conexão recusada")
 
 
 @pytest.mark.parametrize("url", ["ftp://product.example/x", "file:///etc/passwd", "http:///nohost", "javascript:x"])
 def test_only_http_and_https_urls_are_called(url):
-    attempt = WebhookSender(Secrets(SECRET)).send(url, "ame/webhooks/CREDITO_PJ", "evt_01J", BODY)
-    assert not attempt.delivered and "http(s)" in attempt.error
+    attempt = Sender(Secrets(SECRET)).send(url, "ame/webhooks/CREDITO_PJ", "evt_01J", BODY)
+    assert (attempt.delivered, attempt.error) == (False, "destino recusado")
 
 
 class CountingProduct:
@@ -171,7 +176,7 @@ class CountingProduct:
 
 def test_posts_to_one_product_reuse_a_kept_alive_connection():
     product = CountingProduct()
-    sender = WebhookSender(Secrets(SECRET))
+    sender = Sender(Secrets(SECRET))
     try:
         attempts = [sender.send(product.url, "ame/webhooks/CREDITO_PJ", "evt_01J", BODY) for _ in range(3)]
     finally:
@@ -182,7 +187,7 @@ def test_posts_to_one_product_reuse_a_kept_alive_connection():
 
 def test_a_connection_the_product_closed_while_idle_is_not_reused():
     product = CountingProduct(close_after_answer=True)
-    sender = WebhookSender(Secrets(SECRET))
+    sender = Sender(Secrets(SECRET))
     try:
         first = sender.send(product.url, "ame/webhooks/CREDITO_PJ", "evt_01J", BODY)
         assert product.closed.acquire(timeout=5)  # the product hung up after answering
@@ -195,6 +200,6 @@ def test_a_connection_the_product_closed_while_idle_is_not_reused():
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:99999/hooks", "http://127.0.0.1:port/hooks"])
 def test_a_url_with_an_impossible_port_is_refused(url):
-    attempt = WebhookSender(Secrets(SECRET)).send(url, "ame/webhooks/CREDITO_PJ", "evt_01J", BODY)
-    assert not attempt.delivered and attempt.error == "URL recusada: porta inválida"
+    attempt = Sender(Secrets(SECRET)).send(url, "ame/webhooks/CREDITO_PJ", "evt_01J", BODY)
+    assert (attempt.delivered, attempt.error) == (False, "destino recusado")
 
