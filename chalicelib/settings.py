@@ -56,6 +56,11 @@ class Settings(BaseModel):
     # Claim check (issue 6): a queue message body over this many bytes travels as a reference to S3.
     claim_check_threshold_bytes: int = Field(200 * 1024, alias="AME_CLAIM_CHECK_THRESHOLD_BYTES", gt=0,
                                              le=256 * 1024)
+    # Analytics (docs/analytics.md): Parquet under s3://AME_BUCKET/<prefix>/, or a local folder when set
+    # (the local stack); the requester id's HMAC key lives in Secrets Manager under this name.
+    analytics_prefix: str = Field("analytics", alias="AME_ANALYTICS_PREFIX")
+    analytics_local_dir: str | None = Field(None, alias="AME_ANALYTICS_LOCAL_DIR")
+    analytics_hmac_secret_ref: str = Field("ame/analytics/requester-hmac", alias="AME_ANALYTICS_HMAC_SECRET_REF")
 
     model_config = {"populate_by_name": True, "extra": "ignore", "defer_build": True}
 

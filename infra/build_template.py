@@ -73,6 +73,8 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "sweep_orders": Access(send=("creation",), describe_executions=True),
     "on_result_message": Access(consume=("result",), send=("envelope_ready",), dead_letter=("result",),
                                 webhook_secrets=True, bucket=True),
+    # Its analytics files and HMAC key: infra/analytics_template.py adds that policy to its role.
+    "export_analytics": Access(),
 }
 
 
@@ -810,7 +812,7 @@ def build_template(app: Any = None, queues: Mapping[str, QueueSpec] = QUEUES, st
         resources.update(_api_edges())
     # Chalice's DefaultRole allows sqs:* reads on '*'; no function uses it any more, so it keeps no policy.
     resources["DefaultRole"] = {"Properties": {"Policies": []}}
-    return {
+    template = {
         "Description": "AME: API, workflow, queues, database, cache and observability (infra/build_template.py)",
         "Parameters": _parameters(stage),
         "Conditions": _conditions(),
@@ -824,6 +826,9 @@ def build_template(app: Any = None, queues: Mapping[str, QueueSpec] = QUEUES, st
             **{f"{dlq_logical_id(s)}Url": {"Value": ref(dlq_logical_id(s))} for s in queues.values()},
         },
     }
+    from infra import analytics_template
+
+    return analytics_template.extend(template, stage, BUCKET_NAME, "DocumentBucket")
 
 
 def main(argv: Iterable[str] | None = None) -> int:

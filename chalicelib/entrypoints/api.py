@@ -55,6 +55,8 @@ _route("/v1/orders", "POST", "create_order", content_types=["*/*"], authorizer=a
 _route("/v1/orders", "GET", "search_orders", authorizer=ame_token)
 _route("/v1/orders/{order_key}", "GET", "get_order", authorizer=ame_token)
 _route("/v1/orders/{order_key}/history", "GET", "order_history", authorizer=ame_token)
+# analytics: the daily roll-up of one area (docs/analytics.md)
+_route("/v1/insights", "GET", "insights", authorizer=ame_token)
 # what-if
 _route("/v1/quorum/simulations", "POST", "simulate_quorum", content_types=["*/*"], authorizer=ame_token)
 

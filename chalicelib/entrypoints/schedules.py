@@ -1,4 +1,5 @@
-"""Scheduled tasks: the outbox relay republishes what a crash between commit and send left behind.
+"""Scheduled tasks: the outbox relay republishes what a crash between commit and send left behind;
+the sweeper re-drives parked and stuck orders; the hourly analytics export (docs/analytics.md).
 
 The composition root loads with a schedule's first run, not at import (every function imports app.py).
 """
@@ -31,3 +32,9 @@ def relay_outbox(event: Any) -> dict:
 @schedules.schedule(Rate(1, unit=Rate.MINUTES), name="sweep_orders")
 def sweep_orders(event: Any) -> dict:
     return _container().redrive.sweep()
+
+
+@schedules.schedule(Rate(1, unit=Rate.HOURS), name="export_analytics")
+def export_analytics(event: Any) -> dict:
+    # Runs with the AWS SDK for pandas layer (pyarrow), attached to this function only (.chalice/config.json).
+    return _container().analytics_export.run().as_dict()
