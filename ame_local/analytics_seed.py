@@ -57,7 +57,7 @@ def _order_rows(n: int, first_day: date, days: int, rng: random.Random, prefix: 
     for i in range(n):
         area = codes[i % len(codes)]
         spec = AREAS[area]
-        key = f"{prefix}{i:010d}"
+        key = f"{prefix}{i:012d}"  # 16 characters: never shaped like a CNPJ
         created = datetime.combine(first_day + timedelta(days=rng.randrange(days)), datetime.min.time()) \
             + timedelta(seconds=rng.randrange(86400), microseconds=rng.randrange(1000) * 1000)
         roll = rng.random()
