@@ -145,10 +145,9 @@ class AnalyticsExport:
 
     def _write_dimensions(self) -> int:
         sources = self._source.dimension_sources()
-        days = self._source.all_days()
         products = {code: code for code in sources["products"]}
         tables = dimension_rows(sources["areas"], sources["platforms"], sources["methods"], products,
-                                days[0] if days else None, days[-1] if days else None)
+                                sources["first_day"], sources["last_day"])
         for table, data in tables.items():
             self._objects.put(dimension_key(table), self._write(DIMENSIONS[table], data))
         return len(tables)

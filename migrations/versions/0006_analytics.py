@@ -1,4 +1,4 @@
-"""Analytics: partner calls per order, export watermarks, the daily insights roll-up (docs/analytics.md).
+"""Analytics: orders by creation and update time, partner calls per order, export watermarks, the daily insights roll-up (docs/analytics.md).
 
 Revision ID: 0006
 Revises: 0005
@@ -22,6 +22,8 @@ TABLE_OPTIONS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_co
 
 
 def upgrade() -> None:
+    op.create_index("ix_orders_created_at", "orders", ["created_at"])
+    op.create_index("ix_orders_updated_at", "orders", ["updated_at"])
     op.create_table(
         "order_partner_calls",
         sa.Column("order_key", sa.String(40), nullable=False),
@@ -76,3 +78,5 @@ def downgrade() -> None:
     op.drop_table("insights_daily")
     op.drop_table("analytics_watermarks")
     op.drop_table("order_partner_calls")
+    op.drop_index("ix_orders_updated_at", table_name="orders")
+    op.drop_index("ix_orders_created_at", table_name="orders")

@@ -173,17 +173,21 @@ class SqlAnalyticsStore:
                     excluded={reason: int(v or 0) for reason, v in zip(EXCLUSION_REASONS, r[9:]) if v})
 
     def dimension_sources(self) -> dict[str, Any]:
-        """Latest settings snapshot per area, and every platform, method and product seen."""
+        """Latest settings snapshot per area; platforms, methods, products and days from the roll-up
+        (kept in step with the files, and small), so a run does not scan the orders table for them."""
+        d = insights_daily
         with self._engine.connect() as conn:
+            # (area_code, created_at) is indexed: the latest order per area is an index look-up each.
             latest = (sa.select(orders.c.area_code, sa.func.max(orders.c.created_at).label("at"))
                       .group_by(orders.c.area_code).subquery())
             snapshots = conn.execute(
                 sa.select(orders.c.area_code, orders.c.area_snapshot)
                 .join(latest, sa.and_(latest.c.area_code == orders.c.area_code, latest.c.at == orders.c.created_at))
             ).all()
-            platforms = [v for (v,) in conn.execute(sa.select(orders.c.platform).distinct())]
-            methods = [v for (v,) in conn.execute(sa.select(orders.c.signature_method).distinct())]
-            products = [v for (v,) in conn.execute(sa.select(orders.c.product_code).distinct())]
+            platforms = [v for (v,) in conn.execute(sa.select(d.c.platform).distinct())]
+            methods = [v for (v,) in conn.execute(sa.select(d.c.signature_method).distinct())]
+            products = [v for (v,) in conn.execute(sa.select(d.c.product_code).distinct())]
+            first, last = conn.execute(sa.select(sa.func.min(d.c.day), sa.func.max(d.c.day))).one()
         areas: dict[str, dict[str, Any]] = {}
         for code, snapshot in snapshots:
             try:
@@ -192,7 +196,9 @@ class SqlAnalyticsStore:
                 data = {}
             areas[code] = {"name": data.get("name"), "cost_center": data.get("cost_center")} \
                 if isinstance(data, dict) else {}
-        return {"areas": areas, "platforms": platforms, "methods": methods, "products": products}
+        return {"areas": areas, "platforms": platforms, "methods": methods, "products": products,
+                "first_day": None if first is None else _as_date(first),
+                "last_day": None if last is None else _as_date(last)}
 
     # -- watermark ----------------------------------------------------------------------------------------
 

@@ -270,3 +270,6 @@ insights_daily_reasons = sa.Table(
     sa.Column("parties", sa.Integer(), nullable=False),
     **TABLE_OPTIONS,
 )
+# The analytics export reads orders by creation day and finds changed ones by updated_at (migration 0006).
+sa.Index("ix_orders_created_at", orders.c.created_at)
+sa.Index("ix_orders_updated_at", orders.c.updated_at)
