@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -407,19 +406,20 @@ def _rate(part: int, whole: int) -> float | None:
     return None if whole == 0 else round(part / whole, 4)
 
 
-def insights(area_code: str, first: date, last: date, daily_rows: Iterable[Mapping[str, Any]],
-             reason_rows: Iterable[Mapping[str, Any]], refreshed_through: datetime | None) -> dict[str, Any]:
-    """GET /v1/insights's body from the roll-up rows of one area and range (docs/analytics.md)."""
+def insights(area_code: str, first: date, last: date, day_rows: Iterable[Mapping[str, Any]],
+             group_rows: Iterable[Mapping[str, Any]], reason_rows: Iterable[Mapping[str, Any]],
+             refreshed_through: datetime | None) -> dict[str, Any]:
+    """GET /v1/insights's body (docs/analytics.md) from roll-up sums: `day_rows` carry a day, the counts and a
+    verdict histogram; `group_rows` a platform, method and product with orders, quorum_met and no_quorum.
+    Rows of the same day or group are added up, so finer rows (one per combination and day) work too."""
     buckets = len(VERDICT_BUCKETS_MS) + 1
     days: dict[date, dict[str, Any]] = {}
     groups: dict[str, dict[str, dict[str, int]]] = {"platform": {}, "signature_method": {}, "product_code": {}}
     total_hist = [0] * buckets
     totals = {"orders": 0, "quorum_met": 0, "no_quorum": 0, "failed": 0, "in_progress": 0}
     partners = {"calls": 0, "errors": 0, "latency_ms": 0}
-    for r in daily_rows:
+    for r in day_rows:
         hist = r["verdict_histogram"]
-        if isinstance(hist, str):
-            hist = json.loads(hist)
         d = days.setdefault(r["day"], {"orders": 0, "quorum_met": 0, "no_quorum": 0, "failed": 0, "in_progress": 0,
                                        "hist": [0] * buckets, "calls": 0, "errors": 0, "latency_ms": 0})
         for k in totals:
@@ -434,6 +434,7 @@ def insights(area_code: str, first: date, last: date, daily_rows: Iterable[Mappi
         partners["calls"] += r["partner_calls"]
         partners["errors"] += r["partner_errors"]
         partners["latency_ms"] += r["partner_latency_ms"]
+    for r in group_rows:
         for dim, by in groups.items():
             g = by.setdefault(r[dim], {"orders": 0, "decided": 0, "quorum_met": 0})
             g["orders"] += r["orders"]

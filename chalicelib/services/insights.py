@@ -46,5 +46,5 @@ class InsightsQueries:
         return area, first, last  # type: ignore[return-value]
 
     def answer(self, area_code: str, first: date, last: date) -> dict[str, Any]:
-        daily, reasons = self._store.rollup_rows(area_code, first, last)
-        return insights(area_code, first, last, daily, reasons, self._store.watermark(WATERMARK))
+        days, groups, reasons = self._store.rollup_rows(area_code, first, last)
+        return insights(area_code, first, last, days, groups, reasons, self._store.watermark(WATERMARK))

@@ -54,7 +54,7 @@ def upgrade() -> None:
         sa.Column("no_quorum", sa.Integer(), nullable=False),
         sa.Column("failed", sa.Integer(), nullable=False),
         sa.Column("in_progress", sa.Integer(), nullable=False),
-        sa.Column("verdict_histogram", sa.Text(), nullable=False),
+        *(sa.Column(f"verdict_bucket_{i:02d}", sa.Integer(), nullable=False) for i in range(14)),
         sa.Column("partner_calls", sa.Integer(), nullable=False),
         sa.Column("partner_errors", sa.Integer(), nullable=False),
         sa.Column("partner_latency_ms", sa.BigInteger(), nullable=False),

@@ -213,3 +213,25 @@ def test_the_roll_up_counts_what_the_orders_table_holds(engine, tmp_path):
     assert tuple(int(v) for v in rolled) == (sum(by_status.values()), by_status.get("QUORUM_MET", 0),
                                              by_status.get("NO_QUORUM", 0), by_status.get("FAILED", 0))
     assert int(reasons) == failing
+
+
+def test_insights_over_the_database_roll_up_add_up_to_the_areas_orders(engine, tmp_path):
+    from chalicelib.services.insights import InsightsQueries
+
+    _job(engine, tmp_path).run(full=True)
+    with engine.connect() as conn:
+        by_status = dict(conn.execute(sa.select(orders.c.status, sa.func.count())
+                                      .where(orders.c.area_code == "CREDITO_PJ").group_by(orders.c.status)).all())
+        by_platform = conn.execute(sa.select(orders.c.platform, sa.func.count()).where(
+            orders.c.area_code == "CREDITO_PJ", orders.c.status == "QUORUM_MET").group_by(orders.c.platform)).all()
+
+    body = InsightsQueries(SqlAnalyticsStore(engine), FixedClock(NOW)).answer(
+        "CREDITO_PJ", FIRST_DAY, FIRST_DAY + timedelta(days=DAYS - 1))
+
+    assert body["totals"]["orders"] == sum(by_status.values())
+    assert body["totals"]["quorum_met"] == by_status.get("QUORUM_MET", 0)
+    assert sum(d["orders"] for d in body["days"]) == sum(by_status.values()) and len(body["days"]) == DAYS
+    assert {g["code"]: g["quorum_met"] for g in body["quorum_rate"]["by_platform"]} == dict(by_platform)
+    decided = by_status.get("QUORUM_MET", 0) + by_status.get("NO_QUORUM", 0) + by_status.get("FAILED", 0)
+    assert body["time_to_verdict_ms"]["count"] == decided and body["time_to_verdict_ms"]["p95"] is not None
+    assert body["refreshed_through"] == NOW.isoformat().replace("+00:00", "Z")

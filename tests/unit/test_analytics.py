@@ -85,6 +85,13 @@ def test_fact_rows_take_the_failure_reason_from_the_first_party_without_quorum()
     assert "11222333000181" not in json.dumps({k: [str(v) for v in vs] for k, vs in o.items()})
 
 
+def test_the_roll_up_table_has_one_column_per_histogram_bucket():
+    from chalicelib.adapters.db.schema import VERDICT_BUCKETS, insights_daily
+
+    assert VERDICT_BUCKETS == len(VERDICT_BUCKETS_MS) + 1
+    assert sum(c.name.startswith("verdict_bucket_") for c in insights_daily.columns) == VERDICT_BUCKETS
+
+
 def test_histogram_percentiles_fall_inside_the_right_bucket():
     counts = [0] * (len(VERDICT_BUCKETS_MS) + 1)
     for ms in [100] * 50 + [1500] * 45 + [40_000] * 5:
@@ -102,7 +109,7 @@ def test_insights_answer_fills_every_day_and_matches_the_openapi_model():
             for k, v in daily.items()]
     reason_rows = [{"reason": r, "parties": n} for (_, _, r), n in reasons.items()]
 
-    body = insights("CREDITO_PJ", date(2026, 11, 28), date(2026, 11, 29), rows, reason_rows,
+    body = insights("CREDITO_PJ", date(2026, 11, 28), date(2026, 11, 29), rows, rows, reason_rows,
                     datetime(2026, 11, 29, 11, tzinfo=timezone.utc))
 
     Insights.model_validate(body)
@@ -123,7 +130,8 @@ class FakeRollup:
 
     def rollup_rows(self, area_code, first, last):
         self.asked.append((area_code, first, last))
-        return [r for r in self.daily if r["area_code"] == area_code and first <= r["day"] <= last], self.reasons
+        rows = [r for r in self.daily if r["area_code"] == area_code and first <= r["day"] <= last]
+        return rows, rows, self.reasons
 
     def watermark(self, name):
         return None
@@ -133,7 +141,7 @@ class FakeRollup:
 def insights_api():
     row = {"area_code": "CREDITO_PJ", "day": date(2026, 11, 29), "platform": "BANKLINE", "signature_method": "DIGITAL",
            "product_code": "CCB_GIRO", "orders": 4, "quorum_met": 3, "no_quorum": 1, "failed": 0, "in_progress": 0,
-           "verdict_histogram": json.dumps([0, 0, 0, 4] + [0] * 10), "partner_calls": 12, "partner_errors": 1,
+           "verdict_histogram": [0, 0, 0, 4] + [0] * 10, "partner_calls": 12, "partner_errors": 1,
            "partner_latency_ms": 1200}
     with api_over_fakes(ENV) as (client, c):
         store = FakeRollup([row], [{"reason": "ALL_RESTRICTED", "parties": 1}])

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from chalicelib.adapters.db.engine import WRITE_OPTION
 from chalicelib.adapters.db.schema import (
+    VERDICT_BUCKETS,
     analytics_watermarks,
     insights_daily,
     insights_daily_reasons,
@@ -226,7 +227,8 @@ class SqlAnalyticsStore:
             return
         daily_rows = [{"area_code": k[0], "day": k[1], "platform": k[2], "signature_method": k[3],
                        "product_code": k[4], **{c: v for c, v in row.items() if c != "verdict_histogram"},
-                       "verdict_histogram": json.dumps(row["verdict_histogram"])} for k, row in daily.items()]
+                       **{f"verdict_bucket_{i:02d}": n for i, n in enumerate(row["verdict_histogram"])}}
+                      for k, row in daily.items()]
         reason_rows = [{"area_code": a, "day": d, "reason": r, "parties": n} for (a, d, r), n in reasons.items()]
         with self._writer.begin() as conn:
             for chunk in _chunks(days, 500):
@@ -237,19 +239,35 @@ class SqlAnalyticsStore:
             for chunk in _chunks(reason_rows, 2000):
                 conn.execute(insights_daily_reasons.insert(), chunk)
 
-    def rollup_rows(self, area_code: str, first: date, last: date) -> tuple[list[dict], list[dict]]:
+    def rollup_rows(self, area_code: str, first: date, last: date) -> tuple[list[dict], list[dict], list[dict]]:
+        """(per day, per platform/method/product, per no-quorum reason) sums over one area and range;
+        the database sums, so a year is 365 + a few rows whatever the number of combinations."""
         d, r = insights_daily, insights_daily_reasons
+        where = (d.c.area_code == area_code, d.c.day >= first, d.c.day <= last)
+        counts = ("orders", "quorum_met", "no_quorum", "failed", "in_progress", "partner_calls", "partner_errors",
+                  "partner_latency_ms")
+        buckets = [f"verdict_bucket_{i:02d}" for i in range(VERDICT_BUCKETS)]
         with self._engine.connect() as conn:
-            daily = [dict(row._mapping) for row in conn.execute(
-                sa.select(d).where(d.c.area_code == area_code, d.c.day >= first, d.c.day <= last))]
-            reasons = [dict(row._mapping) for row in conn.execute(
+            days = conn.execute(
+                sa.select(d.c.day, *(sa.cast(sa.func.sum(d.c[c]), sa.BigInteger).label(c)
+                                     for c in (*counts, *buckets)))
+                .where(*where).group_by(d.c.day)).all()
+            groups = conn.execute(
+                sa.select(d.c.platform, d.c.signature_method, d.c.product_code,
+                          *(sa.func.sum(d.c[c]).label(c) for c in ("orders", "quorum_met", "no_quorum")))
+                .where(*where).group_by(d.c.platform, d.c.signature_method, d.c.product_code)).all()
+            reasons = conn.execute(
                 sa.select(r.c.reason, sa.func.sum(r.c.parties).label("parties"))
-                .where(r.c.area_code == area_code, r.c.day >= first, r.c.day <= last).group_by(r.c.reason))]
-        for row in daily:
-            row["day"] = _as_date(row["day"])
-        for row in reasons:
-            row["parties"] = int(row["parties"] or 0)
-        return daily, reasons
+                .where(r.c.area_code == area_code, r.c.day >= first, r.c.day <= last).group_by(r.c.reason)).all()
+        day_rows = []
+        for row in days:
+            m = row._mapping
+            day_rows.append({"day": _as_date(m["day"]), **{c: int(m[c] or 0) for c in counts},
+                             "verdict_histogram": [int(m[b] or 0) for b in buckets]})
+        group_rows = [{k: (int(v or 0) if k in ("orders", "quorum_met", "no_quorum") else v)
+                       for k, v in row._mapping.items()} for row in groups]
+        reason_rows = [{"reason": row.reason, "parties": int(row.parties or 0)} for row in reasons]
+        return day_rows, group_rows, reason_rows
 
     # -- partner calls per order -------------------------------------------------------------------------
 

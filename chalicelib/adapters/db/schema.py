@@ -217,6 +217,8 @@ order_deliveries = sa.Table(
 # GET /v1/orders by area, newest first (migration 0004); area + status uses ix_orders_area_status_created.
 sa.Index("ix_orders_area_created", orders.c.area_code, orders.c.created_at, orders.c.order_key)
 
+VERDICT_BUCKETS = 14  # len(chalicelib.domain.analytics.VERDICT_BUCKETS_MS) + 1; a unit test keeps them equal
+
 # Analytics (docs/analytics.md): partner calls tallied per order and partner, the export's watermarks,
 # and the daily roll-up that GET /v1/insights answers from.
 order_partner_calls = sa.Table(
@@ -252,9 +254,9 @@ insights_daily = sa.Table(
     sa.Column("no_quorum", sa.Integer(), nullable=False),
     sa.Column("failed", sa.Integer(), nullable=False),
     sa.Column("in_progress", sa.Integer(), nullable=False),
-    # Time from intake to verdict as a histogram over fixed buckets (JSON list of counts), so that
-    # p50/p95 over any range of days is a sum of histograms.
-    sa.Column("verdict_histogram", sa.Text(), nullable=False),
+    # Time from intake to verdict as a histogram over fixed buckets (domain.analytics.VERDICT_BUCKETS_MS,
+    # the last one open), so that p50/p95 over any range of days is a sum the database does.
+    *(sa.Column(f"verdict_bucket_{i:02d}", sa.Integer(), nullable=False) for i in range(VERDICT_BUCKETS)),
     sa.Column("partner_calls", sa.Integer(), nullable=False),
     sa.Column("partner_errors", sa.Integer(), nullable=False),
     sa.Column("partner_latency_ms", sa.BigInteger(), nullable=False),
