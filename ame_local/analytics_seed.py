@@ -49,7 +49,8 @@ def make_cnpj(n: int) -> str:
     return base + _cnpj.calc_check_digits(base)
 
 
-def _order_rows(n: int, first_day: date, days: int, rng: random.Random, prefix: str) -> Iterator[dict[str, list]]:
+def _order_rows(n: int, first_day: date, days: int, rng: random.Random, prefix: str,
+                in_flight: bool = True) -> Iterator[dict[str, list]]:
     """One chunk at a time: rows per table for up to CHUNK orders."""
     tables: dict[str, list] = {"orders": [], "parties": [], "participants": [], "rules": [], "history": [],
                                "calls": []}
@@ -60,7 +61,7 @@ def _order_rows(n: int, first_day: date, days: int, rng: random.Random, prefix: 
         key = f"{prefix}{i:012d}"  # 16 characters: never shaped like a CNPJ
         created = datetime.combine(first_day + timedelta(days=rng.randrange(days)), datetime.min.time()) \
             + timedelta(seconds=rng.randrange(86400), microseconds=rng.randrange(1000) * 1000)
-        roll = rng.random()
+        roll = rng.random() if in_flight else rng.random() * 0.95
         status = ("QUORUM_MET" if roll < 0.70 else "NO_QUORUM" if roll < 0.90 else "FAILED" if roll < 0.95
                   else "PROCESSING" if roll < 0.98 else "RECEIVED")
         pj = area == "CREDITO_PJ" or rng.random() < 0.3
@@ -135,10 +136,11 @@ TABLES = (("orders", orders), ("parties", order_parties), ("participants", order
 
 
 def seed_orders(engine: sa.Engine, n: int, first_day: date, days: int, seed: int = 16,
-                prefix: str = "SEED") -> int:
-    """Inserts `n` synthetic orders created over `days` days from `first_day`; returns n."""
+                prefix: str = "SEED", in_flight: bool = True) -> int:
+    """Inserts `n` synthetic orders created over `days` days from `first_day`; returns n. `in_flight=False`:
+    every order has its verdict (a running stack's sweeper would otherwise re-drive the others)."""
     rng = random.Random(seed)
-    for tables in _order_rows(n, first_day, days, rng, prefix):
+    for tables in _order_rows(n, first_day, days, rng, prefix, in_flight):
         with engine.begin() as conn:
             for name, table in TABLES:
                 if tables[name]:
