@@ -40,14 +40,13 @@ def local_hmac_key(path: Path = LOCAL_KEY_FILE) -> bytes:
 def export(database_url: str, output: Path = DEFAULT_OUTPUT, full: bool = False,
            hmac_key: bytes | None = None) -> dict[str, Any]:
     from chalicelib.adapters.clock import SystemClock
-    from chalicelib.adapters.db.analytics import SqlAnalyticsStore
-    from chalicelib.adapters.db.engine import create_engine_for
+    from chalicelib.adapters.db.analytics import SqlAnalyticsStore, create_export_engine
     from chalicelib.adapters.object_store import LocalObjectStore
     from chalicelib.adapters.parquet import parquet_bytes
     from chalicelib.services.analytics_export import AnalyticsExport
 
     key = hmac_key if hmac_key is not None else local_hmac_key()
-    engine = create_engine_for(database_url)
+    engine = create_export_engine(database_url)
     try:
         job = AnalyticsExport(SqlAnalyticsStore(engine), LocalObjectStore(output), parquet_bytes,
                               lambda: key, SystemClock(), lag_seconds=0)

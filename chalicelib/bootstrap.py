@@ -299,7 +299,12 @@ class Container:
         from chalicelib.services.analytics_export import AnalyticsExport
 
         ref = self.settings.analytics_hmac_secret_ref
-        return AnalyticsExport(self.analytics_store, self.analytics_objects, parquet_bytes,
+        from chalicelib.adapters.db.analytics import SqlAnalyticsStore, create_export_engine
+
+        url = self.settings.database_url
+        # SQLite (the local stack): the same engine, so its writer gate also covers the export's writes.
+        store = SqlAnalyticsStore(self.engine if url.startswith("sqlite") else create_export_engine(url))
+        return AnalyticsExport(store, self.analytics_objects, parquet_bytes,
                                lambda: self.secrets.get(ref).encode("utf-8"), self.clock)
 
     @cached_property
