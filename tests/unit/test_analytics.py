@@ -216,3 +216,47 @@ def test_only_the_export_path_imports_pyarrow():
     importing = [str(p.relative_to(ROOT)) for p in (ROOT / "chalicelib").rglob("*.py")
                  if "import pyarrow" in p.read_text(encoding="utf-8")]
     assert importing == ["chalicelib/adapters/parquet.py"]
+
+
+# -- partner calls per order ------------------------------------------------------------------------------
+
+def test_partner_calls_of_an_invocation_are_tallied_per_order_and_handed_over_once():
+    from chalicelib import observability as obs
+
+    got = []
+    obs.bind_order("ORDER1")
+    try:
+        with obs.partner_call("poderes"):
+            pass
+        with pytest.raises(RuntimeError):
+            with obs.partner_call("pessoas"):
+                raise RuntimeError("boom")
+        with obs.partner_call("pessoas"):
+            pass
+        assert obs.flush_partner_calls(lambda key, tally: got.append((key, tally)))
+        assert not obs.flush_partner_calls(lambda key, tally: got.append((key, tally)))
+    finally:
+        obs.clear_context()
+
+    ((key, tally),) = got
+    assert key == "ORDER1"
+    assert {p: (calls, errors) for p, (calls, errors, _) in tally.items()} == {"poderes": (1, 0), "pessoas": (2, 1)}
+
+
+def test_partner_calls_without_an_order_are_not_tallied_and_a_failing_sink_is_swallowed():
+    from chalicelib import observability as obs
+
+    with obs.partner_call("parametrizador"):
+        pass
+    assert not obs.flush_partner_calls(lambda key, tally: None)
+    obs.bind_order("ORDER2")
+    try:
+        with obs.partner_call("poderes"):
+            pass
+
+        def broken(key, tally):
+            raise OSError("database down")
+
+        assert obs.flush_partner_calls(broken) is False
+    finally:
+        obs.clear_context()
