@@ -235,3 +235,15 @@ def test_insights_over_the_database_roll_up_add_up_to_the_areas_orders(engine, t
     decided = by_status.get("QUORUM_MET", 0) + by_status.get("NO_QUORUM", 0) + by_status.get("FAILED", 0)
     assert body["time_to_verdict_ms"]["count"] == decided and body["time_to_verdict_ms"]["p95"] is not None
     assert body["refreshed_through"] == NOW.isoformat().replace("+00:00", "Z")
+
+
+def test_partner_call_tallies_add_up_per_order_and_partner(engine):
+    from chalicelib.adapters.db.schema import order_partner_calls as pc
+
+    store = SqlAnalyticsStore(engine)
+    store.add_partner_calls("TALLY0000000001", {"poderes": (1, 0, 120), "pessoas": (2, 1, 300)})
+    store.add_partner_calls("TALLY0000000001", {"poderes": (2, 1, 80)})
+    with engine.connect() as conn:
+        rows = {r.partner: (r.calls, r.errors, r.latency_ms) for r in conn.execute(
+            sa.select(pc).where(pc.c.order_key == "TALLY0000000001"))}
+    assert rows == {"poderes": (3, 1, 200), "pessoas": (2, 1, 300)}
