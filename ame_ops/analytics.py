@@ -29,8 +29,9 @@ def query_sql(name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def local_hmac_key(path: Path = LOCAL_KEY_FILE) -> bytes:
+def local_hmac_key(path: Path | None = None) -> bytes:
     """The key this machine's exports use when no Secrets Manager endpoint is configured (made once)."""
+    path = path or LOCAL_KEY_FILE
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_hex(32), encoding="ascii")

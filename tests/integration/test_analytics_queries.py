@@ -197,3 +197,26 @@ def test_glue_columns_are_exactly_the_parquet_schema_the_exporter_writes(exporte
 def test_dt_is_a_string_in_duckdb_as_in_glue(exported):
     _, _, conn = exported
     assert conn.execute("SELECT typeof(dt) FROM fact_orders LIMIT 1").fetchone()[0] == "VARCHAR"
+
+
+def test_bin_ame_analytics_export_and_query_work_from_the_command_line(tmp_path, monkeypatch):
+    import io
+
+    from ame_ops.__main__ import main
+
+    url = f"sqlite:///{tmp_path / 'ame.sqlite'}"
+    upgrade(url)
+    engine = create_engine_for(url)
+    seed_orders(engine, 50, date(2026, 11, 1), 3, seed=5)
+    engine.dispose()
+    monkeypatch.setenv("AME_DATABASE_URL", url)
+    monkeypatch.setattr(analytics, "LOCAL_KEY_FILE", tmp_path / "key")
+    out = io.StringIO()
+    assert main(["analytics", "export", "--output", str(tmp_path / "files")], out) == 0
+    assert json.loads(out.getvalue())["orders"] == 50
+    out = io.StringIO()
+    assert main(["analytics", "query", "success_failure_rates", "--input", str(tmp_path / "files")], out) == 0
+    lines = out.getvalue().splitlines()
+    assert lines[0].split()[:4] == ["area_code", "platform", "signature_method", "orders"]
+    assert sum(int(line.split()[3]) for line in lines[1:-1]) == 50
+    assert main(["analytics", "query", "no_such_query"], io.StringIO()) == 2
