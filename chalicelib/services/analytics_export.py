@@ -17,7 +17,6 @@ from chalicelib.domain.analytics import (
     DIMENSIONS,
     FACTS,
     PARTITION_COLUMN,
-    FactBatch,
     OrderRow,
     PartyRow,
     build_facts,
@@ -95,13 +94,32 @@ class AnalyticsExport:
         key = self._hmac_key()
         orders = parties = files = 0
         for start, end in day_windows(days, self._window_days):
-            batch = build_facts(self._source.order_rows(start, end), self._source.party_rows(start, end), key)
+            by_day: dict[date, list[OrderRow]] = {}
+            for row in self._source.order_rows(start, end):
+                by_day.setdefault(row.created_at.date(), []).append(row)
+            parties_of: dict[str, list[PartyRow]] = {}
+            for party in self._source.party_rows(start, end):
+                parties_of.setdefault(party.order_key, []).append(party)
             window_days = [start + timedelta(days=i) for i in range((end - start).days)]
-            files += self._write_partitions(window_days, batch)
-            daily, reasons = rollup(batch)
+            daily: dict = {}
+            reasons: dict = {}
+            for day in window_days:
+                rows = by_day.get(day)
+                if not rows:  # every order of that day is gone (retention): no partition
+                    for table in FACTS:
+                        self._objects.delete(partition_key(table, day))
+                    continue
+                batch = build_facts(rows, (p for r in rows for p in parties_of.get(r.order_key, ())), key)
+                for table in FACTS:
+                    data = batch.orders if table == "fact_orders" else batch.parties
+                    self._objects.put(partition_key(table, day), self._write(FACTS[table], data))
+                    files += 1
+                day_daily, day_reasons = rollup(batch)
+                daily.update(day_daily)
+                reasons.update(day_reasons)
+                orders += len(batch)
+                parties += len(batch.parties["order_key"])
             self._source.replace_rollup(window_days, daily, reasons)
-            orders += len(batch)
-            parties += len(batch.parties["order_key"])
         if after is None:
             files += self._drop_partitions_not_in(set(days))
         files += self._write_dimensions()
@@ -109,29 +127,6 @@ class AnalyticsExport:
         result = ExportResult(days=len(days), orders=orders, parties=parties, files=files, high_water=until)
         log.info("analytics export done", extra=result.as_dict())
         return result
-
-    def _write_partitions(self, days: list[date], batch: FactBatch) -> int:
-        by_day: dict[date, list[int]] = {}
-        for i, day in enumerate(batch.orders["created_date"]):
-            by_day.setdefault(day, []).append(i)
-        party_index: dict[str, list[int]] = {}
-        for i, order_key in enumerate(batch.parties["order_key"]):
-            party_index.setdefault(order_key, []).append(i)
-        written = 0
-        for day in days:
-            rows = by_day.get(day)
-            if not rows:  # every order of that day is gone (retention): no partition
-                for table in FACTS:
-                    self._objects.delete(partition_key(table, day))
-                continue
-            party_rows = [j for i in rows for j in party_index.get(batch.orders["order_key"][i], ())]
-            for table, columns, picked, data in (
-                    ("fact_orders", FACTS["fact_orders"], rows, batch.orders),
-                    ("fact_party_outcomes", FACTS["fact_party_outcomes"], party_rows, batch.parties)):
-                subset = {c: [data[c][i] for i in picked] for c, _ in columns}
-                self._objects.put(partition_key(table, day), self._write(columns, subset))
-                written += 1
-        return written
 
     def _drop_partitions_not_in(self, days: set[date]) -> int:
         dropped = 0
