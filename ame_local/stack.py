@@ -185,6 +185,8 @@ class LocalStack:
         from ame_local.config import state_machine_arn
 
         env["AME_STATE_MACHINE_ARN"] = state_machine_arn()
+        # Schedules fire every few seconds locally; the analytics export (hourly in AWS) once a minute.
+        env["AME_ANALYTICS_MIN_INTERVAL_SECONDS"] = os.environ.get("AME_ANALYTICS_MIN_INTERVAL_SECONDS", "60")
         if self._jwks_server is not None:
             from ame_local.issuer import AUDIENCE, ISSUER
 

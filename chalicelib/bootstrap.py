@@ -305,7 +305,8 @@ class Container:
         # SQLite (the local stack): the same engine, so its writer gate also covers the export's writes.
         store = SqlAnalyticsStore(self.engine if url.startswith("sqlite") else create_export_engine(url))
         return AnalyticsExport(store, self.analytics_objects, parquet_bytes,
-                               lambda: self.secrets.get(ref).encode("utf-8"), self.clock)
+                               lambda: self.secrets.get(ref).encode("utf-8"), self.clock,
+                               min_interval_seconds=self.settings.analytics_min_interval_seconds)
 
     @cached_property
     def insights(self):

@@ -61,6 +61,7 @@ class Settings(BaseModel):
     analytics_prefix: str = Field("analytics", alias="AME_ANALYTICS_PREFIX")
     analytics_local_dir: str | None = Field(None, alias="AME_ANALYTICS_LOCAL_DIR")
     analytics_hmac_secret_ref: str = Field("ame/analytics/requester-hmac", alias="AME_ANALYTICS_HMAC_SECRET_REF")
+    analytics_min_interval_seconds: float = Field(0.0, alias="AME_ANALYTICS_MIN_INTERVAL_SECONDS", ge=0)
 
     model_config = {"populate_by_name": True, "extra": "ignore", "defer_build": True}
 

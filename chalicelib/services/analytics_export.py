@@ -74,7 +74,8 @@ class ExportResult:
 
 class AnalyticsExport:
     def __init__(self, source: AnalyticsSource, objects: ObjectStore, write: FileWriter,
-                 hmac_key: Callable[[], bytes], clock: Any, lag_seconds: float = 30.0, window_days: int = 7):
+                 hmac_key: Callable[[], bytes], clock: Any, lag_seconds: float = 30.0, window_days: int = 7,
+                 min_interval_seconds: float = 0.0):
         self._source = source
         self._objects = objects
         self._write = write
@@ -83,6 +84,9 @@ class AnalyticsExport:
         # Rows committed up to this long after their updated_at are still seen by the next run.
         self._lag = timedelta(seconds=lag_seconds)
         self._window_days = window_days
+        # A run sooner than this after the previous one does nothing (the local stack fires every
+        # schedule every few seconds; AWS fires this one hourly).
+        self._min_interval = timedelta(seconds=min_interval_seconds)
 
     def run(self, full: bool = False) -> ExportResult:
         from chalicelib.adapters.db.analytics import day_windows
@@ -90,6 +94,8 @@ class AnalyticsExport:
         now = self._clock.now()
         until = now - self._lag
         after = None if full else self._source.watermark(WATERMARK)
+        if after is not None and self._min_interval and now - self._lag - after < self._min_interval:
+            return ExportResult(days=0, orders=0, parties=0, files=0, high_water=after)
         days = self._source.all_days() if after is None else self._source.changed_days(after, until)
         key = self._hmac_key()
         orders = parties = files = 0

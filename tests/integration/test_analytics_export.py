@@ -247,3 +247,14 @@ def test_partner_call_tallies_add_up_per_order_and_partner(engine):
         rows = {r.partner: (r.calls, r.errors, r.latency_ms) for r in conn.execute(
             sa.select(pc).where(pc.c.order_key == "TALLY0000000001"))}
     assert rows == {"poderes": (3, 1, 200), "pessoas": (2, 1, 300)}
+
+
+def test_a_run_sooner_than_the_minimum_interval_does_nothing(engine, tmp_path):
+    def job(at):
+        return AnalyticsExport(SqlAnalyticsStore(engine), LocalObjectStore(tmp_path), parquet_bytes, lambda: KEY,
+                               FixedClock(at), lag_seconds=0, min_interval_seconds=60)
+
+    job(NOW).run(full=True)
+
+    assert job(NOW + timedelta(seconds=30)).run().files == 0
+    assert job(NOW + timedelta(seconds=61)).run().files > 0
