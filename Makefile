@@ -14,8 +14,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
+# Past orders for the Painel and the analytics files under .local/analytics (docs/analytics.md).
 run: install
-	$(PY) -m ame_local run
+	AME_LOCAL_ANALYTICS_SEED=$${AME_LOCAL_ANALYTICS_SEED:-2000} AME_ANALYTICS_LOCAL_DIR=$${AME_ANALYTICS_LOCAL_DIR:-.local/analytics} \
+		$(PY) -m ame_local run
 
 test: install lint
 	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)

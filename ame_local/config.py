@@ -157,6 +157,9 @@ class LocalConfig:
     issuer_port: int = 0
     # Faults in the AWS emulation itself (AME_LOCAL_CHAOS_*): duplicate SQS deliveries, killed Lambdas.
     chaos: ChaosConfig = field(default_factory=ChaosConfig)
+    # Past orders generated at start when the database has none of them (AME_LOCAL_ANALYTICS_SEED; `make
+    # run` asks for 2,000 over 60 days), so the Painel and `bin/ame analytics query` show something at once.
+    analytics_seed_orders: int = 0
 
     @property
     def simulator_needed(self) -> bool:
@@ -185,6 +188,13 @@ class LocalConfig:
         config.issuer_key_path = Path(env["AME_LOCAL_ISSUER_KEY"]) if env.get("AME_LOCAL_ISSUER_KEY") else None
         config.issuer_port = int(env.get("AME_ISSUER_PORT", "0"))
         config.chaos = ChaosConfig.from_env(env)
+        config.analytics_seed_orders = int(env.get("AME_LOCAL_ANALYTICS_SEED", "0").strip() or "0")
+        if env.get("AME_ANALYTICS_LOCAL_DIR"):
+            # The exports of the stack and of `bin/ame analytics export` hash requesters with the same key.
+            from ame_ops.analytics import local_hmac_key
+
+            ref = env.get("AME_ANALYTICS_HMAC_SECRET_REF", "ame/analytics/requester-hmac")
+            config.secrets.setdefault(ref, local_hmac_key().decode("ascii"))
         interval = _optional_float(env, "AME_LOCAL_SCHEDULE_SECONDS")
         if interval is not None:
             config.schedule_interval_seconds = interval

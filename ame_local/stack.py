@@ -60,6 +60,8 @@ class LocalStack:
             self._set_environment()
             if self.config.run_migrations:
                 self._migrate()
+            if self.config.analytics_seed_orders:
+                self._seed_analytics(self.config.analytics_seed_orders)
             if self.app is None:
                 self.app = importlib.import_module("app").app
             self._start_aws()
@@ -187,6 +189,8 @@ class LocalStack:
         from ame_local.config import state_machine_arn
 
         env["AME_STATE_MACHINE_ARN"] = state_machine_arn()
+        # Schedules fire every few seconds locally; the analytics export (hourly in AWS) once a minute.
+        env["AME_ANALYTICS_MIN_INTERVAL_SECONDS"] = os.environ.get("AME_ANALYTICS_MIN_INTERVAL_SECONDS", "60")
         if self._jwks_server is not None:
             from ame_local.issuer import AUDIENCE, ISSUER
 
@@ -235,6 +239,28 @@ class LocalStack:
         from migrations.runner import upgrade
 
         upgrade(url)
+
+    def _seed_analytics(self, count: int) -> None:
+        """Past orders for the Painel (ame_local/analytics_seed.py), once: skipped when they are there."""
+        from datetime import datetime, timedelta, timezone
+
+        import sqlalchemy as sa
+
+        from ame_local.analytics_seed import seed_orders
+        from chalicelib.adapters.db.engine import create_engine_for
+        from chalicelib.adapters.db.schema import orders
+
+        engine = create_engine_for(self.config.database_url)
+        try:
+            with engine.connect() as conn:
+                if conn.execute(sa.select(orders.c.order_key).where(orders.c.created_by == "seed").limit(1)).first():
+                    return
+            days = 60
+            first = datetime.now(timezone.utc).date() - timedelta(days=days - 1)
+            seed_orders(engine, count, first, days, in_flight=False)
+            logger.warning("analytics: %d past orders generated over %d days for the Painel", count, days)
+        finally:
+            engine.dispose()
 
     def _start_aws(self) -> None:
         seed_dir = self.config.simulator_seed_dir or (REPO_ROOT / "ame_local" / "simulator")

@@ -1,4 +1,5 @@
 """`bin/ame dlq list|show|replay --queue NAME`: dead-letter queues, for on-call engineers.
+`bin/ame analytics export|query NAME`: the analytics files under .local/analytics and the named queries.
 
 AWS credentials and region come from the usual boto3 sources; AME_AWS_ENDPOINT_URL points at another
 endpoint (the local stack prints its own), AME_QUEUE_PREFIX at a stage's queue names.
@@ -39,7 +40,17 @@ def main(argv: list[str] | None = None, out: Any = sys.stdout) -> int:
             group = p.add_mutually_exclusive_group(required=True)
             group.add_argument("--id", action="append", dest="ids", help="a message id (repeatable)")
             group.add_argument("--all", action="store_true")
+    analytics = commands.add_parser("analytics", help="analytics export and named queries (docs/analytics.md)")
+    analytics_actions = analytics.add_subparsers(dest="action", required=True)
+    exporter = analytics_actions.add_parser("export", help="write the Parquet files under .local/analytics")
+    exporter.add_argument("--full", action="store_true", help="rewrite every partition, not only changed days")
+    exporter.add_argument("--output", help="folder (default .local/analytics)")
+    query = analytics_actions.add_parser("query", help="run a named query with DuckDB")
+    query.add_argument("name", help="a file name under analytics/queries without .sql, or 'list'")
+    query.add_argument("--input", help="folder with the exported files (default .local/analytics)")
     args = parser.parse_args(argv)
+    if args.area == "analytics":
+        return _analytics(args, out)
 
     from ame_ops.dlq import DeadLetters
 
@@ -59,6 +70,35 @@ def main(argv: list[str] | None = None, out: Any = sys.stdout) -> int:
         json.dump({"queue": args.queue, "replayed": replayed}, out, indent=2)
     out.write("\n")
     return 0
+
+
+def _analytics(args: Any, out: Any) -> int:
+    from pathlib import Path
+
+    from ame_ops import analytics
+
+    if args.action == "export":
+        output = Path(args.output) if args.output else analytics.DEFAULT_OUTPUT
+        json.dump(analytics.export(analytics.database_url(), output, full=args.full), out, indent=2)
+        out.write("\n")
+        return 0
+    if args.name == "list":
+        out.write("\n".join(analytics.query_names()) + "\n")
+        return 0
+    if args.name not in analytics.query_names():
+        print(f"no named query {args.name!r}; known: {', '.join(analytics.query_names())}", file=sys.stderr)
+        return 2
+    columns, rows = analytics.run_query(args.name, Path(args.input) if args.input else analytics.DEFAULT_OUTPUT)
+    widths = [max([len(c)] + [len(_cell(r[i])) for r in rows]) for i, c in enumerate(columns)]
+    out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths)) + "\n")
+    for row in rows:
+        out.write("  ".join(_cell(v).ljust(w) for v, w in zip(row, widths)) + "\n")
+    out.write(f"({len(rows)} rows)\n")
+    return 0
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
 
 
 if __name__ == "__main__":

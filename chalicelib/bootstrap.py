@@ -286,6 +286,52 @@ class Container:
         return S3ClaimChecks(lambda: self.boto_session.client("s3"), self.settings.bucket,
                              self.settings.claim_check_threshold_bytes)
 
+    # -- analytics (docs/analytics.md) ----------------------------------------------------------------
+    @cached_property
+    def analytics_store(self):
+        from chalicelib.adapters.db.analytics import SqlAnalyticsStore
+
+        return SqlAnalyticsStore(self.engine)
+
+    @cached_property
+    def analytics_objects(self):
+        from chalicelib.adapters.object_store import LocalObjectStore, S3ObjectStore
+
+        s = self.settings
+        if s.analytics_local_dir:
+            return LocalObjectStore(s.analytics_local_dir)
+        if not s.bucket:
+            from chalicelib.settings import SettingsError
+
+            raise SettingsError("invalid or missing settings: AME_BUCKET (the analytics export writes there)")
+        return S3ObjectStore(lambda: self.boto_session.client("s3"), s.bucket, s.analytics_prefix)
+
+    @cached_property
+    def analytics_export(self):
+        # pyarrow is imported here, inside the export function only (its layer); never by the API.
+        from chalicelib.adapters.parquet import parquet_bytes
+        from chalicelib.services.analytics_export import AnalyticsExport
+
+        ref = self.settings.analytics_hmac_secret_ref
+        from chalicelib.adapters.db.analytics import SqlAnalyticsStore, create_export_engine
+
+        url = self.settings.database_url
+        # SQLite (the local stack): the same engine, so its writer gate also covers the export's writes.
+        store = SqlAnalyticsStore(self.engine if url.startswith("sqlite") else create_export_engine(url))
+        return AnalyticsExport(store, self.analytics_objects, parquet_bytes,
+                               lambda: self.secrets.get(ref).encode("utf-8"), self.clock,
+                               min_interval_seconds=self.settings.analytics_min_interval_seconds)
+
+    @cached_property
+    def insights(self):
+        from chalicelib.services.insights import InsightsQueries
+
+        return InsightsQueries(self.analytics_store, self.clock)
+
+    @cached_property
+    def partner_call_ledger(self):
+        return self.analytics_store.add_partner_calls
+
 
 _lock = threading.Lock()
 _container: Container | None = None

@@ -361,7 +361,46 @@ def partner_call(partner: str, operation: str = "") -> Iterator[Any]:
         error_kind = _error_kind(exc)
         raise
     finally:
-        record_partner_call(partner, (time.perf_counter() - started) * 1000, error_kind)
+        latency_ms = (time.perf_counter() - started) * 1000
+        record_partner_call(partner, latency_ms, error_kind)
+        _tally_partner_call(partner, latency_ms, error_kind is not None)
+
+
+# Partner calls per order for analytics (docs/analytics.md): tallied while an invocation runs with an order
+# bound, written once when it ends (one small transaction per workflow task that called partners).
+_partner_tally: contextvars.ContextVar[dict[str, list[int]] | None] = contextvars.ContextVar(
+    "ame_partner_tally", default=None)
+
+
+def _tally_partner_call(partner: str, latency_ms: float, failed: bool) -> None:
+    if _order_key.get() is None:
+        return
+    tally = _partner_tally.get()
+    if tally is None:
+        tally = {}
+        _partner_tally.set(tally)
+    entry = tally.setdefault(partner, [0, 0, 0])
+    entry[0] += 1
+    entry[1] += 1 if failed else 0
+    entry[2] += int(round(latency_ms))
+
+
+def flush_partner_calls(sink: Callable[[str, dict[str, tuple[int, int, int]]], None] | None = None) -> bool:
+    """Hands this invocation's tally to `sink` (default: the composition root's ledger); never raises."""
+    tally, order_key = _partner_tally.get(), _order_key.get()
+    _partner_tally.set(None)
+    if not tally or not order_key:
+        return False
+    try:
+        if sink is None:
+            from chalicelib.bootstrap import container
+
+            sink = container().partner_call_ledger
+        sink(order_key, {p: (c, e, ms) for p, (c, e, ms) in tally.items()})
+        return True
+    except Exception:  # noqa: BLE001 — analytics counters must never fail the order's own work
+        logging.getLogger(__name__).warning("could not record partner calls for analytics", exc_info=True)
+        return False
 
 
 def db_transaction(name: str) -> Any:
@@ -396,4 +435,5 @@ def chalice_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
             bind_order(order_key, execution_arn=_payload_value(payload, "execution_id"))
         return get_response(event)
     finally:
+        flush_partner_calls()
         clear_context()

@@ -14,6 +14,7 @@ from chalicelib.domain.orders import AMOUNT_PATTERN, FieldError, OrderRequest, O
 from chalicelib.services.order_views import Order, OrderHistory, OrderPage
 from chalicelib.services.search import SearchQuery
 from chalicelib.services.simulation import SimulationRequest
+from chalicelib.openapi_insights import INSIGHTS_EXAMPLE, Insights, insights_parameters
 
 REF = "#/components/schemas/{model}"
 OPENAPI_VERSION = "3.1.0"
@@ -88,6 +89,7 @@ MODELS: list[tuple[type[BaseModel], str]] = [
     (OrderRequest, "validation"), (SimulationRequest, "validation"),
     (Order, "serialization"), (OrderPage, "serialization"), (OrderHistory, "serialization"),
     (SimulationResult, "serialization"), (Problem, "serialization"), (Health, "serialization"),
+    (Insights, "serialization"),
 ]
 
 # -- examples --------------------------------------------------------------------------------------
@@ -273,6 +275,14 @@ def build_document() -> dict[str, Any]:
             "parameters": [_ORDER_KEY_PARAM, _REQUEST_ID_PARAM],
             "responses": _responses({"200": _ok("Cada mudança de situação, na ordem em que ocorreu.", "OrderHistory")},
                                     [401, 403, 404, 500, 503])}},
+        "/v1/insights": {"get": {
+            "operationId": "getInsights", "summary": "Painel: indicadores diários de uma área", "tags": ["painel"],
+            "description": ("Escopo `ame:orders:read`. Responde do roll-up diário mantido pela exportação "
+                            "analítica (atualizado a cada hora; `refreshed_through` diz até quando), nunca do "
+                            "Athena. Só as áreas do token (claim `areas`). Veja docs/analytics.md."),
+            "security": _scoped("ame:orders:read"), "parameters": [*insights_parameters(), _REQUEST_ID_PARAM],
+            "responses": _responses({"200": _ok("Indicadores do período, dia a dia e somados.", "Insights",
+                                                INSIGHTS_EXAMPLE)}, [401, 403, 422, 500, 503])}},
         "/v1/quorum/simulations": {"post": {
             "operationId": "simulateQuorum", "summary": "E se? Avalia o quórum de uma empresa", "tags": ["quórum"],
             "description": ("Escopo `ame:quorum:simulate`. Consulta Poderes, Pessoas e (com `platform`) o "
@@ -292,7 +302,7 @@ def build_document() -> dict[str, Any]:
                                  "`client_id`, `scope` e `areas`.")},
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}],
-        "tags": [{"name": "ordens"}, {"name": "quórum"}, {"name": "operação"}],
+        "tags": [{"name": "ordens"}, {"name": "quórum"}, {"name": "painel"}, {"name": "operação"}],
         "paths": paths,
         "components": {
             "schemas": schemas,

@@ -82,6 +82,12 @@ class Settings(BaseModel):
 
     # Result delivery: its own section, read from the same flat variables (AME_DELIVERY_*, AME_WEBHOOK_*).
     delivery: DeliveryPolicy = Field(default_factory=lambda: DeliveryPolicy.model_validate({}))
+    # Analytics (docs/analytics.md): Parquet under s3://AME_BUCKET/<prefix>/, or a local folder when set
+    # (the local stack); the requester id's HMAC key lives in Secrets Manager under this name.
+    analytics_prefix: str = Field("analytics", alias="AME_ANALYTICS_PREFIX")
+    analytics_local_dir: str | None = Field(None, alias="AME_ANALYTICS_LOCAL_DIR")
+    analytics_hmac_secret_ref: str = Field("ame/analytics/requester-hmac", alias="AME_ANALYTICS_HMAC_SECRET_REF")
+    analytics_min_interval_seconds: float = Field(0.0, alias="AME_ANALYTICS_MIN_INTERVAL_SECONDS", ge=0)
 
     model_config = {"populate_by_name": True, "extra": "ignore", "defer_build": True}
 

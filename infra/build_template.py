@@ -28,7 +28,7 @@ from infra.template import (  # noqa: E402
     state_machine,
 )
 from infra.template.common import (  # noqa: E402
-    ASL_FILE, RETRY_PARAMETERS, STATE_MACHINE, TemplateError, dlq_logical_id, get_att, ref, sub, API_NAME,
+    ASL_FILE, BUCKET_NAME, RETRY_PARAMETERS, STATE_MACHINE, TemplateError, dlq_logical_id, get_att, ref, sub, API_NAME,
 )
 from infra.template.inventory import FUNCTION_ACCESS, Access, AppFunction, app_functions, load_app  # noqa: E402
 
@@ -57,7 +57,7 @@ def build_template(app: Any = None, queues: Mapping[str, QueueSpec] = QUEUES, st
         resources.update(api.resources())
     # Chalice's DefaultRole allows sqs:* reads on '*'; no function uses it any more, so it keeps no policy.
     resources["DefaultRole"] = {"Properties": {"Policies": []}}
-    return {
+    template = {
         "Description": "AME: API, workflow, queues, database, cache and observability (infra/build_template.py)",
         "Parameters": parameters.parameters(stage),
         "Conditions": parameters.conditions(),
@@ -71,6 +71,9 @@ def build_template(app: Any = None, queues: Mapping[str, QueueSpec] = QUEUES, st
             **{f"{dlq_logical_id(s)}Url": {"Value": ref(dlq_logical_id(s))} for s in queues.values()},
         },
     }
+    from infra import analytics_template
+
+    return analytics_template.extend(template, stage, BUCKET_NAME, "DocumentBucket")
 
 
 def main(argv: Iterable[str] | None = None) -> int:

@@ -85,6 +85,15 @@ def order_history(order_key: str) -> Response:
     return api_views.order_history(api.current_request, order_key)
 
 
+# -- analytics: the daily roll-up of one area (docs/analytics.md) ---------------------------------------
+
+@api.route("/v1/insights", methods=["GET"], authorizer=ame_token)
+def insights() -> Response:
+    from chalicelib.entrypoints import api_views
+
+    return api_views.insights(api.current_request)
+
+
 # -- what-if ---------------------------------------------------------------------------------------
 
 @api.route("/v1/quorum/simulations", methods=["POST"], content_types=["*/*"], authorizer=ame_token)

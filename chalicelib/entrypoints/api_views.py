@@ -214,6 +214,17 @@ def order_history(request: Any, caller: Caller, order_key: str) -> Response:
     return _json(200, history_view(order, changes))
 
 
+# -- analytics -------------------------------------------------------------------------------------
+
+@endpoint(SCOPE_READ)
+def insights(request: Any, caller: Caller) -> Response:
+    service = container().insights
+    area_code, first, last = service.parse(_query_params(request))
+    if not caller.serves(area_code):  # tenancy as for orders: only the caller's areas
+        raise AreaNotAllowed(area_code)
+    return _json(200, service.answer(area_code, first, last))
+
+
 # -- what-if ---------------------------------------------------------------------------------------
 
 @endpoint(SCOPE_SIMULATE)

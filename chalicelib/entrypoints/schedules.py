@@ -1,5 +1,5 @@
 """Scheduled tasks: the outbox relay republishes what a crash between commit and send left behind; the
-sweeper redrives parked and stuck orders.
+sweeper redrives parked and stuck orders; the hourly analytics export (docs/analytics.md).
 
 The composition root loads with a schedule's first run, not at import.
 """
@@ -36,3 +36,10 @@ def relay_outbox(event: Any) -> dict:
 @observed
 def sweep_orders(event: Any) -> dict:
     return _container().redrive.sweep()
+
+
+@schedules.schedule(Rate(1, unit=Rate.HOURS), name="export_analytics")
+@observed
+def export_analytics(event: Any) -> dict:
+    # Runs with the AWS SDK for pandas layer (pyarrow), attached to this function only (.chalice/config.json).
+    return _container().analytics_export.run().as_dict()

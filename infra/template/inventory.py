@@ -43,6 +43,8 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "sweep_orders": Access(send=("creation",), describe_executions=True),
     "on_result_message": Access(consume=("result",), send=("envelope_ready",), dead_letter=("result",),
                                 webhook_secrets=True, bucket=True),
+    # Its analytics files and HMAC key: infra/analytics_template.py adds that policy to its role.
+    "export_analytics": Access(),
 }
 
 

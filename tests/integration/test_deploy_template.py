@@ -328,3 +328,39 @@ def _dicts(value: Any) -> Iterator[dict]:
     elif isinstance(value, list):
         for item in value:
             yield from _dicts(item)
+
+
+# -- analytics (docs/analytics.md) ----------------------------------------------------------------------
+
+def test_only_the_export_function_gets_the_pandas_layer_and_at_least_1024_mb(resources):
+    functions = _functions(resources)
+    with_layers = {k for k, v in functions.items() if v["Properties"].get("Layers")}
+    export = functions["ExportAnalytics"]["Properties"]
+
+    assert with_layers == {"ExportAnalytics"}
+    layer = json.dumps(export["Layers"])
+    assert ":336392948345:layer:AWSSDKPandas-Python311:" in layer and "${AWS::Region}" in layer
+    assert export["MemorySize"] >= 1024
+    assert export["Environment"]["Variables"]["AME_ANALYTICS_HMAC_SECRET_REF"] == {"Ref": "AnalyticsHmacSecret"}
+
+
+def test_glue_tables_use_partition_projection_and_athena_has_a_v3_encrypted_capped_workgroup(resources):
+    from ame_ops.analytics import query_names
+    from chalicelib.domain.analytics import DIMENSIONS, FACTS
+
+    tables = {v["Properties"]["TableInput"]["Name"]: v["Properties"]["TableInput"]
+              for v in _of_type(resources, "AWS::Glue::Table").values()}
+    assert set(tables) == set(FACTS) | set(DIMENSIONS)
+    for name in FACTS:
+        params = tables[name]["Parameters"]
+        assert params["projection.enabled"] == "true" and params["projection.dt.type"] == "date"
+        assert "storage.location.template" in params
+    (workgroup,) = _of_type(resources, "AWS::Athena::WorkGroup").values()
+    config = workgroup["Properties"]["WorkGroupConfiguration"]
+    assert config["EngineVersion"]["SelectedEngineVersion"] == "Athena engine version 3"
+    assert config["ResultConfiguration"]["EncryptionConfiguration"]["EncryptionOption"] == "SSE_S3"
+    assert config["BytesScannedCutoffPerQuery"] == {"Ref": "AthenaBytesScannedCutoff"}
+    queries = {v["Properties"]["Name"] for v in _of_type(resources, "AWS::Athena::NamedQuery").values()}
+    assert queries == set(query_names())
+    assert _of_type(resources, "AWS::QuickSight::DataSource")["AnalyticsQuickSightDataSource"]["Condition"] \
+        == "HasQuickSight"

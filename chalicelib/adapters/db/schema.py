@@ -216,3 +216,62 @@ order_deliveries = sa.Table(
 
 # GET /v1/orders by area, newest first (migration 0004); area + status uses ix_orders_area_status_created.
 sa.Index("ix_orders_area_created", orders.c.area_code, orders.c.created_at, orders.c.order_key)
+
+VERDICT_BUCKETS = 14  # len(chalicelib.domain.analytics.VERDICT_BUCKETS_MS) + 1; a unit test keeps them equal
+
+# Analytics (docs/analytics.md): partner calls tallied per order and partner, the export's watermarks,
+# and the daily roll-up that GET /v1/insights answers from.
+order_partner_calls = sa.Table(
+    "order_partner_calls",
+    metadata,
+    sa.Column("order_key", sa.String(ORDER_KEY), primary_key=True),
+    sa.Column("partner", sa.String(32), primary_key=True),
+    sa.Column("calls", sa.Integer(), nullable=False),
+    sa.Column("errors", sa.Integer(), nullable=False),
+    sa.Column("latency_ms", sa.BigInteger(), nullable=False),
+    **TABLE_OPTIONS,
+)
+
+analytics_watermarks = sa.Table(
+    "analytics_watermarks",
+    metadata,
+    sa.Column("name", sa.String(CODE), primary_key=True),
+    sa.Column("high_water", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    **TABLE_OPTIONS,
+)
+
+insights_daily = sa.Table(
+    "insights_daily",
+    metadata,
+    sa.Column("area_code", sa.String(CODE), primary_key=True),
+    sa.Column("day", sa.Date(), primary_key=True),
+    sa.Column("platform", sa.String(CODE), primary_key=True),
+    sa.Column("signature_method", sa.String(CODE), primary_key=True),
+    sa.Column("product_code", sa.String(CODE), primary_key=True),
+    sa.Column("orders", sa.Integer(), nullable=False),
+    sa.Column("quorum_met", sa.Integer(), nullable=False),
+    sa.Column("no_quorum", sa.Integer(), nullable=False),
+    sa.Column("failed", sa.Integer(), nullable=False),
+    sa.Column("in_progress", sa.Integer(), nullable=False),
+    # Time from intake to verdict as a histogram over fixed buckets (domain.analytics.VERDICT_BUCKETS_MS,
+    # the last one open), so that p50/p95 over any range of days is a sum the database does.
+    *(sa.Column(f"verdict_bucket_{i:02d}", sa.Integer(), nullable=False) for i in range(VERDICT_BUCKETS)),
+    sa.Column("partner_calls", sa.Integer(), nullable=False),
+    sa.Column("partner_errors", sa.Integer(), nullable=False),
+    sa.Column("partner_latency_ms", sa.BigInteger(), nullable=False),
+    **TABLE_OPTIONS,
+)
+
+insights_daily_reasons = sa.Table(
+    "insights_daily_reasons",
+    metadata,
+    sa.Column("area_code", sa.String(CODE), primary_key=True),
+    sa.Column("day", sa.Date(), primary_key=True),
+    sa.Column("reason", sa.String(32), primary_key=True),
+    sa.Column("parties", sa.Integer(), nullable=False),
+    **TABLE_OPTIONS,
+)
+# The analytics export reads orders by creation day and finds changed ones by updated_at (migration 0006).
+sa.Index("ix_orders_created_at", orders.c.created_at)
+sa.Index("ix_orders_updated_at", orders.c.updated_at)
