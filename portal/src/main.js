@@ -29,7 +29,11 @@ function useLocation() {
 
 function useSession() {
   const [s, setS] = useState(session());
-  useEffect(() => onSession(setS), []);
+  useEffect(() => {
+    const off = onSession(setS);
+    setS(session()); // a change published before this effect ran
+    return off;
+  }, []);
   return s;
 }
 
