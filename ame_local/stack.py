@@ -332,7 +332,8 @@ class LocalStack:
                                       handler_cls=NoDelayHandler)
         host, port = self._server.server.server_address[:2]
         self.api_url = f"http://{host}:{port}"
-        self._sites.mount("/portal", PortalSite(self.api_url).handle)
+        dist = os.environ.get("AME_PORTAL_DIST")  # another build of the SPA (tests); default portal/dist
+        self._sites.mount("/portal", PortalSite(self.api_url, Path(dist) if dist else None).handle)
         if self.issuer is not None:
             from ame_local.oidc import PREFIX, OidcProvider
 

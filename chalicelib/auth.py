@@ -50,9 +50,11 @@ class Caller:
     scopes: frozenset[str]
     areas: frozenset[str]
 
-    def require(self, scope: str) -> None:
-        if scope not in self.scopes:
-            raise ScopeMissing(scope)
+    def require(self, scope: str | tuple[str, ...]) -> None:
+        """One scope, or a tuple of which any one is enough."""
+        wanted = scope if isinstance(scope, tuple) else (scope,)
+        if not self.scopes.intersection(wanted):
+            raise ScopeMissing(" ou ".join(wanted))
 
     def serves(self, area_code: str) -> bool:
         return area_code in self.areas

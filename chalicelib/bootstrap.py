@@ -213,6 +213,12 @@ class Container:
         return OrderQueries(self.repository, self.order_store, CursorCodec.from_secret(self.settings.cursor_secret))
 
     @cached_property
+    def area_options(self):
+        from chalicelib.services.area_options import AreaOptions
+
+        return AreaOptions(self.areas, self.domains, self.executor)
+
+    @cached_property
     def quorum_simulator(self):
         from chalicelib.services.simulation import QuorumSimulator
 

@@ -72,7 +72,7 @@ class Order(OrderSummary):
     status_detail: str | None = None
     guarantors: list[Party]
     documents: list[Document]
-    result: dict[str, Any] | None
+    result: OrderResult | None
 
 
 class OrderPage(_Answer):
@@ -136,6 +136,52 @@ class SimulationResult(_Answer):
     lint: list[dict[str, Any]]
 
 
+class CodeName(_Answer):
+    code: str
+    name: str
+
+
+class AreaLimitsView(_Answer):
+    max_amount: str | None = Field(pattern=AMOUNT_PATTERN)
+    max_guarantors: int
+    max_documents: int
+
+
+class AreaOptions(_Answer):
+    """What an order of this area may carry, with display names (for the portal's form selects)."""
+
+    area_code: str
+    name: str
+    platforms: list[CodeName]
+    signature_methods: list[CodeName]
+    limits: AreaLimitsView
+    products: list[CodeName]
+    document_types: list[CodeName]
+
+
+class PartyVerdict(_Answer):
+    """One party's verdict inside `Order.result.parties` (docs/contracts.md §2)."""
+
+    role: str
+    person_type: PersonType
+    document: str
+    power_code: str | None
+    quorum_met: bool
+    reason: str | None
+    participants: list[dict[str, Any]]
+    satisfied_rules: list[str]
+    signer_sets: list[dict[str, Any]]
+    eligible_signers: list[str]
+    critical_signers: list[str] = []
+    failed_rules: list[dict[str, Any]] = []
+    skipped_rules: list[dict[str, Any]] = []
+
+
+class OrderResult(_Answer):
+    quorum_met: bool
+    parties: list[PartyVerdict]
+
+
 class Problem(_Answer):
     """RFC 9457 problem document. `errors` names each field, parameter or header at fault."""
 
@@ -155,7 +201,7 @@ class Health(_Answer):
 MODELS: list[tuple[type[BaseModel], str]] = [
     (OrderRequest, "validation"), (SimulationRequest, "validation"),
     (Order, "serialization"), (OrderPage, "serialization"), (OrderHistory, "serialization"),
-    (SimulationResult, "serialization"), (Problem, "serialization"), (Health, "serialization"),
+    (SimulationResult, "serialization"), (AreaOptions, "serialization"), (Problem, "serialization"), (Health, "serialization"),
 ]
 
 # -- examples --------------------------------------------------------------------------------------
@@ -178,6 +224,14 @@ ORDER_EXAMPLE = {
     "created_by": "portal-bff", "created_at": "2026-11-29T10:00:00Z", "updated_at": "2026-11-29T10:00:02Z",
     "result": {"quorum_met": False, "parties": []},
     "links": {"self": "/v1/orders/01KB2Q4V7Y3ZJ8M5N6P9R0S1T2"},
+}
+AREA_OPTIONS_EXAMPLE = {
+    "area_code": "CREDITO_PJ", "name": "Crédito PJ",
+    "platforms": [{"code": "BANKLINE", "name": "Bankline"}],
+    "signature_methods": [{"code": "DIGITAL", "name": "Assinatura digital (certificado)"}],
+    "limits": {"max_amount": "5000000.00", "max_guarantors": 3, "max_documents": 10},
+    "products": [{"code": "CCB_GIRO", "name": "CCB Capital de Giro"}],
+    "document_types": [{"code": "CCB", "name": "Cédula de Crédito Bancário"}],
 }
 SIMULATION_EXAMPLE = {"company": "11.222.333/0001-81", "power_code": "ASSINAR_CCB", "amount": "250000.00",
                       "date": "2026-11-29", "platform": "BANKLINE", "unavailable": ["529.982.247-25"]}
@@ -337,6 +391,18 @@ def build_document() -> dict[str, Any]:
             "parameters": [_ORDER_KEY_PARAM, _REQUEST_ID_PARAM],
             "responses": _responses({"200": _ok("Cada mudança de situação, na ordem em que ocorreu.", "OrderHistory")},
                                     [401, 403, 404, 500, 503])}},
+        "/v1/areas/{area_code}/options": {"get": {
+            "operationId": "getAreaOptions", "summary": "Opções de formulário de uma área", "tags": ["áreas"],
+            "description": ("Escopo `ame:orders:read` ou `ame:orders:write`. Plataformas, formas de assinatura, "
+                            "limites, produtos e tipos de documento ativos da área, com nomes de exibição; "
+                            "consultas ao Parametrizador e ao Domínios em cache. Uma área fora das do token, "
+                            "inexistente ou inativa responde 404."),
+            "security": _scoped("ame:orders:read"),
+            "parameters": [{"name": "area_code", "in": "path", "required": True, "description": "Código da área.",
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+                            "example": "CREDITO_PJ"}, _REQUEST_ID_PARAM],
+            "responses": _responses({"200": _ok("As opções da área.", "AreaOptions", AREA_OPTIONS_EXAMPLE)},
+                                    [401, 403, 404, 500, 503])}},
         "/v1/quorum/simulations": {"post": {
             "operationId": "simulateQuorum", "summary": "E se? Avalia o quórum de uma empresa", "tags": ["quórum"],
             "description": ("Escopo `ame:quorum:simulate`. Consulta Poderes, Pessoas e (com `platform`) o "
@@ -356,7 +422,7 @@ def build_document() -> dict[str, Any]:
                                  "`client_id`, `scope` e `areas`.")},
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}],
-        "tags": [{"name": "ordens"}, {"name": "quórum"}, {"name": "operação"}],
+        "tags": [{"name": "ordens"}, {"name": "áreas"}, {"name": "quórum"}, {"name": "operação"}],
         "paths": paths,
         "components": {
             "schemas": schemas,

@@ -21,6 +21,7 @@ PREFLIGHT_METHODS = {
     "/v1/orders/{order_key}": "GET, OPTIONS",
     "/v1/orders/{order_key}/history": "GET, OPTIONS",
     "/v1/quorum/simulations": "POST, OPTIONS",
+    "/v1/areas/{area_code}/options": "GET, OPTIONS",
 }
 
 
@@ -55,6 +56,8 @@ _route("/v1/orders", "POST", "create_order", content_types=["*/*"], authorizer=a
 _route("/v1/orders", "GET", "search_orders", authorizer=ame_token)
 _route("/v1/orders/{order_key}", "GET", "get_order", authorizer=ame_token)
 _route("/v1/orders/{order_key}/history", "GET", "order_history", authorizer=ame_token)
+# the portal's form (reference data of one area)
+_route("/v1/areas/{area_code}/options", "GET", "area_options", authorizer=ame_token)
 # what-if
 _route("/v1/quorum/simulations", "POST", "simulate_quorum", content_types=["*/*"], authorizer=ame_token)
 

@@ -78,7 +78,7 @@ def _as_response(value: Any) -> Response:
     return _json(200, value)
 
 
-def endpoint(scope: str | None) -> Callable:
+def endpoint(scope: str | tuple[str, ...] | None) -> Callable:
     """`scope=None`: a public route. Otherwise the view gets the verified Caller as its first argument."""
 
     def decorate(view: Callable) -> Callable:
@@ -210,6 +210,21 @@ def get_order(caller: Caller, order_key: str) -> Response:
 def order_history(caller: Caller, order_key: str) -> Response:
     order, changes = container().order_queries.history(caller, order_key)
     return _json(200, history_view(order, changes))
+
+
+# -- the portal's form ------------------------------------------------------------------------------
+
+OPTIONS_MAX_AGE_SECONDS = 60
+
+
+@endpoint((SCOPE_READ, SCOPE_WRITE))
+def area_options(caller: Caller, area_code: str) -> Response:
+    from chalicelib.domain.errors import AreaNotFound
+
+    if not caller.serves(area_code):
+        raise AreaNotFound(area_code)  # another area looks like one that does not exist
+    body = container().area_options.for_area(area_code)
+    return _json(200, body, {"Cache-Control": f"private, max-age={OPTIONS_MAX_AGE_SECONDS}"})
 
 
 # -- what-if ---------------------------------------------------------------------------------------
