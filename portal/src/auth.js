@@ -7,6 +7,7 @@
 // expirou" and the order form's draft stays in sessionStorage for after the next sign-in.
 import { UserManager, WebStorageStateStore } from "oidc-client-ts";
 import { jwtDecode } from "jwt-decode";
+import { navigate } from "./router.js";
 
 const RENEW_MARGIN_SECONDS = 5;
 let manager = null;
@@ -55,10 +56,10 @@ export async function startSession(callbackPath) {
     try {
       const user = await manager.signinRedirectCallback();
       const returnTo = (user.state && user.state.returnTo) || "/portal/";
-      window.history.replaceState(null, "", returnTo);
       publish({ status: "signed-in", user });
+      navigate(returnTo, { replace: true });
     } catch (error) {
-      window.history.replaceState(null, "", "/portal/");
+      navigate("/portal/", { replace: true });
       publish({ status: "anonymous", user: null, error: "Não foi possível concluir a entrada. Tente de novo." });
     }
     return;

@@ -44,6 +44,7 @@ document.addEventListener("click", (event) => {
   if (!a || a.target || a.hasAttribute("download")) return;
   const url = new URL(a.href, window.location.href);
   if (url.origin !== window.location.origin || !url.pathname.startsWith(BASE)) return;
+  if (url.hash && url.pathname === window.location.pathname && url.search === window.location.search) return; // in-page (skip link)
   event.preventDefault();
   navigate(url.pathname + url.search);
 });

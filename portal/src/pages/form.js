@@ -180,6 +180,8 @@ export function NewOrder() {
     save(DRAFT_KEY, next);
   };
   const update = (patch) => setDraft({ ...draft, ...patch });
+  // Adding a row moves focus to its first field; removing one moves it to the list's add button.
+  const focusLater = (id) => window.requestAnimationFrame(() => document.getElementById(id)?.focus());
 
   useEffect(() => {
     if (!draft.area_code) {
@@ -341,9 +343,15 @@ export function NewOrder() {
           ${draft.guarantors.map((g, i) => html`
             <${PartyFields} key=${i} path=${`guarantors.${i}`} legend=${`Garantidor ${i + 1}`} party=${g} errors=${errors}
               onChange=${(p) => update({ guarantors: draft.guarantors.map((x, j) => (j === i ? p : x)) })}
-              onRemove=${() => update({ guarantors: draft.guarantors.filter((_, j) => j !== i) })} />`)}
-          <button type="button" class="secondary" disabled=${!ready || draft.guarantors.length >= maxGuarantors}
-            onClick=${() => update({ guarantors: [...draft.guarantors, emptyParty("PF")] })}>Adicionar garantidor</button>
+              onRemove=${() => {
+                update({ guarantors: draft.guarantors.filter((_, j) => j !== i) });
+                focusLater("adicionar-garantidor");
+              }} />`)}
+          <button type="button" id="adicionar-garantidor" class="secondary" disabled=${!ready || draft.guarantors.length >= maxGuarantors}
+            onClick=${() => {
+              update({ guarantors: [...draft.guarantors, emptyParty("PF")] });
+              focusLater(fieldId(`guarantors.${draft.guarantors.length}.person_type`));
+            }}>Adicionar garantidor</button>
         </fieldset>
 
         <fieldset aria-describedby="documentos-limite">
@@ -366,10 +374,16 @@ export function NewOrder() {
                 <${ErrorText} path=${`documents.${i}.title`} errors=${errors} />
               </div>
               <button type="button" class="secondary"
-                onClick=${() => update({ documents: draft.documents.filter((_, j) => j !== i) })}>Remover documento ${i + 1}</button>
+                onClick=${() => {
+                  update({ documents: draft.documents.filter((_, j) => j !== i) });
+                  focusLater("adicionar-documento");
+                }}>Remover documento ${i + 1}</button>
             </fieldset>`)}
-          <button type="button" class="secondary" disabled=${!ready || draft.documents.length >= maxDocuments}
-            onClick=${() => update({ documents: [...draft.documents, emptyDocument()] })}>Adicionar documento</button>
+          <button type="button" id="adicionar-documento" class="secondary" disabled=${!ready || draft.documents.length >= maxDocuments}
+            onClick=${() => {
+              update({ documents: [...draft.documents, emptyDocument()] });
+              focusLater(fieldId(`documents.${draft.documents.length}.document_type`));
+            }}>Adicionar documento</button>
         </fieldset>
 
         <div class="actions">
