@@ -110,18 +110,18 @@ export function OrdersList({ search }) {
       </div>
       ${list.items.length > 0 && html`
         <div class="table-wrap" tabindex="0" role="region" aria-label="Ordens encontradas">
-          <table class="orders">
+          <table class="orders stack">
             <caption>Ordens, mais novas primeiro (${list.items.length}${list.next ? "+" : ""})</caption>
             <thead><tr><th scope="col">Ordem</th><th scope="col">Situação</th><th scope="col">Criada em</th>
               <th scope="col">Requisitante</th><th scope="col">Valor</th><th scope="col">Referência</th></tr></thead>
             <tbody>
               ${list.items.map((o) => html`<tr>
                 <th scope="row"><a href=${`/portal/ordens/${encodeURIComponent(o.order_key)}`}>${o.order_key}</a></th>
-                <td><span class="badge st-${o.status.toLowerCase()}">${label(STATUS, o.status)}</span></td>
-                <td>${formatDateTime(o.created_at)}</td>
-                <td>${formatDocument(o.requester && o.requester.document)}</td>
-                <td class="num">${formatBRL(o.amount)}</td>
-                <td>${o.external_reference || "—"}</td>
+                <td data-label="Situação"><span class="badge st-${o.status.toLowerCase()}">${label(STATUS, o.status)}</span></td>
+                <td data-label="Criada em">${formatDateTime(o.created_at)}</td>
+                <td data-label="Requisitante">${formatDocument(o.requester && o.requester.document)}</td>
+                <td data-label="Valor" class="num">${formatBRL(o.amount)}</td>
+                <td data-label="Referência">${o.external_reference || "—"}</td>
               </tr>`)}
             </tbody>
           </table>

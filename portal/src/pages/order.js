@@ -88,7 +88,7 @@ function Participants({ party, critical, caption }) {
   if (!people.length) return html`<p class="empty">Nenhum participante encontrado.</p>`;
   return html`
     <div class="table-wrap" tabindex="0" role="region" aria-label=${caption}>
-      <table>
+      <table class="stack">
         <caption>${caption}</caption>
         <thead><tr><th scope="col">Nome</th><th scope="col">CPF</th><th scope="col">Grupos</th>
           <th scope="col">Ressalvas</th><th scope="col">Situação</th></tr></thead>
@@ -96,10 +96,10 @@ function Participants({ party, critical, caption }) {
           ${people.map((p) => html`
             <tr>
               <th scope="row">${p.name || "Sem nome"} ${critical.has(p.cpf) && html`<span class="badge crit">Signatário crítico</span>`}</th>
-              <td>${maskCpf(p.cpf)}</td>
-              <td>${(p.groups || []).join(", ") || "—"}</td>
-              <td>${p.restricted ? reasonsText(p.reasons) || "com ressalva" : "Nenhuma"}</td>
-              <td>${p.active ? "Ativo" : `Inativo: ${reasonsText(p.reasons) || "motivo não informado"}`}</td>
+              <td data-label="CPF">${maskCpf(p.cpf)}</td>
+              <td data-label="Grupos">${(p.groups || []).join(", ") || "—"}</td>
+              <td data-label="Ressalvas">${p.restricted ? reasonsText(p.reasons) || "com ressalva" : "Nenhuma"}</td>
+              <td data-label="Situação">${p.active ? "Ativo" : `Inativo: ${reasonsText(p.reasons) || "motivo não informado"}`}</td>
             </tr>`)}
         </tbody>
       </table>
@@ -117,13 +117,12 @@ function Rules({ party }) {
         ${sets.map((s) => html`<li>Regra <strong>${s.rule_id}</strong>: assinam ${s.cpfs.map((c) => nameOf(party, c)).join(" e ")}.</li>`)}
       </ul>`}
       ${failed.length > 0 && html`<h4>Regras não cumpridas</h4><ul>
-        ${failed.map((r) => html`<li>Regra <strong>${r.rule_id}</strong>: ${label(RULE_PROBLEM, r.problem)}
-          (precisa de ${r.required}, há ${r.fillable}).
+        ${failed.map((r) => html`<li>Regra <strong>${r.rule_id}</strong>: ${`${label(RULE_PROBLEM, r.problem)} (precisa de ${r.required}, há ${r.fillable}).`}
           <ul>${(r.shortfalls || []).map((s) => html`<li>
-            Faltam <strong>${s.short}</strong> para ${s.requirements.map((q) => `${q.min_signers} do grupo ${q.group}`).join(" + ")}
-            ${s.available.length ? `; disponíveis: ${s.available.map((c) => nameOf(party, c)).join(", ")}` : "; ninguém disponível"}.
-            ${s.would_help.length > 0 && html`<br />Ajudariam, se pudessem assinar:
-              ${s.would_help.map((w) => `${nameOf(party, w.cpf)} — ${reasonsText(w.reasons)}`).join("; ")}.`}
+            Faltam <strong>${s.short}</strong> ${`para ${s.requirements.map((q) => `${q.min_signers} do grupo ${q.group}`).join(" + ")}${
+              s.available.length ? `; disponíveis: ${s.available.map((c) => nameOf(party, c)).join(", ")}` : "; ninguém disponível"}.`}
+            ${s.would_help.length > 0 && html`<br /><span class="help">${`Ajudariam, se pudessem assinar: ${
+              s.would_help.map((w) => `${nameOf(party, w.cpf)} — ${reasonsText(w.reasons)}`).join("; ")}.`}</span>`}
           </li>`)}</ul></li>`)}
       </ul>`}
       ${skipped.length > 0 && html`<h4>Regras que não se aplicam a este valor</h4><ul>
@@ -194,8 +193,8 @@ function PartyCard({ order, party, index, canSimulate }) {
       <p class="verdict"><${VerdictBadge} met=${party.quorum_met} />
         ${party.quorum_met ? " Quórum atingido." : ` ${label(PARTY_REASON, party.reason)}`}</p>
       <${Participants} party=${party} critical=${critical} caption=${`Participantes de ${label(ROLE, party.role).toLowerCase()} ${formatDocument(party.document)}`} />
-      ${critical.size > 0 && html`<p>Signatários críticos (sem eles nenhuma regra fica cumprida):
-        ${[...critical].map((c) => nameOf(party, c)).join(", ")}.</p>`}
+      ${critical.size > 0 && html`<p>${`Signatários críticos (sem eles nenhuma regra fica cumprida): ${
+        [...critical].map((c) => nameOf(party, c)).join(", ")}.`}</p>`}
       ${party.person_type === "PJ" && html`<${Rules} party=${party} />`}
       ${party.person_type === "PJ" && canSimulate && party.power_code &&
         html`<${WhatIf} order=${order} party=${party} index=${index} />`}
@@ -219,12 +218,16 @@ function Deliveries({ order }) {
     </ul>`;
 }
 
+// A verdict's detail is the API's technical summary (the cards say it in Portuguese); a waiting status's
+// detail ("aguardando parceiro ...") is what people need to read.
+const showDetail = (h) => h.detail && !TERMINAL.has(h.status) && h.detail.toLowerCase() !== label(STATUS, h.status).toLowerCase();
+
 function History({ history }) {
   if (history === null) return html`<p class="loading" role="status">Carregando histórico…</p>`;
   if (!history.length) return html`<p class="empty">Sem histórico.</p>`;
   return html`<ol class="timeline">
     ${history.map((h) => html`<li><time datetime=${h.at}>${formatDateTime(h.at)}</time>
-      <strong>${label(STATUS, h.status)}</strong>${h.detail ? ` — ${h.detail}` : ""}</li>`)}
+      <strong>${label(STATUS, h.status)}</strong>${showDetail(h) ? ` — ${h.detail}` : ""}</li>`)}
   </ol>`;
 }
 
@@ -256,7 +259,7 @@ export function OrderPage({ orderKey }) {
           <span class="badge st-${order.status.toLowerCase()}">${label(STATUS, order.status)}</span>
           ${!terminal && html` <span class="loading">atualizando…</span>`}
         </p>
-        ${order.status_detail && html`<p class="detail">${order.status_detail}</p>`}
+        ${!terminal && order.status_detail && html`<p class="detail">${order.status_detail}</p>`}
         <dl class="summary">
           <div><dt>Área</dt><dd>${order.area_code}</dd></div>
           <div><dt>Produto</dt><dd>${order.product_code}</dd></div>
