@@ -1,6 +1,7 @@
 // Order page: live status, one card per party (why it can or cannot sign), what-if, deliveries, history.
-// Live status polls with backoff: 50 ms, ×1.5, at most 2 s between reads, so a verdict stored after the
-// first reads is on screen within one short interval, and a parked order costs one read every 2 s.
+// Live status polls with backoff: 50 ms, ×1.5, at most 250 ms between reads for the first 15 s (when
+// almost every verdict is stored, so it is on screen within ~300 ms), then at most 2 s (a parked order
+// waiting for a partner costs one read every 2 s). Never a fixed multi-second poll.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { html } from "htm/preact";
 import { ApiError, getHistory, getOrder, simulate } from "../api.js";
@@ -14,6 +15,8 @@ import { usePageTitle } from "../router.js";
 export const POLL_FIRST_MS = 50;
 export const POLL_FACTOR = 1.5;
 export const POLL_CAP_MS = 2000;
+export const POLL_FAST_CAP_MS = 250;
+export const POLL_FAST_FOR_MS = 15000;
 const DELIVERY_POLLS = 15; // after the verdict, follow deliveries for about 30 s
 
 function deliveriesPending(order) {
@@ -29,6 +32,7 @@ function useOrder(orderKey) {
     let stopped = false;
     let timer = null;
     let delay = POLL_FIRST_MS;
+    const opened = Date.now();
     let afterVerdict = 0;
     let lastStatus = null;
     let history = null;
@@ -50,7 +54,8 @@ function useOrder(orderKey) {
           if (!deliveriesPending(order) || ++afterVerdict > DELIVERY_POLLS) return;
           delay = POLL_CAP_MS;
         } else {
-          delay = Math.min(delay * POLL_FACTOR, POLL_CAP_MS);
+          const cap = Date.now() - opened < POLL_FAST_FOR_MS ? POLL_FAST_CAP_MS : POLL_CAP_MS;
+          delay = Math.min(delay * POLL_FACTOR, cap);
         }
       } catch (error) {
         if (stopped || error instanceof SessionExpired) return;
