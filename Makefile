@@ -50,3 +50,10 @@ deploy: install
 .PHONY: token
 token: install
 	@$(PY) -m ame_local.issuer token --client "$(CLIENT)" --areas "$(AREAS)" --scopes "$(SCOPES)"
+
+# The README's picture of the order page: runs the browser test that creates a QUORUM_MET order through the
+# portal and copies its 1280 px screenshot (tests/e2e/portal saves every page under .local/screenshots/).
+.PHONY: portal-screenshot
+portal-screenshot: install
+	$(PY) -m pytest -p no:cacheprovider -q "tests/e2e/portal/test_portal.py::test_create_an_order_through_the_form_and_see_quorum_met"
+	mkdir -p docs/img && cp .local/screenshots/ordem-quorum-1280.png docs/img/portal-ordem.png
