@@ -133,6 +133,7 @@ function PartyFields({ path, party, errors, onChange, legend, onRemove }) {
   return html`
     <fieldset class="party">
       <legend>${legend}</legend>
+      <div class="grid">
       <div class="field">
         <label for=${fieldId(path + ".person_type")}>Tipo de pessoa</label>
         <select id=${fieldId(path + ".person_type")} value=${party.person_type}
@@ -156,6 +157,7 @@ function PartyFields({ path, party, errors, onChange, legend, onRemove }) {
           }} />
         <p class="hint" id=${fieldId(path + ".document") + "-dica"}>${hint}</p>
         <${ErrorText} path=${path + ".document"} errors=${errors} />
+      </div>
       </div>
       ${onRemove && html`<button type="button" class="secondary" onClick=${onRemove}>Remover ${legend.toLowerCase()}</button>`}
     </fieldset>`;
@@ -362,6 +364,7 @@ export function NewOrder() {
           ${draft.documents.map((d, i) => html`
             <fieldset class="party" key=${i}>
               <legend>Documento ${i + 1}</legend>
+              <div class="grid">
               <${Select} path=${`documents.${i}.document_type`} label="Tipo" value=${d.document_type}
                 choices=${opts.document_types || []} errors=${errors} disabled=${!ready}
                 onChange=${(v) => update({ documents: draft.documents.map((x, j) => (j === i ? { ...x, document_type: v } : x)) })} />
@@ -372,6 +375,7 @@ export function NewOrder() {
                   aria-describedby=${describedBy(`documents.${i}.title`, errors)}
                   onInput=${(e) => update({ documents: draft.documents.map((x, j) => (j === i ? { ...x, title: e.target.value } : x)) })} />
                 <${ErrorText} path=${`documents.${i}.title`} errors=${errors} />
+              </div>
               </div>
               <button type="button" class="secondary"
                 onClick=${() => {
