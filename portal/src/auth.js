@@ -9,7 +9,7 @@ import { UserManager, WebStorageStateStore } from "oidc-client-ts";
 import { jwtDecode } from "jwt-decode";
 import { navigate } from "./router.js";
 
-const RENEW_MARGIN_SECONDS = 5;
+const RENEW_MARGIN_SECONDS = 2;
 let manager = null;
 let renewing = null;
 const listeners = new Set();

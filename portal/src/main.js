@@ -19,6 +19,7 @@ function useLocation() {
     const update = () => setLoc({ path: window.location.pathname, search: window.location.search });
     window.addEventListener("popstate", update);
     window.addEventListener("portal:navigate", update);
+    update(); // a navigation made before this effect ran (the sign-in callback's)
     return () => {
       window.removeEventListener("popstate", update);
       window.removeEventListener("portal:navigate", update);

@@ -58,7 +58,7 @@ def build_portal() -> Path:
 def browser_type_launch_args(browser_type_launch_args):
     _require(Path(CHROMIUM).is_file(), f"{CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium")
     return {**browser_type_launch_args, "executable_path": CHROMIUM,
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]}
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--lang=pt-BR"]}
 
 
 @pytest.fixture(scope="session")
