@@ -273,6 +273,9 @@ class LocalStack:
             parts = urlsplit(hook["url"])
             if parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost") and parts.port:
                 by_address.setdefault((parts.hostname, parts.port), {})[parts.path] = hook["secret_ref"]
+        if self.config.webhook_port is not None and by_address:
+            self._start_one_webhook_receiver(by_address)
+            return
         for (host, port), refs in by_address.items():
             def secret_for(path: str, refs: dict[str, str] = refs) -> str | None:
                 return self.secrets.get(refs[path]) if path in refs else None
@@ -285,6 +288,26 @@ class LocalStack:
             self.webhook_receivers.append(receiver.start())
             logger.info("webhook receiver on %s (what arrived: GET %s/_received)", receiver.base_url,
                         receiver.base_url)
+
+    def _start_one_webhook_receiver(self, by_address: dict[tuple[str, int], dict[str, str]]) -> None:
+        """Every loopback hook path on one receiver at `config.webhook_port`; the simulator's areas then name it."""
+        from urllib.parse import urlsplit, urlunsplit
+
+        from ame_local.webhook_receiver import WebhookReceiver
+
+        refs = {path: ref for paths in by_address.values() for path, ref in paths.items()}
+
+        def secret_for(path: str) -> str | None:
+            return self.secrets.get(refs[path]) if path in refs else None
+
+        receiver = WebhookReceiver(secret_for, self.config.host, self.config.webhook_port or 0).start()
+        self.webhook_receivers.append(receiver)
+        for area in self.simulator.seed.areas.values():
+            hook = area.get("webhook") if isinstance(area, dict) else None
+            parts = urlsplit(hook["url"]) if isinstance(hook, dict) and hook.get("url") else None
+            if parts and parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost") and parts.port:
+                hook["url"] = urlunsplit(parts._replace(netloc=f"{self.config.host}:{receiver.port}"))
+        logger.info("webhook receiver on %s for every seeded loopback webhook", receiver.base_url)
 
     def _stop_webhook_receivers(self) -> None:
         receivers, self.webhook_receivers = self.webhook_receivers, []

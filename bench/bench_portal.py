@@ -94,7 +94,7 @@ def main() -> None:
             get_times.append(time.perf_counter() - t0)
 
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--lang=pt-BR"])
         page = browser.new_page(locale="pt-BR", timezone_id="America/Sao_Paulo")
         page.goto(f"{api}/portal/")
         page.get_by_role("button", name="Entrar").click()

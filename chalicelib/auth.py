@@ -144,6 +144,8 @@ class TrustedIssuer:
     clients in `client_ids` instead, and the token's `client_id` claim must be one of them.
     `areas_claim`: where the caller's areas are (Cognito: a custom claim added by the pre-token trigger,
     or "cognito:groups" with `area_group_prefix`, e.g. "area:" for groups named area:CREDITO_PJ).
+    `audience_claim`: where `audience` is checked when not in `aud` (Cognito access tokens: a claim the
+    pre-token trigger adds, as `aud` cannot be set there).
     `caller_claim`: the claim recorded as the caller (`client_id` for products; a portal's tokens may name
     the person, e.g. "username", recorded as `caller_prefix` + value).
     """
@@ -154,6 +156,7 @@ class TrustedIssuer:
     client_ids: frozenset[str] = frozenset()
     areas_claim: str = "areas"
     area_group_prefix: str | None = None
+    audience_claim: str = "aud"
     caller_claim: str = "client_id"
     caller_prefix: str = ""
 
@@ -166,6 +169,7 @@ class TrustedIssuer:
                    client_ids=frozenset(str(c) for c in client_ids),
                    areas_claim=str(config.get("areas_claim") or "areas"),
                    area_group_prefix=config.get("area_group_prefix"),
+                   audience_claim=str(config.get("audience_claim") or "aud"),
                    caller_claim=str(config.get("caller_claim") or "client_id"),
                    caller_prefix=str(config.get("caller_prefix") or ""))
 
@@ -236,11 +240,12 @@ class TokenVerifier:
             raise TokenError("INVALID_ISSUER", "o token não foi emitido pelo emissor esperado")
         kid = header.get("kid")
         key = trusted.jwks.key(kid if isinstance(kid, str) else None)
-        required = ["exp", "iss", "aud"] if trusted.audience else ["exp", "iss"]
+        in_aud = bool(trusted.audience) and trusted.audience_claim == "aud"
+        required = ["exp", "iss", "aud"] if in_aud else ["exp", "iss"]
         try:
             claims = jwt.decode(
-                token, key=key, algorithms=ALGORITHMS, audience=trusted.audience, issuer=trusted.issuer,
-                leeway=self._leeway, options={"require": required, "verify_aud": bool(trusted.audience)},
+                token, key=key, algorithms=ALGORITHMS, audience=trusted.audience if in_aud else None,
+                issuer=trusted.issuer, leeway=self._leeway, options={"require": required, "verify_aud": in_aud},
             )
         except jwt.ExpiredSignatureError:
             raise TokenError("TOKEN_EXPIRED", "o token expirou") from None
@@ -256,9 +261,13 @@ class TokenVerifier:
             raise TokenError("MISSING_CLAIM", f"o token não tem a claim obrigatória {exc.claim}") from None
         except jwt.PyJWTError:
             raise TokenError("INVALID_TOKEN", "o token é inválido") from None
+        if trusted.audience and not in_aud:
+            found = claims.get(trusted.audience_claim)
+            if found != trusted.audience and not (isinstance(found, list) and trusted.audience in found):
+                raise TokenError("INVALID_AUDIENCE", "o token não é destinado a esta API")
+        if (trusted.client_ids or not in_aud) and claims.get("token_use", "access") != "access":
+            raise TokenError("INVALID_TOKEN", "envie o token de acesso, não o token de identidade")
         if trusted.client_ids:
-            if claims.get("token_use", "access") != "access":
-                raise TokenError("INVALID_TOKEN", "envie o token de acesso, não o token de identidade")
             if claims.get("client_id") not in trusted.client_ids:
                 raise TokenError("INVALID_AUDIENCE", "o token não é destinado a esta API")
         return _caller_from_claims(_normalised_claims(trusted, claims))

@@ -355,6 +355,16 @@ def build_document() -> dict[str, Any]:
             "responses": {"200": {"description": "Página HTML que apresenta este documento",
                                   "headers": {"X-Request-Id": _REQUEST_ID},
                                   "content": {"text/html": {"schema": {"type": "string"}}}}}}},
+        "/docs/{asset}": {"get": {
+            "operationId": "docsAsset", "summary": "Arquivos da página de documentação", "tags": ["operação"],
+            "security": [],
+            "parameters": [{"name": "asset", "in": "path", "required": True, "description": "Nome do arquivo.",
+                            "schema": {"type": "string", "enum": list(DOCS_ASSETS)}}],
+            "responses": {"200": {"description": "JavaScript ou CSS da página /docs (Swagger UI fixado)",
+                                  "headers": {"X-Request-Id": _REQUEST_ID},
+                                  "content": {"text/javascript": {"schema": {"type": "string"}},
+                                              "text/css": {"schema": {"type": "string"}}}},
+                          "404": _error(404)}}},
         "/v1/orders": {
             "post": {
                 "operationId": "createOrder", "summary": "Cria uma ordem de assinatura", "tags": ["ordens"],
@@ -415,7 +425,7 @@ def build_document() -> dict[str, Any]:
     }
     return {
         "openapi": OPENAPI_VERSION,
-        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
         "info": {"title": "AME — Assistente de Montagem de Envelope", "version": API_VERSION,
                  "description": ("Ordens de assinatura: criação, consulta, busca e simulação de quórum. "
                                  "Todo erro é um problem document (RFC 9457). Tokens: RS256 (JWKS), claims "
@@ -450,3 +460,21 @@ def document_json() -> str:
 @lru_cache(maxsize=1)
 def docs_html() -> str:
     return resources.files("chalicelib").joinpath("static/docs.html").read_text(encoding="utf-8")
+
+
+# What /docs/{asset} serves from chalicelib/static/apidocs/: Swagger UI from the pinned npm package
+# (apidocs/package.json, copied by `make apidocs`) and AME's own layout and contrast fixes.
+DOCS_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "ame-docs.js": "text/javascript; charset=utf-8",
+    "ame-docs.css": "text/css; charset=utf-8",
+}
+
+
+@lru_cache(maxsize=len(DOCS_ASSETS))
+def docs_asset_text(name: str) -> str | None:
+    if name not in DOCS_ASSETS:
+        return None
+    file = resources.files("chalicelib").joinpath("static/apidocs/" + name)
+    return file.read_text(encoding="utf-8") if file.is_file() else None

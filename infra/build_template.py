@@ -24,6 +24,7 @@ if str(ROOT) not in sys.path:
 from chalicelib import observability as obs  # noqa: E402
 from chalicelib.asl import logical_id, placeholders  # noqa: E402
 from chalicelib.queues import QUEUES, QueueSpec  # noqa: E402
+from infra import portal_template as portal  # noqa: E402
 
 ASL_FILE = "statemachine.asl.json"
 API_HANDLER = "APIHandler"
@@ -592,6 +593,7 @@ def function_environment() -> dict[str, Any]:
         "AME_TOKEN_ISSUER": ref("TokenIssuer"),
         "AME_TOKEN_AUDIENCE": ref("TokenAudience"),
         "AME_CORS_ORIGINS": ref("CorsOrigins"),
+        "AME_TOKEN_ISSUERS": portal.token_issuers(),
         # One key for every container, or a search cursor made by one would be refused by another.
         "AME_CURSOR_SECRET": sub("{{resolve:secretsmanager:${CursorSecretId}:SecretString}}",
                                  {"CursorSecretId": {"Fn::If": ["IsPrimary", ref("CursorSecret"),
@@ -798,7 +800,8 @@ def build_template(app: Any = None, queues: Mapping[str, QueueSpec] = QUEUES, st
     asl_text = asl_text if asl_text is not None else (ROOT / ASL_FILE).read_text(encoding="utf-8")
     consumer_timeouts = {s.consumer: s.consumer_timeout for s in queues.values() if s.consumer}
     resources: dict[str, Any] = {}
-    for section in (_network(), _database(), _cache(), _bucket(), _queues(queues, consumer_timeouts),
+    for section in (_network(), _database(), _cache(), _bucket(), portal.resources(),
+                    _queues(queues, consumer_timeouts),
                     _functions(functions, queues), _state_machine(asl_text, functions),
                     _alarms_and_dashboard(functions, queues)):
         overlap = set(section) & set(resources)
@@ -812,8 +815,8 @@ def build_template(app: Any = None, queues: Mapping[str, QueueSpec] = QUEUES, st
     resources["DefaultRole"] = {"Properties": {"Policies": []}}
     return {
         "Description": "AME: API, workflow, queues, database, cache and observability (infra/build_template.py)",
-        "Parameters": _parameters(stage),
-        "Conditions": _conditions(),
+        "Parameters": {**_parameters(stage), **portal.parameters()},
+        "Conditions": {**_conditions(), **portal.conditions()},
         "Resources": resources,
         "Outputs": {
             "StateMachineArn": {"Value": ref(STATE_MACHINE)},
@@ -822,6 +825,7 @@ def build_template(app: Any = None, queues: Mapping[str, QueueSpec] = QUEUES, st
             "CacheEndpoint": {"Value": get_att("Cache", "PrimaryEndPoint.Address")},
             **{f"{s.logical_id}Url": {"Value": ref(s.logical_id)} for s in queues.values()},
             **{f"{dlq_logical_id(s)}Url": {"Value": ref(dlq_logical_id(s))} for s in queues.values()},
+            **portal.outputs(),
         },
     }
 

@@ -51,6 +51,7 @@ _route("/health", "GET", "health")
 _route("/ready", "GET", "ready")
 _route("/openapi.json", "GET", "openapi_document")
 _route("/docs", "GET", "docs_page")
+_route("/docs/{asset}", "GET", "docs_asset")
 # orders
 _route("/v1/orders", "POST", "create_order", content_types=["*/*"], authorizer=ame_token)
 _route("/v1/orders", "GET", "search_orders", authorizer=ame_token)

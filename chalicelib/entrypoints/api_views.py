@@ -168,11 +168,36 @@ def openapi_document() -> Response:
     return Response(body=document_json(), status_code=200, headers={"Content-Type": "application/json"})
 
 
+# The API reference page and its files: no inline script or style, never framed (docs/api.md).
+DOCS_HEADERS = {
+    "Content-Security-Policy": ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                                "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+                                "frame-ancestors 'none'"),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
 @endpoint(None)
 def docs_page() -> Response:
     from chalicelib.openapi import docs_html
 
-    return Response(body=docs_html(), status_code=200, headers={"Content-Type": "text/html; charset=utf-8"})
+    return Response(body=docs_html(), status_code=200,
+                    headers={"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache", **DOCS_HEADERS})
+
+
+@endpoint(None)
+def docs_asset(asset: str) -> Response:
+    from chalicelib.openapi import DOCS_ASSETS, docs_asset_text
+
+    content_type = DOCS_ASSETS.get(asset)
+    text = docs_asset_text(asset) if content_type else None
+    if text is None:
+        return problem(404, "ROUTE_NOT_FOUND", "rota inexistente" if content_type is None else
+                       "arquivo da documentação ausente no pacote: rode `make apidocs`")
+    return Response(body=text, status_code=200,
+                    headers={"Content-Type": content_type, "Cache-Control": "public, max-age=3600", **DOCS_HEADERS})
 
 
 # -- orders ----------------------------------------------------------------------------------------

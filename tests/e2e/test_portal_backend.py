@@ -22,7 +22,7 @@ def stack(tmp_path_factory):
     (dist / "index.html").write_text(INDEX)
     (dist / "assets").mkdir()
     (dist / "assets" / "app-1234.js").write_text("console.log('ok')")
-    env = {"AME_PORTAL_DIST": str(dist), "AME_LOCAL_WEBHOOK_RECEIVER": "0"}
+    env = {"AME_PORTAL_DIST": str(dist)}  # running_stack puts the webhook receiver on a free port
     with running_stack(tmp_path_factory.mktemp("portal"), env) as running:
         yield running
 
@@ -91,6 +91,22 @@ def test_a_signed_in_person_reads_options_creates_an_order_and_reads_why_it_cann
     assert requests.get(f"{stack.api_url}/v1/orders/{order['order_key']}", headers=bruno, timeout=5).status_code == 404
     assert requests.get(f"{stack.api_url}/v1/areas/CREDITO_PJ/options", headers=bruno, timeout=5).status_code == 404
     assert requests.get(f"{stack.api_url}/v1/areas/CONSIGNADO/options", headers=bruno, timeout=5).status_code == 200
+
+
+def test_the_seeded_webhook_reaches_this_stacks_own_receiver_on_a_free_port(stack):
+    ana = bearer(stack.api_url, "ana.credito")
+    created = requests.post(f"{stack.api_url}/v1/orders", json=sc.order_body("QUORUM_AB"), headers=ana, timeout=10)
+    key = created.json()["order_key"]
+    deadline = time.monotonic() + 30
+    webhook = None
+    while time.monotonic() < deadline:
+        order = requests.get(f"{stack.api_url}/v1/orders/{key}", headers=ana, timeout=5).json()
+        webhook = (order.get("deliveries") or {}).get("webhook")
+        if webhook and webhook["delivered"]:
+            break
+        time.sleep(0.05)
+    assert webhook and webhook["delivered"], webhook
+    assert webhook["url"].endswith("/hooks/credito-pj") and ":9100/" not in webhook["url"]
 
 
 def test_a_read_only_person_cannot_create_orders(stack):

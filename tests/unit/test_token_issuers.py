@@ -89,3 +89,28 @@ def test_a_bad_issuers_setting_is_an_error_naming_it(raw, message):
         parse_trusted_issuers(raw)
     with pytest.raises(SettingsError):
         Container(Settings.from_env({**ENV, "AME_TOKEN_ISSUERS": raw})).token_verifier
+
+
+def test_the_deployed_cognito_setting_accepts_access_tokens_carrying_the_trigger_audience():
+    """What infra/portal_template.token_issuers() gives the functions, with the ${...} filled in."""
+    from infra.portal_template import token_issuers
+
+    template = token_issuers()["Fn::If"][1]["Fn::Sub"]
+    issuers = json.loads(template.replace("${AWS::Region}", "us-east-1").replace("${PortalUserPool}", "us-east-1_Abc"))
+    v = verifier(issuers)
+    now = int(time.time())
+    claims = {"iss": COGNITO_ISSUER, "client_id": "any-client-of-the-pool", "token_use": "access",
+              "username": "bruno", "scope": "ame:orders:read", "iat": now, "exp": now + 300,
+              "areas": ["CONSIGNADO"], "ame_aud": "ame"}
+
+    def sign(c: dict) -> str:
+        return jwt.encode(c, TEST_ISSUER.private_key, algorithm="RS256", headers={"kid": TEST_ISSUER.kid})
+
+    with serving_jwks(url=COGNITO_JWKS):
+        caller = v.verify(sign(claims))
+        with pytest.raises(TokenError) as no_audience:
+            v.verify(sign({k: val for k, val in claims.items() if k != "ame_aud"}))
+        with pytest.raises(TokenError) as id_token:
+            v.verify(sign({**claims, "token_use": "id"}))
+    assert caller.client_id == "portal:bruno" and caller.areas == {"CONSIGNADO"}
+    assert no_audience.value.code == "INVALID_AUDIENCE" and id_token.value.code == "INVALID_TOKEN"
