@@ -130,8 +130,9 @@ def screenshot(page, name: str) -> list[Path]:
     return saved
 
 
-def wait_until(condition: Callable[[], object], timeout: float = 20.0, interval: float = 0.05) -> object:
-    """Poll a condition until it holds or the deadline passes (never a bare sleep)."""
+def wait_until(page, condition: Callable[[], object], timeout: float = 20.0, interval_ms: int = 50) -> object:
+    """Poll a condition until it holds or the deadline passes. It waits through the page, so Playwright keeps
+    dispatching the page's events (a time.sleep would block them in the sync API)."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
@@ -139,4 +140,4 @@ def wait_until(condition: Callable[[], object], timeout: float = 20.0, interval:
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met in {timeout}s")
-        time.sleep(interval)
+        page.wait_for_timeout(interval_ms)

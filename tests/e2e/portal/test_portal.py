@@ -17,7 +17,7 @@ import requests
 from playwright.sync_api import expect
 
 from ame_local.simulator import scenarios as sc
-from tests.e2e.portal.conftest import PASSWORD, check_axe, screenshot, sign_in, wait_until
+from tests.e2e.portal.conftest import PASSWORD, check_axe, screenshot, sign_in
 
 pytestmark = pytest.mark.e2e
 

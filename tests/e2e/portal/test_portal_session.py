@@ -28,7 +28,7 @@ def test_the_token_is_renewed_then_the_session_expires_and_the_form_survives(sta
     expect(page.get_by_label("Produto")).to_be_enabled()
 
     # Renewal: the 3 s access token is refreshed, and the API still answers with the new one.
-    wait_until(lambda: 200 in refreshes, timeout=30)
+    wait_until(page, lambda: 200 in refreshes, timeout=30)
     page.get_by_label("Área").select_option("")
     page.get_by_label("Área").select_option("CREDITO_PJ")  # reloads the area's options with the renewed token
     expect(page.get_by_label("Produto")).to_be_enabled()
