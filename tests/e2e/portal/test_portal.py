@@ -356,3 +356,22 @@ def test_an_order_can_be_created_with_the_keyboard_alone(stack, page, console):
     expect(page).to_have_url(re.compile(r"/portal/ordens/[0-9A-Z]+$"))
     expect_verdict(page, "Quórum atingido")
     assert len(orders_with_reference(stack, "portal-keyboard")) == 1
+
+
+def test_a_read_only_person_sees_orders_but_no_form_and_no_what_if(stack, browser):
+    key = post_order(stack, sc.order_body("QUORUM_AB", external_reference="portal-read-only"))
+    context = browser.new_context(locale="pt-BR", timezone_id="America/Sao_Paulo")
+    page = context.new_page()
+    errors = []
+    page.on("console", lambda m: errors.append(f"{m.text} @ {m.location}") if m.type == "error" else None)
+    try:
+        sign_in(page, stack, username="carla.leitura", path=f"/portal/ordens/{key}")
+        expect_verdict(page, "Quórum atingido")
+        expect(page.get_by_text("E se alguém não puder assinar?")).to_have_count(0)
+        page.get_by_role("navigation", name="Principal").get_by_role("link", name="Nova ordem").click()
+        expect(page.get_by_role("status")).to_contain_text("somente de consulta")
+        expect(page.get_by_role("button", name="Criar ordem")).to_have_count(0)
+        check_axe(page, "new order page, read-only person")
+    finally:
+        context.close()
+    assert [e for e in errors if "favicon.ico" not in e] == []
