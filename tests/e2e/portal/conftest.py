@@ -7,7 +7,6 @@ Chromium or Node skips these tests loudly; under CI=true it fails them.
 from __future__ import annotations
 
 import fcntl
-import os
 import re
 import shutil
 import subprocess
@@ -19,19 +18,11 @@ import pytest
 
 from tests.e2e.stack_process import ROOT, RunningStack, running_stack
 
-CHROMIUM = os.environ.get("AME_CHROMIUM", "/usr/bin/chromium")
+from tests.e2e.conftest import CHROMIUM, WIDTHS, require_browser_tooling as _require  # noqa: F401 (re-exported)
+
 PORTAL = ROOT / "portal"
 SCREENSHOTS = ROOT / ".local" / "screenshots"
 PASSWORD = "senha-local"
-WIDTHS = {"375": {"width": 375, "height": 812}, "1280": {"width": 1280, "height": 900}}
-
-
-def _require(condition: bool, message: str) -> None:
-    if condition:
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message + " (CI=true: browser tests must fail, not skip)")
-    pytest.skip(message)
 
 
 def _newest(paths: list[Path]) -> float:
@@ -52,19 +43,6 @@ def build_portal() -> Path:
                 subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=PORTAL, check=True)
             subprocess.run(["npm", "run", "build"], cwd=PORTAL, check=True)
     return PORTAL / "dist"
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    _require(Path(CHROMIUM).is_file(), f"{CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium")
-    return {**browser_type_launch_args, "executable_path": CHROMIUM,
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--lang=pt-BR"]}
-
-
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args):
-    return {**browser_context_args, "locale": "pt-BR", "timezone_id": "America/Sao_Paulo",
-            "viewport": WIDTHS["1280"]}
 
 
 @pytest.fixture(scope="module")
