@@ -9,6 +9,7 @@ from tests.e2e.stack_process import running_stack
 
 pytestmark = pytest.mark.e2e
 
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     with running_stack(tmp_path_factory.mktemp("docs"), {"AME_LOCAL_WEBHOOK_RECEIVER": "0"}) as running:
