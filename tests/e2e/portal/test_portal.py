@@ -375,3 +375,38 @@ def test_a_read_only_person_sees_orders_but_no_form_and_no_what_if(stack, browse
     finally:
         context.close()
     assert [e for e in errors if "favicon.ico" not in e] == []
+
+
+def test_a_session_that_ends_shows_the_expired_page_and_the_form_survives(stack, page, console):
+    """The API refuses the access token (401), the portal tries one renewal, the provider refuses the refresh
+    token (invalid_grant: the real provider's answer to a token it does not know; the test swaps the token in
+    the request): "Sua sessão expirou", and after "Entrar novamente" the form comes back as typed."""
+    sign_in(page, stack, path="/portal/ordens/nova")
+    expect(page.get_by_label("Produto")).to_be_enabled()
+    fill_order(page, requester="11222333000181", amount="123456", reference="portal-expira")
+    page.route("**/oidc/token", lambda route: route.continue_(
+        post_data=(route.request.post_data or "").replace("refresh_token=", "refresh_token=revogado-")))
+    page.route("**/v1/orders", lambda route: route.fulfill(
+        status=401, headers={"Content-Type": "application/problem+json"},
+        body=json.dumps({"type": "about:blank", "title": "Token expirado", "status": 401,
+                         "code": "TOKEN_EXPIRED", "detail": "o token expirou"})))
+    console.allow(r"status of 400 .*/oidc/token|status of 401")  # the refused token and refresh
+    page.get_by_role("button", name="Criar ordem").click()
+    expect(page.get_by_role("heading", level=1, name="Sua sessão expirou")).to_be_visible(timeout=30_000)
+    page.unroute("**/oidc/token")
+    page.unroute("**/v1/orders")
+    check_axe(page, "session expired page")
+    screenshot(page, "sessao-expirada")
+
+    page.get_by_role("button", name="Entrar novamente").click()
+    page.get_by_label("Usuário").fill("ana.credito")
+    page.get_by_label("Senha").fill(PASSWORD)
+    page.get_by_role("button", name="Entrar").click()
+    expect(page.get_by_role("heading", level=1, name="Nova ordem")).to_be_visible()
+    expect(page.get_by_text("Recuperamos o rascunho")).to_be_visible()
+    expect(page.get_by_label("Valor")).to_have_value("R$ 1.234,56")
+    expect(page.locator("#f-requester-document")).to_have_value("11.222.333/0001-81")
+    expect(page.get_by_label("Referência externa (opcional)")).to_have_value("portal-expira")
+    expect(page.get_by_label("Produto")).to_have_value(sc.PRODUCT_ACTIVE)
+    expect(page.locator("#f-documents-0-title")).to_have_value("Contrato de teste")
+    assert orders_with_reference(stack, "portal-expira") == []
