@@ -4,7 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast bench lint lint-asl clean
+.PHONY: install run test test-fast bench lint lint-asl clean portal apidocs screenshots
+NPM ?= npm
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,15 +15,43 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
+# The portal SPA (portal/, PORTAL-INTERFACE): `npm ci` when the lockfile changed, the build when a source is
+# newer than portal/dist. Nothing to do before portal/ exists.
+PORTAL_SOURCES := $(shell find portal/src portal/build.mjs portal/package.json -type f 2>/dev/null)
+portal/node_modules/.package-lock.json: portal/package-lock.json
+	cd portal && $(NPM) ci --no-audit --no-fund
+portal/dist/index.html: portal/node_modules/.package-lock.json $(PORTAL_SOURCES)
+	cd portal && $(NPM) run build
+	touch $@
+portal: $(if $(wildcard portal/package.json),portal/dist/index.html)
+
+# The API reference at /docs: Swagger UI from the pinned npm package, copied next to AME's own files.
+APIDOCS_STAMP := chalicelib/static/apidocs/.vendored
+apidocs/node_modules/.package-lock.json: apidocs/package-lock.json
+	cd apidocs && $(NPM) ci --no-audit --no-fund
+$(APIDOCS_STAMP): apidocs/node_modules/.package-lock.json
+	cp apidocs/node_modules/swagger-ui-dist/swagger-ui-bundle.js apidocs/node_modules/swagger-ui-dist/swagger-ui.css \
+	   chalicelib/static/apidocs/
+	touch $@
+apidocs: $(APIDOCS_STAMP)
+
 # Past orders for the Painel and the analytics files under .local/analytics (docs/analytics.md).
-run: install
+run: install portal apidocs
 	AME_LOCAL_ANALYTICS_SEED=$${AME_LOCAL_ANALYTICS_SEED:-2000} AME_ANALYTICS_LOCAL_DIR=$${AME_ANALYTICS_LOCAL_DIR:-.local/analytics} \
 		$(PY) -m ame_local run
 
-test: install lint
+test: install lint portal apidocs
 	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
-test-fast: install
+# Refresh the README's order-page screenshot through the browser tests (they save .local/screenshots/).
+SCREENSHOT_TESTS ?= quorum
+README_SCREENSHOT ?= ordem-sem-quorum-1280
+screenshots: install portal apidocs
+	$(PY) -m pytest tests/e2e/portal -k "$(SCREENSHOT_TESTS)" -q
+	mkdir -p docs/img
+	cp .local/screenshots/$(README_SCREENSHOT).png docs/img/portal-ordem.png
+
+test-fast: install apidocs
 	$(PY) -m pytest -n 2 --dist loadfile -m "not e2e and not chaos" $(PYTEST_ARGS)
 
 bench: install
@@ -44,13 +73,13 @@ clean:
 STAGE ?=
 .PHONY: package validate deploy
 
-package: install
+package: install apidocs
 	$(PY) -m infra.deploy package --stage "$(or $(STAGE),dev)"
 
-validate: install
+validate: install apidocs
 	$(PY) -m infra.deploy validate --stage "$(or $(STAGE),dev)"
 
-deploy: install
+deploy: install portal apidocs
 	$(PY) -m infra.deploy deploy --stage "$(STAGE)" $(if $(ARTIFACT_BUCKET),--artifact-bucket "$(ARTIFACT_BUCKET)") $(if $(DRY_RUN),--dry-run)
 
 # A token the local stack accepts: make token CLIENT=portal-bff AREAS=CREDITO_PJ,CONSIGNADO [SCOPES=ame:orders:read]

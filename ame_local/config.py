@@ -151,6 +151,9 @@ class LocalConfig:
     aws_port: int | None = None
     # Start a product stand-in on each free loopback webhook port (AME_LOCAL_WEBHOOK_RECEIVER=0 to skip).
     webhook_receiver: bool = True
+    # One receiver on this port for every seeded loopback webhook, the seed's URLs pointed at it (0 = any free
+    # port, AME_LOCAL_WEBHOOK_PORT): parallel stacks then never fight over the seed's fixed 9100.
+    webhook_port: int | None = None
     run_migrations: bool = True
     # The local token issuer: its key file (None: .local/issuer-key.pem) and JWKS port (0 = any free one).
     issuer_key_path: Path | None = None
@@ -187,6 +190,8 @@ class LocalConfig:
         config.paused_queues = tuple(q.strip() for q in env.get("AME_LOCAL_PAUSED_QUEUES", "").split(",") if q.strip())
         config.issuer_key_path = Path(env["AME_LOCAL_ISSUER_KEY"]) if env.get("AME_LOCAL_ISSUER_KEY") else None
         config.issuer_port = int(env.get("AME_ISSUER_PORT", "0"))
+        webhook_port = env.get("AME_LOCAL_WEBHOOK_PORT", "").strip()
+        config.webhook_port = int(webhook_port) if webhook_port else None
         config.chaos = ChaosConfig.from_env(env)
         config.analytics_seed_orders = int(env.get("AME_LOCAL_ANALYTICS_SEED", "0").strip() or "0")
         if env.get("AME_ANALYTICS_LOCAL_DIR"):

@@ -48,6 +48,8 @@ class LocalStack:
         self._started = False
         self.aws_endpoint_url: str | None = None
         self._moto_server: Any = None
+        self.oidc: Any = None  # ame_local.oidc.OidcProvider, served at /oidc with the portal
+        self._sites: Any = None
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> "LocalStack":
@@ -57,6 +59,10 @@ class LocalStack:
         try:
             self._start_partners()
             self._start_issuer()
+            if self.app is None:
+                self.app = importlib.import_module("app").app  # declarations only: reads no settings
+            if self.config.serve_http:
+                self._bind_http()  # the port first: the portal's sign-in issuer is named after it
             self._set_environment()
             if self.config.run_migrations:
                 self._migrate()
@@ -195,6 +201,13 @@ class LocalStack:
             from ame_local.issuer import AUDIENCE, ISSUER
 
             env.update({"AME_JWKS_URL": self.jwks_url, "AME_TOKEN_ISSUER": ISSUER, "AME_TOKEN_AUDIENCE": AUDIENCE})
+        if self.oidc is not None:
+            # The portal's sign-in, accepted through the same path as Cognito when deployed (docs/deploy.md).
+            from ame_local.oidc import ACCESS_AUDIENCE
+
+            issuers = json.loads(os.environ.get("AME_TOKEN_ISSUERS") or "{}")
+            issuers[self.oidc.issuer] = {"jwks_url": self.oidc.jwks_url, "audience": ACCESS_AUDIENCE}
+            env["AME_TOKEN_ISSUERS"] = json.dumps(issuers)
         return env
 
     def _set_environment(self) -> None:
@@ -293,6 +306,9 @@ class LocalStack:
             parts = urlsplit(hook["url"])
             if parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost") and parts.port:
                 by_address.setdefault((parts.hostname, parts.port), {})[parts.path] = hook["secret_ref"]
+        if self.config.webhook_port is not None and by_address:
+            self._start_one_webhook_receiver(by_address)
+            return
         for (host, port), refs in by_address.items():
             def secret_for(path: str, refs: dict[str, str] = refs) -> str | None:
                 return self.secrets.get(refs[path]) if path in refs else None
@@ -305,6 +321,26 @@ class LocalStack:
             self.webhook_receivers.append(receiver.start())
             logger.info("webhook receiver on %s (what arrived: GET %s/_received)", receiver.base_url,
                         receiver.base_url)
+
+    def _start_one_webhook_receiver(self, by_address: dict[tuple[str, int], dict[str, str]]) -> None:
+        """Every loopback hook path on one receiver at `config.webhook_port`; the simulator's areas then name it."""
+        from urllib.parse import urlsplit, urlunsplit
+
+        from ame_local.webhook_receiver import WebhookReceiver
+
+        refs = {path: ref for paths in by_address.values() for path, ref in paths.items()}
+
+        def secret_for(path: str) -> str | None:
+            return self.secrets.get(refs[path]) if path in refs else None
+
+        receiver = WebhookReceiver(secret_for, self.config.host, self.config.webhook_port or 0).start()
+        self.webhook_receivers.append(receiver)
+        for area in self.simulator.seed.areas.values():
+            hook = area.get("webhook") if isinstance(area, dict) else None
+            parts = urlsplit(hook["url"]) if isinstance(hook, dict) and hook.get("url") else None
+            if parts and parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost") and parts.port:
+                hook["url"] = urlunsplit(parts._replace(netloc=f"{self.config.host}:{receiver.port}"))
+        logger.info("webhook receiver on %s for every seeded loopback webhook", receiver.base_url)
 
     def _stop_webhook_receivers(self) -> None:
         receivers, self.webhook_receivers = self.webhook_receivers, []
@@ -325,13 +361,17 @@ class LocalStack:
             self._moto_server.stop()
             self._moto_server = None
 
-    def _serve_http(self) -> None:
+    def _bind_http(self) -> None:
+        """Bind the API's port (and mount the portal and its sign-in on it); `_serve_http` starts serving."""
         from chalice.config import Config
         from chalice.local import LocalDevServer
 
         from ame_local.gateway import ProblemRequestHandler
+        from ame_local.portal_site import LocalSites, PortalSite, site_handler
 
-        class NoDelayHandler(ProblemRequestHandler):
+        self._sites = LocalSites()
+
+        class NoDelayHandler(site_handler(ProblemRequestHandler, self._sites)):  # type: ignore[misc]
             # Without TCP_NODELAY each keep-alive answer waits ~40 ms on Nagle + delayed ACK.
             disable_nagle_algorithm = True
 
@@ -348,6 +388,17 @@ class LocalStack:
                                       handler_cls=NoDelayHandler)
         host, port = self._server.server.server_address[:2]
         self.api_url = f"http://{host}:{port}"
+        dist = os.environ.get("AME_PORTAL_DIST")  # another build of the SPA (tests); default portal/dist
+        self._sites.mount("/portal", PortalSite(self.api_url, Path(dist) if dist else None).handle)
+        if self.issuer is not None:
+            from ame_local.oidc import PREFIX, OidcProvider
+
+            self.oidc = OidcProvider.for_portal(self.api_url, self.issuer)
+            self._sites.mount(PREFIX, self.oidc.handle)
+
+    def _serve_http(self) -> None:
+        if self._server is None:
+            self._bind_http()
         self._server_thread = threading.Thread(
             target=self._server.server.serve_forever, name="ame-local-http", daemon=True
         )
@@ -355,7 +406,8 @@ class LocalStack:
 
     def _stop_http(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
+            if self._server_thread is not None:  # shutdown() waits for serve_forever: only if it runs
+                self._server.shutdown()
             self._server.server.server_close()
             self._server = None
         if self._server_thread is not None:

@@ -50,9 +50,11 @@ class Caller:
     scopes: frozenset[str]
     areas: frozenset[str]
 
-    def require(self, scope: str) -> None:
-        if scope not in self.scopes:
-            raise ScopeMissing(scope)
+    def require(self, scope: str | tuple[str, ...]) -> None:
+        """One scope, or a tuple of which any one is enough."""
+        wanted = scope if isinstance(scope, tuple) else (scope,)
+        if not self.scopes.intersection(wanted):
+            raise ScopeMissing(" ou ".join(wanted))
 
     def serves(self, area_code: str) -> bool:
         return area_code in self.areas
@@ -134,11 +136,78 @@ def http_jwks_fetcher(url: str, timeout: float = 3.0, session: Any = None) -> Ca
     return fetch
 
 
-class TokenVerifier:
-    """Turns an `Authorization` header into a Caller, or raises TokenError naming what is wrong."""
+@dataclass(frozen=True)
+class TrustedIssuer:
+    """One issuer AME accepts tokens from (AME_TOKEN_ISSUERS; docs/deploy.md).
 
-    def __init__(self, jwks: JwksCache | None, issuer: str | None, audience: str | None, leeway_seconds: float = 30.0):
-        self._jwks, self._issuer, self._audience, self._leeway = jwks, issuer, audience, leeway_seconds
+    `audience`: the `aud` every token must carry. Cognito access tokens have no `aud`: name the app
+    clients in `client_ids` instead, and the token's `client_id` claim must be one of them.
+    `areas_claim`: where the caller's areas are (Cognito: a custom claim added by the pre-token trigger,
+    or "cognito:groups" with `area_group_prefix`, e.g. "area:" for groups named area:CREDITO_PJ).
+    `audience_claim`: where `audience` is checked when not in `aud` (Cognito access tokens: a claim the
+    pre-token trigger adds, as `aud` cannot be set there).
+    `caller_claim`: the claim recorded as the caller (`client_id` for products; a portal's tokens may name
+    the person, e.g. "username", recorded as `caller_prefix` + value).
+    """
+
+    issuer: str
+    jwks: JwksCache
+    audience: str | None = None
+    client_ids: frozenset[str] = frozenset()
+    areas_claim: str = "areas"
+    area_group_prefix: str | None = None
+    audience_claim: str = "aud"
+    caller_claim: str = "client_id"
+    caller_prefix: str = ""
+
+    @classmethod
+    def from_config(cls, issuer: str, config: Mapping[str, Any], jwks: JwksCache) -> "TrustedIssuer":
+        client_ids = config.get("client_ids") or []
+        if isinstance(client_ids, str):
+            client_ids = [client_ids]
+        return cls(issuer=issuer, jwks=jwks, audience=config.get("audience"),
+                   client_ids=frozenset(str(c) for c in client_ids),
+                   areas_claim=str(config.get("areas_claim") or "areas"),
+                   area_group_prefix=config.get("area_group_prefix"),
+                   audience_claim=str(config.get("audience_claim") or "aud"),
+                   caller_claim=str(config.get("caller_claim") or "client_id"),
+                   caller_prefix=str(config.get("caller_prefix") or ""))
+
+
+def parse_trusted_issuers(raw: str | None) -> dict[str, dict[str, Any]]:
+    """AME_TOKEN_ISSUERS: a JSON object {issuer: {"jwks_url": ..., "audience": ... | "client_ids": [...],
+    ...}}. Raises ValueError naming what is wrong."""
+    if not raw or not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"AME_TOKEN_ISSUERS is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError("AME_TOKEN_ISSUERS must be a JSON object {issuer: {jwks_url, audience}}")
+    for issuer, config in value.items():
+        if not isinstance(config, dict) or not isinstance(config.get("jwks_url"), str):
+            raise ValueError(f"AME_TOKEN_ISSUERS[{issuer!r}] needs a jwks_url")
+        if not config.get("audience") and not config.get("client_ids"):
+            raise ValueError(f"AME_TOKEN_ISSUERS[{issuer!r}] needs an audience or client_ids")
+    return value
+
+
+class TokenVerifier:
+    """Turns an `Authorization` header into a Caller, or raises TokenError naming what is wrong.
+
+    The single issuer (`jwks`, `issuer`, `audience`: AME_JWKS_URL/AME_TOKEN_ISSUER) and any `trusted`
+    issuers are all accepted; a token's unverified `iss` only picks which keys and rules check it.
+    """
+
+    def __init__(self, jwks: JwksCache | None, issuer: str | None, audience: str | None, leeway_seconds: float = 30.0,
+                 trusted: "list[TrustedIssuer] | tuple[TrustedIssuer, ...]" = ()):
+        self._leeway = leeway_seconds
+        self._issuers: dict[str, TrustedIssuer] = {}
+        if jwks is not None and issuer and audience:
+            self._issuers[issuer] = TrustedIssuer(issuer=issuer, jwks=jwks, audience=audience)
+        for entry in trusted:
+            self._issuers[entry.issuer] = entry
 
     def verify_header(self, header: str | None) -> Caller:
         if not header:
@@ -150,7 +219,7 @@ class TokenVerifier:
         return self.verify(token)
 
     def verify(self, token: str) -> Caller:
-        if self._jwks is None or not self._issuer or not self._audience:
+        if not self._issuers:
             raise TokenError("AUTH_NOT_CONFIGURED", "a verificação de tokens não está configurada")
         import jwt
 
@@ -158,16 +227,25 @@ class TokenVerifier:
             raise TokenError("MALFORMED_TOKEN", "o token é grande demais")
         try:
             header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError:
             raise TokenError("MALFORMED_TOKEN", "o token não é um JWT válido") from None
         if header.get("alg") not in ALGORITHMS:
             raise TokenError("UNSUPPORTED_ALGORITHM", "o token deve ser assinado com RS256")
+        claimed = unverified.get("iss") if isinstance(unverified, dict) else None
+        if not isinstance(claimed, str) or not claimed:
+            raise TokenError("MISSING_CLAIM", "o token não tem a claim obrigatória iss")
+        trusted = self._issuers.get(claimed)
+        if trusted is None:
+            raise TokenError("INVALID_ISSUER", "o token não foi emitido pelo emissor esperado")
         kid = header.get("kid")
-        key = self._jwks.key(kid if isinstance(kid, str) else None)
+        key = trusted.jwks.key(kid if isinstance(kid, str) else None)
+        in_aud = bool(trusted.audience) and trusted.audience_claim == "aud"
+        required = ["exp", "iss", "aud"] if in_aud else ["exp", "iss"]
         try:
             claims = jwt.decode(
-                token, key=key, algorithms=ALGORITHMS, audience=self._audience, issuer=self._issuer,
-                leeway=self._leeway, options={"require": ["exp", "iss", "aud"]},
+                token, key=key, algorithms=ALGORITHMS, audience=trusted.audience if in_aud else None,
+                issuer=trusted.issuer, leeway=self._leeway, options={"require": required, "verify_aud": in_aud},
             )
         except jwt.ExpiredSignatureError:
             raise TokenError("TOKEN_EXPIRED", "o token expirou") from None
@@ -183,7 +261,31 @@ class TokenVerifier:
             raise TokenError("MISSING_CLAIM", f"o token não tem a claim obrigatória {exc.claim}") from None
         except jwt.PyJWTError:
             raise TokenError("INVALID_TOKEN", "o token é inválido") from None
-        return _caller_from_claims(claims)
+        if trusted.audience and not in_aud:
+            found = claims.get(trusted.audience_claim)
+            if found != trusted.audience and not (isinstance(found, list) and trusted.audience in found):
+                raise TokenError("INVALID_AUDIENCE", "o token não é destinado a esta API")
+        if (trusted.client_ids or not in_aud) and claims.get("token_use", "access") != "access":
+            raise TokenError("INVALID_TOKEN", "envie o token de acesso, não o token de identidade")
+        if trusted.client_ids:
+            if claims.get("client_id") not in trusted.client_ids:
+                raise TokenError("INVALID_AUDIENCE", "o token não é destinado a esta API")
+        return _caller_from_claims(_normalised_claims(trusted, claims))
+
+
+def _normalised_claims(trusted: TrustedIssuer, claims: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The issuer's claims in AME's terms: client_id, scope, areas."""
+    if trusted.areas_claim == "areas" and trusted.caller_claim == "client_id" and not trusted.caller_prefix:
+        return claims
+    out = dict(claims)
+    areas = claims.get(trusted.areas_claim, [])
+    if trusted.area_group_prefix is not None and isinstance(areas, list):
+        prefix = trusted.area_group_prefix
+        areas = [a[len(prefix):] for a in areas if isinstance(a, str) and a.startswith(prefix)]
+    out["areas"] = areas
+    caller = claims.get(trusted.caller_claim)
+    out["client_id"] = trusted.caller_prefix + caller if isinstance(caller, str) and caller else None
+    return out
 
 
 def _caller_from_claims(claims: Mapping[str, Any]) -> Caller:

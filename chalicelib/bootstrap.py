@@ -203,12 +203,22 @@ class Container:
     # -- identity, reads, search and what-if --------------------------------------------
     @cached_property
     def token_verifier(self):
-        from chalicelib.auth import JwksCache, TokenVerifier, http_jwks_fetcher
+        from chalicelib.auth import JwksCache, TokenVerifier, TrustedIssuer, http_jwks_fetcher, parse_trusted_issuers
+        from chalicelib.settings import SettingsError
 
         s = self.settings
-        jwks = (JwksCache(http_jwks_fetcher(s.jwks_url, s.partner_timeout_seconds), ttl_seconds=s.jwks_cache_seconds)
-                if s.jwks_url else None)
-        return TokenVerifier(jwks, s.token_issuer, s.token_audience, s.token_leeway_seconds)
+
+        def jwks_for(url: str) -> JwksCache:
+            return JwksCache(http_jwks_fetcher(url, s.partner_timeout_seconds), ttl_seconds=s.jwks_cache_seconds)
+
+        try:
+            configured = parse_trusted_issuers(s.token_issuers)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from exc
+        trusted = [TrustedIssuer.from_config(issuer, config, jwks_for(config["jwks_url"]))
+                   for issuer, config in configured.items()]
+        return TokenVerifier(jwks_for(s.jwks_url) if s.jwks_url else None, s.token_issuer, s.token_audience,
+                             s.token_leeway_seconds, trusted=trusted)
 
     @cached_property
     def order_store(self):
@@ -225,6 +235,12 @@ class Container:
         key = cursor_secret(self.settings, lambda: self.runtime_secrets)
         return OrderQueries(self.repository, self.order_store, CursorCodec.from_secret(key),
                             self.deliveries)
+
+    @cached_property
+    def area_options(self):
+        from chalicelib.services.area_options import AreaOptions
+
+        return AreaOptions(self.areas, self.domains, self.executor)
 
     @cached_property
     def quorum_simulator(self):

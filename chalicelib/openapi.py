@@ -69,6 +69,52 @@ class SimulationResult(_Answer):
     lint: list[dict[str, Any]]
 
 
+class CodeName(_Answer):
+    code: str
+    name: str
+
+
+class AreaLimitsView(_Answer):
+    max_amount: str | None = Field(pattern=AMOUNT_PATTERN)
+    max_guarantors: int
+    max_documents: int
+
+
+class AreaOptions(_Answer):
+    """What an order of this area may carry, with display names (for the portal's form selects)."""
+
+    area_code: str
+    name: str
+    platforms: list[CodeName]
+    signature_methods: list[CodeName]
+    limits: AreaLimitsView
+    products: list[CodeName]
+    document_types: list[CodeName]
+
+
+class PartyVerdict(_Answer):
+    """One party's verdict inside `Order.result.parties` (docs/contracts.md §2)."""
+
+    role: str
+    person_type: PersonType
+    document: str
+    power_code: str | None
+    quorum_met: bool
+    reason: str | None
+    participants: list[dict[str, Any]]
+    satisfied_rules: list[str]
+    signer_sets: list[dict[str, Any]]
+    eligible_signers: list[str]
+    critical_signers: list[str] = []
+    failed_rules: list[dict[str, Any]] = []
+    skipped_rules: list[dict[str, Any]] = []
+
+
+class OrderResult(_Answer):
+    quorum_met: bool
+    parties: list[PartyVerdict]
+
+
 class Problem(_Answer):
     """RFC 9457 problem document. `errors` names each field, parameter or header at fault."""
 
@@ -88,8 +134,8 @@ class Health(_Answer):
 MODELS: list[tuple[type[BaseModel], str]] = [
     (OrderRequest, "validation"), (SimulationRequest, "validation"),
     (Order, "serialization"), (OrderPage, "serialization"), (OrderHistory, "serialization"),
-    (SimulationResult, "serialization"), (Problem, "serialization"), (Health, "serialization"),
-    (Insights, "serialization"),
+    (SimulationResult, "serialization"), (AreaOptions, "serialization"), (OrderResult, "serialization"),
+    (Problem, "serialization"), (Health, "serialization"), (Insights, "serialization"),
 ]
 
 # -- examples --------------------------------------------------------------------------------------
@@ -112,6 +158,14 @@ ORDER_EXAMPLE = {
     "created_by": "portal-bff", "created_at": "2026-11-29T10:00:00Z", "updated_at": "2026-11-29T10:00:02Z",
     "result": {"quorum_met": False, "parties": []},
     "links": {"self": "/v1/orders/01KB2Q4V7Y3ZJ8M5N6P9R0S1T2"},
+}
+AREA_OPTIONS_EXAMPLE = {
+    "area_code": "CREDITO_PJ", "name": "Crédito PJ",
+    "platforms": [{"code": "BANKLINE", "name": "Bankline"}],
+    "signature_methods": [{"code": "DIGITAL", "name": "Assinatura digital (certificado)"}],
+    "limits": {"max_amount": "5000000.00", "max_guarantors": 3, "max_documents": 10},
+    "products": [{"code": "CCB_GIRO", "name": "CCB Capital de Giro"}],
+    "document_types": [{"code": "CCB", "name": "Cédula de Crédito Bancário"}],
 }
 SIMULATION_EXAMPLE = {"company": "11.222.333/0001-81", "power_code": "ASSINAR_CCB", "amount": "250000.00",
                       "date": "2026-11-29", "platform": "BANKLINE", "unavailable": ["529.982.247-25"]}
@@ -239,6 +293,16 @@ def build_document() -> dict[str, Any]:
             "responses": {"200": {"description": "Página HTML que apresenta este documento",
                                   "headers": {"X-Request-Id": _REQUEST_ID},
                                   "content": {"text/html": {"schema": {"type": "string"}}}}}}},
+        "/docs/{asset}": {"get": {
+            "operationId": "docsAsset", "summary": "Arquivos da página de documentação", "tags": ["operação"],
+            "security": [],
+            "parameters": [{"name": "asset", "in": "path", "required": True, "description": "Nome do arquivo.",
+                            "schema": {"type": "string", "enum": list(DOCS_ASSETS)}}],
+            "responses": {"200": {"description": "JavaScript ou CSS da página /docs (Swagger UI fixado)",
+                                  "headers": {"X-Request-Id": _REQUEST_ID},
+                                  "content": {"text/javascript": {"schema": {"type": "string"}},
+                                              "text/css": {"schema": {"type": "string"}}}},
+                          "404": _error(404)}}},
         "/v1/orders": {
             "post": {
                 "operationId": "createOrder", "summary": "Cria uma ordem de assinatura", "tags": ["ordens"],
@@ -283,6 +347,18 @@ def build_document() -> dict[str, Any]:
             "security": _scoped("ame:orders:read"), "parameters": [*insights_parameters(), _REQUEST_ID_PARAM],
             "responses": _responses({"200": _ok("Indicadores do período, dia a dia e somados.", "Insights",
                                                 INSIGHTS_EXAMPLE)}, [401, 403, 422, 500, 503])}},
+        "/v1/areas/{area_code}/options": {"get": {
+            "operationId": "getAreaOptions", "summary": "Opções de formulário de uma área", "tags": ["áreas"],
+            "description": ("Escopo `ame:orders:read` ou `ame:orders:write`. Plataformas, formas de assinatura, "
+                            "limites, produtos e tipos de documento ativos da área, com nomes de exibição; "
+                            "consultas ao Parametrizador e ao Domínios em cache. Uma área fora das do token, "
+                            "inexistente ou inativa responde 404."),
+            "security": _scoped("ame:orders:read"),
+            "parameters": [{"name": "area_code", "in": "path", "required": True, "description": "Código da área.",
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+                            "example": "CREDITO_PJ"}, _REQUEST_ID_PARAM],
+            "responses": _responses({"200": _ok("As opções da área.", "AreaOptions", AREA_OPTIONS_EXAMPLE)},
+                                    [401, 403, 404, 500, 503])}},
         "/v1/quorum/simulations": {"post": {
             "operationId": "simulateQuorum", "summary": "E se? Avalia o quórum de uma empresa", "tags": ["quórum"],
             "description": ("Escopo `ame:quorum:simulate`. Consulta Poderes, Pessoas e (com `platform`) o "
@@ -295,14 +371,14 @@ def build_document() -> dict[str, Any]:
     }
     return {
         "openapi": OPENAPI_VERSION,
-        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
         "info": {"title": "AME — Assistente de Montagem de Envelope", "version": API_VERSION,
                  "description": ("Ordens de assinatura: criação, consulta, busca e simulação de quórum. "
                                  "Todo erro é um problem document (RFC 9457). Tokens: RS256 (JWKS), claims "
                                  "`client_id`, `scope` e `areas`.")},
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}],
-        "tags": [{"name": "ordens"}, {"name": "quórum"}, {"name": "painel"}, {"name": "operação"}],
+        "tags": [{"name": "ordens"}, {"name": "áreas"}, {"name": "quórum"}, {"name": "painel"}, {"name": "operação"}],
         "paths": paths,
         "components": {
             "schemas": schemas,
@@ -330,3 +406,21 @@ def document_json() -> str:
 @lru_cache(maxsize=1)
 def docs_html() -> str:
     return resources.files("chalicelib").joinpath("static/docs.html").read_text(encoding="utf-8")
+
+
+# What /docs/{asset} serves from chalicelib/static/apidocs/: Swagger UI from the pinned npm package
+# (apidocs/package.json, copied by `make apidocs`) and AME's own layout and contrast fixes.
+DOCS_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "ame-docs.js": "text/javascript; charset=utf-8",
+    "ame-docs.css": "text/css; charset=utf-8",
+}
+
+
+@lru_cache(maxsize=len(DOCS_ASSETS))
+def docs_asset_text(name: str) -> str | None:
+    if name not in DOCS_ASSETS:
+        return None
+    file = resources.files("chalicelib").joinpath("static/apidocs/" + name)
+    return file.read_text(encoding="utf-8") if file.is_file() else None

@@ -51,6 +51,9 @@ class Settings(BaseModel):
     jwks_url: str | None = Field(None, alias="AME_JWKS_URL")
     token_issuer: str | None = Field(None, alias="AME_TOKEN_ISSUER")
     token_audience: str = Field("ame", alias="AME_TOKEN_AUDIENCE")
+    # More issuers, as JSON {issuer: {"jwks_url", "audience" | "client_ids", ...}} (docs/deploy.md):
+    # the portal's sign-in (Cognito, or the local OIDC provider) next to the products' issuer.
+    token_issuers: str | None = Field(None, alias="AME_TOKEN_ISSUERS")
     token_leeway_seconds: float = Field(30.0, alias="AME_TOKEN_LEEWAY_SECONDS", ge=0, le=300)
     jwks_cache_seconds: float = Field(300.0, alias="AME_JWKS_CACHE_SECONDS", ge=0)
     # Portal origins allowed by CORS, comma-separated; empty = no cross-origin access.

@@ -30,6 +30,7 @@ from infra.template import (  # noqa: E402
 from infra.template.common import (  # noqa: E402
     ASL_FILE, BUCKET_NAME, RETRY_PARAMETERS, STATE_MACHINE, TemplateError, dlq_logical_id, get_att, ref, sub, API_NAME,
 )
+from infra import portal_template as portal  # noqa: E402
 from infra.template.inventory import FUNCTION_ACCESS, Access, AppFunction, app_functions, load_app  # noqa: E402
 
 __all__ = ["ASL_FILE", "FUNCTION_ACCESS", "RETRY_PARAMETERS", "STATE_MACHINE", "Access", "AppFunction",
@@ -44,7 +45,7 @@ def build_template(app: Any = None, queues: Mapping[str, QueueSpec] = QUEUES, st
     asl_text = asl_text if asl_text is not None else (ROOT / ASL_FILE).read_text(encoding="utf-8")
     consumer_timeouts = {s.consumer: s.consumer_timeout for s in queues.values() if s.consumer}
     resources: dict[str, Any] = {}
-    for section in (network.resources(), database.resources(), cache.resources(), bucket.resources(),
+    for section in (network.resources(), database.resources(), cache.resources(), bucket.resources(), portal.resources(),
                     queue_section.resources(queues, consumer_timeouts),
                     function_section.resources(functions, queues), state_machine.resources(asl_text, functions),
                     monitoring.resources(functions, queues)):
@@ -59,8 +60,8 @@ def build_template(app: Any = None, queues: Mapping[str, QueueSpec] = QUEUES, st
     resources["DefaultRole"] = {"Properties": {"Policies": []}}
     template = {
         "Description": "AME: API, workflow, queues, database, cache and observability (infra/build_template.py)",
-        "Parameters": parameters.parameters(stage),
-        "Conditions": parameters.conditions(),
+        "Parameters": {**parameters.parameters(stage), **portal.parameters()},
+        "Conditions": {**parameters.conditions(), **portal.conditions()},
         "Resources": resources,
         "Outputs": {
             "StateMachineArn": {"Value": ref(STATE_MACHINE)},
@@ -69,6 +70,7 @@ def build_template(app: Any = None, queues: Mapping[str, QueueSpec] = QUEUES, st
             "CacheEndpoint": {"Value": get_att("Cache", "PrimaryEndPoint.Address")},
             **{f"{s.logical_id}Url": {"Value": ref(s.logical_id)} for s in queues.values()},
             **{f"{dlq_logical_id(s)}Url": {"Value": ref(dlq_logical_id(s))} for s in queues.values()},
+            **portal.outputs(),
         },
     }
     from infra import analytics_template

@@ -298,12 +298,20 @@ def main(argv: Iterable[str] | None = None) -> int:
     if is_deploy:
         stack = args.stack_name or f"ame-{args.stage}"
         plan = plan_upload(args.stage, info, args.artifact_bucket or "DRY-RUN-ARTIFACT-BUCKET")
+        from infra import portal_deploy
+
+        parameters = load_parameters(params_file)
+        portal_files = portal_deploy.plan() if parameters.get("PortalDomainPrefix") else None
         if args.dry_run:
             print(f"dry run: stopping before AWS. Would upload to s3://{plan['bucket']}/: "
                   + ", ".join(key for _, key in plan["uploads"])
                   + f"; then create and execute a change set on stack {stack} from {plan['template']}")
+            if portal_files is not None:
+                print(portal_deploy.describe(portal_files))
             return 0
-        print(deploy(args.stage, plan, load_parameters(params_file), stack))
+        print(deploy(args.stage, plan, parameters, stack))
+        if portal_files is not None:
+            print(portal_deploy.upload(stack, os.environ["AWS_DEFAULT_REGION"], portal_files))
     return 0
 
 

@@ -33,3 +33,11 @@ class DependencyUnavailable(AmeError):
 
 class OrderNotFound(AmeError):
     """No order with that key visible to this caller (404)."""
+
+
+class AreaNotFound(AmeError):
+    """No active area with that code among the caller's areas (404; contracts §2)."""
+
+    def __init__(self, area_code: str):
+        super().__init__(area_code)
+        self.area_code = area_code

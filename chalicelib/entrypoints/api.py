@@ -55,6 +55,13 @@ def docs_page() -> Response:
     return api_views.docs_page(api.current_request)
 
 
+@api.route("/docs/{asset}", methods=["GET"])
+def docs_asset(asset: str) -> Response:
+    from chalicelib.entrypoints import api_views
+
+    return api_views.docs_asset(api.current_request, asset)
+
+
 # -- orders ----------------------------------------------------------------------------------------
 
 @api.route("/v1/orders", methods=["POST"], content_types=["*/*"], authorizer=ame_token)
@@ -83,6 +90,15 @@ def order_history(order_key: str) -> Response:
     from chalicelib.entrypoints import api_views
 
     return api_views.order_history(api.current_request, order_key)
+
+
+# -- the portal's form: reference data of one area ----------------------------------------------------
+
+@api.route("/v1/areas/{area_code}/options", methods=["GET"], authorizer=ame_token)
+def area_options(area_code: str) -> Response:
+    from chalicelib.entrypoints import api_views
+
+    return api_views.area_options(api.current_request, area_code)
 
 
 # -- analytics: the daily roll-up of one area (docs/analytics.md) ---------------------------------------
@@ -131,3 +147,10 @@ def preflight_v1_quorum_simulations() -> Response:
     from chalicelib.entrypoints import api_views
 
     return api_views.preflight(api.current_request, "/v1/quorum/simulations")
+
+
+@api.route("/v1/areas/{area_code}/options", methods=["OPTIONS"])
+def preflight_v1_areas_area_code_options(area_code: str) -> Response:
+    from chalicelib.entrypoints import api_views
+
+    return api_views.preflight(api.current_request, "/v1/areas/{area_code}/options")

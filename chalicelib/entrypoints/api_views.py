@@ -33,6 +33,7 @@ PREFLIGHT_METHODS = {
     "/v1/orders/{order_key}": "GET, OPTIONS",
     "/v1/orders/{order_key}/history": "GET, OPTIONS",
     "/v1/quorum/simulations": "POST, OPTIONS",
+    "/v1/areas/{area_code}/options": "GET, OPTIONS",
 }
 
 
@@ -84,8 +85,9 @@ def _as_response(value: Any) -> Response:
     return _json(200, value)
 
 
-def endpoint(scope: str | None) -> Callable:
-    """The view is called with the route's request first; with a `scope`, the verified Caller second."""
+def endpoint(scope: str | tuple[str, ...] | None) -> Callable:
+    """The view is called with the route's request first; with a `scope` (or any of a tuple of scopes), the
+    verified Caller second."""
 
     def decorate(view: Callable) -> Callable:
         @with_problems(_retry_after)
@@ -170,11 +172,36 @@ def openapi_document(request: Any) -> Response:
     return Response(body=document_json(), status_code=200, headers={"Content-Type": "application/json"})
 
 
+# The API reference page and its files: no inline script or style, never framed (docs/api.md).
+DOCS_HEADERS = {
+    "Content-Security-Policy": ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                                "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+                                "frame-ancestors 'none'"),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
 @endpoint(None)
 def docs_page(request: Any) -> Response:
     from chalicelib.openapi import docs_html
 
-    return Response(body=docs_html(), status_code=200, headers={"Content-Type": "text/html; charset=utf-8"})
+    return Response(body=docs_html(), status_code=200,
+                    headers={"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache", **DOCS_HEADERS})
+
+
+@endpoint(None)
+def docs_asset(request: Any, asset: str) -> Response:
+    from chalicelib.openapi import DOCS_ASSETS, docs_asset_text
+
+    content_type = DOCS_ASSETS.get(asset)
+    text = docs_asset_text(asset) if content_type else None
+    if text is None:
+        return problem(404, "ROUTE_NOT_FOUND", "rota inexistente" if content_type is None else
+                       "arquivo da documentação ausente no pacote: rode `make apidocs`")
+    return Response(body=text, status_code=200,
+                    headers={"Content-Type": content_type, "Cache-Control": "public, max-age=3600", **DOCS_HEADERS})
 
 
 # -- orders ----------------------------------------------------------------------------------------
@@ -223,6 +250,21 @@ def insights(request: Any, caller: Caller) -> Response:
     if not caller.serves(area_code):  # tenancy as for orders: only the caller's areas
         raise AreaNotAllowed(area_code)
     return _json(200, service.answer(area_code, first, last))
+
+
+# -- the portal's form ------------------------------------------------------------------------------
+
+OPTIONS_MAX_AGE_SECONDS = 60
+
+
+@endpoint((SCOPE_READ, SCOPE_WRITE))
+def area_options(request: Any, caller: Caller, area_code: str) -> Response:
+    from chalicelib.domain.errors import AreaNotFound
+
+    if not caller.serves(area_code):
+        raise AreaNotFound(area_code)  # another area looks like one that does not exist
+    body = container().area_options.for_area(area_code)
+    return _json(200, body, {"Cache-Control": f"private, max-age={OPTIONS_MAX_AGE_SECONDS}"})
 
 
 # -- what-if ---------------------------------------------------------------------------------------

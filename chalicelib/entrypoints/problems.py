@@ -11,6 +11,7 @@ from chalice import Response
 from chalicelib.adapters.db_errors import is_database_outage
 from chalicelib.auth import AreaNotAllowed, ScopeMissing, TokenError
 from chalicelib.domain.errors import (
+    AreaNotFound,
     DependencyUnavailable,
     IdempotencyConflict,
     OrderNotFound,
@@ -105,6 +106,8 @@ def with_problems(retry_after: Callable[[], int]) -> Callable:
                 return problem(409, "IDEMPOTENCY_KEY_REUSED", str(exc))
             except OrderNotFound:
                 return problem(404, "ORDER_NOT_FOUND", "ordem não encontrada")
+            except AreaNotFound:
+                return problem(404, "AREA_NOT_FOUND", "área não encontrada")
             except DependencyUnavailable as exc:
                 return problem(503, "DEPENDENCY_UNAVAILABLE", str(exc), headers={"Retry-After": str(retry_after())})
             except Exception as exc:  # noqa: BLE001

@@ -221,6 +221,9 @@ class EnvelopeWorkflow:
             eligible=list(evaluation.signers_to_notify),
         )
         verdict["critical_signers"] = list(evaluation.critical_signers)
+        # What the portal's party card shows for a failing party (docs/contracts.md §2).
+        verdict["failed_rules"] = [f.to_dict() for f in evaluation.failed_rules]
+        verdict["skipped_rules"] = [s.to_dict() for s in evaluation.skipped_rules]
         self._repo.put_artifact(order_key, position, "verdict", verdict, self._clock.now())
         log.info("party decided", extra={"order_key": order_key, "position": position,
                                          "quorum_met": evaluation.quorum_met, "reason": evaluation.reason})
@@ -331,4 +334,7 @@ class EnvelopeWorkflow:
             "satisfied_rules": satisfied_rules,
             "signer_sets": signer_sets,
             "eligible_signers": eligible,
+            "critical_signers": [],
+            "failed_rules": [],
+            "skipped_rules": [],
         }

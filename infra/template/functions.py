@@ -10,6 +10,7 @@ from chalicelib.queues import QueueSpec
 from infra.template.common import (
     BUCKET_NAME, STATE_MACHINE_ARN, TemplateError, assume, get_att, policy, queue_arn, ref, sub,
 )
+from infra import portal_template
 from infra.template.database import cursor_secret, cursor_secret_arn, database_secret, database_url
 from infra.template.inventory import FUNCTION_ACCESS, Access, AppFunction
 
@@ -96,6 +97,7 @@ def function_environment() -> dict[str, Any]:
         "AME_TOKEN_ISSUER": ref("TokenIssuer"),
         "AME_TOKEN_AUDIENCE": ref("TokenAudience"),
         "AME_CORS_ORIGINS": ref("CorsOrigins"),
+        "AME_TOKEN_ISSUERS": portal_template.token_issuers(),
         # Secrets by name only: their values are read at run time (anyone who may read a function's
         # configuration reads its environment). One cursor key for every container, or a search cursor
         # made by one would be refused by another.

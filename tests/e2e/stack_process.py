@@ -45,7 +45,9 @@ def running_stack(tmp_dir: Path, extra_env: dict[str, str] | None = None, timeou
     issuer = LocalIssuer.load_or_create(key)
     env = {**os.environ, "AME_PORT": "0", "AME_PARTNERS_PORT": "0", "AME_AWS_PORT": "0",
            "AME_DATABASE_URL": f"sqlite:///{tmp_dir / 'ame.sqlite3'}", "PYTHONUNBUFFERED": "1",
-           "AME_LOCAL_ISSUER_KEY": str(key), "AME_JWKS_URL": ""}
+           "AME_LOCAL_ISSUER_KEY": str(key), "AME_JWKS_URL": "",
+           # The seeded webhooks go to a receiver on a free port: parallel stacks never share 9100.
+           "AME_LOCAL_WEBHOOK_PORT": "0"}
     env.update(extra_env or {})
     process = subprocess.Popen([sys.executable, "-m", "ame_local", "run"], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

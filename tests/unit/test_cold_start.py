@@ -110,4 +110,5 @@ def test_preflight_routes_keep_their_view_names():
         "/v1/orders/{order_key}": "preflight_v1_orders_order_key",
         "/v1/orders/{order_key}/history": "preflight_v1_orders_order_key_history",
         "/v1/quorum/simulations": "preflight_v1_quorum_simulations",
+        "/v1/areas/{area_code}/options": "preflight_v1_areas_area_code_options",
     }

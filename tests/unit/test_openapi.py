@@ -24,7 +24,7 @@ from chalicelib.services.order_views import OrderSummary, Party
 from chalicelib.services.search import SearchPage
 from chalicelib.services.simulation import SimulationRequest
 
-PUBLIC = {("/health", "get"), ("/ready", "get"), ("/openapi.json", "get"), ("/docs", "get")}
+PUBLIC = {("/health", "get"), ("/ready", "get"), ("/openapi.json", "get"), ("/docs", "get"), ("/docs/{asset}", "get")}
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +142,41 @@ def test_openapi_json_and_docs_are_served_without_a_token():
     assert served.status_code == 200 and json.loads(served.body)["openapi"] == "3.1.0"
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     html = page.body.decode()
-    assert 'fetch("openapi.json")' in html
-    # Packaged assets only: nothing loaded from a CDN or any other host.
+    assert '<script src="docs/swagger-ui-bundle.js"></script>' in html and 'src="docs/ame-docs.js"' in html
+    # Packaged assets only: nothing loaded from a CDN or any other host, and no inline script or style.
     assert not re.search(r"""(src|href)=["']https?://""", html)
+    assert "<script>" not in html and "<style" not in html and " style=" not in html
+    csp = page.headers["Content-Security-Policy"]
+    assert "unsafe-inline" not in csp and "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("asset, kind", [("ame-docs.js", "text/javascript"), ("ame-docs.css", "text/css"),
+                                         ("swagger-ui-bundle.js", "text/javascript"), ("swagger-ui.css", "text/css")])
+def test_docs_assets_are_served_from_the_package(asset, kind):
+    import app as app_module
+
+    with Client(app_module.app) as client:
+        response = client.http.get(f"/docs/{asset}")
+    assert response.status_code == 200, "run `make apidocs` (make test does) to vendor Swagger UI"
+    assert response.headers["Content-Type"].startswith(kind) and len(response.body) > 500
+    assert "unsafe-inline" not in response.headers["Content-Security-Policy"]
+
+
+def test_swagger_ui_comes_from_the_pinned_package():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    pinned = json.loads((root / "apidocs" / "package.json").read_text())["dependencies"]["swagger-ui-dist"]
+    locked = json.loads((root / "apidocs" / "package-lock.json").read_text())
+    assert locked["packages"]["node_modules/swagger-ui-dist"]["version"] == pinned
+    assert "-" not in pinned and "^" not in pinned and "~" not in pinned
+
+
+@pytest.mark.parametrize("asset", ["other.js", "..%2Fdocs.html", "swagger-ui-bundle.js.map"])
+def test_other_docs_paths_are_404(asset):
+    import app as app_module
+
+    with Client(app_module.app) as client:
+        response = client.http.get(f"/docs/{asset}")
+    assert response.status_code == 404 and json.loads(response.body)["code"] == "ROUTE_NOT_FOUND"
