@@ -106,6 +106,7 @@ class _Refresh:
     scopes: tuple[str, ...]
     family: str
     expires: float
+    auth_time: int  # when the person signed in: every ID token of the session carries it (OIDC Core §12.2)
     used: bool = False
 
 
@@ -319,13 +320,15 @@ class OidcProvider:
             entry.used = True
         if entry.expires < now:
             return _oauth_error(400, "invalid_grant", "sessão expirada; entre novamente")
-        return self._issue(entry.user, entry.scopes, entry.family, expires=entry.expires, id_token=True)
+        return self._issue(entry.user, entry.scopes, entry.family, expires=entry.expires, id_token=True,
+                           auth_time=entry.auth_time)
 
     def _issue(self, user: PortalUser, scopes: tuple[str, ...], family: str, *, nonce: str | None = None,
-               id_token: bool = True, expires: float | None = None) -> Answer:
+               id_token: bool = True, expires: float | None = None, auth_time: int | None = None) -> Answer:
         import jwt
 
         now = int(self._clock())
+        signed_in = auth_time if auth_time is not None else now
         granted = [s for s in scopes if s in PORTAL_SCOPES]
         access = self._signer.mint(f"portal:{user.username}", user.areas, granted, ttl_seconds=self.access_ttl,
                                    now=now, iss=self.issuer, aud=ACCESS_AUDIENCE, sub=user.username,
@@ -334,13 +337,14 @@ class OidcProvider:
         with self._lock:
             # The refresh lifetime counts from the sign-in: rotation does not extend the session.
             self._state.refresh[refresh] = _Refresh(user, scopes, family,
-                                                    expires if expires is not None else now + self.refresh_ttl)
+                                                    expires if expires is not None else now + self.refresh_ttl,
+                                                    signed_in)
         answer: dict[str, Any] = {"access_token": access, "token_type": "Bearer", "expires_in": self.access_ttl,
                                   "refresh_token": refresh, "scope": " ".join(scopes)}
         if id_token and "openid" in scopes:
             claims = {"iss": self.issuer, "aud": CLIENT_ID, "sub": user.username, "name": user.name,
                       "preferred_username": user.username, "areas": list(user.areas), "iat": now,
-                      "exp": now + self.access_ttl, "auth_time": now}
+                      "exp": now + self.access_ttl, "auth_time": signed_in}
             if nonce:
                 claims["nonce"] = nonce
             answer["id_token"] = jwt.encode(claims, self._signer.private_key, algorithm="RS256",

@@ -1,9 +1,7 @@
 """Renewal: with a 3 s access token the portal renews it with the refresh token and the API keeps answering
 (a session that ends is in test_portal.py). Its own stack: the token lifetime is a process setting.
-
-This fails today because the local provider (ame_local/oidc.py) gives a refreshed ID token a new `auth_time`
-(OIDC Core §12.2 requires the original; oidc-client-ts refuses it), so the session ends at the first
-renewal. It is marked strict xfail: once the provider keeps `auth_time`, it passes and the marker must go.
+Every refreshed ID token keeps the sign-in's `auth_time` (OIDC Core §12.2); oidc-client-ts refuses one that
+changes, which would end the session at the first renewal.
 """
 from __future__ import annotations
 
@@ -25,8 +23,6 @@ def refresh_statuses(page) -> list[int]:
     return statuses
 
 
-@pytest.mark.xfail(strict=True, reason="ame_local/oidc.py: a refreshed ID token gets a new auth_time "
-                   "(OIDC Core §12.2); oidc-client-ts refuses it and the session ends at the first renewal")
 def test_the_access_token_is_renewed_with_the_refresh_token(stack, page, console):
     statuses = refresh_statuses(page)
     sign_in(page, stack, path="/portal/ordens/nova")
