@@ -7,10 +7,10 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
-from chalicelib.domain.orders import AMOUNT_PATTERN, FieldError, OrderRequest, OrderStatus
+from chalicelib.domain.orders import AMOUNT_PATTERN, FieldError, OrderRequest, OrderStatus, PersonType
 from chalicelib.services.order_views import Order, OrderHistory, OrderPage
 from chalicelib.services.search import SearchQuery
 from chalicelib.services.simulation import SimulationRequest
