@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast bench lint lint-asl clean portal apidocs screenshots
+.PHONY: install run test test-fast bench lint lint-asl lint-py lint-types clean portal apidocs screenshots
 NPM ?= npm
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -58,8 +58,16 @@ bench: install
 	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 # Every gate is a target of its own; `lint` runs them all and `test` runs `lint` first.
-LINT_GATES := lint-asl
+LINT_GATES := lint-asl lint-py lint-types
 lint: $(LINT_GATES)
+
+# ruff's linter and formatter (ruff.toml), then strict types for the pure core and the services (mypy.ini).
+lint-py: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+lint-types: install
+	$(VENV)/bin/mypy
 
 # The committed state machine as it is (valid JSON; `--ignore=URI` for its quoted ${...Arn} placeholders).
 lint-asl: install
