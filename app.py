@@ -4,6 +4,7 @@ Every API cold start imports this module: what it pulls in must stay declaration
 (chalicelib/entrypoints/*); the code behind each entry loads with its first call. Queue, schedule and
 task functions start from their own modules and carry the middleware themselves (entrypoints/middleware.py).
 """
+
 from chalice import Chalice
 
 from chalicelib.entrypoints.api import api

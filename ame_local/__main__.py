@@ -1,4 +1,5 @@
 """`python -m ame_local run`: start the local stack and keep it up until SIGINT or SIGTERM."""
+
 from __future__ import annotations
 
 import argparse
@@ -63,9 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="start the API, the partner simulator and the local AWS")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     _quiet_noisy_loggers()
     if args.command == "run":
         return run()

@@ -3,6 +3,7 @@
 A query string carries tokens (`?access_token=...`) and documents (`?guarantor_document=...`), and partner
 paths carry CNPJs: the line keeps each parameter's name, and the path is masked like AME's JSON logs.
 """
+
 from __future__ import annotations
 
 import re
@@ -18,7 +19,7 @@ def redact_query_values(text: str) -> str:
     return _QUERY_VALUE.sub(r"\1***", text)
 
 
-def access_line(format: str, *args: Any) -> str:  # noqa: A002 - http.server's log_message signature
+def access_line(format: str, *args: Any) -> str:
     """One access log line as http.server formats it, with query values and personal data masked."""
     try:
         line = format % args

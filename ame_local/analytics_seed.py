@@ -6,13 +6,14 @@ documents to miss. Deterministic for a seed. `seed_orders` inserts through SQLAl
 (any database); `seed_orders_mariadb_fast` builds the same shape with INSERT … SELECT over MariaDB's
 sequence engine, for a million orders in seconds (bench/bench_analytics.py).
 """
+
 from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Iterator
 
 import sqlalchemy as sa
 from stdnum.br import cnpj as _cnpj
@@ -20,18 +21,28 @@ from stdnum.br import cpf as _cpf
 
 from chalicelib.adapters.db.schema import (
     order_participants,
-    order_partner_calls,
     order_parties,
+    order_partner_calls,
     order_rules,
     order_status_history,
     orders,
 )
 
 AREAS = {
-    "CREDITO_PJ": {"name": "Crédito PJ", "cost_center": "4471", "platforms": ["BANKLINE"],
-                   "methods": ["DIGITAL"], "products": ["CCB_GIRO", "CCB_INVESTIMENTO"]},
-    "CAMBIO_PF": {"name": "Câmbio PF", "cost_center": "5120", "platforms": ["BANKLINE", "MOBILE"],
-                  "methods": ["DIGITAL", "ELETRONICA"], "products": ["CAMBIO_CONTRATO"]},
+    "CREDITO_PJ": {
+        "name": "Crédito PJ",
+        "cost_center": "4471",
+        "platforms": ["BANKLINE"],
+        "methods": ["DIGITAL"],
+        "products": ["CCB_GIRO", "CCB_INVESTIMENTO"],
+    },
+    "CAMBIO_PF": {
+        "name": "Câmbio PF",
+        "cost_center": "5120",
+        "platforms": ["BANKLINE", "MOBILE"],
+        "methods": ["DIGITAL", "ELETRONICA"],
+        "products": ["CAMBIO_CONTRATO"],
+    },
 }
 NO_QUORUM_REASONS = ("NO_RULE_SATISFIED", "ALL_RESTRICTED", "NO_ACTIVE_OPERATOR", "NO_REPRESENTATIVES")
 PARTICIPANT_REASONS = ("MAX_AMOUNT", "BLOCKED", "EXPIRED", "NO_OPERATOR", "NO_ACCOUNT_ACCESS")
@@ -49,81 +60,154 @@ def make_cnpj(n: int) -> str:
     return base + _cnpj.calc_check_digits(base)
 
 
-def _order_rows(n: int, first_day: date, days: int, rng: random.Random, prefix: str,
-                in_flight: bool = True) -> Iterator[dict[str, list]]:
+def _order_rows(
+    n: int, first_day: date, days: int, rng: random.Random, prefix: str, in_flight: bool = True
+) -> Iterator[dict[str, list]]:
     """One chunk at a time: rows per table for up to CHUNK orders."""
-    tables: dict[str, list] = {"orders": [], "parties": [], "participants": [], "rules": [], "history": [],
-                               "calls": []}
+    tables: dict[str, list] = {"orders": [], "parties": [], "participants": [], "rules": [], "history": [], "calls": []}
     codes = sorted(AREAS)
     for i in range(n):
         area = codes[i % len(codes)]
         spec = AREAS[area]
         key = f"{prefix}{i:012d}"  # 16 characters: never shaped like a CNPJ
-        created = datetime.combine(first_day + timedelta(days=rng.randrange(days)), datetime.min.time()) \
-            + timedelta(seconds=rng.randrange(86400), microseconds=rng.randrange(1000) * 1000)
+        created = datetime.combine(first_day + timedelta(days=rng.randrange(days)), datetime.min.time()) + timedelta(
+            seconds=rng.randrange(86400), microseconds=rng.randrange(1000) * 1000
+        )
         roll = rng.random() if in_flight else rng.random() * 0.95
-        status = ("QUORUM_MET" if roll < 0.70 else "NO_QUORUM" if roll < 0.90 else "FAILED" if roll < 0.95
-                  else "PROCESSING" if roll < 0.98 else "RECEIVED")
+        status = (
+            "QUORUM_MET"
+            if roll < 0.70
+            else "NO_QUORUM"
+            if roll < 0.90
+            else "FAILED"
+            if roll < 0.95
+            else "PROCESSING"
+            if roll < 0.98
+            else "RECEIVED"
+        )
         pj = area == "CREDITO_PJ" or rng.random() < 0.3
         requester = make_cnpj(1000 + i) if pj else make_cpf(100000 + i)
         verdict_ms = int(rng.lognormvariate(7.5, 1.0)) + 200
         parked = 1 if status != "RECEIVED" and rng.random() < 0.05 else 0
         updated = created + timedelta(milliseconds=verdict_ms + parked * 60000)
         snapshot = {"area_code": area, "name": spec["name"], "cost_center": spec["cost_center"]}
-        tables["orders"].append({
-            "order_key": key, "status": status, "status_detail": None, "version": 3, "created_by": "seed",
-            "updated_by": "ame", "area_code": area, "product_code": rng.choice(spec["products"]),
-            "platform": rng.choice(spec["platforms"]), "signature_method": rng.choice(spec["methods"]),
-            "amount": Decimal(rng.choice((5000, 80000, 250000, 2000000, 9000000))) + Decimal("0.50"),
-            "external_reference": None, "requester_person_type": "PJ" if pj else "PF",
-            "requester_document": requester, "idempotency_key": None, "request_hash": None,
-            "area_snapshot": json.dumps(snapshot), "request_body": "{}", "result": None,
-            "processing_by": None, "redrive_count": parked, "first_failure_at": None, "next_attempt_at": None,
-            "created_at": created, "updated_at": updated if status != "RECEIVED" else created})
+        tables["orders"].append(
+            {
+                "order_key": key,
+                "status": status,
+                "status_detail": None,
+                "version": 3,
+                "created_by": "seed",
+                "updated_by": "ame",
+                "area_code": area,
+                "product_code": rng.choice(spec["products"]),
+                "platform": rng.choice(spec["platforms"]),
+                "signature_method": rng.choice(spec["methods"]),
+                "amount": Decimal(rng.choice((5000, 80000, 250000, 2000000, 9000000))) + Decimal("0.50"),
+                "external_reference": None,
+                "requester_person_type": "PJ" if pj else "PF",
+                "requester_document": requester,
+                "idempotency_key": None,
+                "request_hash": None,
+                "area_snapshot": json.dumps(snapshot),
+                "request_body": "{}",
+                "result": None,
+                "processing_by": None,
+                "redrive_count": parked,
+                "first_failure_at": None,
+                "next_attempt_at": None,
+                "created_at": created,
+                "updated_at": updated if status != "RECEIVED" else created,
+            }
+        )
         history = [("RECEIVED", None, created)]
         if status != "RECEIVED":
             history.append(("PROCESSING", "em processamento", created + timedelta(milliseconds=50)))
             for _ in range(parked):
-                history.append(("PROCESSING", "Poderes indisponível; nova tentativa agendada",
-                                created + timedelta(milliseconds=100)))
+                history.append(
+                    (
+                        "PROCESSING",
+                        "Poderes indisponível; nova tentativa agendada",
+                        created + timedelta(milliseconds=100),
+                    )
+                )
                 history.append(("PROCESSING", "em processamento", created + timedelta(milliseconds=150)))
         if status in ("QUORUM_MET", "NO_QUORUM", "FAILED"):
             history.append((status, None, updated))
         tables["history"].extend({"order_key": key, "status": s, "detail": d, "created_at": at} for s, d, at in history)
         guarantors = rng.choice((0, 0, 1, 2))
         parties = [("REQUESTER", "PJ" if pj else "PF", requester)] + [
-            ("GUARANTOR", "PF", make_cpf(500000 + i * 3 + g)) for g in range(guarantors)]
+            ("GUARANTOR", "PF", make_cpf(500000 + i * 3 + g)) for g in range(guarantors)
+        ]
         failing = rng.randrange(len(parties)) if status == "NO_QUORUM" else -1
         for pos, (role, ptype, document) in enumerate(parties):
             decided = status in ("QUORUM_MET", "NO_QUORUM")
             met = None if not decided else pos != failing
-            reason = None if met in (None, True) else (rng.choice(NO_QUORUM_REASONS) if ptype == "PJ"
-                                                        else "PERSON_NOT_FOUND")
-            tables["parties"].append({"order_key": key, "position": pos, "role": role, "person_type": ptype,
-                                      "document": document, "power_code": "ASSINAR_CCB" if ptype == "PJ" else None,
-                                      "quorum_met": met, "reason": reason, "evaluation": None})
+            reason = (
+                None
+                if met in (None, True)
+                else (rng.choice(NO_QUORUM_REASONS) if ptype == "PJ" else "PERSON_NOT_FOUND")
+            )
+            tables["parties"].append(
+                {
+                    "order_key": key,
+                    "position": pos,
+                    "role": role,
+                    "person_type": ptype,
+                    "document": document,
+                    "power_code": "ASSINAR_CCB" if ptype == "PJ" else None,
+                    "quorum_met": met,
+                    "reason": reason,
+                    "evaluation": None,
+                }
+            )
             if not decided:
                 continue
             people = [make_cpf(900000 + i * 7 + pos * 3 + k) for k in range(3 if ptype == "PJ" else 1)]
             for k, cpf in enumerate(people):
                 reasons = [] if met or k == 0 else [rng.choice(PARTICIPANT_REASONS)]
-                tables["participants"].append({
-                    "order_key": key, "party_position": pos, "cpf": cpf, "name": f"Pessoa {i} {k}",
-                    "email": f"pessoa{i}.{k}@example.com", "phone": f"+551199{i % 10**7:07d}",
-                    "groups": json.dumps(["A"]), "restricted": bool(reasons), "active": not reasons,
-                    "reasons": json.dumps(reasons), "joint_only": False})
+                tables["participants"].append(
+                    {
+                        "order_key": key,
+                        "party_position": pos,
+                        "cpf": cpf,
+                        "name": f"Pessoa {i} {k}",
+                        "email": f"pessoa{i}.{k}@example.com",
+                        "phone": f"+551199{i % 10**7:07d}",
+                        "groups": json.dumps(["A"]),
+                        "restricted": bool(reasons),
+                        "active": not reasons,
+                        "reasons": json.dumps(reasons),
+                        "joint_only": False,
+                    }
+                )
             if ptype == "PJ":
                 for rule, applicable in (("R1", True), ("R2", rng.random() < 0.5)):
-                    tables["rules"].append({
-                        "order_key": key, "party_position": pos, "rule_id": rule, "description": "Regra",
-                        "max_amount": None, "requirements": "[]", "applicable": applicable,
-                        "satisfied": bool(met and applicable and rule == "R1")})
+                    tables["rules"].append(
+                        {
+                            "order_key": key,
+                            "party_position": pos,
+                            "rule_id": rule,
+                            "description": "Regra",
+                            "max_amount": None,
+                            "requirements": "[]",
+                            "applicable": applicable,
+                            "satisfied": bool(met and applicable and rule == "R1"),
+                        }
+                    )
         if status != "RECEIVED":
             for partner in PARTNERS if pj else ("pessoas",):
                 calls = 1 + parked
                 errors = parked + (1 if rng.random() < 0.02 else 0)
-                tables["calls"].append({"order_key": key, "partner": partner, "calls": calls + errors - parked,
-                                        "errors": errors, "latency_ms": int(rng.uniform(20, 400)) * calls})
+                tables["calls"].append(
+                    {
+                        "order_key": key,
+                        "partner": partner,
+                        "calls": calls + errors - parked,
+                        "errors": errors,
+                        "latency_ms": int(rng.uniform(20, 400)) * calls,
+                    }
+                )
         if len(tables["orders"]) >= CHUNK:
             yield tables
             tables = {k: [] for k in tables}
@@ -131,12 +215,19 @@ def _order_rows(n: int, first_day: date, days: int, rng: random.Random, prefix: 
         yield tables
 
 
-TABLES = (("orders", orders), ("parties", order_parties), ("participants", order_participants),
-          ("rules", order_rules), ("history", order_status_history), ("calls", order_partner_calls))
+TABLES = (
+    ("orders", orders),
+    ("parties", order_parties),
+    ("participants", order_participants),
+    ("rules", order_rules),
+    ("history", order_status_history),
+    ("calls", order_partner_calls),
+)
 
 
-def seed_orders(engine: sa.Engine, n: int, first_day: date, days: int, seed: int = 16,
-                prefix: str = "SEED", in_flight: bool = True) -> int:
+def seed_orders(
+    engine: sa.Engine, n: int, first_day: date, days: int, seed: int = 16, prefix: str = "SEED", in_flight: bool = True
+) -> int:
     """Inserts `n` synthetic orders created over `days` days from `first_day`; returns n. `in_flight=False`:
     every order has its verdict (a running stack's sweeper would otherwise re-drive the others)."""
     rng = random.Random(seed)
@@ -174,7 +265,7 @@ def seed_orders_mariadb_fast(engine: sa.Engine, n: int, first_day: date, days: i
                    TIMESTAMP('{start}') + INTERVAL (seq % {days}) DAY + INTERVAL ((seq * 7) % 86400) SECOND
                      + INTERVAL (300 + (seq * 131) % 5000) * 1000 MICROSECOND
             FROM {seq}""",
-        f"""INSERT INTO order_status_history (order_key, status, detail, created_at)
+        """INSERT INTO order_status_history (order_key, status, detail, created_at)
             SELECT order_key, 'RECEIVED', NULL, created_at FROM orders WHERE order_key LIKE 'B%'""",
         """INSERT INTO order_status_history (order_key, status, detail, created_at)
             SELECT order_key, 'PROCESSING', 'em processamento', created_at FROM orders WHERE order_key LIKE 'B%'""",

@@ -1,4 +1,5 @@
 """In-process AWS for the local stack: moto with AME's resources, and Lambda calls run by Chalice handlers."""
+
 from __future__ import annotations
 
 import json
@@ -7,11 +8,9 @@ import random
 import threading
 import traceback
 from collections import Counter
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
-
-from chalicelib.asl import function_arn_placeholders, load_definition, render_definition, split_retry_settings
-from chalicelib.queues import QUEUES, QueueSpec
+from typing import Any
 
 from ame_local.config import (
     ACCOUNT_ID,
@@ -24,6 +23,8 @@ from ame_local.config import (
     function_arn,
 )
 from ame_local.secrets import LocalSecretsStore
+from chalicelib.asl import function_arn_placeholders, load_definition, render_definition, split_retry_settings
+from chalicelib.queues import QUEUES, QueueSpec
 
 logger = logging.getLogger("ame_local.aws")
 
@@ -54,7 +55,7 @@ def chalice_function_name(function_name_or_arn: str) -> str:
         parts = name.split(":")
         name = parts[6] if len(parts) > 6 else parts[-1]
     if name.startswith(FUNCTION_PREFIX):
-        name = name[len(FUNCTION_PREFIX):]
+        name = name[len(FUNCTION_PREFIX) :]
     return name
 
 
@@ -76,7 +77,7 @@ class CrashInjector:
         self.injected: list[tuple[str, int, str]] = []  # (function, nth invocation, before|after)
 
     def decide(self, function: str) -> str | None:
-        """"before", "after" or None (this invocation lives)."""
+        """ "before", "after" or None (this invocation lives)."""
         with self._lock:
             self.invocations[function] += 1
             nth = self.invocations[function]
@@ -116,8 +117,9 @@ class LambdaDispatcher:
         self._original = LambdaSimpleBackend.invoke
         dispatcher = self
 
-        def invoke(backend: Any, function_name: str, qualifier: Any, body: Any, headers: Any,
-                   response_headers: Any) -> bytes:
+        def invoke(
+            backend: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any
+        ) -> bytes:
             return dispatcher.invoke(function_name, body, response_headers)
 
         LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
@@ -141,8 +143,9 @@ class LambdaDispatcher:
         event = json.loads(body) if body else {}
         crash = self.crashes.decide(name) if self.crashes is not None else None
         if crash == "before":
-            return self._function_error(name, response_headers, CRASH_ERROR_TYPE,
-                                        "chaos: worker killed before the handler ran")
+            return self._function_error(
+                name, response_headers, CRASH_ERROR_TYPE, "chaos: worker killed before the handler ran"
+            )
         try:
             answer = json.dumps(handler(event, lambda_context(name))).encode("utf-8")
         except Exception as exc:  # the runtime reports every handler error the same way
@@ -150,15 +153,21 @@ class LambdaDispatcher:
             error_type = type(exc).__name__
             if isinstance(exc, TypeError) and "JSON serializable" in str(exc):
                 error_type = "Runtime.MarshalError"
-            return self._function_error(name, response_headers, error_type, str(exc),
-                                        traceback.format_tb(exc.__traceback__))
+            return self._function_error(
+                name, response_headers, error_type, str(exc), traceback.format_tb(exc.__traceback__)
+            )
         if crash == "after":
-            return self._function_error(name, response_headers, CRASH_ERROR_TYPE,
-                                        "chaos: worker killed after the handler ran, before it answered")
+            return self._function_error(
+                name,
+                response_headers,
+                CRASH_ERROR_TYPE,
+                "chaos: worker killed after the handler ran, before it answered",
+            )
         return answer
 
-    def _function_error(self, name: str, response_headers: dict[str, str], error_type: str, message: str,
-                        stack: list[str] | None = None) -> bytes:
+    def _function_error(
+        self, name: str, response_headers: dict[str, str], error_type: str, message: str, stack: list[str] | None = None
+    ) -> bytes:
         with self._errors_lock:
             self.errors[f"{name}:{error_type}"] += 1
         response_headers["x-amz-function-error"] = "Unhandled"
@@ -209,7 +218,7 @@ class LocalAws:
         self._undo_secrets: Callable[[], None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
-    def start(self) -> "LocalAws":
+    def start(self) -> LocalAws:
         from moto import mock_aws
 
         self._mock = mock_aws(config=MOTO_CONFIG)
@@ -240,7 +249,7 @@ class LocalAws:
             mock, self._mock = self._mock, None
             mock.stop()
 
-    def __enter__(self) -> "LocalAws":
+    def __enter__(self) -> LocalAws:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -265,9 +274,7 @@ class LocalAws:
             QueueName=f"{self.queue_prefix}{spec.dlq_name}",
             Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)},
         )["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         visibility = self.visibility_timeout if self.visibility_timeout is not None else spec.visibility_timeout
         url = sqs.create_queue(
             QueueName=f"{self.queue_prefix}{spec.name}",
@@ -280,9 +287,7 @@ class LocalAws:
         )["QueueUrl"]
         self.queue_urls[spec.logical] = url
         self.dlq_urls[spec.logical] = dlq_url
-        self.queue_arns[spec.logical] = (
-            f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{self.queue_prefix}{spec.name}"
-        )
+        self.queue_arns[spec.logical] = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{self.queue_prefix}{spec.name}"
 
     def lambda_function_names(self) -> list[str]:
         return [fn.name for fn in getattr(self.app, "pure_lambda_functions", [])]

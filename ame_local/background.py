@@ -1,4 +1,5 @@
 """A loopback HTTP server of the local stack, served on a daemon thread until stopped."""
+
 from __future__ import annotations
 
 import threading

@@ -1,11 +1,12 @@
 """Settings of the local stack (`make run`): ports, database, partner URLs and local timings."""
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,11 +80,16 @@ class CrashPlan:
     when: str
 
     @classmethod
-    def parse(cls, text: str) -> "CrashPlan":
+    def parse(cls, text: str) -> CrashPlan:
         """`conclude_order:40:after` → CrashPlan("conclude_order", 40, "after")."""
         parts = text.strip().split(":")
-        if len(parts) != 3 or not parts[0] or not parts[1].isdigit() or int(parts[1]) < 1 \
-                or parts[2] not in CRASH_MOMENTS:
+        if (
+            len(parts) != 3
+            or not parts[0]
+            or not parts[1].isdigit()
+            or int(parts[1]) < 1
+            or parts[2] not in CRASH_MOMENTS
+        ):
             raise ValueError(f"crash plan {text!r} is not function:nth:before|after (nth >= 1)")
         return cls(parts[0], int(parts[1]), parts[2])
 
@@ -114,7 +120,7 @@ class ChaosConfig:
         return bool(self.duplicate_rate or self.crashes or self.crash_rate)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "ChaosConfig":
+    def from_env(cls, env: Mapping[str, str]) -> ChaosConfig:
         crashes = tuple(CrashPlan.parse(p) for p in env.get("AME_LOCAL_CHAOS_CRASHES", "").split(",") if p.strip())
         return cls(
             duplicate_rate=_optional_float(env, "AME_LOCAL_CHAOS_DUPLICATE_RATE") or 0.0,
@@ -169,7 +175,7 @@ class LocalConfig:
         return not all(self.partner_urls.get(name) for name in PARTNER_URL_VARIABLES)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "LocalConfig":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> LocalConfig:
         env = os.environ if environ is None else environ
         visibility = env.get("AME_LOCAL_VISIBILITY_TIMEOUT", "").strip()
         config = cls(

@@ -3,6 +3,7 @@
 chalice.local answers them with API Gateway's bare `{"message": ...}`; in AWS the template's gateway
 responses turn them into problem documents, and this handler does the same locally.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,10 +20,14 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 def gateway_problem(status: int, raw_body: bytes | None) -> tuple[int, dict[str, Any]]:
     text = (raw_body or b"").decode("utf-8", "replace")
     if status == 401:
-        return 401, {"code": "MISSING_TOKEN", "title": "Não autenticado",
-                     "detail": "envie o cabeçalho Authorization: Bearer <token>",
-                     "errors": [{"field": "Authorization", "code": "MISSING_TOKEN",
-                                 "message": "cabeçalho Authorization ausente"}]}
+        return 401, {
+            "code": "MISSING_TOKEN",
+            "title": "Não autenticado",
+            "detail": "envie o cabeçalho Authorization: Bearer <token>",
+            "errors": [
+                {"field": "Authorization", "code": "MISSING_TOKEN", "message": "cabeçalho Authorization ausente"}
+            ],
+        }
     if status == 403 and ("Missing Authentication Token" in text or "Authorization header requires" in text):
         return 404, {"code": "ROUTE_NOT_FOUND", "title": "Não encontrado", "detail": "rota inexistente"}
     if status == 403:
@@ -31,7 +36,7 @@ def gateway_problem(status: int, raw_body: bytes | None) -> tuple[int, dict[str,
 
 
 class ProblemRequestHandler(ChaliceRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         # http.server writes the request line to stderr as sent: no query value or document reaches it.
         from ame_local.access_log import access_line
 
@@ -39,8 +44,11 @@ class ProblemRequestHandler(ChaliceRequestHandler):
 
     def _send_error_response(self, error: LocalGatewayException) -> None:
         status, body = gateway_problem(error.CODE, error.body)
-        body = {"type": "https://ame.example/problems/" + body["code"].lower().replace("_", "-"),
-                "status": status, **body}
+        body = {
+            "type": "https://ame.example/problems/" + body["code"].lower().replace("_", "-"),
+            "status": status,
+            **body,
+        }
         given = self.headers.get("X-Request-Id")
         request_id = given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
         headers = {"Content-Type": "application/problem+json", "X-Request-Id": request_id}

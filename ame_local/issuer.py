@@ -1,4 +1,5 @@
 """The local stack's token issuer: an RSA key kept in .local/, its JWKS over HTTP, and `make token`."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,9 +8,10 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ame_local.background import ServedInBackground
 from ame_local.config import REPO_ROOT
@@ -31,14 +33,14 @@ class LocalIssuer:
         self.private_key, self.kid, self.issuer, self.audience = private_key, kid, issuer, audience
 
     @classmethod
-    def generate(cls, kid: str | None = None, **kwargs: Any) -> "LocalIssuer":
+    def generate(cls, kid: str | None = None, **kwargs: Any) -> LocalIssuer:
         from cryptography.hazmat.primitives.asymmetric import rsa
 
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         return cls(key, kid or f"test-{uuid.uuid4().hex[:8]}", **kwargs)
 
     @classmethod
-    def load_or_create(cls, path: Path | None = None) -> "LocalIssuer":
+    def load_or_create(cls, path: Path | None = None) -> LocalIssuer:
         """The same key across restarts, so a token from `make token` outlives a `make run` restart."""
         from cryptography.hazmat.primitives import serialization
 
@@ -47,7 +49,8 @@ class LocalIssuer:
             issuer = cls.generate()
             path.parent.mkdir(parents=True, exist_ok=True)
             pem = issuer.private_key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
             # Write then rename: a concurrent reader never sees half a key.
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_bytes(pem)
@@ -61,17 +64,32 @@ class LocalIssuer:
 
         return jwks_document({self.kid: self.private_key.public_key()})
 
-    def mint(self, client: str, areas: Iterable[str], scopes: Iterable[str] | None = None, *,
-             ttl_seconds: int = DEFAULT_TTL_SECONDS, now: float | None = None, **claims: Any) -> str:
+    def mint(
+        self,
+        client: str,
+        areas: Iterable[str],
+        scopes: Iterable[str] | None = None,
+        *,
+        ttl_seconds: int = DEFAULT_TTL_SECONDS,
+        now: float | None = None,
+        **claims: Any,
+    ) -> str:
         import jwt
 
         from chalicelib.auth import ALL_SCOPES
 
         issued = int(time.time() if now is None else now)
         payload = {
-            "iss": self.issuer, "aud": self.audience, "sub": client, "client_id": client,
-            "scope": " ".join(ALL_SCOPES if scopes is None else scopes), "areas": list(areas),
-            "iat": issued, "nbf": issued, "exp": issued + ttl_seconds, "jti": uuid.uuid4().hex,
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": client,
+            "client_id": client,
+            "scope": " ".join(ALL_SCOPES if scopes is None else scopes),
+            "areas": list(areas),
+            "iat": issued,
+            "nbf": issued,
+            "exp": issued + ttl_seconds,
+            "jti": uuid.uuid4().hex,
         }
         for name, value in claims.items():  # a claim given as None is left out (tests of missing claims)
             if value is None:
@@ -97,7 +115,7 @@ class JwksServer(ServedInBackground):
         body = json.dumps(issuer.jwks()).encode()
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 — http.server's naming
+            def do_GET(self) -> None:
                 found = self.path.split("?")[0] == JWKS_PATH
                 payload = body if found else b'{"error": "not found"}'
                 self.send_response(200 if found else 404)

@@ -8,6 +8,7 @@ JWKS), so nothing in chalicelib knows this provider exists.
 Kept in memory: authorization codes (single use, short-lived) and refresh tokens (one family per sign-in; a
 rotated token used again revokes its whole family). Restarting the stack signs everybody out.
 """
+
 from __future__ import annotations
 
 import base64
@@ -19,9 +20,10 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from ame_local.config import REPO_ROOT
@@ -39,8 +41,10 @@ PBKDF2_ITERATIONS = 100_000
 
 # The sign-in page's own headers: no script at all, nothing framed, nothing leaked in the Referer.
 PAGE_HEADERS = {
-    "Content-Security-Policy": ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' "
-                                "http://127.0.0.1:* http://localhost:*; frame-ancestors 'none'; base-uri 'none'"),
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' "
+        "http://127.0.0.1:* http://localhost:*; frame-ancestors 'none'; base-uri 'none'"
+    ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
@@ -78,8 +82,10 @@ class PortalUser:
 
 def load_users(path: Path | None = None) -> dict[str, PortalUser]:
     data = json.loads(Path(path or USERS_FILE).read_text(encoding="utf-8"))
-    return {u["username"]: PortalUser(u["username"], u["name"], tuple(u["areas"]), tuple(u["scopes"]),
-                                      u["password_hash"]) for u in data["users"]}
+    return {
+        u["username"]: PortalUser(u["username"], u["name"], tuple(u["areas"]), tuple(u["scopes"]), u["password_hash"])
+        for u in data["users"]
+    }
 
 
 @dataclass(frozen=True)
@@ -133,9 +139,17 @@ class OidcProvider:
     public URL of this provider (e.g. http://127.0.0.1:8000/oidc); `clients` the registered relying parties.
     """
 
-    def __init__(self, issuer: str, signer: Any, clients: Iterable[Client], users: Mapping[str, PortalUser],
-                 access_ttl: int = DEFAULT_ACCESS_TTL, refresh_ttl: int = DEFAULT_REFRESH_TTL,
-                 code_ttl: int = CODE_TTL, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        issuer: str,
+        signer: Any,
+        clients: Iterable[Client],
+        users: Mapping[str, PortalUser],
+        access_ttl: int = DEFAULT_ACCESS_TTL,
+        refresh_ttl: int = DEFAULT_REFRESH_TTL,
+        code_ttl: int = CODE_TTL,
+        clock: Callable[[], float] = time.time,
+    ):
         self.issuer = issuer.rstrip("/")
         self._signer, self._users = signer, dict(users)
         self._clients = {c.client_id: c for c in clients}
@@ -145,16 +159,27 @@ class OidcProvider:
         self._lock = threading.Lock()
 
     @classmethod
-    def for_portal(cls, origin: str, signer: Any, env: Mapping[str, str] | None = None,
-                   users: Mapping[str, PortalUser] | None = None) -> "OidcProvider":
+    def for_portal(
+        cls,
+        origin: str,
+        signer: Any,
+        env: Mapping[str, str] | None = None,
+        users: Mapping[str, PortalUser] | None = None,
+    ) -> OidcProvider:
         """The provider `make run` starts: the portal at `origin`/portal/ is its only client."""
         env = os.environ if env is None else env
         origin = origin.rstrip("/")
-        client = Client(CLIENT_ID, frozenset({f"{origin}/portal/callback"}),
-                        frozenset({f"{origin}/portal/", f"{origin}/portal"}))
-        return cls(origin + PREFIX, signer, [client], users if users is not None else load_users(),
-                   access_ttl=int(env.get("AME_OIDC_ACCESS_TOKEN_TTL") or DEFAULT_ACCESS_TTL),
-                   refresh_ttl=int(env.get("AME_OIDC_REFRESH_TOKEN_TTL") or DEFAULT_REFRESH_TTL))
+        client = Client(
+            CLIENT_ID, frozenset({f"{origin}/portal/callback"}), frozenset({f"{origin}/portal/", f"{origin}/portal"})
+        )
+        return cls(
+            origin + PREFIX,
+            signer,
+            [client],
+            users if users is not None else load_users(),
+            access_ttl=int(env.get("AME_OIDC_ACCESS_TOKEN_TTL") or DEFAULT_ACCESS_TTL),
+            refresh_ttl=int(env.get("AME_OIDC_REFRESH_TOKEN_TTL") or DEFAULT_REFRESH_TTL),
+        )
 
     @property
     def jwks_url(self) -> str:
@@ -162,7 +187,7 @@ class OidcProvider:
 
     # -- dispatch ---------------------------------------------------------------------------------
     def handle(self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes) -> Answer:
-        route = path[len(PREFIX):] if path.startswith(PREFIX) else path
+        route = path[len(PREFIX) :] if path.startswith(PREFIX) else path
         params = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
         if method in ("POST",):
             content_type = (headers.get("content-type") or headers.get("Content-Type") or "").split(";")[0].strip()
@@ -179,8 +204,11 @@ class OidcProvider:
             ("POST", "/token"): lambda: self._token(form),
             ("GET", "/userinfo"): lambda: self._userinfo(headers),
             ("GET", "/logout"): lambda: self._logout(params),
-            ("GET", "/login.css"): lambda: (200, {"Content-Type": "text/css; charset=utf-8",
-                                                  "Cache-Control": "max-age=3600"}, LOGIN_CSS.encode()),
+            ("GET", "/login.css"): lambda: (
+                200,
+                {"Content-Type": "text/css; charset=utf-8", "Cache-Control": "max-age=3600"},
+                LOGIN_CSS.encode(),
+            ),
         }
         handler = routes.get((method, route))
         if handler is None:
@@ -190,22 +218,25 @@ class OidcProvider:
         return handler()
 
     def _discovery(self) -> Answer:
-        return _json(200, {
-            "issuer": self.issuer,
-            "authorization_endpoint": self.issuer + "/authorize",
-            "token_endpoint": self.issuer + "/token",
-            "userinfo_endpoint": self.issuer + "/userinfo",
-            "jwks_uri": self.jwks_url,
-            "end_session_endpoint": self.issuer + "/logout",
-            "response_types_supported": ["code"],
-            "grant_types_supported": ["authorization_code", "refresh_token"],
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "token_endpoint_auth_methods_supported": ["none"],
-            "code_challenge_methods_supported": ["S256"],
-            "scopes_supported": [*OIDC_SCOPES, *PORTAL_SCOPES],
-            "claims_supported": ["sub", "name", "preferred_username", "areas"],
-        })
+        return _json(
+            200,
+            {
+                "issuer": self.issuer,
+                "authorization_endpoint": self.issuer + "/authorize",
+                "token_endpoint": self.issuer + "/token",
+                "userinfo_endpoint": self.issuer + "/userinfo",
+                "jwks_uri": self.jwks_url,
+                "end_session_endpoint": self.issuer + "/logout",
+                "response_types_supported": ["code"],
+                "grant_types_supported": ["authorization_code", "refresh_token"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "token_endpoint_auth_methods_supported": ["none"],
+                "code_challenge_methods_supported": ["S256"],
+                "scopes_supported": [*OIDC_SCOPES, *PORTAL_SCOPES],
+                "claims_supported": ["sub", "name", "preferred_username", "areas"],
+            },
+        )
 
     # -- authorize ---------------------------------------------------------------------------------
     def _check_client(self, params: Mapping[str, str]) -> tuple[Client | None, str | None]:
@@ -229,21 +260,35 @@ class OidcProvider:
     def _authorize_page(self, params: Mapping[str, str]) -> Answer:
         _, problem = self._check_client(params)
         if problem:
-            return _page(400, "Não foi possível entrar", f"<p>Pedido de autenticação inválido: {html.escape(problem)}.</p>")
+            return _page(
+                400, "Não foi possível entrar", f"<p>Pedido de autenticação inválido: {html.escape(problem)}.</p>"
+            )
         error = self._request_error(params)
         if error:
             return _redirect(params["redirect_uri"], {"error": error, "state": params.get("state")}, self.issuer)
         if params.get("prompt") == "none":
-            return _redirect(params["redirect_uri"], {"error": "login_required", "state": params.get("state")},
-                             self.issuer)
+            return _redirect(
+                params["redirect_uri"], {"error": "login_required", "state": params.get("state")}, self.issuer
+            )
         return self._login_form(params, None, 200)
 
     def _login_form(self, params: Mapping[str, str], error: str | None, status: int, username: str = "") -> Answer:
-        carried = ("response_type", "client_id", "redirect_uri", "scope", "state", "nonce",
-                   "code_challenge", "code_challenge_method")
-        hidden = "".join(f'<input type="hidden" name="{k}" value="{html.escape(params.get(k, ""))}">'
-                         for k in carried if params.get(k) is not None)
-        alert = (f'<p class="erro" role="alert" id="erro">{html.escape(error)}</p>' if error else "")
+        carried = (
+            "response_type",
+            "client_id",
+            "redirect_uri",
+            "scope",
+            "state",
+            "nonce",
+            "code_challenge",
+            "code_challenge_method",
+        )
+        hidden = "".join(
+            f'<input type="hidden" name="{k}" value="{html.escape(params.get(k, ""))}">'
+            for k in carried
+            if params.get(k) is not None
+        )
+        alert = f'<p class="erro" role="alert" id="erro">{html.escape(error)}</p>' if error else ""
         described = ' aria-describedby="erro" aria-invalid="true"' if error else ""
         body = f"""<p>Use seu usuário do Portal de Documentos.</p>
 {alert}<form method="post" action="{PREFIX}/authorize">
@@ -259,7 +304,9 @@ class OidcProvider:
     def _authorize_submit(self, form: Mapping[str, str]) -> Answer:
         _, problem = self._check_client(form)
         if problem:
-            return _page(400, "Não foi possível entrar", f"<p>Pedido de autenticação inválido: {html.escape(problem)}.</p>")
+            return _page(
+                400, "Não foi possível entrar", f"<p>Pedido de autenticação inválido: {html.escape(problem)}.</p>"
+            )
         error = self._request_error(form)
         if error:
             return _redirect(form["redirect_uri"], {"error": error, "state": form.get("state")}, self.issuer)
@@ -271,9 +318,15 @@ class OidcProvider:
         code = secrets.token_urlsafe(32)
         with self._lock:
             self._purge()
-            self._state.codes[code] = _Code(user, form["redirect_uri"], form["code_challenge"], scopes,
-                                            form.get("nonce") or None, self._clock() + self.code_ttl,
-                                            secrets.token_hex(8))
+            self._state.codes[code] = _Code(
+                user,
+                form["redirect_uri"],
+                form["code_challenge"],
+                scopes,
+                form.get("nonce") or None,
+                self._clock() + self.code_ttl,
+                secrets.token_hex(8),
+            )
         return _redirect(form["redirect_uri"], {"code": code, "state": form.get("state")}, self.issuer)
 
     # -- token -------------------------------------------------------------------------------------
@@ -320,35 +373,67 @@ class OidcProvider:
             entry.used = True
         if entry.expires < now:
             return _oauth_error(400, "invalid_grant", "sessão expirada; entre novamente")
-        return self._issue(entry.user, entry.scopes, entry.family, expires=entry.expires, id_token=True,
-                           auth_time=entry.auth_time)
+        return self._issue(
+            entry.user, entry.scopes, entry.family, expires=entry.expires, id_token=True, auth_time=entry.auth_time
+        )
 
-    def _issue(self, user: PortalUser, scopes: tuple[str, ...], family: str, *, nonce: str | None = None,
-               id_token: bool = True, expires: float | None = None, auth_time: int | None = None) -> Answer:
+    def _issue(
+        self,
+        user: PortalUser,
+        scopes: tuple[str, ...],
+        family: str,
+        *,
+        nonce: str | None = None,
+        id_token: bool = True,
+        expires: float | None = None,
+        auth_time: int | None = None,
+    ) -> Answer:
         import jwt
 
         now = int(self._clock())
         signed_in = auth_time if auth_time is not None else now
         granted = [s for s in scopes if s in PORTAL_SCOPES]
-        access = self._signer.mint(f"portal:{user.username}", user.areas, granted, ttl_seconds=self.access_ttl,
-                                   now=now, iss=self.issuer, aud=ACCESS_AUDIENCE, sub=user.username,
-                                   name=user.name)
+        access = self._signer.mint(
+            f"portal:{user.username}",
+            user.areas,
+            granted,
+            ttl_seconds=self.access_ttl,
+            now=now,
+            iss=self.issuer,
+            aud=ACCESS_AUDIENCE,
+            sub=user.username,
+            name=user.name,
+        )
         refresh = secrets.token_urlsafe(32)
         with self._lock:
             # The refresh lifetime counts from the sign-in: rotation does not extend the session.
-            self._state.refresh[refresh] = _Refresh(user, scopes, family,
-                                                    expires if expires is not None else now + self.refresh_ttl,
-                                                    signed_in)
-        answer: dict[str, Any] = {"access_token": access, "token_type": "Bearer", "expires_in": self.access_ttl,
-                                  "refresh_token": refresh, "scope": " ".join(scopes)}
+            self._state.refresh[refresh] = _Refresh(
+                user, scopes, family, expires if expires is not None else now + self.refresh_ttl, signed_in
+            )
+        answer: dict[str, Any] = {
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": self.access_ttl,
+            "refresh_token": refresh,
+            "scope": " ".join(scopes),
+        }
         if id_token and "openid" in scopes:
-            claims = {"iss": self.issuer, "aud": CLIENT_ID, "sub": user.username, "name": user.name,
-                      "preferred_username": user.username, "areas": list(user.areas), "iat": now,
-                      "exp": now + self.access_ttl, "auth_time": signed_in}
+            claims = {
+                "iss": self.issuer,
+                "aud": CLIENT_ID,
+                "sub": user.username,
+                "name": user.name,
+                "preferred_username": user.username,
+                "areas": list(user.areas),
+                "iat": now,
+                "exp": now + self.access_ttl,
+                "auth_time": signed_in,
+            }
             if nonce:
                 claims["nonce"] = nonce
-            answer["id_token"] = jwt.encode(claims, self._signer.private_key, algorithm="RS256",
-                                            headers={"kid": self._signer.kid})
+            answer["id_token"] = jwt.encode(
+                claims, self._signer.private_key, algorithm="RS256", headers={"kid": self._signer.kid}
+            )
         return _json(200, answer, {"Cache-Control": "no-store", "Pragma": "no-cache"})
 
     def _revoke_family(self, family: str) -> None:
@@ -370,16 +455,26 @@ class OidcProvider:
         auth = headers.get("authorization") or headers.get("Authorization") or ""
         scheme, _, token = auth.partition(" ")
         try:
-            claims = jwt.decode(token.strip(), self._signer.private_key.public_key(), algorithms=["RS256"],
-                                audience=ACCESS_AUDIENCE, issuer=self.issuer)
+            claims = jwt.decode(
+                token.strip(),
+                self._signer.private_key.public_key(),
+                algorithms=["RS256"],
+                audience=ACCESS_AUDIENCE,
+                issuer=self.issuer,
+            )
         except jwt.PyJWTError:
-            return 401, {"Content-Type": "application/json",
-                         "WWW-Authenticate": 'Bearer error="invalid_token"'}, b'{"error": "invalid_token"}'
+            return (
+                401,
+                {"Content-Type": "application/json", "WWW-Authenticate": 'Bearer error="invalid_token"'},
+                b'{"error": "invalid_token"}',
+            )
         user = self._users.get(str(claims.get("sub")))
         if scheme.lower() != "bearer" or user is None:
             return _oauth_error(401, "invalid_token", "token inválido")
-        return _json(200, {"sub": user.username, "name": user.name, "preferred_username": user.username,
-                           "areas": list(user.areas)})
+        return _json(
+            200,
+            {"sub": user.username, "name": user.name, "preferred_username": user.username, "areas": list(user.areas)},
+        )
 
     def _logout(self, params: Mapping[str, str]) -> Answer:
         target = params.get("post_logout_redirect_uri")
@@ -387,7 +482,7 @@ class OidcProvider:
         if target and allowed:
             query = {"state": params["state"]} if params.get("state") else {}
             return _redirect(target, query, None)
-        return _page(200, "Você saiu", '<p>Você saiu do Portal de Documentos.</p>')
+        return _page(200, "Você saiu", "<p>Você saiu do Portal de Documentos.</p>")
 
 
 def _valid_verifier(value: str) -> bool:
@@ -400,7 +495,11 @@ def _valid_challenge(value: str) -> bool:
 
 
 def _json(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Answer:
-    return status, {"Content-Type": "application/json", **(headers or {})}, json.dumps(body, ensure_ascii=False).encode()
+    return (
+        status,
+        {"Content-Type": "application/json", **(headers or {})},
+        json.dumps(body, ensure_ascii=False).encode(),
+    )
 
 
 def _oauth_error(status: int, error: str, description: str) -> Answer:

@@ -1,4 +1,5 @@
 """Local event sources: queues polled into their Chalice handlers as Lambda does, schedules on timers."""
+
 from __future__ import annotations
 
 import logging
@@ -6,14 +7,14 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, Collection, Mapping
-
-from chalicelib.queues import QUEUES, QueueSpec
+from datetime import UTC, datetime
+from typing import Any
 
 from ame_local.aws import lambda_context
 from ame_local.config import ACCOUNT_ID, FUNCTION_PREFIX, REGION
+from chalicelib.queues import QUEUES, QueueSpec
 
 logger = logging.getLogger("ame_local.pollers")
 
@@ -53,7 +54,7 @@ def _lambda_message_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
 
 def scheduled_event(rule_name: str, now: datetime | None = None) -> dict[str, Any]:
     """A CloudWatch Events / EventBridge "Scheduled Event", as a schedule's Lambda receives it."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
@@ -107,8 +108,8 @@ class _Loop:
 @dataclass
 class QueueStats:
     batches: int = 0
-    delivered: int = 0   # records deleted after their handler succeeded
-    failed: int = 0      # records left to reappear after the visibility timeout
+    delivered: int = 0  # records deleted after their handler succeeded
+    failed: int = 0  # records left to reappear after the visibility timeout
     duplicated: int = 0  # chaos: handled records left on the queue on purpose, to be delivered again
     errors: list[str] = field(default_factory=list)
 
@@ -184,8 +185,10 @@ class QueuePoller(_Loop):
         if kept:
             self.sqs.change_message_visibility_batch(
                 QueueUrl=self.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"],
-                          "VisibilityTimeout": DUPLICATE_AFTER_SECONDS} for i, m in enumerate(kept)],
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": DUPLICATE_AFTER_SECONDS}
+                    for i, m in enumerate(kept)
+                ],
             )
 
     def _keep_some_for_a_second_delivery(
@@ -259,8 +262,14 @@ class EventSources:
                 logger.warning("queue %s: the app has no handler %s; not polled", spec.name, spec.consumer)
                 continue
             self.pollers[logical] = QueuePoller(
-                spec, handler, sqs_client, queue_urls[logical], queue_arns[logical], wait_seconds,
-                duplicate_rate=duplicate_rate, rng=random.Random(f"{seed}:{logical}"),
+                spec,
+                handler,
+                sqs_client,
+                queue_urls[logical],
+                queue_arns[logical],
+                wait_seconds,
+                duplicate_rate=duplicate_rate,
+                rng=random.Random(f"{seed}:{logical}"),
             )
         from chalice.app import ScheduledEventConfig
 

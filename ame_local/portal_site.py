@@ -5,12 +5,14 @@ Cognito signs people in: docs/deploy.md).
 The local HTTP server hands every path under these prefixes to `LocalSites.answer` before Chalice sees it,
 so AME's Lambda code knows nothing about them.
 """
+
 from __future__ import annotations
 
 import json
 import mimetypes
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ame_local.config import REPO_ROOT
@@ -62,10 +64,14 @@ class PortalSite:
             return _text(405, "método não permitido", {"Allow": "GET, HEAD"})
         if path == PORTAL_PREFIX:
             return 301, {"Location": PORTAL_PREFIX + "/", **SECURITY_HEADERS}, b""
-        relative = unquote(path[len(PORTAL_PREFIX) + 1:])
+        relative = unquote(path[len(PORTAL_PREFIX) + 1 :])
         if relative == "config.json":
             body_bytes = json.dumps(portal_config(self.origin), ensure_ascii=False).encode()
-            return 200, {"Content-Type": "application/json", "Cache-Control": "no-cache", **SECURITY_HEADERS}, body_bytes
+            return (
+                200,
+                {"Content-Type": "application/json", "Cache-Control": "no-cache", **SECURITY_HEADERS},
+                body_bytes,
+            )
         file = self._file(relative)
         if file is not None:
             content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
@@ -77,8 +83,11 @@ class PortalSite:
         index = self.dist_dir / "index.html"
         if not index.is_file():
             return _text(503, "o portal ainda não foi construído: rode `make portal` (ou `make run`)")
-        return 200, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache",
-                     **SECURITY_HEADERS}, index.read_bytes()
+        return (
+            200,
+            {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache", **SECURITY_HEADERS},
+            index.read_bytes(),
+        )
 
     def _file(self, relative: str) -> Path | None:
         if not relative or relative.endswith("/"):
@@ -90,7 +99,11 @@ class PortalSite:
 
 
 def _text(status: int, message: str, headers: Mapping[str, str] | None = None) -> Answer:
-    return status, {"Content-Type": "text/plain; charset=utf-8", **SECURITY_HEADERS, **(headers or {})}, message.encode()
+    return (
+        status,
+        {"Content-Type": "text/plain; charset=utf-8", **SECURITY_HEADERS, **(headers or {})},
+        message.encode(),
+    )
 
 
 class LocalSites:

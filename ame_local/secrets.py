@@ -1,4 +1,5 @@
-"""The local secrets store (contracts §4): AME_LOCAL_SECRETS plus generated secrets, in moto Secrets Manager."""
+"""The local secrets store (docs/contracts.md §4): AME_LOCAL_SECRETS plus generated secrets, in moto Secrets Manager."""
+
 from __future__ import annotations
 
 import base64
@@ -6,8 +7,9 @@ import json
 import logging
 import secrets as _random
 import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 logger = logging.getLogger("ame_local.secrets")
 

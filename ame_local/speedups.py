@@ -8,6 +8,7 @@ patch whose target has moved is skipped with a warning of its own, and the emula
 
 Opt in with `LocalAws(..., speedups=True)` (the local stack does).
 """
+
 from __future__ import annotations
 
 import io
@@ -38,9 +39,15 @@ def check_versions(installed: dict[str, str] | None = None) -> bool:
     """True when the installed libraries are the verified ones; otherwise logs a warning naming them."""
     differ = unverified_versions(installed)
     for name, (have, verified) in sorted(differ.items()):
-        logger.warning("ame_local.speedups: %s %s is installed, but the speed patches were verified with %s %s; "
-                       "check them (tests/integration/test_local_aws.py) and update VERIFIED_%s_VERSION",
-                       name, have, name, verified, name.upper())
+        logger.warning(
+            "ame_local.speedups: %s %s is installed, but the speed patches were verified with %s %s; "
+            "check them (tests/integration/test_local_aws.py) and update VERIFIED_%s_VERSION",
+            name,
+            have,
+            name,
+            verified,
+            name.upper(),
+        )
     return not differ
 
 
@@ -70,7 +77,13 @@ class ParseCache:
         if self._original is not None:
             return
         self._original = AmazonStateLanguageParser.__dict__["parse"]
-        original, trees, ready, lock, wanted = self._original.__func__, self._trees, self._ready, self._lock, self._wanted
+        original, trees, ready, lock, wanted = (
+            self._original.__func__,
+            self._trees,
+            self._ready,
+            self._lock,
+            self._wanted,
+        )
 
         def parse(definition: str) -> tuple[Any, Any]:
             with lock:
@@ -143,10 +156,10 @@ class DirectLambdaClient:
     what Lambda's Invoke answers: StatusCode 200, the payload, and FunctionError when the function
     raised; an unknown function is the ResourceNotFoundException the service raises."""
 
-    def __init__(self, dispatcher: "LambdaDispatcher"):
+    def __init__(self, dispatcher: LambdaDispatcher):
         self._dispatcher = dispatcher
 
-    def invoke(self, FunctionName: str, Payload: Any = None, **_: Any) -> dict[str, Any]:  # noqa: N803 - boto3's names
+    def invoke(self, FunctionName: str, Payload: Any = None, **_: Any) -> dict[str, Any]:
         from botocore.exceptions import ClientError
         from moto.awslambda.exceptions import UnknownFunctionException
 
@@ -154,8 +167,13 @@ class DirectLambdaClient:
         try:
             answer = self._dispatcher.invoke(FunctionName, Payload if Payload is not None else b"", headers)
         except UnknownFunctionException as exc:
-            raise ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": str(exc)},
-                               "ResponseMetadata": {"HTTPStatusCode": 404}}, "Invoke") from exc
+            raise ClientError(
+                {
+                    "Error": {"Code": "ResourceNotFoundException", "Message": str(exc)},
+                    "ResponseMetadata": {"HTTPStatusCode": 404},
+                },
+                "Invoke",
+            ) from exc
         response: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST", "Payload": io.BytesIO(answer)}
         if "x-amz-function-error" in headers:
             response["FunctionError"] = headers["x-amz-function-error"]
@@ -167,7 +185,7 @@ class DirectLambdaRoute:
     runs (~16 ms of CPU each, more than most of AME's handlers); every one of them gets the
     DirectLambdaClient instead, which needs no client at all."""
 
-    def __init__(self, dispatcher: "LambdaDispatcher") -> None:
+    def __init__(self, dispatcher: LambdaDispatcher) -> None:
         self._original: Any = None
         self._direct = DirectLambdaClient(dispatcher)
 
@@ -264,7 +282,7 @@ class LoopbackPassthrough:
 class MotoSpeedups:
     """Every patch above, installed and removed together; see the module docstring."""
 
-    def __init__(self, dispatcher: "LambdaDispatcher") -> None:
+    def __init__(self, dispatcher: LambdaDispatcher) -> None:
         self.parse_cache = ParseCache()
         self.lambda_route = DirectLambdaRoute(dispatcher)
         self.json_paths = JsonPathCache()
@@ -277,8 +295,12 @@ class MotoSpeedups:
             try:
                 patch.install()
             except (ImportError, AttributeError, KeyError) as exc:  # the private target moved
-                logger.warning("ame_local.speedups: %s not installed (%s: %s); the emulation runs without it",
-                               type(patch).__name__, type(exc).__name__, exc)
+                logger.warning(
+                    "ame_local.speedups: %s not installed (%s: %s); the emulation runs without it",
+                    type(patch).__name__,
+                    type(exc).__name__,
+                    exc,
+                )
             else:
                 self.installed.append(patch)
 

@@ -1,4 +1,5 @@
-"""The local stack of `make run` (contracts §4): simulator, database, moto, event sources and the API."""
+"""The local stack of `make run` (docs/contracts.md §4): simulator, database, moto, event sources and the API."""
+
 from __future__ import annotations
 
 import importlib
@@ -6,6 +7,7 @@ import json
 import logging
 import os
 import threading
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +54,7 @@ class LocalStack:
         self._sites: Any = None
 
     # -- lifecycle -----------------------------------------------------------------------------
-    def start(self) -> "LocalStack":
+    def start(self) -> LocalStack:
         if self._started:
             return self
         self._started = True
@@ -119,7 +121,7 @@ class LocalStack:
         self.simulator = None
         self._jwks_server = None
 
-    def __enter__(self) -> "LocalStack":
+    def __enter__(self) -> LocalStack:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -248,14 +250,14 @@ class LocalStack:
     def _migrate(self) -> None:
         url = self.config.database_url
         if url.startswith("sqlite:///"):
-            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
         from migrations.runner import upgrade
 
         upgrade(url)
 
     def _seed_analytics(self, count: int) -> None:
         """Past orders for the Painel (ame_local/analytics_seed.py), once: skipped when they are there."""
-        from datetime import datetime, timedelta, timezone
+        from datetime import datetime, timedelta
 
         import sqlalchemy as sa
 
@@ -269,7 +271,7 @@ class LocalStack:
                 if conn.execute(sa.select(orders.c.order_key).where(orders.c.created_by == "seed").limit(1)).first():
                     return
             days = 60
-            first = datetime.now(timezone.utc).date() - timedelta(days=days - 1)
+            first = datetime.now(UTC).date() - timedelta(days=days - 1)
             seed_orders(engine, count, first, days, in_flight=False)
             logger.warning("analytics: %d past orders generated over %d days for the Painel", count, days)
         finally:
@@ -310,6 +312,7 @@ class LocalStack:
             self._start_one_webhook_receiver(by_address)
             return
         for (host, port), refs in by_address.items():
+
             def secret_for(path: str, refs: dict[str, str] = refs) -> str | None:
                 return self.secrets.get(refs[path]) if path in refs else None
 
@@ -319,8 +322,7 @@ class LocalStack:
                 logger.info("webhook port %s:%s is taken; no local receiver started there", host, port)
                 continue
             self.webhook_receivers.append(receiver.start())
-            logger.info("webhook receiver on %s (what arrived: GET %s/_received)", receiver.base_url,
-                        receiver.base_url)
+            logger.info("webhook receiver on %s (what arrived: GET %s/_received)", receiver.base_url, receiver.base_url)
 
     def _start_one_webhook_receiver(self, by_address: dict[tuple[str, int], dict[str, str]]) -> None:
         """Every loopback hook path on one receiver at `config.webhook_port`; the simulator's areas then name it."""
@@ -384,8 +386,9 @@ class LocalStack:
             },
         )
         # chalice.local's server is a ThreadingMixIn HTTPServer: concurrent requests each get a thread.
-        self._server = LocalDevServer(self.app, chalice_config, self.config.host, self.config.port,
-                                      handler_cls=NoDelayHandler)
+        self._server = LocalDevServer(
+            self.app, chalice_config, self.config.host, self.config.port, handler_cls=NoDelayHandler
+        )
         host, port = self._server.server.server_address[:2]
         self.api_url = f"http://{host}:{port}"
         dist = os.environ.get("AME_PORTAL_DIST")  # another build of the SPA (tests); default portal/dist

@@ -1,4 +1,5 @@
 """A product's webhook endpoint on loopback: verifies Standard Webhooks signatures and records what arrived."""
+
 from __future__ import annotations
 
 import json
@@ -6,9 +7,10 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -25,10 +27,10 @@ class Received:
     path: str
     webhook_id: str | None
     timestamp: str | None
-    body: Any                  # the parsed JSON body, or None when it was not JSON
+    body: Any  # the parsed JSON body, or None when it was not JSON
     verified: bool
-    error: str | None          # why the signature did not verify
-    answered: int | str        # the status sent back, or DROP
+    error: str | None  # why the signature did not verify
+    answered: int | str  # the status sent back, or DROP
 
 
 def verify(secret_value: str, body: bytes, headers: Mapping[str, str]) -> str | None:
@@ -48,8 +50,13 @@ class WebhookReceiver(ServedInBackground):
     answer for the event's external_reference); a bad signature → 401; an unknown path → 404.
     GET /_received lists what arrived."""
 
-    def __init__(self, secrets: Mapping[str, str] | Callable[[str], str | None], host: str = "127.0.0.1",
-                 port: int = 0, delay_seconds: float = 0.0):
+    def __init__(
+        self,
+        secrets: Mapping[str, str] | Callable[[str], str | None],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        delay_seconds: float = 0.0,
+    ):
         self._secret_for: Callable[[str], str | None] = secrets.get if isinstance(secrets, Mapping) else secrets
         self.delay_seconds = delay_seconds
         self._lock = threading.Lock()
@@ -68,7 +75,7 @@ class WebhookReceiver(ServedInBackground):
     def _thread_name(self) -> str:
         return f"ame-webhook-{self.port}"
 
-    def __enter__(self) -> "WebhookReceiver":
+    def __enter__(self) -> WebhookReceiver:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -107,16 +114,33 @@ class WebhookReceiver(ServedInBackground):
             else:
                 plan = self._plans.get((body or {}).get("external_reference") or "") if isinstance(body, dict) else None
                 answer = plan.pop(0) if plan else 200
-            self._received.append(Received(path, headers.get("webhook-id"), headers.get("webhook-timestamp"),
-                                           body, error is None, error, answer))
+            self._received.append(
+                Received(
+                    path,
+                    headers.get("webhook-id"),
+                    headers.get("webhook-timestamp"),
+                    body,
+                    error is None,
+                    error,
+                    answer,
+                )
+            )
         if error is not None:
             logger.warning("webhook on %s refused: %s", path, error)
         return answer
 
     def _listing(self) -> list[dict[str, Any]]:
-        return [{"path": r.path, "webhook_id": r.webhook_id, "verified": r.verified, "error": r.error,
-                 "answered": r.answered, "event_type": (r.body or {}).get("event_type") if isinstance(r.body, dict)
-                 else None} for r in self.received()]
+        return [
+            {
+                "path": r.path,
+                "webhook_id": r.webhook_id,
+                "verified": r.verified,
+                "error": r.error,
+                "answered": r.answered,
+                "event_type": (r.body or {}).get("event_type") if isinstance(r.body, dict) else None,
+            }
+            for r in self.received()
+        ]
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -137,7 +161,7 @@ def _handler_for(receiver: WebhookReceiver) -> type:
             # delayed ACK (~40 ms) on a kept-alive connection.
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        def log_message(self, format: str, *args: Any) -> None:
             from ame_local.access_log import access_line
 
             logger.debug("%s", access_line(format, *args))

@@ -4,6 +4,7 @@
 AWS credentials and region come from the usual boto3 sources; AME_AWS_ENDPOINT_URL points at another
 endpoint (the local stack prints its own), AME_QUEUE_PREFIX at a stage's queue names.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,11 @@ def main(argv: list[str] | None = None, out: Any = sys.stdout) -> int:
     parser = argparse.ArgumentParser(prog="ame", description="AME operator commands")
     commands = parser.add_subparsers(dest="area", required=True)
     dlq = commands.add_parser("dlq", help="dead-letter queues").add_subparsers(dest="action", required=True)
-    for action, help_text in (("list", "messages waiting in a DLQ"), ("show", "one message in full"),
-                              ("replay", "move messages back to their queue")):
+    for action, help_text in (
+        ("list", "messages waiting in a DLQ"),
+        ("show", "one message in full"),
+        ("replay", "move messages back to their queue"),
+    ):
         p = dlq.add_parser(action, help=help_text)
         p.add_argument("--queue", required=True, choices=sorted(QUEUES))
         if action == "show":
@@ -57,8 +61,9 @@ def main(argv: list[str] | None = None, out: Any = sys.stdout) -> int:
     letters = DeadLetters(_sqs(), args.queue, os.environ.get("AME_QUEUE_PREFIX", ""))
     if args.action == "list":
         messages = letters.peek()
-        json.dump({"queue": args.queue, "depth": letters.depth(),
-                   "messages": [m.summary() for m in messages]}, out, indent=2)
+        json.dump(
+            {"queue": args.queue, "depth": letters.depth(), "messages": [m.summary() for m in messages]}, out, indent=2
+        )
     elif args.action == "show":
         message = letters.show(args.message_id)
         if message is None:

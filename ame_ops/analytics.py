@@ -3,6 +3,7 @@
 The queries are the same `.sql` files as Athena's named queries (analytics/queries/), run over DuckDB views
 named like the Glue tables, with `dt` a string as Glue has it (docs/analytics.md).
 """
+
 from __future__ import annotations
 
 import os
@@ -38,8 +39,9 @@ def local_hmac_key(path: Path | None = None) -> bytes:
     return path.read_text(encoding="ascii").strip().encode("ascii")
 
 
-def export(database_url: str, output: Path = DEFAULT_OUTPUT, full: bool = False,
-           hmac_key: bytes | None = None) -> dict[str, Any]:
+def export(
+    database_url: str, output: Path = DEFAULT_OUTPUT, full: bool = False, hmac_key: bytes | None = None
+) -> dict[str, Any]:
     from chalicelib.adapters.clock import SystemClock
     from chalicelib.adapters.db.analytics import SqlAnalyticsStore, create_export_engine
     from chalicelib.adapters.object_store import LocalObjectStore
@@ -49,8 +51,14 @@ def export(database_url: str, output: Path = DEFAULT_OUTPUT, full: bool = False,
     key = hmac_key if hmac_key is not None else local_hmac_key()
     engine = create_export_engine(database_url)
     try:
-        job = AnalyticsExport(SqlAnalyticsStore(engine), LocalObjectStore(output), parquet_bytes,
-                              lambda: key, SystemClock(), lag_seconds=0)
+        job = AnalyticsExport(
+            SqlAnalyticsStore(engine),
+            LocalObjectStore(output),
+            parquet_bytes,
+            lambda: key,
+            SystemClock(),
+            lag_seconds=0,
+        )
         return {**job.run(full=full).as_dict(), "output": str(output)}
     finally:
         engine.dispose()
@@ -64,11 +72,14 @@ def connect(root: Path = DEFAULT_OUTPUT) -> Any:
     for table in FACTS:
         pattern = root / table / "dt=*" / "*.parquet"
         if any((root / table).glob("dt=*/*.parquet")):
-            conn.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{pattern}', hive_partitioning = true, "
-                         "hive_types = {'dt': VARCHAR})")
+            conn.execute(
+                f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{pattern}', hive_partitioning = true, "
+                "hive_types = {'dt': VARCHAR})"
+            )
         else:  # no partition yet: an empty view with the right columns
-            conn.execute(f"CREATE VIEW {table} AS SELECT {_empty_select(FACTS[table])}, CAST(NULL AS VARCHAR) AS dt "
-                         "WHERE FALSE")
+            conn.execute(
+                f"CREATE VIEW {table} AS SELECT {_empty_select(FACTS[table])}, CAST(NULL AS VARCHAR) AS dt WHERE FALSE"
+            )
     for table, columns in DIMENSIONS.items():
         path = root / table / f"{table}.parquet"
         if path.exists():
@@ -78,8 +89,15 @@ def connect(root: Path = DEFAULT_OUTPUT) -> Any:
     return conn
 
 
-_DUCK_TYPES = {"string": "VARCHAR", "int": "INTEGER", "bigint": "BIGINT", "double": "DOUBLE",
-               "boolean": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMP"}
+_DUCK_TYPES = {
+    "string": "VARCHAR",
+    "int": "INTEGER",
+    "bigint": "BIGINT",
+    "double": "DOUBLE",
+    "boolean": "BOOLEAN",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+}
 
 
 def _empty_select(columns: Any) -> str:

@@ -5,12 +5,14 @@ between leaves the message in both places, which is safe because every AME consu
 (creation: one execution per attempt name and a compare-and-set claim; result: deliveries recorded
 per order and channel). Each replayed message carries the id it had in the DLQ.
 """
+
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from chalicelib.queues import QUEUES
 
@@ -36,8 +38,13 @@ class DeadLetter:
         return data.get("order_key") if isinstance(data, dict) else None
 
     def summary(self) -> dict[str, Any]:
-        return {"message_id": self.message_id, "order_key": self.order_key, "receive_count": self.receive_count,
-                "sent_at": self.sent_at, "body_bytes": len(self.body.encode())}
+        return {
+            "message_id": self.message_id,
+            "order_key": self.order_key,
+            "receive_count": self.receive_count,
+            "sent_at": self.sent_at,
+            "body_bytes": len(self.body.encode()),
+        }
 
 
 class DeadLetters:
@@ -54,18 +61,28 @@ class DeadLetters:
         return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
 
     def _receive(self, visibility: int) -> list[DeadLetter]:
-        answer = self._sqs.receive_message(QueueUrl=self.dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                                           VisibilityTimeout=visibility, AttributeNames=["All"],
-                                           MessageAttributeNames=["All"])
+        answer = self._sqs.receive_message(
+            QueueUrl=self.dlq_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=0,
+            VisibilityTimeout=visibility,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
         out = []
         for m in answer.get("Messages", []):
             attrs = m.get("Attributes", {})
             sent = attrs.get("SentTimestamp")
-            out.append(DeadLetter(
-                message_id=m["MessageId"], body=m["Body"], receipt_handle=m["ReceiptHandle"],
-                receive_count=int(attrs.get("ApproximateReceiveCount", 0)),
-                sent_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(sent) / 1000)) if sent else "",
-                attributes=m.get("MessageAttributes", {})))
+            out.append(
+                DeadLetter(
+                    message_id=m["MessageId"],
+                    body=m["Body"],
+                    receipt_handle=m["ReceiptHandle"],
+                    receive_count=int(attrs.get("ApproximateReceiveCount", 0)),
+                    sent_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(sent) / 1000)) if sent else "",
+                    attributes=m.get("MessageAttributes", {}),
+                )
+            )
         return out
 
     def peek(self, limit: int = 100) -> list[DeadLetter]:
@@ -93,14 +110,18 @@ class DeadLetters:
             chosen = [m for m in batch if wanted is None or m.message_id in wanted]
             quiet = quiet + 1 if not chosen else 0
             for m in chosen:
-                self._sqs.send_message(QueueUrl=self.source_url, MessageBody=m.body, MessageAttributes={
-                    "ame-replayed-from": {"DataType": "String", "StringValue": m.message_id}})
+                self._sqs.send_message(
+                    QueueUrl=self.source_url,
+                    MessageBody=m.body,
+                    MessageAttributes={"ame-replayed-from": {"DataType": "String", "StringValue": m.message_id}},
+                )
                 self._sqs.delete_message(QueueUrl=self.dlq_url, ReceiptHandle=m.receipt_handle)
                 replayed.append(m.message_id)
             for m in batch:
                 if m not in chosen:  # not ours to move: make it visible again at once
-                    self._sqs.change_message_visibility(QueueUrl=self.dlq_url, ReceiptHandle=m.receipt_handle,
-                                                        VisibilityTimeout=0)
+                    self._sqs.change_message_visibility(
+                        QueueUrl=self.dlq_url, ReceiptHandle=m.receipt_handle, VisibilityTimeout=0
+                    )
             if wanted is not None and wanted <= set(replayed):
                 break
         return replayed

@@ -1,10 +1,11 @@
-"""Chaos benchmark (issue 6): the chaos suite's run — 300 orders over HTTP through the in-process local
+"""Chaos benchmark: the chaos suite's run — 300 orders over HTTP through the in-process local
 stack — once without faults and once with them (20 % errors and 5 % timeouts on every partner, Poderes
 down for 8 s, 10 % of SQS records delivered twice, Lambda workers killed), printing each run's figures
 and the ratios chaos / clean. The run itself is tests/chaos/harness.py, shared with the suite.
 
 Run: .venv/bin/python bench/bench_chaos.py [orders]
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -40,28 +41,43 @@ def main() -> None:
     results = {}
     for name, plan in (("clean", clean), ("chaos", chaotic)):
         results[name] = one_run(plan)
-        print(f"== {name}: " + ("no faults" if not plan.faults else
-                               f"{plan.error_rate:.0%} errors + {plan.timeout_rate:.0%} timeouts on every partner, "
-                               f"Poderes down {plan.poderes_down_seconds:.0f}s, {plan.duplicate_rate:.0%} SQS "
-                               f"duplicates, {len(plan.crashes)} planned + {plan.crash_rate:.1%} random worker kills"))
+        print(
+            f"== {name}: "
+            + (
+                "no faults"
+                if not plan.faults
+                else f"{plan.error_rate:.0%} errors + {plan.timeout_rate:.0%} timeouts on every partner, "
+                f"Poderes down {plan.poderes_down_seconds:.0f}s, {plan.duplicate_rate:.0%} SQS "
+                f"duplicates, {len(plan.crashes)} planned + {plan.crash_rate:.1%} random worker kills"
+            )
+        )
         for line in results[name].lines():
             print("   " + line)
     a, b = results["clean"], results["chaos"]
     print("== chaos / clean")
-    print(f"   orders per second: {a.orders_per_second:.2f} -> {b.orders_per_second:.2f} "
-          f"({ratio(b.orders_per_second, a.orders_per_second)})")
-    print(f"   time to terminal status, median: {a.median_s:.2f}s -> {b.median_s:.2f}s "
-          f"({ratio(b.median_s, a.median_s)})")
+    print(
+        f"   orders per second: {a.orders_per_second:.2f} -> {b.orders_per_second:.2f} "
+        f"({ratio(b.orders_per_second, a.orders_per_second)})"
+    )
+    print(
+        f"   time to terminal status, median: {a.median_s:.2f}s -> {b.median_s:.2f}s ({ratio(b.median_s, a.median_s)})"
+    )
     print(f"   time to terminal status, p95: {a.p95_s:.2f}s -> {b.p95_s:.2f}s ({ratio(b.p95_s, a.p95_s)})")
-    print(f"   workflow partner calls per order (Poderes + Pessoas + Cadastro): "
-          f"{a.workflow_partner_calls_per_order:.2f} "
-          f"-> {b.workflow_partner_calls_per_order:.2f} "
-          f"({ratio(b.workflow_partner_calls_per_order, a.workflow_partner_calls_per_order)})")
-    print(f"   Pessoas cache hit rate: {a.people_hit_rate:.0%} -> {b.people_hit_rate:.0%}; stale answers served: "
-          f"{a.people_cache.get('stale_served', 0)} -> {b.people_cache.get('stale_served', 0)}")
+    print(
+        f"   workflow partner calls per order (Poderes + Pessoas + Cadastro): "
+        f"{a.workflow_partner_calls_per_order:.2f} "
+        f"-> {b.workflow_partner_calls_per_order:.2f} "
+        f"({ratio(b.workflow_partner_calls_per_order, a.workflow_partner_calls_per_order)})"
+    )
+    print(
+        f"   Pessoas cache hit rate: {a.people_hit_rate:.0%} -> {b.people_hit_rate:.0%}; stale answers served: "
+        f"{a.people_cache.get('stale_served', 0)} -> {b.people_cache.get('stale_served', 0)}"
+    )
     print(f"   area (Parametrizador) cache hit rate: {a.area_hit_rate:.0%} -> {b.area_hit_rate:.0%}")
-    print(f"   breaker openings: {sum(a.breaker_openings.values())} -> {sum(b.breaker_openings.values())} "
-          f"{b.breaker_openings}")
+    print(
+        f"   breaker openings: {sum(a.breaker_openings.values())} -> {sum(b.breaker_openings.values())} "
+        f"{b.breaker_openings}"
+    )
     print(f"   parked orders: {a.parked_orders} -> {b.parked_orders}; verdicts: {a.per_status} -> {b.per_status}")
 
 

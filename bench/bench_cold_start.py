@@ -19,6 +19,7 @@ database answering at once on loopback (median of --first-call-runs; information
     .venv/bin/python bench/bench_cold_start.py [--runs 15] [--entry-runs 5] [--first-call-runs 5]
                                                [--no-package] [--no-entries] [--no-first-calls]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,9 @@ LAMBDA_ENV = {**os.environ, "PYDANTIC_DISABLE_PLUGINS": "__all__"}
 def fresh(stmt: str) -> float:
     """Seconds `stmt` takes in a fresh interpreter (it may restart the clock `t` after untimed set-up)."""
     code = "import time; t = time.perf_counter()\n" + stmt + "\nprint(time.perf_counter() - t)"
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
-                         env=LAMBDA_ENV)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, env=LAMBDA_ENV
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -53,17 +55,22 @@ def module_level_dependencies() -> list[str]:
     """Every module that is not AME's own and that `import app` loads, in load order: the floor is what
     loading them costs without AME's module bodies (including pydantic's lazily loaded internals that
     building a model pulls in, which `import pydantic` alone would not count)."""
-    code = ("import sys, json; before = list(sys.modules); import app; seen = set(before); "
-            "print(json.dumps([m for m in sys.modules if m not in seen "
-            "and m.split('.')[0] not in ('app', 'chalicelib', '__main__')]))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
-                         env=LAMBDA_ENV)
+    code = (
+        "import sys, json; before = list(sys.modules); import app; seen = set(before); "
+        "print(json.dumps([m for m in sys.modules if m not in seen "
+        "and m.split('.')[0] not in ('app', 'chalicelib', '__main__')]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, env=LAMBDA_ENV
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def bench_imports(runs: int) -> dict[str, float]:
     deps = module_level_dependencies()
-    floor_stmt = "import importlib\nfor m in %r:\n    try: importlib.import_module(m)\n    except Exception: pass" % deps
+    floor_stmt = (
+        "import importlib\nfor m in %r:\n    try: importlib.import_module(m)\n    except Exception: pass" % deps
+    )
     fresh("import app")  # warm the OS page cache and write .pyc files, as a deployed package has them
     fresh(floor_stmt)
     app_times, floor_times = [], []
@@ -71,8 +78,9 @@ def bench_imports(runs: int) -> dict[str, float]:
         floor_times.append(fresh(floor_stmt))
         app_times.append(fresh("import app"))
     app_ms, floor_ms = statistics.median(app_times) * 1000, statistics.median(floor_times) * 1000
-    tops = sorted({d.split(".")[0] for d in deps if d.split(".")[0] not in sys.stdlib_module_names
-                   and not d.startswith("_")})
+    tops = sorted(
+        {d.split(".")[0] for d in deps if d.split(".")[0] not in sys.stdlib_module_names and not d.startswith("_")}
+    )
     return {"deps": tops, "modules": len(deps), "app_ms": app_ms, "floor_ms": floor_ms, "ratio": app_ms / floor_ms}
 
 
@@ -82,36 +90,79 @@ def bench_imports(runs: int) -> dict[str, float]:
 _CLOSED = "http://127.0.0.1:9"
 ENTRY_ENV = {
     **LAMBDA_ENV,
-    "AME_DATABASE_URL": "mysql+pymysql://ame@127.0.0.1:9/ame", "AME_PARAMETRIZADOR_URL": _CLOSED,
-    "AME_DOMINIOS_URL": _CLOSED, "AME_PODERES_URL": _CLOSED, "AME_PESSOAS_URL": _CLOSED,
-    "AME_CADASTRO_URL": _CLOSED, "AME_NOTIFICACAO_URL": _CLOSED, "AME_REDIS_URL": "",
+    "AME_DATABASE_URL": "mysql+pymysql://ame@127.0.0.1:9/ame",
+    "AME_PARAMETRIZADOR_URL": _CLOSED,
+    "AME_DOMINIOS_URL": _CLOSED,
+    "AME_PODERES_URL": _CLOSED,
+    "AME_PESSOAS_URL": _CLOSED,
+    "AME_CADASTRO_URL": _CLOSED,
+    "AME_NOTIFICACAO_URL": _CLOSED,
+    "AME_REDIS_URL": "",
     "AME_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:ame",
-    "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
     # As in Lambda: the middleware sets up JSON logs, EMF metrics and X-Ray patching on first use.
-    "AWS_LAMBDA_FUNCTION_NAME": "ame-dev-bench", "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
+    "AWS_LAMBDA_FUNCTION_NAME": "ame-dev-bench",
+    "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
 }
 
 _ORDER_KEY = "01JDQ7Z8K3M4N5P6Q7R8S9T0VW"
-_ORDER = {"area_code": "CREDITO_PJ", "product_code": "CCB_GIRO", "platform": "BANKLINE", "signature_method": "DIGITAL",
-          "amount": "250000.00", "requester": {"person_type": "PJ", "document": "11.222.333/0001-81"},
-          "guarantors": [{"person_type": "PF", "document": "529.982.247-25"}],
-          "documents": [{"document_type": "CCB", "title": "Contrato CCB 123"}], "external_reference": "bench-1"}
+_ORDER = {
+    "area_code": "CREDITO_PJ",
+    "product_code": "CCB_GIRO",
+    "platform": "BANKLINE",
+    "signature_method": "DIGITAL",
+    "amount": "250000.00",
+    "requester": {"person_type": "PJ", "document": "11.222.333/0001-81"},
+    "guarantors": [{"person_type": "PF", "document": "529.982.247-25"}],
+    "documents": [{"document_type": "CCB", "title": "Contrato CCB 123"}],
+    "external_reference": "bench-1",
+}
 
 # (label, Chalice function the event goes to, the event Lambda hands it)
 ENTRIES = [
-    ("API route POST /v1/orders", "api_handler", {
-        "resource": "/v1/orders", "path": "/v1/orders", "httpMethod": "POST", "body": json.dumps(_ORDER),
-        "headers": {"content-type": "application/json"}, "multiValueQueryStringParameters": None,
-        "pathParameters": None, "stageVariables": None, "isBase64Encoded": False,
-        # What API Gateway passes on from the authorizer (a function of its own) to the API handler.
-        "requestContext": {"resourcePath": "/v1/orders", "httpMethod": "POST", "requestId": "bench",
-                           "authorizer": {"client_id": "bench", "scope": "ame:orders:write", "areas": "CREDITO_PJ"}},
-    }),
-    ("SQS handler on_creation_message", "on_creation_message", {"Records": [{
-        "messageId": "bench-1", "receiptHandle": "bench", "body": json.dumps({"order_key": _ORDER_KEY}),
-        "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "md5OfBody": "",
-        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:ame-envelope-creation",
-        "awsRegion": "us-east-1"}]}),
+    (
+        "API route POST /v1/orders",
+        "api_handler",
+        {
+            "resource": "/v1/orders",
+            "path": "/v1/orders",
+            "httpMethod": "POST",
+            "body": json.dumps(_ORDER),
+            "headers": {"content-type": "application/json"},
+            "multiValueQueryStringParameters": None,
+            "pathParameters": None,
+            "stageVariables": None,
+            "isBase64Encoded": False,
+            # What API Gateway passes on from the authorizer (a function of its own) to the API handler.
+            "requestContext": {
+                "resourcePath": "/v1/orders",
+                "httpMethod": "POST",
+                "requestId": "bench",
+                "authorizer": {"client_id": "bench", "scope": "ame:orders:write", "areas": "CREDITO_PJ"},
+            },
+        },
+    ),
+    (
+        "SQS handler on_creation_message",
+        "on_creation_message",
+        {
+            "Records": [
+                {
+                    "messageId": "bench-1",
+                    "receiptHandle": "bench",
+                    "body": json.dumps({"order_key": _ORDER_KEY}),
+                    "attributes": {"ApproximateReceiveCount": "1"},
+                    "messageAttributes": {},
+                    "md5OfBody": "",
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:ame-envelope-creation",
+                    "awsRegion": "us-east-1",
+                }
+            ]
+        },
+    ),
     ("workflow task load_order", "load_order", {"order_key": _ORDER_KEY, "execution_id": "arn:bench"}),
 ]
 
@@ -141,11 +192,17 @@ print(MARK + json.dumps([m for m in sys.modules if m not in before]), flush=True
 
 def first_call_modules(function: str, event: dict) -> list[str]:
     mark = "first-call modules: "  # the call's own JSON log and EMF lines share stdout
-    out = subprocess.run([sys.executable, "-c", _FIRST_CALL, function, json.dumps(event), mark], cwd=ROOT,
-                         capture_output=True, text=True, check=True, env=ENTRY_ENV)
+    out = subprocess.run(
+        [sys.executable, "-c", _FIRST_CALL, function, json.dumps(event), mark],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=ENTRY_ENV,
+    )
     # Background threads (the executor's partner calls) log to the same stdout: the mark may not start its line.
     line = next(line for line in out.stdout.splitlines() if mark in line)
-    return json.loads(line[line.index(mark) + len(mark):])
+    return json.loads(line[line.index(mark) + len(mark) :])
 
 
 def _import_stmt(modules: list[str]) -> str:
@@ -170,10 +227,19 @@ def bench_entries(runs: int) -> list[dict]:
             dep_times.append(fresh_after_app(deps_only))
             all_times.append(fresh_after_app(everything))
         all_ms, deps_ms = statistics.median(all_times) * 1000, statistics.median(dep_times) * 1000
-        tops = sorted({m.split(".")[0] for m in deps if m.split(".")[0] not in sys.stdlib_module_names
-                       and not m.startswith("_")})
-        found.append({"label": label, "modules": len(modules), "own": len(own), "all_ms": all_ms,
-                      "deps_ms": deps_ms, "tops": tops})
+        tops = sorted(
+            {m.split(".")[0] for m in deps if m.split(".")[0] not in sys.stdlib_module_names and not m.startswith("_")}
+        )
+        found.append(
+            {
+                "label": label,
+                "modules": len(modules),
+                "own": len(own),
+                "all_ms": all_ms,
+                "deps_ms": deps_ms,
+                "tops": tops,
+            }
+        )
     return found
 
 
@@ -205,35 +271,72 @@ print("first-call: " + json.dumps({"ms": elapsed * 1000, "answer": answer}, defa
 """
 
 
-def _api_event(method: str, path: str, resource: str, scope: str, body: str | None = None,
-               path_params: dict | None = None) -> dict:
-    return {"resource": resource, "path": path, "httpMethod": method, "body": body,
-            "headers": {"content-type": "application/json"}, "multiValueQueryStringParameters": None,
-            "pathParameters": path_params, "stageVariables": None, "isBase64Encoded": False,
-            "requestContext": {"resourcePath": resource, "httpMethod": method, "requestId": "bench",
-                               "authorizer": {"client_id": "bench", "scope": scope, "areas": "CREDITO_PJ"}}}
+def _api_event(
+    method: str, path: str, resource: str, scope: str, body: str | None = None, path_params: dict | None = None
+) -> dict:
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "body": body,
+        "headers": {"content-type": "application/json"},
+        "multiValueQueryStringParameters": None,
+        "pathParameters": path_params,
+        "stageVariables": None,
+        "isBase64Encoded": False,
+        "requestContext": {
+            "resourcePath": resource,
+            "httpMethod": method,
+            "requestId": "bench",
+            "authorizer": {"client_id": "bench", "scope": scope, "areas": "CREDITO_PJ"},
+        },
+    }
 
 
 def _sqs_event(body: str) -> dict:
-    return {"Records": [{"messageId": "bench-1", "receiptHandle": "bench", "body": body,
-                         "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "md5OfBody": "",
-                         "eventSource": "aws:sqs", "awsRegion": "us-east-1",
-                         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:ame-envelope-creation"}]}
+    return {
+        "Records": [
+            {
+                "messageId": "bench-1",
+                "receiptHandle": "bench",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "awsRegion": "us-east-1",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:ame-envelope-creation",
+            }
+        ]
+    }
 
 
-_SCHEDULE_EVENT = {"version": "0", "id": "bench", "detail-type": "Scheduled Event", "source": "aws.events",
-                   "account": "123456789012", "time": "2026-11-29T10:00:00Z", "region": "us-east-1",
-                   "resources": [], "detail": {}}
+_SCHEDULE_EVENT = {
+    "version": "0",
+    "id": "bench",
+    "detail-type": "Scheduled Event",
+    "source": "aws.events",
+    "account": "123456789012",
+    "time": "2026-11-29T10:00:00Z",
+    "region": "us-east-1",
+    "resources": [],
+    "detail": {},
+}
 
 
 def _timed_call(env: dict, function: str, event: dict) -> tuple[float, object]:
-    out = subprocess.run([sys.executable, "-c", _TIMED_CALL, function, json.dumps(event)], cwd=ROOT,
-                         capture_output=True, text=True, env=env)
+    out = subprocess.run(
+        [sys.executable, "-c", _TIMED_CALL, function, json.dumps(event)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     mark = "first-call: "
     line = next((x for x in out.stdout.splitlines() if mark in x), None)
     if out.returncode != 0 or line is None:
         raise SystemExit(f"{function} failed on its first call:\n{out.stderr[-3000:]}")
-    result = json.loads(line[line.index(mark) + len(mark):])
+    result = json.loads(line[line.index(mark) + len(mark) :])
     return result["ms"], result["answer"]
 
 
@@ -251,18 +354,30 @@ def _first_call_world(tmp: str):
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     aws_url = "http://127.0.0.1:%d" % moto._server.server_port
-    aws = {"AWS_ENDPOINT_URL": aws_url, "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "bench",
-           "AWS_SECRET_ACCESS_KEY": "bench"}
-    sqs = boto3.client("sqs", endpoint_url=aws_url, region_name="us-east-1", aws_access_key_id="bench",
-                       aws_secret_access_key="bench")
+    aws = {
+        "AWS_ENDPOINT_URL": aws_url,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+    }
+    sqs = boto3.client(
+        "sqs", endpoint_url=aws_url, region_name="us-east-1", aws_access_key_id="bench", aws_secret_access_key="bench"
+    )
     for spec in QUEUES.values():
         sqs.create_queue(QueueName=spec.name)
         sqs.create_queue(QueueName=spec.dlq_name)
-    sfn = boto3.client("stepfunctions", endpoint_url=aws_url, region_name="us-east-1", aws_access_key_id="bench",
-                       aws_secret_access_key="bench")
+    sfn = boto3.client(
+        "stepfunctions",
+        endpoint_url=aws_url,
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    )
     machine = sfn.create_state_machine(
-        name="ame-bench", roleArn="arn:aws:iam::123456789012:role/bench",
-        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}))["stateMachineArn"]
+        name="ame-bench",
+        roleArn="arn:aws:iam::123456789012:role/bench",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+    )["stateMachineArn"]
     database = f"sqlite:///{tmp}/first-call.sqlite3"
     upgrade(database)
     env = {**ENTRY_ENV, **aws, "AME_DATABASE_URL": database, "AME_STATE_MACHINE_ARN": machine}
@@ -293,13 +408,30 @@ def bench_first_calls(runs: int) -> list[tuple[str, float]]:
                     post_ms.append(ms)
             figures = [("API route POST /v1/orders", statistics.median(post_ms))]
             entries = [
-                ("API route GET /v1/orders/{order_key}", "api_handler", lambda key: _api_event(
-                    "GET", f"/v1/orders/{key}", "/v1/orders/{order_key}", "ame:orders:read",
-                    path_params={"order_key": key}), lambda a: a["statusCode"] == 200),
-                ("SQS handler on_creation_message (launch)", "on_creation_message",
-                 lambda key: _sqs_event(json.dumps({"order_key": key})), lambda a: a == {"batchItemFailures": []}),
-                ("workflow task load_order", "load_order",
-                 lambda key: {"order_key": key, "execution_id": f"arn:bench:{key}"}, lambda a: a["claimed"]),
+                (
+                    "API route GET /v1/orders/{order_key}",
+                    "api_handler",
+                    lambda key: _api_event(
+                        "GET",
+                        f"/v1/orders/{key}",
+                        "/v1/orders/{order_key}",
+                        "ame:orders:read",
+                        path_params={"order_key": key},
+                    ),
+                    lambda a: a["statusCode"] == 200,
+                ),
+                (
+                    "SQS handler on_creation_message (launch)",
+                    "on_creation_message",
+                    lambda key: _sqs_event(json.dumps({"order_key": key})),
+                    lambda a: a == {"batchItemFailures": []},
+                ),
+                (
+                    "workflow task load_order",
+                    "load_order",
+                    lambda key: {"order_key": key, "execution_id": f"arn:bench:{key}"},
+                    lambda a: a["claimed"],
+                ),
                 ("schedule relay_outbox", "relay_outbox", lambda key: _SCHEDULE_EVENT, lambda a: "republished" in a),
             ]
             for label, function, event, ok in entries:
@@ -343,26 +475,36 @@ def main() -> int:
     imports = bench_imports(args.runs)
     verdict = "ok" if imports["ratio"] <= IMPORT_GOAL_RATIO else "MISSED"
     print(f"app.py loads {imports['modules']} modules that are not AME's, from: {', '.join(imports['deps'])}")
-    print(f"import app.py: {imports['app_ms']:.1f} ms median of {args.runs}; dependencies alone (floor): "
-          f"{imports['floor_ms']:.1f} ms; ratio {imports['ratio']:.2f} (goal <= {IMPORT_GOAL_RATIO}) {verdict}")
+    print(
+        f"import app.py: {imports['app_ms']:.1f} ms median of {args.runs}; dependencies alone (floor): "
+        f"{imports['floor_ms']:.1f} ms; ratio {imports['ratio']:.2f} (goal <= {IMPORT_GOAL_RATIO}) {verdict}"
+    )
     if not args.no_entries:
-        print(f"first call of an entry, imports beyond app.py (informational; median of {args.entry_runs}, "
-              f"in Lambda's environment, up to its first network call):")
+        print(
+            f"first call of an entry, imports beyond app.py (informational; median of {args.entry_runs}, "
+            f"in Lambda's environment, up to its first network call):"
+        )
         for entry in bench_entries(args.entry_runs):
-            print(f"  {entry['label']}: {entry['all_ms']:.0f} ms, {entry['modules']} modules; AME's own "
-                  f"{entry['own']} modules {entry['all_ms'] - entry['deps_ms']:.0f} ms above their dependencies "
-                  f"alone ({entry['deps_ms']:.0f} ms: {', '.join(entry['tops'])})")
+            print(
+                f"  {entry['label']}: {entry['all_ms']:.0f} ms, {entry['modules']} modules; AME's own "
+                f"{entry['own']} modules {entry['all_ms'] - entry['deps_ms']:.0f} ms above their dependencies "
+                f"alone ({entry['deps_ms']:.0f} ms: {', '.join(entry['tops'])})"
+            )
     if not args.no_first_calls:
-        print(f"first call of an entry (fresh interpreter: import app + the first invocation, in Lambda's "
-              f"environment, partners, SQS, Step Functions and the database answering at once on loopback; "
-              f"median of {args.first_call_runs}, {load()}):")
+        print(
+            f"first call of an entry (fresh interpreter: import app + the first invocation, in Lambda's "
+            f"environment, partners, SQS, Step Functions and the database answering at once on loopback; "
+            f"median of {args.first_call_runs}, {load()}):"
+        )
         for label, ms in bench_first_calls(args.first_call_runs):
             print(f"  {label}: {ms:.0f} ms")
     if not args.no_package:
         size = bench_package()
         verdict = "ok" if size["bytes"] <= PACKAGE_GOAL_BYTES else "MISSED"
-        print(f"deployment.zip: {size['bytes'] / 2**20:.2f} MiB as deployed (goal <= 15 MiB) {verdict}; "
-              f"{size['chalice_bytes'] / 2**20:.2f} MiB as `chalice package` writes it, before trimming")
+        print(
+            f"deployment.zip: {size['bytes'] / 2**20:.2f} MiB as deployed (goal <= 15 MiB) {verdict}; "
+            f"{size['chalice_bytes'] / 2**20:.2f} MiB as `chalice package` writes it, before trimming"
+        )
     return 0
 
 

@@ -3,6 +3,7 @@ receiver answering in 50 ms, batches of 10 (deliveries overlap) against one even
 
 The database is an SQLite file (the local stack's) unless --database mariadb: a throwaway database on the
 MariaDB at --mariadb-url, closer to Aurora MySQL in AWS (round trips, commits, a pool of few connections)."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,10 +15,10 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -53,12 +54,17 @@ class ReceiverProcess:
     def __init__(self, delay_seconds: float):
         self.delay_seconds = delay_seconds
 
-    def __enter__(self) -> "ReceiverProcess":
+    def __enter__(self) -> ReceiverProcess:
         import subprocess
 
         root = Path(__file__).resolve().parent.parent
-        self.process = subprocess.Popen([sys.executable, "-c", self.CHILD, str(self.delay_seconds)], cwd=root,
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", self.CHILD, str(self.delay_seconds)],
+            cwd=root,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self.base_url = f"http://127.0.0.1:{int(self.process.stdout.readline())}"
         return self
 
@@ -76,22 +82,43 @@ def make_orders(repository, count: int, url: str) -> list[str]:
     from chalicelib.domain.orders import OrderDraft, OrderParty, OrderRequest, PartyRole
     from chalicelib.services.ports import OutboxMessage
 
-    request = OrderRequest.model_validate({
-        "area_code": "BENCH", "product_code": "CCB_GIRO", "platform": "BANKLINE", "signature_method": "DIGITAL",
-        "amount": "250000.00", "requester": {"person_type": "PJ", "document": "11.222.333/0001-81"},
-        "guarantors": [], "documents": [{"document_type": "CCB", "title": "Contrato"}],
-        "external_reference": "bench"})
-    now = datetime.now(timezone.utc)
+    request = OrderRequest.model_validate(
+        {
+            "area_code": "BENCH",
+            "product_code": "CCB_GIRO",
+            "platform": "BANKLINE",
+            "signature_method": "DIGITAL",
+            "amount": "250000.00",
+            "requester": {"person_type": "PJ", "document": "11.222.333/0001-81"},
+            "guarantors": [],
+            "documents": [{"document_type": "CCB", "title": "Contrato"}],
+            "external_reference": "bench",
+        }
+    )
+    now = datetime.now(UTC)
     keys = []
     for _ in range(count):
         key = uuid.uuid4().hex[:26].upper()
         draft = OrderDraft(
-            order_key=key, created_by="bench", request=request, created_at=now,
+            order_key=key,
+            created_by="bench",
+            request=request,
+            created_at=now,
             area_snapshot={"name": "Bench", "webhook": {"url": url, "secret_ref": SECRET_REF}},
-            parties=[OrderParty(position=0, role=PartyRole.REQUESTER, person_type="PJ",
-                                document="11222333000181", power_code="ASSINAR_CCB")])
-        repository.create_order(draft, OutboxMessage(message_id=uuid.uuid4().hex, order_key=key, queue="creation",
-                                                     body="{}", created_at=now))
+            parties=[
+                OrderParty(
+                    position=0,
+                    role=PartyRole.REQUESTER,
+                    person_type="PJ",
+                    document="11222333000181",
+                    power_code="ASSINAR_CCB",
+                )
+            ],
+        )
+        repository.create_order(
+            draft,
+            OutboxMessage(message_id=uuid.uuid4().hex, order_key=key, queue="creation", body="{}", created_at=now),
+        )
         keys.append(key)
     return keys
 
@@ -113,18 +140,33 @@ def load() -> str:
 
 
 def record(order_key: str) -> dict:
-    event = {"event_id": f"evt_{order_key}", "event_type": "ORDER_NO_QUORUM", "order_key": order_key,
-             "area_code": "BENCH", "external_reference": "bench", "occurred_at": "2026-11-29T10:00:02Z",
-             "status": "NO_QUORUM", "result": {"quorum_met": False, "parties": []}}
-    return {"messageId": str(uuid.uuid4()), "receiptHandle": "rh", "body": json.dumps(event),
-            "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "md5OfBody": "",
-            "eventSource": "aws:sqs", "eventSourceARN": QUEUE_ARN, "awsRegion": "us-east-1"}
+    event = {
+        "event_id": f"evt_{order_key}",
+        "event_type": "ORDER_NO_QUORUM",
+        "order_key": order_key,
+        "area_code": "BENCH",
+        "external_reference": "bench",
+        "occurred_at": "2026-11-29T10:00:02Z",
+        "status": "NO_QUORUM",
+        "result": {"quorum_met": False, "parties": []},
+    }
+    return {
+        "messageId": str(uuid.uuid4()),
+        "receiptHandle": "rh",
+        "body": json.dumps(event),
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": QUEUE_ARN,
+        "awsRegion": "us-east-1",
+    }
 
 
 def rate(handler, context, keys: list[str], batch_size: int) -> float:
     started = time.perf_counter()
     for start in range(0, len(keys), batch_size):
-        answer = handler({"Records": [record(k) for k in keys[start:start + batch_size]]}, context)
+        answer = handler({"Records": [record(k) for k in keys[start : start + batch_size]]}, context)
         if answer != {"batchItemFailures": []}:
             raise SystemExit(f"deliveries failed: {answer}")
     return len(keys) / (time.perf_counter() - started)
@@ -137,9 +179,11 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--database", choices=("sqlite", "mariadb"), default="sqlite")
-    parser.add_argument("--mariadb-url", default=os.environ.get("AME_TEST_MARIADB_URL",
-                                                                "mysql+pymysql://root:@127.0.0.1:3306/test"),
-                        help="an account that may create and drop databases")
+    parser.add_argument(
+        "--mariadb-url",
+        default=os.environ.get("AME_TEST_MARIADB_URL", "mysql+pymysql://root:@127.0.0.1:3306/test"),
+        help="an account that may create and drop databases",
+    )
     args = parser.parse_args()
     load_before = load()
 
@@ -149,15 +193,25 @@ def main() -> int:
     from migrations.runner import upgrade
 
     # The product runs in its own process, as it would: its work must not share this process's GIL.
-    with (tempfile.TemporaryDirectory() as tmp, database(args.database, tmp, args.mariadb_url) as url,
-          ReceiverProcess(args.latency_ms / 1000) as receiver):
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        database(args.database, tmp, args.mariadb_url) as url,
+        ReceiverProcess(args.latency_ms / 1000) as receiver,
+    ):
         upgrade(url)
-        settings = Settings.from_env({
-            "AME_DATABASE_URL": url, "AME_PARAMETRIZADOR_URL": "http://unused", "AME_DOMINIOS_URL": "http://unused",
-            "AME_PODERES_URL": "http://unused", "AME_PESSOAS_URL": "http://unused",
-            "AME_CADASTRO_URL": "http://unused", "AME_NOTIFICACAO_URL": "http://unused",
-            "AME_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:unused",
-            "AME_WEBHOOK_ALLOW_LOCAL": "1"})  # the product stand-in listens on loopback, over http
+        settings = Settings.from_env(
+            {
+                "AME_DATABASE_URL": url,
+                "AME_PARAMETRIZADOR_URL": "http://unused",
+                "AME_DOMINIOS_URL": "http://unused",
+                "AME_PODERES_URL": "http://unused",
+                "AME_PESSOAS_URL": "http://unused",
+                "AME_CADASTRO_URL": "http://unused",
+                "AME_NOTIFICACAO_URL": "http://unused",
+                "AME_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:unused",
+                "AME_WEBHOOK_ALLOW_LOCAL": "1",
+            }
+        )  # the product stand-in listens on loopback, over http
         container = Container(settings)
         container.secrets = StaticSecrets()
         container.queue = NoQueue()
@@ -186,7 +240,9 @@ def main() -> int:
     print(f"receiver latency:           {args.latency_ms:.0f} ms")
     print(f"one by one:                 {one_by_one:7.1f} events/s (median of {args.rounds} x {args.serial_events})")
     print(f"batches of 10 (overlapped): {batched:7.1f} events/s (median of {args.rounds} x {args.events})")
-    print(f"ratio:                      {ratio:7.1f}x (rounds: {' '.join(f'{b / s:.1f}' for s, b in zip(serial_rates, batch_rates))})")
+    print(
+        f"ratio:                      {ratio:7.1f}x (rounds: {' '.join(f'{b / s:.1f}' for s, b in zip(serial_rates, batch_rates))})"
+    )
     print(f"goal batch >= {GOAL:.0f} x one by one: {'met' if ratio >= GOAL else 'NOT met'}")
     return 0
 

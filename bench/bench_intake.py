@@ -1,6 +1,6 @@
 """Intake benchmark: POST /v1/orders latency with a cold and a warm cache, and throughput with 8 clients.
 
-Parametrizador and Domínios answer in 100 ms each (simulator latency). Goals (issue 2): cold median
+Parametrizador and Domínios answer in 100 ms each (simulator latency). Goals: cold median
 <= 1.15 x 100 ms (the look-ups overlap), warm median <= 20 ms. Run: .venv/bin/python bench/bench_intake.py
 
 The creation-queue consumer is paused, so the API is measured alone: locally the whole workflow runs in
@@ -11,6 +11,7 @@ stack's process, its three answers to a cold POST and the three threads reading 
 same interpreter lock (~4 ms on this path). The database is the local stack's SQLite file
 unless AME_DATABASE_URL names another (e.g. mysql+pymysql://root:@127.0.0.1:3306/<db>).
 """
+
 from __future__ import annotations
 
 import json
@@ -27,9 +28,9 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ame_local.config import PARTNER_URL_VARIABLES  # noqa: E402
-from ame_local.simulator import scenarios as sc  # noqa: E402
-from tests.e2e.stack_process import running_stack  # noqa: E402
+from ame_local.config import PARTNER_URL_VARIABLES
+from ame_local.simulator import scenarios as sc
+from tests.e2e.stack_process import running_stack
 
 PARTNER_LATENCY_MS = 100
 BODY = sc.order_body("QUORUM_AB", ["PF_KNOWN"])
@@ -43,10 +44,14 @@ ROOT = Path(__file__).resolve().parents[1]
 class PartnerProcess:
     """The partner simulator in a process of its own, every partner URL of the stack pointing at it."""
 
-    def __enter__(self) -> "PartnerProcess":
+    def __enter__(self) -> PartnerProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "ame_local.simulator", "--port", "0", "--faults", json.dumps(FAULTS)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         banner = self.process.stdout.readline()
         found = re.search(r"on (http://\S+)", banner)
         if found is None:
@@ -117,8 +122,9 @@ def throughput(stack, clients: int = 8, seconds: float = 5.0) -> float:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, PartnerProcess() as partners:
-        with running_stack(_mk(tmp, "cold"), {**ISOLATE, **partners.stack_env(),
-                                              "AME_AREA_CACHE_TTL_SECONDS": "0"}) as stack:
+        with running_stack(
+            _mk(tmp, "cold"), {**ISOLATE, **partners.stack_env(), "AME_AREA_CACHE_TTL_SECONDS": "0"}
+        ) as stack:
             direct = partner_call(partners.url, 40)
             cold = latencies(stack, 40)
         with running_stack(_mk(tmp, "warm"), {**ISOLATE, **partners.stack_env()}) as stack:
@@ -126,11 +132,15 @@ def main() -> None:
             rate = throughput(stack)
     cold_ms, warm_ms = statistics.median(cold) * 1000, statistics.median(warm) * 1000
     direct_ms = statistics.median(direct) * 1000
-    print(f"partner latency (Parametrizador, Domínios): {PARTNER_LATENCY_MS} ms each; one such call measured "
-          f"from the client: median {direct_ms:.1f} ms")
-    print(f"POST /v1/orders cold cache: median {cold_ms:.1f} ms (p95 {_p95(cold) * 1000:.1f} ms) "
-          f"= {cold_ms / PARTNER_LATENCY_MS:.2f} x the nominal 100 ms (goal <= 1.15), "
-          f"{cold_ms / direct_ms:.2f} x one measured partner call")
+    print(
+        f"partner latency (Parametrizador, Domínios): {PARTNER_LATENCY_MS} ms each; one such call measured "
+        f"from the client: median {direct_ms:.1f} ms"
+    )
+    print(
+        f"POST /v1/orders cold cache: median {cold_ms:.1f} ms (p95 {_p95(cold) * 1000:.1f} ms) "
+        f"= {cold_ms / PARTNER_LATENCY_MS:.2f} x the nominal 100 ms (goal <= 1.15), "
+        f"{cold_ms / direct_ms:.2f} x one measured partner call"
+    )
     print(f"POST /v1/orders warm cache: median {warm_ms:.1f} ms (p95 {_p95(warm) * 1000:.1f} ms) (goal <= 20 ms)")
     print(f"orders accepted per second, 8 concurrent clients, warm cache: {rate:.0f}")
 

@@ -9,6 +9,7 @@ polls on its own; the first read that shows the verdict bounds the storing insta
 before it from below. The page records Date.now() when the verdict is rendered (a MutationObserver), on
 the same machine clock. Both bounds are printed; the verdict's true delay lies between them.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -83,8 +84,12 @@ def main() -> None:
         post_times, get_times, keys = [], [], []
         for i in range(RUNS):
             t0 = time.perf_counter()
-            r = session.post(f"{api}/v1/orders", json=sc.order_body("QUORUM_AB"),
-                             headers={"Idempotency-Key": uuid.uuid4().hex}, timeout=10)
+            r = session.post(
+                f"{api}/v1/orders",
+                json=sc.order_body("QUORUM_AB"),
+                headers={"Idempotency-Key": uuid.uuid4().hex},
+                timeout=10,
+            )
             post_times.append(time.perf_counter() - t0)
             assert r.status_code == 202, r.text
             keys.append(r.json()["order_key"])
@@ -93,8 +98,10 @@ def main() -> None:
             assert session.get(f"{api}/v1/orders/{key}", timeout=10).status_code == 200
             get_times.append(time.perf_counter() - t0)
 
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--lang=pt-BR"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--lang=pt-BR"],
+        )
         page = browser.new_page(locale="pt-BR", timezone_id="America/Sao_Paulo")
         page.goto(f"{api}/portal/")
         page.get_by_role("button", name="Entrar").click()
@@ -107,8 +114,9 @@ def main() -> None:
         interactive = []
         for i in range(RUNS + 1):
             page.goto(f"{api}/portal/ordens/nova?run={i}", wait_until="commit")
-            page.wait_for_function("() => { const s = document.querySelector('#f-product_code'); return s && !s.disabled; }",
-                                   polling="raf")
+            page.wait_for_function(
+                "() => { const s = document.querySelector('#f-product_code'); return s && !s.disabled; }", polling="raf"
+            )
             ms = page.evaluate("() => performance.now()")
             interactive.append(ms / 1000)
         first_interactive, interactive = interactive[0], interactive[1:]
@@ -116,8 +124,12 @@ def main() -> None:
         # Verdict stored → on screen.
         low, high = [], []
         for i in range(RUNS):
-            r = session.post(f"{api}/v1/orders", json=sc.order_body("QUORUM_AB"),
-                             headers={"Idempotency-Key": uuid.uuid4().hex}, timeout=10)
+            r = session.post(
+                f"{api}/v1/orders",
+                json=sc.order_body("QUORUM_AB"),
+                headers={"Idempotency-Key": uuid.uuid4().hex},
+                timeout=10,
+            )
             key = r.json()["order_key"]
             seen: dict[str, float] = {}
 
@@ -148,19 +160,29 @@ def main() -> None:
         browser.close()
 
     load = os.getloadavg()
-    print(f"portal benchmark — {RUNS} runs; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
-    print(f"  first-load JS+CSS          : {gz / 1024:7.1f} KB gzipped ({raw / 1024:.1f} KB raw; {', '.join(assets)})"
-          f"   goal <= 150 KB  {'OK' if gz <= 150 * 1024 else 'OVER'}")
-    print(f"  navigation → form usable   : median {median_ms(interactive)}  p95 {p95_ms(interactive)}  "
-          f"(first, cold cache: {first_interactive * 1000:.1f} ms)   goal <= 1000 ms  "
-          f"{'OK' if statistics.median(interactive) <= 1 else 'OVER'}")
-    print(f"  verdict stored → on screen : median between {median_ms(low)} and {median_ms(high)}  "
-          f"(p95 upper {p95_ms(high)}; {len(high)} of {RUNS} runs bounded)   goal <= 300 ms  "
-          f"{'OK' if high and statistics.median(high) <= 0.3 else 'CHECK'}")
+    print(
+        f"portal benchmark — {RUNS} runs; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores"
+    )
+    print(
+        f"  first-load JS+CSS          : {gz / 1024:7.1f} KB gzipped ({raw / 1024:.1f} KB raw; {', '.join(assets)})"
+        f"   goal <= 150 KB  {'OK' if gz <= 150 * 1024 else 'OVER'}"
+    )
+    print(
+        f"  navigation → form usable   : median {median_ms(interactive)}  p95 {p95_ms(interactive)}  "
+        f"(first, cold cache: {first_interactive * 1000:.1f} ms)   goal <= 1000 ms  "
+        f"{'OK' if statistics.median(interactive) <= 1 else 'OVER'}"
+    )
+    print(
+        f"  verdict stored → on screen : median between {median_ms(low)} and {median_ms(high)}  "
+        f"(p95 upper {p95_ms(high)}; {len(high)} of {RUNS} runs bounded)   goal <= 300 ms  "
+        f"{'OK' if high and statistics.median(high) <= 0.3 else 'CHECK'}"
+    )
     print(f"  API POST /v1/orders        : median {median_ms(post_times)}  p95 {p95_ms(post_times)}")
     print(f"  API GET /v1/orders/{{key}}   : median {median_ms(get_times)}  p95 {p95_ms(get_times)}")
-    print("  (the form's time includes GET /v1/areas/{area}/options and config.json; the verdict's includes the "
-          "portal's polling interval: 50 ms ×1.5, at most 250 ms for 15 s, then 2 s)")
+    print(
+        "  (the form's time includes GET /v1/areas/{area}/options and config.json; the verdict's includes the "
+        "portal's polling interval: 50 ms ×1.5, at most 250 ms for 15 s, then 2 s)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Benchmark: quorum evaluation with explanations vs json.loads of the same Poderes answer."""
+
 from __future__ import annotations
 
 import gc
@@ -15,8 +16,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chalicelib.domain.partners import CompanyPowers  # noqa: E402
-from chalicelib.domain.quorum import evaluate_party  # noqa: E402
+from chalicelib.domain.partners import CompanyPowers
+from chalicelib.domain.quorum import evaluate_party
 
 GROUPS = 20
 RULES = 200
@@ -46,24 +47,28 @@ def poderes_answer(representatives: int, seed: int) -> tuple[str, dict[str, list
         elif roll < 0.16:
             restrictions.append({"type": "PROCURACAO_ESPECIAL"})
         valid_until = "2025-12-31" if rnd.random() < 0.03 else rnd.choice([None, "2028-06-30"])
-        reps.append({
-            "cpf": cpf,
-            "groups": sorted(rnd.sample(groups, rnd.randint(1, 3))),
-            "valid_from": rnd.choice(["2019-03-01", "2021-05-10", "2024-01-15"]),
-            "valid_until": valid_until,
-            "restrictions": restrictions,
-        })
+        reps.append(
+            {
+                "cpf": cpf,
+                "groups": sorted(rnd.sample(groups, rnd.randint(1, 3))),
+                "valid_from": rnd.choice(["2019-03-01", "2021-05-10", "2024-01-15"]),
+                "valid_until": valid_until,
+                "restrictions": restrictions,
+            }
+        )
         if rnd.random() < 0.05:
             inactive[cpf] = [rnd.choice(["NOT_FOUND", "NO_OPERATOR", "NO_ACCOUNT_ACCESS"])]
     rules = []
     for index in range(RULES):
         chosen = rnd.sample(groups, rnd.randint(1, MAX_REQUIREMENTS))
-        rules.append({
-            "rule_id": f"R{index:03d}",
-            "description": f"Agrupamento {index} de assinantes",
-            "max_amount": None if rnd.random() < 0.4 else f"{rnd.randrange(100, 5000) * 1000}.00",
-            "requirements": [{"group": g, "min_signers": rnd.randint(1, 3)} for g in chosen],
-        })
+        rules.append(
+            {
+                "rule_id": f"R{index:03d}",
+                "description": f"Agrupamento {index} de assinantes",
+                "max_amount": None if rnd.random() < 0.4 else f"{rnd.randrange(100, 5000) * 1000}.00",
+                "requirements": [{"group": g, "min_signers": rnd.randint(1, 3)} for g in chosen],
+            }
+        )
     body = {"cnpj": "11222333000181", "power_code": "ASSINAR_CCB", "representatives": reps, "rules": rules}
     return json.dumps(body), inactive
 
@@ -91,26 +96,35 @@ def run_case(representatives: int, repetitions: int) -> tuple[float, float]:
     powers = CompanyPowers.model_validate(json.loads(text))
     result = evaluate_party(powers, AMOUNT, ON, inactive=inactive)
 
-    timed = medians({
-        "decode": lambda: json.loads(text),
-        "evaluate": lambda: evaluate_party(powers, AMOUNT, ON, inactive=inactive, include_lint=False),
-        "evaluate_lint": lambda: evaluate_party(powers, AMOUNT, ON, inactive=inactive),
-        "parse": lambda: CompanyPowers.model_validate_json(text),
-        "serialise": result.to_dict,
-    }, repetitions)
+    timed = medians(
+        {
+            "decode": lambda: json.loads(text),
+            "evaluate": lambda: evaluate_party(powers, AMOUNT, ON, inactive=inactive, include_lint=False),
+            "evaluate_lint": lambda: evaluate_party(powers, AMOUNT, ON, inactive=inactive),
+            "parse": lambda: CompanyPowers.model_validate_json(text),
+            "serialise": result.to_dict,
+        },
+        repetitions,
+    )
     decode, evaluate, parse, serialise = timed["decode"], timed["evaluate"], timed["parse"], timed["serialise"]
     with_lint = timed["evaluate_lint"]
     ratio = evaluate / decode
-    print(f"-- {representatives} representatives, {GROUPS} groups, {RULES} rules of 1-{MAX_REQUIREMENTS} requirements"
-          f" ({len(text) / 1024:.0f} KiB of JSON; {len(result.satisfied_rules)} satisfied, "
-          f"{len(result.failed_rules)} failed, {len(result.skipped_rules)} skipped; median of {repetitions})")
+    print(
+        f"-- {representatives} representatives, {GROUPS} groups, {RULES} rules of 1-{MAX_REQUIREMENTS} requirements"
+        f" ({len(text) / 1024:.0f} KiB of JSON; {len(result.satisfied_rules)} satisfied, "
+        f"{len(result.failed_rules)} failed, {len(result.skipped_rules)} skipped; median of {repetitions})"
+    )
     print(f"   json.loads(Poderes answer)                       {decode * 1000:9.2f} ms")
     print(f"   evaluate_party(CompanyPowers) with explanations  {evaluate * 1000:9.2f} ms")
     print(f"   ratio evaluation / decoding                      {ratio:9.2f}   (goal <= {GOAL_RATIO})")
-    print(f"   the same plus the rule-set lint                  {with_lint * 1000:9.2f} ms"
-          f"   ratio {with_lint / decode:.2f} (reported, not the goal's measure)")
-    print(f"   not counted above: CompanyPowers.model_validate_json {parse * 1000:.2f} ms,"
-          f" PartyEvaluation.to_dict {serialise * 1000:.2f} ms")
+    print(
+        f"   the same plus the rule-set lint                  {with_lint * 1000:9.2f} ms"
+        f"   ratio {with_lint / decode:.2f} (reported, not the goal's measure)"
+    )
+    print(
+        f"   not counted above: CompanyPowers.model_validate_json {parse * 1000:.2f} ms,"
+        f" PartyEvaluation.to_dict {serialise * 1000:.2f} ms"
+    )
     return ratio, with_lint / decode
 
 

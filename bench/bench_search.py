@@ -3,6 +3,7 @@
 Run: .venv/bin/python bench/bench_search.py   (AME_BENCH_MARIADB_URL overrides the admin URL)
 Goal: the 50th page costs at most 1.5 x the first.
 """
+
 from __future__ import annotations
 
 import os
@@ -11,19 +12,19 @@ import statistics
 import sys
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import sqlalchemy as sa  # noqa: E402
+import sqlalchemy as sa
 
-from chalicelib.adapters.db.engine import create_engine_for  # noqa: E402
-from chalicelib.adapters.db.schema import order_parties, orders  # noqa: E402
-from chalicelib.adapters.db.search import SqlOrderSearch  # noqa: E402
-from chalicelib.auth import Caller  # noqa: E402
-from chalicelib.domain.keys import new_order_key  # noqa: E402
-from chalicelib.services.search import CursorCodec, OrderQueries, parse_query  # noqa: E402
+from chalicelib.adapters.db.engine import create_engine_for
+from chalicelib.adapters.db.schema import order_parties, orders
+from chalicelib.adapters.db.search import SqlOrderSearch
+from chalicelib.auth import Caller
+from chalicelib.domain.keys import new_order_key
+from chalicelib.services.search import CursorCodec, OrderQueries, parse_query
 
 ADMIN_URL = os.environ.get("AME_BENCH_MARIADB_URL", "mysql+pymysql://root:@127.0.0.1:3306/test")
 ORDERS = 100_000
@@ -32,7 +33,7 @@ STATUSES = ["RECEIVED", "PROCESSING", "QUORUM_MET", "NO_QUORUM", "FAILED"]
 PAGE = 20
 PAGES = 50
 REPEATS = 15
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def seed_orders(engine: sa.Engine, count: int, areas: list[str], seed: int = 7, batch: int = 5000) -> None:
@@ -45,20 +46,53 @@ def seed_orders(engine: sa.Engine, count: int, areas: list[str], seed: int = 7, 
                 at = T0 + timedelta(seconds=rng.randrange(365 * 24 * 3600), microseconds=rng.randrange(10**6))
                 key = new_order_key(at, rng.randbytes(10))
                 naive = at.replace(tzinfo=None)
-                rows.append({
-                    "order_key": key, "status": rng.choice(STATUSES), "status_detail": None, "version": 1,
-                    "created_by": "bench", "updated_by": "bench", "area_code": rng.choice(areas),
-                    "product_code": "CCB_GIRO", "platform": "BANKLINE", "signature_method": "DIGITAL",
-                    "amount": "1000.00", "external_reference": f"ref-{uuid.UUID(int=rng.getrandbits(128)).hex[:12]}",
-                    "requester_person_type": "PJ", "requester_document": "11222333000181",
-                    "idempotency_key": None, "request_hash": None, "area_snapshot": "{}", "request_body": "{}",
-                    "result": None, "processing_by": None, "created_at": naive, "updated_at": naive,
-                })
-                parties.append({"order_key": key, "position": 0, "role": "REQUESTER", "person_type": "PJ",
-                                "document": "11222333000181", "power_code": "ASSINAR_CCB"})
+                rows.append(
+                    {
+                        "order_key": key,
+                        "status": rng.choice(STATUSES),
+                        "status_detail": None,
+                        "version": 1,
+                        "created_by": "bench",
+                        "updated_by": "bench",
+                        "area_code": rng.choice(areas),
+                        "product_code": "CCB_GIRO",
+                        "platform": "BANKLINE",
+                        "signature_method": "DIGITAL",
+                        "amount": "1000.00",
+                        "external_reference": f"ref-{uuid.UUID(int=rng.getrandbits(128)).hex[:12]}",
+                        "requester_person_type": "PJ",
+                        "requester_document": "11222333000181",
+                        "idempotency_key": None,
+                        "request_hash": None,
+                        "area_snapshot": "{}",
+                        "request_body": "{}",
+                        "result": None,
+                        "processing_by": None,
+                        "created_at": naive,
+                        "updated_at": naive,
+                    }
+                )
+                parties.append(
+                    {
+                        "order_key": key,
+                        "position": 0,
+                        "role": "REQUESTER",
+                        "person_type": "PJ",
+                        "document": "11222333000181",
+                        "power_code": "ASSINAR_CCB",
+                    }
+                )
                 if rng.random() < 0.1:
-                    parties.append({"order_key": key, "position": 1, "role": "GUARANTOR", "person_type": "PF",
-                                    "document": f"{rng.randrange(10**11):011d}", "power_code": None})
+                    parties.append(
+                        {
+                            "order_key": key,
+                            "position": 1,
+                            "role": "GUARANTOR",
+                            "person_type": "PF",
+                            "document": f"{rng.randrange(10**11):011d}",
+                            "power_code": None,
+                        }
+                    )
             conn.execute(orders.insert(), rows)
             conn.execute(order_parties.insert(), parties)
         conn.exec_driver_sql("ANALYZE TABLE orders, order_parties")

@@ -1,7 +1,7 @@
 """Workflow benchmark: POST /v1/orders → terminal status visible on GET, with every partner at 100 ms.
 
 Critical path of partner latency: intake 100 (Parametrizador ∥ Domínios) + Poderes 100 + the slower of
-Pessoas ∥ Cadastro Único 100 = 300 ms. Goal (issue 4): median <= 1.3 x 300 ms. Per order it also
+Pessoas ∥ Cadastro Único 100 = 300 ms. Goal: median <= 1.3 x 300 ms. Per order it also
 prints the state transitions and Lambda invocations (from the execution history) and the partner calls
 (from the simulator's counters). The area cache is off (TTL 0) so every order pays the intake look-ups,
 as the critical path counts them.
@@ -13,6 +13,7 @@ queue behind the previous order's webhook and notifications, which locally share
 with the workflow (in AWS they are other Lambdas). The same orders posted back to back, without that
 wait, are printed too. Run: .venv/bin/python bench/bench_workflow.py
 """
+
 from __future__ import annotations
 
 import statistics
@@ -40,9 +41,11 @@ ORDERS = 20
 POLL_SECONDS = 0.005
 PARTNERS = ("parametrizador", "dominios", "poderes", "pessoas", "cadastro")
 TERMINAL = {"QUORUM_MET", "NO_QUORUM", "FAILED"}
-STACK_ENV = {"AME_AREA_CACHE_TTL_SECONDS": "0",
-             "AME_PEOPLE_CACHE_FRESH_SECONDS": "0",  # every order asks Pessoas, as the critical path counts it
-             "AME_LOCAL_SCHEDULE_SECONDS": "3600"}
+STACK_ENV = {
+    "AME_AREA_CACHE_TTL_SECONDS": "0",
+    "AME_PEOPLE_CACHE_FRESH_SECONDS": "0",  # every order asks Pessoas, as the critical path counts it
+    "AME_LOCAL_SCHEDULE_SECONDS": "3600",
+}
 
 
 def run_order(api: str, session: requests.Session, body: dict) -> tuple[str, float]:
@@ -86,8 +89,13 @@ def history_counts(sfn, key: str) -> tuple[int, int]:
 
 
 def aws_client(service: str, endpoint_url: str):
-    return boto3.client(service, region_name=REGION, endpoint_url=endpoint_url,
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    return boto3.client(
+        service,
+        region_name=REGION,
+        endpoint_url=endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 def summary(times: list[float]) -> tuple[float, float]:
@@ -130,12 +138,18 @@ def measure(stack) -> None:
     ratio = median / CRITICAL_PATH_MS
     print(f"orders: {ORDERS} (PJ requester QUORUM_AB + PF guarantor), every partner at {LATENCY_MS} ms")
     print(f"POST → terminal status on GET, one order at a time: median {median:.0f} ms, p95 {p95:.0f} ms")
-    print(f"critical path of partner latency: {CRITICAL_PATH_MS} ms; ratio median/critical path "
-          f"{ratio:.2f} (goal <= {GOAL:.2f}): {'met' if ratio <= GOAL else 'MISSED'}")
-    print(f"posted back to back (each order's deliveries overlap the next order): median {b2b_median:.0f} ms, "
-          f"p95 {b2b_p95:.0f} ms, ratio {b2b_median / CRITICAL_PATH_MS:.2f}")
-    print(f"per order: state transitions {statistics.median(c[0] for c in counts):.0f}, "
-          f"Lambda invocations {statistics.median(c[1] for c in counts):.0f}")
+    print(
+        f"critical path of partner latency: {CRITICAL_PATH_MS} ms; ratio median/critical path "
+        f"{ratio:.2f} (goal <= {GOAL:.2f}): {'met' if ratio <= GOAL else 'MISSED'}"
+    )
+    print(
+        f"posted back to back (each order's deliveries overlap the next order): median {b2b_median:.0f} ms, "
+        f"p95 {b2b_p95:.0f} ms, ratio {b2b_median / CRITICAL_PATH_MS:.2f}"
+    )
+    print(
+        f"per order: state transitions {statistics.median(c[0] for c in counts):.0f}, "
+        f"Lambda invocations {statistics.median(c[1] for c in counts):.0f}"
+    )
     print("per order partner calls: " + ", ".join(f"{p} {counters.get(p, 0) / ORDERS:.1f}" for p in PARTNERS))
 
 

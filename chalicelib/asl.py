@@ -6,12 +6,14 @@ the parsed document: the local stack fills the ARNs and sets its own (short) ret
 `render_definition`; packaging turns the retry numbers into the template's `${Retry...}` parameters with
 `definition_for_substitutions`.
 """
+
 from __future__ import annotations
 
 import copy
 import json
 import re
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 # `${Name}` only: JSONPath's own `$` (`"$.order_key"`, `"$$.Execution.Id"`) must pass untouched,
 # which is why string.Template is not used.
@@ -81,8 +83,9 @@ def _fill(value: Any, substitutions: Mapping[str, str], missing: set[str]) -> An
     return value
 
 
-def render_definition(definition: Mapping[str, Any], substitutions: Mapping[str, str], *,
-                      retry: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def render_definition(
+    definition: Mapping[str, Any], substitutions: Mapping[str, str], *, retry: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """A filled copy of the parsed definition.
 
     Every `${Name}` inside a string value is replaced from `substitutions` (extra ones are ignored, a
@@ -145,8 +148,6 @@ def function_arn_placeholder(function_name: str) -> str:
     return logical_id(function_name) + "Arn"
 
 
-def function_arn_placeholders(
-    function_names: Iterable[str], arn_for: Callable[[str], str]
-) -> dict[str, str]:
+def function_arn_placeholders(function_names: Iterable[str], arn_for: Callable[[str], str]) -> dict[str, str]:
     """`{"StartProcessingArn": arn_for("start_processing"), ...}` for each Chalice lambda function."""
     return {function_arn_placeholder(name): arn_for(name) for name in function_names}

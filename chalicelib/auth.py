@@ -1,12 +1,14 @@
-"""Caller identity: RS256 bearer tokens checked against a cached JWKS, scopes and areas (issue 8)."""
+"""Caller identity: RS256 bearer tokens checked against a cached JWKS, scopes and areas."""
+
 from __future__ import annotations
 
 import json
 import logging
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +63,14 @@ class Caller:
 
     def to_context(self) -> dict[str, str]:
         """API Gateway passes only flat string values from the authorizer to the function."""
-        return {"client_id": self.client_id, "scope": " ".join(sorted(self.scopes)),
-                "areas": ",".join(sorted(self.areas))}
+        return {
+            "client_id": self.client_id,
+            "scope": " ".join(sorted(self.scopes)),
+            "areas": ",".join(sorted(self.areas)),
+        }
 
     @classmethod
-    def from_context(cls, context: Mapping[str, Any] | None) -> "Caller":
+    def from_context(cls, context: Mapping[str, Any] | None) -> Caller:
         context = context or {}
         error = context.get("auth_error")
         if error:
@@ -74,9 +79,11 @@ class Caller:
         if not isinstance(client_id, str) or not client_id:
             # The authorizer did not run for this route: fail closed.
             raise TokenError("MISSING_TOKEN", "envie o cabeçalho Authorization: Bearer <token>")
-        return cls(client_id=client_id,
-                   scopes=frozenset(str(context.get("scope") or "").split()),
-                   areas=frozenset(a for a in str(context.get("areas") or "").split(",") if a))
+        return cls(
+            client_id=client_id,
+            scopes=frozenset(str(context.get("scope") or "").split()),
+            areas=frozenset(a for a in str(context.get("areas") or "").split(",") if a),
+        )
 
 
 class JwksCache:
@@ -86,8 +93,13 @@ class JwksCache:
     so a flood of tokens with made-up key ids cannot turn into a flood of JWKS requests.
     """
 
-    def __init__(self, fetch: Callable[[], Mapping[str, Any]], ttl_seconds: float = 300.0,
-                 min_refetch_seconds: float = 30.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        fetch: Callable[[], Mapping[str, Any]],
+        ttl_seconds: float = 300.0,
+        min_refetch_seconds: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._fetch, self._ttl, self._min_refetch, self._clock = fetch, ttl_seconds, min_refetch_seconds, clock
         self._keys: dict[str, Any] = {}
         self._fetched_at: float | None = None
@@ -97,8 +109,9 @@ class JwksCache:
         now = self._clock()
         with self._lock:
             stale = self._fetched_at is None or now - self._fetched_at >= self._ttl
-            unknown = kid not in self._keys and (self._fetched_at is None
-                                                 or now - self._fetched_at >= self._min_refetch)
+            unknown = kid not in self._keys and (
+                self._fetched_at is None or now - self._fetched_at >= self._min_refetch
+            )
             if stale or unknown:
                 self._refresh(now)
             if kid is None and len(self._keys) == 1:
@@ -117,7 +130,7 @@ class JwksCache:
             for entry in jwt.PyJWKSet.from_dict(dict(document)).keys:
                 if entry.key_id and entry.public_key_use in (None, "sig") and entry.key_type == "RSA":
                     keys[entry.key_id] = entry.key
-        except Exception as exc:  # noqa: BLE001 — an unreachable issuer must not look like a bad token forever
+        except Exception as exc:
             log.warning("JWKS unavailable", extra={"error": str(exc)})
             if not self._keys:
                 raise TokenError("JWKS_UNAVAILABLE", "não foi possível obter as chaves do emissor de tokens") from exc
@@ -161,17 +174,21 @@ class TrustedIssuer:
     caller_prefix: str = ""
 
     @classmethod
-    def from_config(cls, issuer: str, config: Mapping[str, Any], jwks: JwksCache) -> "TrustedIssuer":
+    def from_config(cls, issuer: str, config: Mapping[str, Any], jwks: JwksCache) -> TrustedIssuer:
         client_ids = config.get("client_ids") or []
         if isinstance(client_ids, str):
             client_ids = [client_ids]
-        return cls(issuer=issuer, jwks=jwks, audience=config.get("audience"),
-                   client_ids=frozenset(str(c) for c in client_ids),
-                   areas_claim=str(config.get("areas_claim") or "areas"),
-                   area_group_prefix=config.get("area_group_prefix"),
-                   audience_claim=str(config.get("audience_claim") or "aud"),
-                   caller_claim=str(config.get("caller_claim") or "client_id"),
-                   caller_prefix=str(config.get("caller_prefix") or ""))
+        return cls(
+            issuer=issuer,
+            jwks=jwks,
+            audience=config.get("audience"),
+            client_ids=frozenset(str(c) for c in client_ids),
+            areas_claim=str(config.get("areas_claim") or "areas"),
+            area_group_prefix=config.get("area_group_prefix"),
+            audience_claim=str(config.get("audience_claim") or "aud"),
+            caller_claim=str(config.get("caller_claim") or "client_id"),
+            caller_prefix=str(config.get("caller_prefix") or ""),
+        )
 
 
 def parse_trusted_issuers(raw: str | None) -> dict[str, dict[str, Any]]:
@@ -200,8 +217,14 @@ class TokenVerifier:
     issuers are all accepted; a token's unverified `iss` only picks which keys and rules check it.
     """
 
-    def __init__(self, jwks: JwksCache | None, issuer: str | None, audience: str | None, leeway_seconds: float = 30.0,
-                 trusted: "list[TrustedIssuer] | tuple[TrustedIssuer, ...]" = ()):
+    def __init__(
+        self,
+        jwks: JwksCache | None,
+        issuer: str | None,
+        audience: str | None,
+        leeway_seconds: float = 30.0,
+        trusted: list[TrustedIssuer] | tuple[TrustedIssuer, ...] = (),
+    ):
         self._leeway = leeway_seconds
         self._issuers: dict[str, TrustedIssuer] = {}
         if jwks is not None and issuer and audience:
@@ -244,8 +267,13 @@ class TokenVerifier:
         required = ["exp", "iss", "aud"] if in_aud else ["exp", "iss"]
         try:
             claims = jwt.decode(
-                token, key=key, algorithms=ALGORITHMS, audience=trusted.audience if in_aud else None,
-                issuer=trusted.issuer, leeway=self._leeway, options={"require": required, "verify_aud": in_aud},
+                token,
+                key=key,
+                algorithms=ALGORITHMS,
+                audience=trusted.audience if in_aud else None,
+                issuer=trusted.issuer,
+                leeway=self._leeway,
+                options={"require": required, "verify_aud": in_aud},
             )
         except jwt.ExpiredSignatureError:
             raise TokenError("TOKEN_EXPIRED", "o token expirou") from None
@@ -281,7 +309,7 @@ def _normalised_claims(trusted: TrustedIssuer, claims: Mapping[str, Any]) -> Map
     areas = claims.get(trusted.areas_claim, [])
     if trusted.area_group_prefix is not None and isinstance(areas, list):
         prefix = trusted.area_group_prefix
-        areas = [a[len(prefix):] for a in areas if isinstance(a, str) and a.startswith(prefix)]
+        areas = [a[len(prefix) :] for a in areas if isinstance(a, str) and a.startswith(prefix)]
     out["areas"] = areas
     caller = claims.get(trusted.caller_claim)
     out["client_id"] = trusted.caller_prefix + caller if isinstance(caller, str) and caller else None

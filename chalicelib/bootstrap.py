@@ -1,4 +1,5 @@
 """The composition root: builds adapters on first use and reuses them across warm invocations."""
+
 from __future__ import annotations
 
 import threading
@@ -14,11 +15,11 @@ if TYPE_CHECKING:
 class Container:
     """Every collaborator, built lazily from one Settings object. Tests may override attributes."""
 
-    def __init__(self, settings: "Settings | None" = None):
+    def __init__(self, settings: Settings | None = None):
         self._settings = settings
 
     @cached_property
-    def settings(self) -> "Settings":
+    def settings(self) -> Settings:
         # Imported here: building the settings model is the dearest import of the app (cold start).
         from chalicelib.settings import get_settings
 
@@ -106,10 +107,16 @@ class Container:
         from chalicelib.observability import record_breaker_state
 
         s = self.settings
-        policy = BreakerPolicy(failure_rate=s.breaker_failure_rate, min_calls=s.breaker_min_calls,
-                               window_seconds=s.breaker_window_seconds, open_seconds=s.breaker_open_seconds)
-        return {name: CircuitBreaker(name, self.breaker_store, policy, on_state=record_breaker_state)
-                for name in ("poderes", "pessoas", "cadastro")}
+        policy = BreakerPolicy(
+            failure_rate=s.breaker_failure_rate,
+            min_calls=s.breaker_min_calls,
+            window_seconds=s.breaker_window_seconds,
+            open_seconds=s.breaker_open_seconds,
+        )
+        return {
+            name: CircuitBreaker(name, self.breaker_store, policy, on_state=record_breaker_state)
+            for name in ("poderes", "pessoas", "cadastro")
+        }
 
     def _guarded(self, name: str, client: Any) -> Any:
         from chalicelib.adapters.breaker import BreakerGuarded
@@ -130,9 +137,13 @@ class Container:
         from chalicelib.observability import record_cache
 
         guarded = self._guarded("pessoas", PessoasClient(self.settings.pessoas_url, **self._partner_options()))
-        return CachedPeopleDirectory(guarded, self.cache, self.settings.people_cache_fresh_seconds,
-                                     self.settings.people_cache_stale_seconds,
-                                     on_cache=lambda hit: record_cache("people", hit))
+        return CachedPeopleDirectory(
+            guarded,
+            self.cache,
+            self.settings.people_cache_fresh_seconds,
+            self.settings.people_cache_stale_seconds,
+            on_cache=lambda hit: record_cache("people", hit),
+        )
 
     @cached_property
     def operators(self):
@@ -145,9 +156,13 @@ class Container:
         from chalicelib.services.redrive import Redrive, RedrivePolicy
 
         s = self.settings
-        policy = RedrivePolicy(base_seconds=s.redrive_base_seconds, max_interval_seconds=s.redrive_max_interval_seconds,
-                               max_total_seconds=s.redrive_max_total_seconds, stuck_after_seconds=s.stuck_after_seconds,
-                               grace_seconds=s.redrive_grace_seconds)
+        policy = RedrivePolicy(
+            base_seconds=s.redrive_base_seconds,
+            max_interval_seconds=s.redrive_max_interval_seconds,
+            max_total_seconds=s.redrive_max_total_seconds,
+            stuck_after_seconds=s.stuck_after_seconds,
+            grace_seconds=s.redrive_grace_seconds,
+        )
         return Redrive(self.repository, self.queue, self.workflow_starter, self.workflow, self.clock, policy)
 
     @cached_property
@@ -166,8 +181,9 @@ class Container:
     def queue(self):
         from chalicelib.adapters.aws import SqsMessageQueue
 
-        return SqsMessageQueue(lambda: self.boto_session.client("sqs"), prefix=self.settings.queue_prefix,
-                               claims=self.claim_checks)
+        return SqsMessageQueue(
+            lambda: self.boto_session.client("sqs"), prefix=self.settings.queue_prefix, claims=self.claim_checks
+        )
 
     @cached_property
     def workflow_starter(self):
@@ -199,7 +215,6 @@ class Container:
 
         return WorkflowLauncher(self.repository, self.workflow_starter, self.clock)
 
-
     # -- identity, reads, search and what-if --------------------------------------------
     @cached_property
     def token_verifier(self):
@@ -215,10 +230,17 @@ class Container:
             configured = parse_trusted_issuers(s.token_issuers)
         except ValueError as exc:
             raise SettingsError(str(exc)) from exc
-        trusted = [TrustedIssuer.from_config(issuer, config, jwks_for(config["jwks_url"]))
-                   for issuer, config in configured.items()]
-        return TokenVerifier(jwks_for(s.jwks_url) if s.jwks_url else None, s.token_issuer, s.token_audience,
-                             s.token_leeway_seconds, trusted=trusted)
+        trusted = [
+            TrustedIssuer.from_config(issuer, config, jwks_for(config["jwks_url"]))
+            for issuer, config in configured.items()
+        ]
+        return TokenVerifier(
+            jwks_for(s.jwks_url) if s.jwks_url else None,
+            s.token_issuer,
+            s.token_audience,
+            s.token_leeway_seconds,
+            trusted=trusted,
+        )
 
     @cached_property
     def order_store(self):
@@ -228,13 +250,11 @@ class Container:
 
     @cached_property
     def order_queries(self):
+        from chalicelib.adapters.runtime_secrets import cursor_secret
         from chalicelib.services.search import CursorCodec, OrderQueries
 
-        from chalicelib.adapters.runtime_secrets import cursor_secret
-
         key = cursor_secret(self.settings, lambda: self.runtime_secrets)
-        return OrderQueries(self.repository, self.order_store, CursorCodec.from_secret(key),
-                            self.deliveries)
+        return OrderQueries(self.repository, self.order_store, CursorCodec.from_secret(key), self.deliveries)
 
     @cached_property
     def area_options(self):
@@ -247,6 +267,7 @@ class Container:
         from chalicelib.services.simulation import QuorumSimulator
 
         return QuorumSimulator(self.powers, self.people, self.operators, self.clock, self.executor)
+
     # -- result delivery -------------------------------------------------------------------
     @cached_property
     def delivery_settings(self):
@@ -265,8 +286,12 @@ class Container:
         timings = self.delivery_settings
         from chalicelib.adapters.runtime_secrets import local_only
 
-        return WebhookSender(self.secrets, timings.webhook_timeout_seconds, pool_size=timings.concurrency,
-                             allow_local=local_only(self.settings.webhook_allow_local))
+        return WebhookSender(
+            self.secrets,
+            timings.webhook_timeout_seconds,
+            pool_size=timings.concurrency,
+            allow_local=local_only(self.settings.webhook_allow_local),
+        )
 
     @cached_property
     def deliveries(self):
@@ -278,8 +303,15 @@ class Container:
     def delivery(self):
         from chalicelib.services.delivery import DeliveryService
 
-        return DeliveryService(self.repository, self.deliveries, self.webhooks, self.notifications, self.queue,
-                               self.clock, self.delivery_settings)
+        return DeliveryService(
+            self.repository,
+            self.deliveries,
+            self.webhooks,
+            self.notifications,
+            self.queue,
+            self.clock,
+            self.delivery_settings,
+        )
 
     @cached_property
     def delivery_executor(self) -> ThreadPoolExecutor:
@@ -299,8 +331,9 @@ class Container:
     def claim_checks(self):
         from chalicelib.adapters.claim_check import S3ClaimChecks
 
-        return S3ClaimChecks(lambda: self.boto_session.client("s3"), self.settings.bucket,
-                             self.settings.claim_check_threshold_bytes)
+        return S3ClaimChecks(
+            lambda: self.boto_session.client("s3"), self.settings.bucket, self.settings.claim_check_threshold_bytes
+        )
 
     # -- analytics (docs/analytics.md) ----------------------------------------------------------------
     @cached_property
@@ -334,9 +367,14 @@ class Container:
         url = self.settings.database_url
         # SQLite (the local stack): the same engine, so its writer gate also covers the export's writes.
         store = SqlAnalyticsStore(self.engine if url.startswith("sqlite") else create_export_engine(url))
-        return AnalyticsExport(store, self.analytics_objects, parquet_bytes,
-                               lambda: self.secrets.get(ref).encode("utf-8"), self.clock,
-                               min_interval_seconds=self.settings.analytics_min_interval_seconds)
+        return AnalyticsExport(
+            store,
+            self.analytics_objects,
+            parquet_bytes,
+            lambda: self.secrets.get(ref).encode("utf-8"),
+            self.clock,
+            min_interval_seconds=self.settings.analytics_min_interval_seconds,
+        )
 
     @cached_property
     def insights(self):

@@ -5,6 +5,7 @@ never traces pays nothing at cold start. Tracing and metrics switch themselves o
 same code runs under the local stack and the tests without a flag. X-Ray lives only here: aws-xray-sdk is
 in maintenance mode, and a move to OpenTelemetry should touch this file alone.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -13,8 +14,9 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from chalicelib.domain.masking import mask_cpf
 
@@ -22,15 +24,15 @@ SERVICE = "ame"
 NAMESPACE = "AME"
 
 # Metric names: the code emits them and infra/build_template.py builds alarms and the dashboard on them.
-METRIC_ORDERS_RECEIVED = "OrdersReceived"            # dims: area
-METRIC_VERDICTS = "Verdicts"                         # dims: area, verdict (QUORUM_MET | NO_QUORUM | FAILED)
+METRIC_ORDERS_RECEIVED = "OrdersReceived"  # dims: area
+METRIC_VERDICTS = "Verdicts"  # dims: area, verdict (QUORUM_MET | NO_QUORUM | FAILED)
 METRIC_WORKFLOW_FAILURES = "WorkflowTechnicalFailures"  # dims: (service only) - alarmed
-METRIC_PARTNER_LATENCY = "PartnerLatency"            # dims: partner (milliseconds)
-METRIC_PARTNER_ERRORS = "PartnerErrors"              # dims: partner, kind (transient | permanent)
-METRIC_CACHE_HITS = "CacheHits"                      # dims: cache
-METRIC_CACHE_MISSES = "CacheMisses"                  # dims: cache
-METRIC_BREAKER_OPEN = "PartnerBreakerOpen"           # dims: partner; 1 open, 0 closed - alarmed
-METRIC_DELIVERY_ATTEMPTS = "DeliveryAttempts"        # dims: channel (WEBHOOK | EMAIL | SMS | QUEUE), outcome
+METRIC_PARTNER_LATENCY = "PartnerLatency"  # dims: partner (milliseconds)
+METRIC_PARTNER_ERRORS = "PartnerErrors"  # dims: partner, kind (transient | permanent)
+METRIC_CACHE_HITS = "CacheHits"  # dims: cache
+METRIC_CACHE_MISSES = "CacheMisses"  # dims: cache
+METRIC_BREAKER_OPEN = "PartnerBreakerOpen"  # dims: partner; 1 open, 0 closed - alarmed
+METRIC_DELIVERY_ATTEMPTS = "DeliveryAttempts"  # dims: channel (WEBHOOK | EMAIL | SMS | QUEUE), outcome
 
 PARTNERS = ("parametrizador", "dominios", "poderes", "pessoas", "cadastro", "notificacao")
 
@@ -64,15 +66,19 @@ def metrics_enabled(environ: Mapping[str, str] | None = None) -> bool:
 _BEARER = r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/]+=*"
 _JWT = r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"
 _WEBHOOK_SECRET = r"whsec_[A-Za-z0-9+/=_-]*"
-_SECRET_PARAMETER = (r"(?i)((?:access_token|id_token|refresh_token|token|password|passwd|secret|api_key|apikey)"
-                     r"[\"']?\s*[=:]\s*[\"']?)[^\s&\"',;}]+")
+_SECRET_PARAMETER = (
+    r"(?i)((?:access_token|id_token|refresh_token|token|password|passwd|secret|api_key|apikey)"
+    r"[\"']?\s*[=:]\s*[\"']?)[^\s&\"',;}]+"
+)
 # RFC 5322's atext in the local part (hypothesis' emails() uses all of it).
 _EMAIL = r"([A-Za-z0-9.!#$%&'*+/=?^_`{|}~-])[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
 # Brazilian phones: with the country code (+55 or 55), or with the area code in parentheses, or spelled
 # "11 99999-0000". A bare 11-digit mobile number has a CPF's shape and is masked as one.
-_PHONE = (r"(?<![\d+])(?:\+\s?55|55)[\s.-]?\(?\d{2}\)?[\s.-]?9?\d{4}[\s.-]?\d{4}(?!\d)"
-          r"|(?<!\d)\(\d{2}\)[\s.-]?9?\d{4}[\s.-]?\d{4}(?!\d)"
-          r"|(?<![\d(])\d{2}[\s.]9?\d{4}-\d{4}(?!\d)")
+_PHONE = (
+    r"(?<![\d+])(?:\+\s?55|55)[\s.-]?\(?\d{2}\)?[\s.-]?9?\d{4}[\s.-]?\d{4}(?!\d)"
+    r"|(?<!\d)\(\d{2}\)[\s.-]?9?\d{4}[\s.-]?\d{4}(?!\d)"
+    r"|(?<![\d(])\d{2}[\s.]9?\d{4}-\d{4}(?!\d)"
+)
 # Documents are told apart from their neighbours by digits only: `cpf_52998224725` and `cpf52998224725x`
 # are CPFs. A CNPJ spelled with letters cannot be told from its neighbours by shape, so a 14-character
 # window is masked when it stands alone or when its check digits are right (lower case included).
@@ -87,8 +93,20 @@ def _mask_patterns() -> tuple[Any, ...]:
     call imports this module, and only the JSON log formatter (in Lambda) masks."""
     global _masks
     if _masks is None:
-        _masks = tuple(re.compile(p) for p in (_BEARER, _JWT, _WEBHOOK_SECRET, _SECRET_PARAMETER, _EMAIL, _PHONE,
-                                                _CNPJ_NUMERIC, _CNPJ_WINDOW, _CPF))
+        _masks = tuple(
+            re.compile(p)
+            for p in (
+                _BEARER,
+                _JWT,
+                _WEBHOOK_SECRET,
+                _SECRET_PARAMETER,
+                _EMAIL,
+                _PHONE,
+                _CNPJ_NUMERIC,
+                _CNPJ_WINDOW,
+                _CPF,
+            )
+        )
     return _masks
 
 
@@ -114,7 +132,7 @@ def _mask_alphanumeric_cnpj(text: str, window: Any) -> str:
             else:
                 spans.append((start, end))
     for start, end in reversed(spans):  # right to left: earlier spans keep their offsets
-        text = text[:start] + "*" * (12 if end - start <= 18 else end - start - 2) + text[end - 2:end] + text[end:]
+        text = text[:start] + "*" * (12 if end - start <= 18 else end - start - 2) + text[end - 2 : end] + text[end:]
     return text
 
 
@@ -137,11 +155,25 @@ def mask_text(text: str) -> str:
 
 
 # Keys whose values are identifiers we produce; never personal data, and masking them would hide them.
-_SAFE_KEYS = frozenset({
-    "order_key", "execution_arn", "request_id", "function_request_id", "api_request_id", "xray_trace_id",
-    "timestamp", "level", "location", "service", "function_arn", "function_name", "function_memory_size",
-    "cold_start", "sampling_rate",
-})
+_SAFE_KEYS = frozenset(
+    {
+        "order_key",
+        "execution_arn",
+        "request_id",
+        "function_request_id",
+        "api_request_id",
+        "xray_trace_id",
+        "timestamp",
+        "level",
+        "location",
+        "service",
+        "function_arn",
+        "function_name",
+        "function_memory_size",
+        "cold_start",
+        "sampling_rate",
+    }
+)
 
 
 def mask_value(value: Any, _depth: int = 0) -> Any:
@@ -245,6 +277,7 @@ def current_order_key() -> str | None:
 
 # ---------------------------------------------------------------------------------------------- metrics
 
+
 def emit_metric(name: str, value: float = 1, unit: str = "Count", **dimensions: str | None) -> bool:
     """One EMF line with its own dimensions (plus service). A no-op outside Lambda; True when emitted."""
     if not metrics_enabled():
@@ -253,9 +286,13 @@ def emit_metric(name: str, value: float = 1, unit: str = "Count", **dimensions: 
 
     dims = {"service": os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE)}
     dims.update({k: str(v) for k, v in dimensions.items() if v is not None})
-    with single_metric(name=name, unit=MetricUnit[unit], value=value,
-                       namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE),
-                       default_dimensions=dims):
+    with single_metric(
+        name=name,
+        unit=MetricUnit[unit],
+        value=value,
+        namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE),
+        default_dimensions=dims,
+    ):
         pass
     return True
 
@@ -345,8 +382,11 @@ def traced(name: str, **annotations: Any) -> Callable[[Callable[..., Any]], Call
 
 def _error_kind(exc: BaseException) -> str:
     # Partner clients raise typed errors; the name is enough to tell transient from permanent.
-    return "transient" if any("Unavailable" in c.__name__ or "Transient" in c.__name__
-                              for c in type(exc).__mro__) else "permanent"
+    return (
+        "transient"
+        if any("Unavailable" in c.__name__ or "Transient" in c.__name__ for c in type(exc).__mro__)
+        else "permanent"
+    )
 
 
 @contextmanager
@@ -369,7 +409,8 @@ def partner_call(partner: str, operation: str = "") -> Iterator[Any]:
 # Partner calls per order for analytics (docs/analytics.md): tallied while an invocation runs with an order
 # bound, written once when it ends (one small transaction per workflow task that called partners).
 _partner_tally: contextvars.ContextVar[dict[str, list[int]] | None] = contextvars.ContextVar(
-    "ame_partner_tally", default=None)
+    "ame_partner_tally", default=None
+)
 
 
 def _tally_partner_call(partner: str, latency_ms: float, failed: bool) -> None:
@@ -398,7 +439,7 @@ def flush_partner_calls(sink: Callable[[str, dict[str, tuple[int, int, int]]], N
             sink = container().partner_call_ledger
         sink(order_key, {p: (c, e, ms) for p, (c, e, ms) in tally.items()})
         return True
-    except Exception:  # noqa: BLE001 — analytics counters must never fail the order's own work
+    except Exception:
         logging.getLogger(__name__).warning("could not record partner calls for analytics", exc_info=True)
         return False
 
@@ -409,6 +450,7 @@ def db_transaction(name: str) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------- middleware
+
 
 def _payload_value(payload: Any, key: str) -> str | None:
     value = payload.get(key) if isinstance(payload, Mapping) else None

@@ -1,8 +1,8 @@
 """The OpenAPI 3.1 document of AME's API, generated from the pydantic models that validate requests."""
+
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Literal
@@ -11,10 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from chalicelib.domain.orders import AMOUNT_PATTERN, FieldError, OrderRequest, OrderStatus, PersonType
+from chalicelib.openapi_insights import INSIGHTS_EXAMPLE, Insights, insights_parameters
 from chalicelib.services.order_views import Order, OrderHistory, OrderPage
 from chalicelib.services.search import SearchQuery
 from chalicelib.services.simulation import SimulationRequest
-from chalicelib.openapi_insights import INSIGHTS_EXAMPLE, Insights, insights_parameters
 
 REF = "#/components/schemas/{model}"
 OPENAPI_VERSION = "3.1.0"
@@ -29,6 +29,7 @@ class _MoneyAsString(GenerateJsonSchema):
 
 
 # -- answers: the order routes' models live in services/order_views.py (the presenters dump them) ------
+
 
 class _Answer(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -132,81 +133,142 @@ class Health(_Answer):
 
 
 MODELS: list[tuple[type[BaseModel], str]] = [
-    (OrderRequest, "validation"), (SimulationRequest, "validation"),
-    (Order, "serialization"), (OrderPage, "serialization"), (OrderHistory, "serialization"),
-    (SimulationResult, "serialization"), (AreaOptions, "serialization"), (OrderResult, "serialization"),
-    (Problem, "serialization"), (Health, "serialization"), (Insights, "serialization"),
+    (OrderRequest, "validation"),
+    (SimulationRequest, "validation"),
+    (Order, "serialization"),
+    (OrderPage, "serialization"),
+    (OrderHistory, "serialization"),
+    (SimulationResult, "serialization"),
+    (AreaOptions, "serialization"),
+    (OrderResult, "serialization"),
+    (Problem, "serialization"),
+    (Health, "serialization"),
+    (Insights, "serialization"),
 ]
 
 # -- examples --------------------------------------------------------------------------------------
 
 ORDER_REQUEST_EXAMPLE = {
-    "area_code": "CREDITO_PJ", "product_code": "CCB_GIRO", "platform": "BANKLINE",
-    "signature_method": "DIGITAL", "amount": "250000.00",
+    "area_code": "CREDITO_PJ",
+    "product_code": "CCB_GIRO",
+    "platform": "BANKLINE",
+    "signature_method": "DIGITAL",
+    "amount": "250000.00",
     "requester": {"person_type": "PJ", "document": "11.222.333/0001-81"},
     "guarantors": [{"person_type": "PF", "document": "529.982.247-25"}],
     "documents": [{"document_type": "CCB", "title": "Contrato CCB 123"}],
     "external_reference": "contrato-123",
 }
 ORDER_EXAMPLE = {
-    "order_key": "01KB2Q4V7Y3ZJ8M5N6P9R0S1T2", "status": "NO_QUORUM", "status_detail": "sem quórum",
-    "area_code": "CREDITO_PJ", "product_code": "CCB_GIRO", "platform": "BANKLINE", "signature_method": "DIGITAL",
-    "amount": "250000.00", "external_reference": "contrato-123",
+    "order_key": "01KB2Q4V7Y3ZJ8M5N6P9R0S1T2",
+    "status": "NO_QUORUM",
+    "status_detail": "sem quórum",
+    "area_code": "CREDITO_PJ",
+    "product_code": "CCB_GIRO",
+    "platform": "BANKLINE",
+    "signature_method": "DIGITAL",
+    "amount": "250000.00",
+    "external_reference": "contrato-123",
     "requester": {"person_type": "PJ", "document": "11222333000181"},
     "guarantors": [{"person_type": "PF", "document": "52998224725"}],
     "documents": [{"document_type": "CCB", "title": "Contrato CCB 123"}],
-    "created_by": "portal-bff", "created_at": "2026-11-29T10:00:00Z", "updated_at": "2026-11-29T10:00:02Z",
+    "created_by": "portal-bff",
+    "created_at": "2026-11-29T10:00:00Z",
+    "updated_at": "2026-11-29T10:00:02Z",
     "result": {"quorum_met": False, "parties": []},
     "links": {"self": "/v1/orders/01KB2Q4V7Y3ZJ8M5N6P9R0S1T2"},
 }
 AREA_OPTIONS_EXAMPLE = {
-    "area_code": "CREDITO_PJ", "name": "Crédito PJ",
+    "area_code": "CREDITO_PJ",
+    "name": "Crédito PJ",
     "platforms": [{"code": "BANKLINE", "name": "Bankline"}],
     "signature_methods": [{"code": "DIGITAL", "name": "Assinatura digital (certificado)"}],
     "limits": {"max_amount": "5000000.00", "max_guarantors": 3, "max_documents": 10},
     "products": [{"code": "CCB_GIRO", "name": "CCB Capital de Giro"}],
     "document_types": [{"code": "CCB", "name": "Cédula de Crédito Bancário"}],
 }
-SIMULATION_EXAMPLE = {"company": "11.222.333/0001-81", "power_code": "ASSINAR_CCB", "amount": "250000.00",
-                      "date": "2026-11-29", "platform": "BANKLINE", "unavailable": ["529.982.247-25"]}
+SIMULATION_EXAMPLE = {
+    "company": "11.222.333/0001-81",
+    "power_code": "ASSINAR_CCB",
+    "amount": "250000.00",
+    "date": "2026-11-29",
+    "platform": "BANKLINE",
+    "unavailable": ["529.982.247-25"],
+}
 
 
 def _problem_example(status: int, code: str, detail: str, errors: list[dict[str, str]] | None = None) -> dict:
-    body: dict[str, Any] = {"type": f"https://ame.example/problems/{code.lower().replace('_', '-')}",
-                            "title": "…", "status": status, "code": code, "detail": detail}
+    body: dict[str, Any] = {
+        "type": f"https://ame.example/problems/{code.lower().replace('_', '-')}",
+        "title": "…",
+        "status": status,
+        "code": code,
+        "detail": detail,
+    }
     if errors:
         body["errors"] = errors
     return body
 
 
 ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
-    400: ("Corpo que não é JSON, ou que aninha mais de 32 níveis de listas/objetos, ou traz um número com mais de "
-          "40 caracteres.", _problem_example(400, "MALFORMED_JSON", "o corpo não é JSON válido")),
-    401: ("Token ausente, malformado, expirado, de outro emissor ou assinado por outra chave.",
-          _problem_example(401, "TOKEN_EXPIRED", "o token expirou",
-                           [{"field": "Authorization", "code": "TOKEN_EXPIRED", "message": "o token expirou"}])),
-    403: ("O token não tem o escopo da operação, ou a área não é do chamador.",
-          _problem_example(403, "INSUFFICIENT_SCOPE", "o token não tem o escopo ame:orders:write")),
-    404: ("Ordem inexistente ou de uma área que o chamador não atende (indistinguíveis).",
-          _problem_example(404, "ORDER_NOT_FOUND", "ordem não encontrada")),
-    409: ("Idempotency-Key já usada com outro corpo.",
-          _problem_example(409, "IDEMPOTENCY_KEY_REUSED", "Idempotency-Key já usada com outro corpo de requisição")),
+    400: (
+        "Corpo que não é JSON, ou que aninha mais de 32 níveis de listas/objetos, ou traz um número com mais de "
+        "40 caracteres.",
+        _problem_example(400, "MALFORMED_JSON", "o corpo não é JSON válido"),
+    ),
+    401: (
+        "Token ausente, malformado, expirado, de outro emissor ou assinado por outra chave.",
+        _problem_example(
+            401,
+            "TOKEN_EXPIRED",
+            "o token expirou",
+            [{"field": "Authorization", "code": "TOKEN_EXPIRED", "message": "o token expirou"}],
+        ),
+    ),
+    403: (
+        "O token não tem o escopo da operação, ou a área não é do chamador.",
+        _problem_example(403, "INSUFFICIENT_SCOPE", "o token não tem o escopo ame:orders:write"),
+    ),
+    404: (
+        "Ordem inexistente ou de uma área que o chamador não atende (indistinguíveis).",
+        _problem_example(404, "ORDER_NOT_FOUND", "ordem não encontrada"),
+    ),
+    409: (
+        "Idempotency-Key já usada com outro corpo.",
+        _problem_example(409, "IDEMPOTENCY_KEY_REUSED", "Idempotency-Key já usada com outro corpo de requisição"),
+    ),
     413: ("Corpo acima de 256 KiB.", _problem_example(413, "BODY_TOO_LARGE", "o corpo excede 256 KiB")),
-    415: ("Corpo que não é application/json.",
-          _problem_example(415, "UNSUPPORTED_MEDIA_TYPE", "envie o corpo como application/json")),
-    422: ("Dados inválidos; `errors` nomeia cada campo ou parâmetro. Texto livre (`external_reference`, "
-          "`documents[].title`) com caracteres de controle, bidirecionais, invisíveis ou palavras que misturam "
-          "alfabetos: código INVALID_CHARACTERS; códigos (área, produto, poder...) fora de "
-          "`^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$`: INVALID_FORMAT.",
-          _problem_example(422, "VALIDATION_FAILED", "a requisição tem campos inválidos", [
-              {"field": "requester.document", "code": "INVALID_DOCUMENT", "message": "dígitos verificadores inválidos"}])),
-    500: ("Erro inesperado (sem detalhes internos).", _problem_example(500, "INTERNAL_ERROR", "erro interno inesperado")),
-    503: ("Um parceiro, o emissor de tokens ou o banco de dados não respondeu; tente após Retry-After.",
-          _problem_example(503, "DEPENDENCY_UNAVAILABLE", "parametrizador não respondeu; tente novamente")),
+    415: (
+        "Corpo que não é application/json.",
+        _problem_example(415, "UNSUPPORTED_MEDIA_TYPE", "envie o corpo como application/json"),
+    ),
+    422: (
+        "Dados inválidos; `errors` nomeia cada campo ou parâmetro. Texto livre (`external_reference`, "
+        "`documents[].title`) com caracteres de controle, bidirecionais, invisíveis ou palavras que misturam "
+        "alfabetos: código INVALID_CHARACTERS; códigos (área, produto, poder...) fora de "
+        "`^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$`: INVALID_FORMAT.",
+        _problem_example(
+            422,
+            "VALIDATION_FAILED",
+            "a requisição tem campos inválidos",
+            [{"field": "requester.document", "code": "INVALID_DOCUMENT", "message": "dígitos verificadores inválidos"}],
+        ),
+    ),
+    500: (
+        "Erro inesperado (sem detalhes internos).",
+        _problem_example(500, "INTERNAL_ERROR", "erro interno inesperado"),
+    ),
+    503: (
+        "Um parceiro, o emissor de tokens ou o banco de dados não respondeu; tente após Retry-After.",
+        _problem_example(503, "DEPENDENCY_UNAVAILABLE", "parametrizador não respondeu; tente novamente"),
+    ),
 }
 
-_REQUEST_ID = {"description": "O X-Request-Id recebido (se válido) ou um gerado; também em todas as linhas de log.",
-               "required": True, "schema": {"type": "string"}}
+_REQUEST_ID = {
+    "description": "O X-Request-Id recebido (se válido) ou um gerado; também em todas as linhas de log.",
+    "required": True,
+    "schema": {"type": "string"},
+}
 _RETRY_AFTER = {"description": "Segundos até tentar de novo.", "required": True, "schema": {"type": "string"}}
 
 
@@ -217,31 +279,50 @@ def _error(status: int) -> dict[str, Any]:
         headers["Retry-After"] = _RETRY_AFTER
     if status == 401:
         headers["WWW-Authenticate"] = {"schema": {"type": "string"}}
-    return {"description": description, "headers": headers,
-            "content": {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")},
-                                                     "example": example}}}
+    return {
+        "description": description,
+        "headers": headers,
+        "content": {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}, "example": example}},
+    }
 
 
 def _ok(description: str, model: str, example: Any = None, extra_headers: dict | None = None) -> dict[str, Any]:
     media: dict[str, Any] = {"schema": {"$ref": REF.format(model=model)}}
     if example is not None:
         media["example"] = example
-    return {"description": description, "headers": {"X-Request-Id": _REQUEST_ID, **(extra_headers or {})},
-            "content": {"application/json": media}}
+    return {
+        "description": description,
+        "headers": {"X-Request-Id": _REQUEST_ID, **(extra_headers or {})},
+        "content": {"application/json": media},
+    }
 
 
 def _responses(ok: dict[str, dict], errors: list[int]) -> dict[str, Any]:
     return {**ok, **{str(status): _error(status) for status in errors}}
 
 
-_REQUEST_ID_PARAM = {"name": "X-Request-Id", "in": "header", "required": False, "schema": {"type": "string"},
-                     "description": "Identificador da requisição para correlação; gerado quando ausente ou inválido."}
-_ORDER_KEY_PARAM = {"name": "order_key", "in": "path", "required": True, "description": "Chave da ordem.",
-                    "schema": {"type": "string", "minLength": 1, "maxLength": 64},
-                    "example": "01KB2Q4V7Y3ZJ8M5N6P9R0S1T2"}
-_IDEMPOTENCY_PARAM = {"name": "Idempotency-Key", "in": "header", "required": False,
-                      "description": "Mesma chave e mesmo corpo devolvem a primeira resposta; outro corpo: 409.",
-                      "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[ -~]+$"}}
+_REQUEST_ID_PARAM = {
+    "name": "X-Request-Id",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "Identificador da requisição para correlação; gerado quando ausente ou inválido.",
+}
+_ORDER_KEY_PARAM = {
+    "name": "order_key",
+    "in": "path",
+    "required": True,
+    "description": "Chave da ordem.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+    "example": "01KB2Q4V7Y3ZJ8M5N6P9R0S1T2",
+}
+_IDEMPOTENCY_PARAM = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Mesma chave e mesmo corpo devolvem a primeira resposta; outro corpo: 409.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[ -~]+$"},
+}
 
 
 def _query_parameters() -> list[dict[str, Any]]:
@@ -274,118 +355,260 @@ def build_document() -> dict[str, Any]:
     schemas["SimulationRequest"]["examples"] = [SIMULATION_EXAMPLE]
     schemas["Order"]["examples"] = [ORDER_EXAMPLE]
 
-    read = ("Escopo `ame:orders:read`. Só ordens das áreas do token (claim `areas`); "
-            "a ordem de outra área responde 404, como uma inexistente.")
+    read = (
+        "Escopo `ame:orders:read`. Só ordens das áreas do token (claim `areas`); "
+        "a ordem de outra área responde 404, como uma inexistente."
+    )
     paths: dict[str, Any] = {
-        "/health": {"get": {
-            "operationId": "health", "summary": "Vivo", "tags": ["operação"], "security": [],
-            "responses": {"200": _ok("A API responde.", "Health", {"status": "ok"})}}},
-        "/ready": {"get": {
-            "operationId": "ready", "summary": "Pronto para receber ordens (o banco de dados responde)",
-            "tags": ["operação"], "security": [],
-            "responses": _responses({"200": _ok("Pronto.", "Health", {"status": "ok"})}, [503])}},
-        "/openapi.json": {"get": {
-            "operationId": "openapi", "summary": "Este documento", "tags": ["operação"], "security": [],
-            "responses": {"200": {"description": "OpenAPI 3.1", "headers": {"X-Request-Id": _REQUEST_ID},
-                                  "content": {"application/json": {"schema": {"type": "object"}}}}}}},
-        "/docs": {"get": {
-            "operationId": "docs", "summary": "Documentação para pessoas", "tags": ["operação"], "security": [],
-            "responses": {"200": {"description": "Página HTML que apresenta este documento",
-                                  "headers": {"X-Request-Id": _REQUEST_ID},
-                                  "content": {"text/html": {"schema": {"type": "string"}}}}}}},
-        "/docs/{asset}": {"get": {
-            "operationId": "docsAsset", "summary": "Arquivos da página de documentação", "tags": ["operação"],
-            "security": [],
-            "parameters": [{"name": "asset", "in": "path", "required": True, "description": "Nome do arquivo.",
-                            "schema": {"type": "string", "enum": list(DOCS_ASSETS)}}],
-            "responses": {"200": {"description": "JavaScript ou CSS da página /docs (Swagger UI fixado)",
-                                  "headers": {"X-Request-Id": _REQUEST_ID},
-                                  "content": {"text/javascript": {"schema": {"type": "string"}},
-                                              "text/css": {"schema": {"type": "string"}}}},
-                          "404": _error(404)}}},
+        "/health": {
+            "get": {
+                "operationId": "health",
+                "summary": "Vivo",
+                "tags": ["operação"],
+                "security": [],
+                "responses": {"200": _ok("A API responde.", "Health", {"status": "ok"})},
+            }
+        },
+        "/ready": {
+            "get": {
+                "operationId": "ready",
+                "summary": "Pronto para receber ordens (o banco de dados responde)",
+                "tags": ["operação"],
+                "security": [],
+                "responses": _responses({"200": _ok("Pronto.", "Health", {"status": "ok"})}, [503]),
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "Este documento",
+                "tags": ["operação"],
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "OpenAPI 3.1",
+                        "headers": {"X-Request-Id": _REQUEST_ID},
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        },
+        "/docs": {
+            "get": {
+                "operationId": "docs",
+                "summary": "Documentação para pessoas",
+                "tags": ["operação"],
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "Página HTML que apresenta este documento",
+                        "headers": {"X-Request-Id": _REQUEST_ID},
+                        "content": {"text/html": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/docs/{asset}": {
+            "get": {
+                "operationId": "docsAsset",
+                "summary": "Arquivos da página de documentação",
+                "tags": ["operação"],
+                "security": [],
+                "parameters": [
+                    {
+                        "name": "asset",
+                        "in": "path",
+                        "required": True,
+                        "description": "Nome do arquivo.",
+                        "schema": {"type": "string", "enum": list(DOCS_ASSETS)},
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "JavaScript ou CSS da página /docs (Swagger UI fixado)",
+                        "headers": {"X-Request-Id": _REQUEST_ID},
+                        "content": {
+                            "text/javascript": {"schema": {"type": "string"}},
+                            "text/css": {"schema": {"type": "string"}},
+                        },
+                    },
+                    "404": _error(404),
+                },
+            }
+        },
         "/v1/orders": {
             "post": {
-                "operationId": "createOrder", "summary": "Cria uma ordem de assinatura", "tags": ["ordens"],
-                "description": ("Escopo `ame:orders:write`. `area_code` deve ser uma das áreas do token "
-                                "(senão 403 AREA_NOT_ALLOWED, antes de qualquer consulta à área). "
-                                "`created_by` registra o `client_id` do token."),
+                "operationId": "createOrder",
+                "summary": "Cria uma ordem de assinatura",
+                "tags": ["ordens"],
+                "description": (
+                    "Escopo `ame:orders:write`. `area_code` deve ser uma das áreas do token "
+                    "(senão 403 AREA_NOT_ALLOWED, antes de qualquer consulta à área). "
+                    "`created_by` registra o `client_id` do token."
+                ),
                 "security": _scoped("ame:orders:write"),
                 "parameters": [_IDEMPOTENCY_PARAM, _REQUEST_ID_PARAM],
-                "requestBody": {"required": True, "content": {"application/json": {
-                    "schema": {"$ref": REF.format(model="OrderRequest")}, "example": ORDER_REQUEST_EXAMPLE}}},
-                "responses": _responses({"202": _ok(
-                    "Rascunho gravado; a ordem segue para processamento.", "Order",
-                    {**ORDER_EXAMPLE, "status": "RECEIVED", "status_detail": None, "result": None},
-                    {"Location": {"required": True, "schema": {"type": "string"}},
-                     "Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]}}})},
-                    [400, 401, 403, 409, 413, 415, 422, 500, 503]),
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": REF.format(model="OrderRequest")},
+                            "example": ORDER_REQUEST_EXAMPLE,
+                        }
+                    },
+                },
+                "responses": _responses(
+                    {
+                        "202": _ok(
+                            "Rascunho gravado; a ordem segue para processamento.",
+                            "Order",
+                            {**ORDER_EXAMPLE, "status": "RECEIVED", "status_detail": None, "result": None},
+                            {
+                                "Location": {"required": True, "schema": {"type": "string"}},
+                                "Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]}},
+                            },
+                        )
+                    },
+                    [400, 401, 403, 409, 413, 415, 422, 500, 503],
+                ),
             },
             "get": {
-                "operationId": "searchOrders", "summary": "Busca ordens (portal)", "tags": ["ordens"],
+                "operationId": "searchOrders",
+                "summary": "Busca ordens (portal)",
+                "tags": ["ordens"],
                 "description": read + " Mais novas primeiro; paginação por cursor opaco e assinado.",
                 "security": _scoped("ame:orders:read"),
                 "parameters": [*_query_parameters_with_status(), _REQUEST_ID_PARAM],
-                "responses": _responses({"200": _ok("Uma página de ordens.", "OrderPage")},
-                                        [401, 403, 422, 500, 503]),
+                "responses": _responses({"200": _ok("Uma página de ordens.", "OrderPage")}, [401, 403, 422, 500, 503]),
             },
         },
-        "/v1/orders/{order_key}": {"get": {
-            "operationId": "getOrder", "summary": "Lê uma ordem", "tags": ["ordens"], "description": read,
-            "security": _scoped("ame:orders:read"), "parameters": [_ORDER_KEY_PARAM, _REQUEST_ID_PARAM],
-            "responses": _responses({"200": _ok("A ordem.", "Order", ORDER_EXAMPLE)}, [401, 403, 404, 500, 503])}},
-        "/v1/orders/{order_key}/history": {"get": {
-            "operationId": "getOrderHistory", "summary": "Linha do tempo da situação", "tags": ["ordens"],
-            "description": read, "security": _scoped("ame:orders:read"),
-            "parameters": [_ORDER_KEY_PARAM, _REQUEST_ID_PARAM],
-            "responses": _responses({"200": _ok("Cada mudança de situação, na ordem em que ocorreu.", "OrderHistory")},
-                                    [401, 403, 404, 500, 503])}},
-        "/v1/insights": {"get": {
-            "operationId": "getInsights", "summary": "Painel: indicadores diários de uma área", "tags": ["painel"],
-            "description": ("Escopo `ame:orders:read`. Responde do roll-up diário mantido pela exportação "
-                            "analítica (atualizado a cada hora; `refreshed_through` diz até quando), nunca do "
-                            "Athena. Só as áreas do token (claim `areas`). Veja docs/analytics.md."),
-            "security": _scoped("ame:orders:read"), "parameters": [*insights_parameters(), _REQUEST_ID_PARAM],
-            "responses": _responses({"200": _ok("Indicadores do período, dia a dia e somados.", "Insights",
-                                                INSIGHTS_EXAMPLE)}, [401, 403, 422, 500, 503])}},
-        "/v1/areas/{area_code}/options": {"get": {
-            "operationId": "getAreaOptions", "summary": "Opções de formulário de uma área", "tags": ["áreas"],
-            "description": ("Escopo `ame:orders:read` ou `ame:orders:write`. Plataformas, formas de assinatura, "
-                            "limites, produtos e tipos de documento ativos da área, com nomes de exibição; "
-                            "consultas ao Parametrizador e ao Domínios em cache. Uma área fora das do token, "
-                            "inexistente ou inativa responde 404."),
-            "security": _scoped("ame:orders:read"),
-            "parameters": [{"name": "area_code", "in": "path", "required": True, "description": "Código da área.",
-                            "schema": {"type": "string", "minLength": 1, "maxLength": 64},
-                            "example": "CREDITO_PJ"}, _REQUEST_ID_PARAM],
-            "responses": _responses({"200": _ok("As opções da área.", "AreaOptions", AREA_OPTIONS_EXAMPLE)},
-                                    [401, 403, 404, 500, 503])}},
-        "/v1/quorum/simulations": {"post": {
-            "operationId": "simulateQuorum", "summary": "E se? Avalia o quórum de uma empresa", "tags": ["quórum"],
-            "description": ("Escopo `ame:quorum:simulate`. Consulta Poderes, Pessoas e (com `platform`) o "
-                            "Cadastro Único agora, e devolve a avaliação completa do motor de quórum, sem criar ordem."),
-            "security": _scoped("ame:quorum:simulate"), "parameters": [_REQUEST_ID_PARAM],
-            "requestBody": {"required": True, "content": {"application/json": {
-                "schema": {"$ref": REF.format(model="SimulationRequest")}, "example": SIMULATION_EXAMPLE}}},
-            "responses": _responses({"200": _ok("A avaliação do motor de quórum.", "SimulationResult")},
-                                    [400, 401, 403, 413, 415, 422, 500, 503])}},
+        "/v1/orders/{order_key}": {
+            "get": {
+                "operationId": "getOrder",
+                "summary": "Lê uma ordem",
+                "tags": ["ordens"],
+                "description": read,
+                "security": _scoped("ame:orders:read"),
+                "parameters": [_ORDER_KEY_PARAM, _REQUEST_ID_PARAM],
+                "responses": _responses({"200": _ok("A ordem.", "Order", ORDER_EXAMPLE)}, [401, 403, 404, 500, 503]),
+            }
+        },
+        "/v1/orders/{order_key}/history": {
+            "get": {
+                "operationId": "getOrderHistory",
+                "summary": "Linha do tempo da situação",
+                "tags": ["ordens"],
+                "description": read,
+                "security": _scoped("ame:orders:read"),
+                "parameters": [_ORDER_KEY_PARAM, _REQUEST_ID_PARAM],
+                "responses": _responses(
+                    {"200": _ok("Cada mudança de situação, na ordem em que ocorreu.", "OrderHistory")},
+                    [401, 403, 404, 500, 503],
+                ),
+            }
+        },
+        "/v1/insights": {
+            "get": {
+                "operationId": "getInsights",
+                "summary": "Painel: indicadores diários de uma área",
+                "tags": ["painel"],
+                "description": (
+                    "Escopo `ame:orders:read`. Responde do roll-up diário mantido pela exportação "
+                    "analítica (atualizado a cada hora; `refreshed_through` diz até quando), nunca do "
+                    "Athena. Só as áreas do token (claim `areas`). Veja docs/analytics.md."
+                ),
+                "security": _scoped("ame:orders:read"),
+                "parameters": [*insights_parameters(), _REQUEST_ID_PARAM],
+                "responses": _responses(
+                    {"200": _ok("Indicadores do período, dia a dia e somados.", "Insights", INSIGHTS_EXAMPLE)},
+                    [401, 403, 422, 500, 503],
+                ),
+            }
+        },
+        "/v1/areas/{area_code}/options": {
+            "get": {
+                "operationId": "getAreaOptions",
+                "summary": "Opções de formulário de uma área",
+                "tags": ["áreas"],
+                "description": (
+                    "Escopo `ame:orders:read` ou `ame:orders:write`. Plataformas, formas de assinatura, "
+                    "limites, produtos e tipos de documento ativos da área, com nomes de exibição; "
+                    "consultas ao Parametrizador e ao Domínios em cache. Uma área fora das do token, "
+                    "inexistente ou inativa responde 404."
+                ),
+                "security": _scoped("ame:orders:read"),
+                "parameters": [
+                    {
+                        "name": "area_code",
+                        "in": "path",
+                        "required": True,
+                        "description": "Código da área.",
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+                        "example": "CREDITO_PJ",
+                    },
+                    _REQUEST_ID_PARAM,
+                ],
+                "responses": _responses(
+                    {"200": _ok("As opções da área.", "AreaOptions", AREA_OPTIONS_EXAMPLE)}, [401, 403, 404, 500, 503]
+                ),
+            }
+        },
+        "/v1/quorum/simulations": {
+            "post": {
+                "operationId": "simulateQuorum",
+                "summary": "E se? Avalia o quórum de uma empresa",
+                "tags": ["quórum"],
+                "description": (
+                    "Escopo `ame:quorum:simulate`. Consulta Poderes, Pessoas e (com `platform`) o "
+                    "Cadastro Único agora, e devolve a avaliação completa do motor de quórum, sem criar ordem."
+                ),
+                "security": _scoped("ame:quorum:simulate"),
+                "parameters": [_REQUEST_ID_PARAM],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": REF.format(model="SimulationRequest")},
+                            "example": SIMULATION_EXAMPLE,
+                        }
+                    },
+                },
+                "responses": _responses(
+                    {"200": _ok("A avaliação do motor de quórum.", "SimulationResult")},
+                    [400, 401, 403, 413, 415, 422, 500, 503],
+                ),
+            }
+        },
     }
     return {
         "openapi": OPENAPI_VERSION,
         "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
-        "info": {"title": "AME — Assistente de Montagem de Envelope", "version": API_VERSION,
-                 "description": ("Ordens de assinatura: criação, consulta, busca e simulação de quórum. "
-                                 "Todo erro é um problem document (RFC 9457). Tokens: RS256 (JWKS), claims "
-                                 "`client_id`, `scope` e `areas`.")},
+        "info": {
+            "title": "AME — Assistente de Montagem de Envelope",
+            "version": API_VERSION,
+            "description": (
+                "Ordens de assinatura: criação, consulta, busca e simulação de quórum. "
+                "Todo erro é um problem document (RFC 9457). Tokens: RS256 (JWKS), claims "
+                "`client_id`, `scope` e `areas`."
+            ),
+        },
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}],
         "tags": [{"name": "ordens"}, {"name": "áreas"}, {"name": "quórum"}, {"name": "painel"}, {"name": "operação"}],
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"bearerAuth": {
-                "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                "description": ("JWT RS256 do emissor configurado. Escopos na claim `scope`: ame:orders:write, "
-                                "ame:orders:read, ame:quorum:simulate. Áreas na claim `areas`.")}},
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": (
+                        "JWT RS256 do emissor configurado. Escopos na claim `scope`: ame:orders:write, "
+                        "ame:orders:read, ame:quorum:simulate. Áreas na claim `areas`."
+                    ),
+                }
+            },
         },
     }
 

@@ -2,6 +2,7 @@
 
 The local stack creates exactly these, and the deploy template is generated from them.
 """
+
 from __future__ import annotations
 
 
@@ -10,14 +11,22 @@ class QueueSpec:
     cold start (app.py -> queue_handlers), and `dataclasses` with `inspect` costs more than AME's own
     declarations together. Treat instances as read-only."""
 
-    def __init__(self, logical: str, name: str, consumer: str | None, batch_size: int = 1,
-                 visibility_timeout: int = 180, max_receive_count: int = 5, consumer_timeout: int = 30):
-        self.logical = logical                        # how code names the queue ("creation")
-        self.name = name                              # the SQS queue name (per stage a prefix is added)
-        self.consumer = consumer                      # Chalice function that consumes it, if AME does
+    def __init__(
+        self,
+        logical: str,
+        name: str,
+        consumer: str | None,
+        batch_size: int = 1,
+        visibility_timeout: int = 180,
+        max_receive_count: int = 5,
+        consumer_timeout: int = 30,
+    ):
+        self.logical = logical  # how code names the queue ("creation")
+        self.name = name  # the SQS queue name (per stage a prefix is added)
+        self.consumer = consumer  # Chalice function that consumes it, if AME does
         self.batch_size = batch_size
         self.visibility_timeout = visibility_timeout  # >= 6 x the consumer's timeout (AWS guidance)
-        self.max_receive_count = max_receive_count    # deliveries before the message goes to the DLQ
+        self.max_receive_count = max_receive_count  # deliveries before the message goes to the DLQ
         self.consumer_timeout = consumer_timeout
 
     def __repr__(self) -> str:

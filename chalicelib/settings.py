@@ -1,9 +1,11 @@
 """The one settings model: read from the environment once, lazily, and validated."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
@@ -47,7 +49,7 @@ class Settings(BaseModel):
     outbox_relay_min_age_seconds: float = Field(30.0, alias="AME_OUTBOX_RELAY_MIN_AGE_SECONDS", ge=0)
     retry_after_seconds: int = Field(5, alias="AME_RETRY_AFTER_SECONDS", ge=1)
     local_caller: str = Field("local", alias="AME_LOCAL_CALLER")
-    # Identity (issue 8): tokens are RS256, checked against the issuer's JWKS; unset = every call is 401.
+    # Identity: tokens are RS256, checked against the issuer's JWKS; unset = every call is 401.
     jwks_url: str | None = Field(None, alias="AME_JWKS_URL")
     token_issuer: str | None = Field(None, alias="AME_TOKEN_ISSUER")
     token_audience: str = Field("ame", alias="AME_TOKEN_AUDIENCE")
@@ -60,7 +62,7 @@ class Settings(BaseModel):
     cors_origins: str = Field("", alias="AME_CORS_ORIGINS")
     # Signs search cursors; unset = a random key per process (cursors then live as long as the process).
     cursor_secret: str | None = Field(None, alias="AME_CURSOR_SECRET")
-    # Resilience (issue 6): breaker per partner, Pessoas cache, try again later, the sweeper.
+    # Resilience: breaker per partner, Pessoas cache, try again later, the sweeper.
     breaker_failure_rate: float = Field(0.5, alias="AME_BREAKER_FAILURE_RATE", gt=0, le=1)
     breaker_min_calls: int = Field(10, alias="AME_BREAKER_MIN_CALLS", ge=1)
     breaker_window_seconds: float = Field(30.0, alias="AME_BREAKER_WINDOW_SECONDS", gt=0)
@@ -72,9 +74,8 @@ class Settings(BaseModel):
     redrive_max_total_seconds: float = Field(86400.0, alias="AME_REDRIVE_MAX_TOTAL_SECONDS", gt=0)
     stuck_after_seconds: float = Field(900.0, alias="AME_STUCK_AFTER_SECONDS", gt=0)
     redrive_grace_seconds: float = Field(120.0, alias="AME_REDRIVE_GRACE_SECONDS", gt=0)
-    # Claim check (issue 6): a queue message body over this many bytes travels as a reference to S3.
-    claim_check_threshold_bytes: int = Field(200 * 1024, alias="AME_CLAIM_CHECK_THRESHOLD_BYTES", gt=0,
-                                             le=256 * 1024)
+    # Claim check: a queue message body over this many bytes travels as a reference to S3.
+    claim_check_threshold_bytes: int = Field(200 * 1024, alias="AME_CLAIM_CHECK_THRESHOLD_BYTES", gt=0, le=256 * 1024)
     # Abuse and exposure (docs/security.md): loopback/http webhooks and plain secrets in the environment
     # are for the local stack only, and never honoured inside Lambda (chalicelib/adapters/runtime_secrets.py).
     webhook_allow_local: bool = Field(False, alias="AME_WEBHOOK_ALLOW_LOCAL")
@@ -102,13 +103,12 @@ class Settings(BaseModel):
         return data
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = dict(os.environ if environ is None else environ)
         try:
             return cls.model_validate({k: v for k, v in env.items() if k.startswith(("AME_", "AWS_"))})
         except ValidationError as exc:
-            missing = ", ".join(str(e["loc"][-1] if e["loc"][0] == "delivery" else e["loc"][0])
-                                for e in exc.errors())
+            missing = ", ".join(str(e["loc"][-1] if e["loc"][0] == "delivery" else e["loc"][0]) for e in exc.errors())
             raise SettingsError(f"invalid or missing settings: {missing}") from exc
 
 

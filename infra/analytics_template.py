@@ -6,6 +6,7 @@ partition projection on `dt` (no crawler, no MSCK REPAIR). One named query per f
 QuickSight needs an account subscription: its Athena data source is created only when
 QuickSightPrincipalArn is set (docs/analytics.md has the manual steps).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -48,19 +49,31 @@ def query_logical_id(name: str) -> str:
 
 def parameters(stage: str) -> dict[str, Any]:
     return {
-        "AnalyticsDatabaseName": {"Type": "String", "Default": f"ame_{stage.replace('-', '_')}_analytics",
-                                  "AllowedPattern": "^[a-z][a-z0-9_]{0,254}$",
-                                  "Description": "Glue database of the analytics tables"},
-        "AnalyticsLayerVersion": {"Type": "Number", "Default": 20, "MinValue": 1,
-                                  "Description": "Version of the AWS SDK for pandas layer (AWSSDKPandas-Python311) "
-                                                 "in this region; gives export_analytics its pyarrow"},
-        "AthenaBytesScannedCutoff": {"Type": "Number", "Default": 10_000_000_000,
-                                     "MinValue": MIN_BYTES_SCANNED_CUTOFF,
-                                     "Description": "Athena stops a query of the analytics workgroup past this "
-                                                    "many bytes scanned"},
-        "QuickSightPrincipalArn": {"Type": "String", "Default": "",
-                                   "Description": "QuickSight user or group ARN that owns the Athena data source "
-                                                  "(empty: no QuickSight resources; needs a subscription)"},
+        "AnalyticsDatabaseName": {
+            "Type": "String",
+            "Default": f"ame_{stage.replace('-', '_')}_analytics",
+            "AllowedPattern": "^[a-z][a-z0-9_]{0,254}$",
+            "Description": "Glue database of the analytics tables",
+        },
+        "AnalyticsLayerVersion": {
+            "Type": "Number",
+            "Default": 20,
+            "MinValue": 1,
+            "Description": "Version of the AWS SDK for pandas layer (AWSSDKPandas-Python311) "
+            "in this region; gives export_analytics its pyarrow",
+        },
+        "AthenaBytesScannedCutoff": {
+            "Type": "Number",
+            "Default": 10_000_000_000,
+            "MinValue": MIN_BYTES_SCANNED_CUTOFF,
+            "Description": "Athena stops a query of the analytics workgroup past this many bytes scanned",
+        },
+        "QuickSightPrincipalArn": {
+            "Type": "String",
+            "Default": "",
+            "Description": "QuickSight user or group ARN that owns the Athena data source "
+            "(empty: no QuickSight resources; needs a subscription)",
+        },
     }
 
 
@@ -86,23 +99,36 @@ def _table(bucket_name: str, table: str, columns: tuple[tuple[str, str], ...], p
         "SerdeInfo": {"SerializationLibrary": PARQUET_SERDE},
     }
     params: dict[str, Any] = {"classification": "parquet", "parquet.compression": "SNAPPY"}
-    table_input: dict[str, Any] = {"Name": glue_table_name(table), "TableType": "EXTERNAL_TABLE",
-                                   "StorageDescriptor": storage, "Parameters": params}
+    table_input: dict[str, Any] = {
+        "Name": glue_table_name(table),
+        "TableType": "EXTERNAL_TABLE",
+        "StorageDescriptor": storage,
+        "Parameters": params,
+    }
     if partitioned:
         table_input["PartitionKeys"] = [{"Name": PARTITION_COLUMN, "Type": "string"}]
-        params.update({
-            "projection.enabled": "true",
-            f"projection.{PARTITION_COLUMN}.type": "date",
-            f"projection.{PARTITION_COLUMN}.format": "yyyy-MM-dd",
-            f"projection.{PARTITION_COLUMN}.range": f"{PROJECTION_START},NOW",
-            f"projection.{PARTITION_COLUMN}.interval": "1",
-            f"projection.{PARTITION_COLUMN}.interval.unit": "DAYS",
-            # ${!dt} is Fn::Sub's escape for a literal ${dt}, which Athena fills per partition.
-            "storage.location.template": _sub(
-                f"s3://{bucket_name}/{ANALYTICS_PREFIX}/{table}/{PARTITION_COLUMN}=${{!{PARTITION_COLUMN}}}/"),
-        })
-    return {"Type": "AWS::Glue::Table", "Properties": {
-        "CatalogId": _ref("AWS::AccountId"), "DatabaseName": _ref("AnalyticsDatabase"), "TableInput": table_input}}
+        params.update(
+            {
+                "projection.enabled": "true",
+                f"projection.{PARTITION_COLUMN}.type": "date",
+                f"projection.{PARTITION_COLUMN}.format": "yyyy-MM-dd",
+                f"projection.{PARTITION_COLUMN}.range": f"{PROJECTION_START},NOW",
+                f"projection.{PARTITION_COLUMN}.interval": "1",
+                f"projection.{PARTITION_COLUMN}.interval.unit": "DAYS",
+                # ${!dt} is Fn::Sub's escape for a literal ${dt}, which Athena fills per partition.
+                "storage.location.template": _sub(
+                    f"s3://{bucket_name}/{ANALYTICS_PREFIX}/{table}/{PARTITION_COLUMN}=${{!{PARTITION_COLUMN}}}/"
+                ),
+            }
+        )
+    return {
+        "Type": "AWS::Glue::Table",
+        "Properties": {
+            "CatalogId": _ref("AWS::AccountId"),
+            "DatabaseName": _ref("AnalyticsDatabase"),
+            "TableInput": table_input,
+        },
+    }
 
 
 def named_queries() -> dict[str, str]:
@@ -117,53 +143,93 @@ def _description(sql: str) -> str:
 def resources(bucket_name: str, bucket_logical_id: str) -> dict[str, Any]:
     objects = f"arn:${{AWS::Partition}}:s3:::{bucket_name}"
     out: dict[str, Any] = {
-        "AnalyticsDatabase": {"Type": "AWS::Glue::Database", "Properties": {
-            "CatalogId": _ref("AWS::AccountId"),
-            "DatabaseInput": {"Name": _ref("AnalyticsDatabaseName"),
-                              "Description": "AME star schema: fact_orders, fact_party_outcomes, dimensions"}}},
-        "AnalyticsWorkGroup": {"Type": "AWS::Athena::WorkGroup", "Properties": {
-            "Name": _sub("ame-${Stage}-analytics"),
-            "Description": "AME analytics: engine v3, encrypted results, bytes-scanned cutoff",
-            "State": "ENABLED",
-            "RecursiveDeleteOption": True,
-            "WorkGroupConfiguration": {
-                "EnforceWorkGroupConfiguration": True,
-                "PublishCloudWatchMetricsEnabled": True,
-                "BytesScannedCutoffPerQuery": _ref("AthenaBytesScannedCutoff"),
-                "EngineVersion": {"SelectedEngineVersion": "Athena engine version 3"},
-                "ResultConfiguration": {
-                    "OutputLocation": _sub(f"s3://{bucket_name}/{RESULTS_PREFIX}/"),
-                    "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"},
+        "AnalyticsDatabase": {
+            "Type": "AWS::Glue::Database",
+            "Properties": {
+                "CatalogId": _ref("AWS::AccountId"),
+                "DatabaseInput": {
+                    "Name": _ref("AnalyticsDatabaseName"),
+                    "Description": "AME star schema: fact_orders, fact_party_outcomes, dimensions",
                 },
             },
-        }},
-        "AnalyticsHmacSecret": {"Type": "AWS::SecretsManager::Secret", "Properties": {
-            "Name": _sub("ame/${Stage}/analytics/requester-hmac"),
-            "Description": "Key of the HMAC that replaces requester documents in analytics",
-            "GenerateSecretString": {"PasswordLength": 64, "ExcludePunctuation": True}}},
-        "ExportAnalyticsDataPolicy": {"Type": "AWS::IAM::Policy", "Properties": {
-            "PolicyName": "export-analytics-data",
-            "Roles": [_ref(f"{EXPORT_FUNCTION}Role")],
-            "PolicyDocument": {"Version": "2012-10-17", "Statement": [
-                {"Sid": "AnalyticsFiles", "Effect": "Allow",
-                 "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
-                 "Resource": _sub(f"{objects}/{ANALYTICS_PREFIX}/*")},
-                {"Sid": "ListAnalyticsFiles", "Effect": "Allow", "Action": ["s3:ListBucket"],
-                 "Resource": _sub(objects),
-                 "Condition": {"StringLike": {"s3:prefix": [f"{ANALYTICS_PREFIX}/*"]}}},
-                {"Sid": "RequesterHmacKey", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
-                 "Resource": _ref("AnalyticsHmacSecret")},
-            ]}}},
-        EXPORT_FUNCTION: {"Properties": {
-            "MemorySize": 1024,
-            "Timeout": 900,
-            "Layers": [_sub("arn:${AWS::Partition}:lambda:${AWS::Region}:" + PANDAS_LAYER_ACCOUNT
-                            + ":layer:AWSSDKPandas-Python311:${AnalyticsLayerVersion}")],
-            "Environment": {"Variables": {
-                "AME_ANALYTICS_PREFIX": ANALYTICS_PREFIX,
-                "AME_ANALYTICS_HMAC_SECRET_REF": _ref("AnalyticsHmacSecret"),
-            }},
-        }},
+        },
+        "AnalyticsWorkGroup": {
+            "Type": "AWS::Athena::WorkGroup",
+            "Properties": {
+                "Name": _sub("ame-${Stage}-analytics"),
+                "Description": "AME analytics: engine v3, encrypted results, bytes-scanned cutoff",
+                "State": "ENABLED",
+                "RecursiveDeleteOption": True,
+                "WorkGroupConfiguration": {
+                    "EnforceWorkGroupConfiguration": True,
+                    "PublishCloudWatchMetricsEnabled": True,
+                    "BytesScannedCutoffPerQuery": _ref("AthenaBytesScannedCutoff"),
+                    "EngineVersion": {"SelectedEngineVersion": "Athena engine version 3"},
+                    "ResultConfiguration": {
+                        "OutputLocation": _sub(f"s3://{bucket_name}/{RESULTS_PREFIX}/"),
+                        "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"},
+                    },
+                },
+            },
+        },
+        "AnalyticsHmacSecret": {
+            "Type": "AWS::SecretsManager::Secret",
+            "Properties": {
+                "Name": _sub("ame/${Stage}/analytics/requester-hmac"),
+                "Description": "Key of the HMAC that replaces requester documents in analytics",
+                "GenerateSecretString": {"PasswordLength": 64, "ExcludePunctuation": True},
+            },
+        },
+        "ExportAnalyticsDataPolicy": {
+            "Type": "AWS::IAM::Policy",
+            "Properties": {
+                "PolicyName": "export-analytics-data",
+                "Roles": [_ref(f"{EXPORT_FUNCTION}Role")],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "AnalyticsFiles",
+                            "Effect": "Allow",
+                            "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+                            "Resource": _sub(f"{objects}/{ANALYTICS_PREFIX}/*"),
+                        },
+                        {
+                            "Sid": "ListAnalyticsFiles",
+                            "Effect": "Allow",
+                            "Action": ["s3:ListBucket"],
+                            "Resource": _sub(objects),
+                            "Condition": {"StringLike": {"s3:prefix": [f"{ANALYTICS_PREFIX}/*"]}},
+                        },
+                        {
+                            "Sid": "RequesterHmacKey",
+                            "Effect": "Allow",
+                            "Action": ["secretsmanager:GetSecretValue"],
+                            "Resource": _ref("AnalyticsHmacSecret"),
+                        },
+                    ],
+                },
+            },
+        },
+        EXPORT_FUNCTION: {
+            "Properties": {
+                "MemorySize": 1024,
+                "Timeout": 900,
+                "Layers": [
+                    _sub(
+                        "arn:${AWS::Partition}:lambda:${AWS::Region}:"
+                        + PANDAS_LAYER_ACCOUNT
+                        + ":layer:AWSSDKPandas-Python311:${AnalyticsLayerVersion}"
+                    )
+                ],
+                "Environment": {
+                    "Variables": {
+                        "AME_ANALYTICS_PREFIX": ANALYTICS_PREFIX,
+                        "AME_ANALYTICS_HMAC_SECRET_REF": _ref("AnalyticsHmacSecret"),
+                    }
+                },
+            }
+        },
         "AnalyticsQuickSightDataSource": {
             "Type": "AWS::QuickSight::DataSource",
             "Condition": "HasQuickSight",
@@ -173,10 +239,19 @@ def resources(bucket_name: str, bucket_logical_id: str) -> dict[str, Any]:
                 "Name": _sub("AME ${Stage} analytics"),
                 "Type": "ATHENA",
                 "DataSourceParameters": {"AthenaParameters": {"WorkGroup": _ref("AnalyticsWorkGroup")}},
-                "Permissions": [{"Principal": _ref("QuickSightPrincipalArn"), "Actions": [
-                    "quicksight:DescribeDataSource", "quicksight:DescribeDataSourcePermissions",
-                    "quicksight:PassDataSource", "quicksight:UpdateDataSource", "quicksight:DeleteDataSource",
-                    "quicksight:UpdateDataSourcePermissions"]}],
+                "Permissions": [
+                    {
+                        "Principal": _ref("QuickSightPrincipalArn"),
+                        "Actions": [
+                            "quicksight:DescribeDataSource",
+                            "quicksight:DescribeDataSourcePermissions",
+                            "quicksight:PassDataSource",
+                            "quicksight:UpdateDataSource",
+                            "quicksight:DeleteDataSource",
+                            "quicksight:UpdateDataSourcePermissions",
+                        ],
+                    }
+                ],
             },
         },
     }
@@ -185,21 +260,29 @@ def resources(bucket_name: str, bucket_logical_id: str) -> dict[str, Any]:
     for table, columns in DIMENSIONS.items():
         out[logical_table_id(table)] = _table(bucket_name, table, columns, partitioned=False)
     for name, sql in named_queries().items():
-        out[query_logical_id(name)] = {"Type": "AWS::Athena::NamedQuery", "Properties": {
-            "Name": name, "Description": _description(sql), "Database": _ref("AnalyticsDatabaseName"),
-            "QueryString": sql, "WorkGroup": _ref("AnalyticsWorkGroup")}}
+        out[query_logical_id(name)] = {
+            "Type": "AWS::Athena::NamedQuery",
+            "Properties": {
+                "Name": name,
+                "Description": _description(sql),
+                "Database": _ref("AnalyticsDatabaseName"),
+                "QueryString": sql,
+                "WorkGroup": _ref("AnalyticsWorkGroup"),
+            },
+        }
     return out
 
 
 def outputs() -> dict[str, Any]:
-    return {"AnalyticsDatabaseName": {"Value": _ref("AnalyticsDatabase")},
-            "AnalyticsWorkGroupName": {"Value": _ref("AnalyticsWorkGroup")}}
+    return {
+        "AnalyticsDatabaseName": {"Value": _ref("AnalyticsDatabase")},
+        "AnalyticsWorkGroupName": {"Value": _ref("AnalyticsWorkGroup")},
+    }
 
 
 def extend(template: dict[str, Any], stage: str, bucket_name: str, bucket_logical_id: str) -> dict[str, Any]:
     """Adds the analytics parameters, conditions, resources and outputs; merges into the export function."""
-    for section, extra in (("Parameters", parameters(stage)), ("Conditions", conditions()),
-                           ("Outputs", outputs())):
+    for section, extra in (("Parameters", parameters(stage)), ("Conditions", conditions()), ("Outputs", outputs())):
         overlap = set(extra) & set(template.setdefault(section, {}))
         if overlap:
             raise ValueError(f"{section} defined twice: {sorted(overlap)}")

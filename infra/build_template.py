@@ -9,46 +9,88 @@ module of infra/template/; this file puts them together.
 
 Usage: python infra/build_template.py [--out build/merge-template.json] [--stage dev]
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from chalicelib.queues import QUEUES, QueueSpec  # noqa: E402
-
-from infra.template import (  # noqa: E402
-    api, bucket, cache, database, functions as function_section, monitoring, network, parameters, queues as queue_section,
+from chalicelib.queues import QUEUES, QueueSpec
+from infra import portal_template as portal
+from infra.template import (
+    api,
+    bucket,
+    cache,
+    database,
+    monitoring,
+    network,
+    parameters,
     state_machine,
 )
-from infra.template.common import (  # noqa: E402
-    ASL_FILE, BUCKET_NAME, RETRY_PARAMETERS, STATE_MACHINE, TemplateError, dlq_logical_id, get_att, ref, sub, API_NAME,
+from infra.template import (
+    functions as function_section,
 )
-from infra import portal_template as portal  # noqa: E402
-from infra.template.inventory import FUNCTION_ACCESS, Access, AppFunction, app_functions, load_app  # noqa: E402
+from infra.template import (
+    queues as queue_section,
+)
+from infra.template.common import (
+    API_NAME,
+    ASL_FILE,
+    BUCKET_NAME,
+    RETRY_PARAMETERS,
+    STATE_MACHINE,
+    TemplateError,
+    dlq_logical_id,
+    get_att,
+    ref,
+    sub,
+)
+from infra.template.inventory import FUNCTION_ACCESS, Access, AppFunction, app_functions, load_app
 
-__all__ = ["ASL_FILE", "FUNCTION_ACCESS", "RETRY_PARAMETERS", "STATE_MACHINE", "Access", "AppFunction",
-           "TemplateError", "app_functions", "build_template", "dlq_logical_id", "load_app", "main"]
+__all__ = [
+    "ASL_FILE",
+    "FUNCTION_ACCESS",
+    "RETRY_PARAMETERS",
+    "STATE_MACHINE",
+    "Access",
+    "AppFunction",
+    "TemplateError",
+    "app_functions",
+    "build_template",
+    "dlq_logical_id",
+    "load_app",
+    "main",
+]
 
 
-def build_template(app: Any = None, queues: Mapping[str, QueueSpec] = QUEUES, stage: str = "dev",
-                   asl_text: str | None = None) -> dict[str, Any]:
+def build_template(
+    app: Any = None, queues: Mapping[str, QueueSpec] = QUEUES, stage: str = "dev", asl_text: str | None = None
+) -> dict[str, Any]:
     """The merge template as a dict; raises TemplateError when the app, queues.py and the ASL disagree."""
     app = app if app is not None else load_app()
     functions = app_functions(app)
     asl_text = asl_text if asl_text is not None else (ROOT / ASL_FILE).read_text(encoding="utf-8")
     consumer_timeouts = {s.consumer: s.consumer_timeout for s in queues.values() if s.consumer}
     resources: dict[str, Any] = {}
-    for section in (network.resources(), database.resources(), cache.resources(), bucket.resources(), portal.resources(),
-                    queue_section.resources(queues, consumer_timeouts),
-                    function_section.resources(functions, queues), state_machine.resources(asl_text, functions),
-                    monitoring.resources(functions, queues)):
+    for section in (
+        network.resources(),
+        database.resources(),
+        cache.resources(),
+        bucket.resources(),
+        portal.resources(),
+        queue_section.resources(queues, consumer_timeouts),
+        function_section.resources(functions, queues),
+        state_machine.resources(asl_text, functions),
+        monitoring.resources(functions, queues),
+    ):
         overlap = set(section) & set(resources)
         if overlap:
             raise TemplateError(f"logical ids defined twice: {sorted(overlap)}")

@@ -9,6 +9,7 @@ packaging anything, and says all that is missing at once. It uses boto3 alone: u
 the template to S3, then one change set with the SAM transform (what `aws cloudformation package` +
 `aws cloudformation deploy` do; docs/deploy.md gives those commands too). Never shipped to Lambda.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,9 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -56,8 +58,14 @@ def _tool(name: str) -> str:
 
 # ---------------------------------------------------------------------------------------------- checks
 
-def preflight(stage: str | None, environ: Mapping[str, str], need_credentials: bool,
-              parameters_file: Path | None = None, artifact_bucket: str | None = None) -> list[str]:
+
+def preflight(
+    stage: str | None,
+    environ: Mapping[str, str],
+    need_credentials: bool,
+    parameters_file: Path | None = None,
+    artifact_bucket: str | None = None,
+) -> list[str]:
     """Every problem that would stop the run, in words a person can act on; empty when all is set."""
     problems: list[str] = []
     if not stage:
@@ -67,12 +75,16 @@ def preflight(stage: str | None, environ: Mapping[str, str], need_credentials: b
     elif stage not in _chalice_stages():
         problems.append(f"stage {stage!r} is not in .chalice/config.json (stages: {', '.join(_chalice_stages())})")
     if not environ.get("AWS_DEFAULT_REGION"):
-        problems.append("AWS_DEFAULT_REGION is not set (chalice package and CloudFormation need a region), "
-                        "e.g. export AWS_DEFAULT_REGION=sa-east-1")
+        problems.append(
+            "AWS_DEFAULT_REGION is not set (chalice package and CloudFormation need a region), "
+            "e.g. export AWS_DEFAULT_REGION=sa-east-1"
+        )
     if need_credentials:
         if not has_credentials(environ):
-            problems.append("no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY "
-                            "(and AWS_SESSION_TOKEN), or run `aws sso login`")
+            problems.append(
+                "no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY "
+                "(and AWS_SESSION_TOKEN), or run `aws sso login`"
+            )
         if not artifact_bucket:
             problems.append("no artifact bucket: pass ARTIFACT_BUCKET=<S3 bucket for code and templates>")
         if parameters_file is not None:
@@ -112,6 +124,7 @@ def _chalice_stages() -> list[str]:
 
 # ---------------------------------------------------------------------------------------------- package
 
+
 def package(stage: str, out_dir: Path, environ: Mapping[str, str] | None = None, trim: bool = True) -> dict[str, Any]:
     """Merge template + `chalice package` + the ASL beside sam.json (its DefinitionUri is relative), in the
     form DefinitionSubstitutions fills (chalicelib.asl.definition_for_substitutions)."""
@@ -122,29 +135,47 @@ def package(stage: str, out_dir: Path, environ: Mapping[str, str] | None = None,
     package_dir = out_dir / "package"
     if package_dir.exists():
         shutil.rmtree(package_dir)
-    subprocess.run([_tool("chalice"), "--project-dir", str(ROOT), "package", "--stage", stage,
-                    "--merge-template", str(merge_file), str(package_dir)], check=True, env=env, cwd=ROOT)
+    subprocess.run(
+        [
+            _tool("chalice"),
+            "--project-dir",
+            str(ROOT),
+            "package",
+            "--stage",
+            stage,
+            "--merge-template",
+            str(merge_file),
+            str(package_dir),
+        ],
+        check=True,
+        env=env,
+        cwd=ROOT,
+    )
     (package_dir / ASL_FILE).write_text(packaged_definition(), encoding="utf-8")
     zip_path = package_dir / "deployment.zip"
     raw_size = zip_path.stat().st_size
     removed = trim_package(zip_path) if trim else []
-    return {"template": package_dir / "sam.json", "zip": zip_path, "zip_bytes_chalice": raw_size,
-            "zip_bytes": zip_path.stat().st_size, "removed": removed}
+    return {
+        "template": package_dir / "sam.json",
+        "zip": zip_path,
+        "zip_bytes_chalice": raw_size,
+        "zip_bytes": zip_path.stat().st_size,
+        "removed": removed,
+    }
 
 
 def _dist_name(top: str) -> str:
     return re.split(r"-\d", top, maxsplit=1)[0].lower()
 
 
-def trim_package(zip_path: Path, rules: Iterable[tuple[str, str]] = None) -> list[str]:
+def trim_package(zip_path: Path, rules: Iterable[tuple[str, str]] | None = None) -> list[str]:
     """Drops from the zip what the Lambda runtime already has and what AME never loads (TRIM_RULES);
     returns the rules that removed something. The bench and the deploy test import the app from the result."""
     rules = list(TRIM_RULES if rules is None else rules)
     compiled = [(re.compile(pattern), reason) for pattern, reason in rules]
     trimmed = zip_path.with_suffix(".trimmed.zip")
     hit: set[str] = set()
-    with zipfile.ZipFile(zip_path) as src, \
-            zipfile.ZipFile(trimmed, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as dst:
+    with zipfile.ZipFile(zip_path) as src, zipfile.ZipFile(trimmed, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as dst:
         for info in src.infolist():
             name = info.filename
             top = name.split("/", 1)[0]
@@ -173,15 +204,16 @@ def render_asl_for_lint(asl_text: str) -> str:
     without `--ignore=URI`."""
     from chalicelib.asl import load_definition, placeholders, render_definition
 
-    values = {name: f"arn:aws:lambda:us-east-1:123456789012:function:ame-{name.removesuffix('Arn')}"
-              for name in placeholders(asl_text)}
+    values = {
+        name: f"arn:aws:lambda:us-east-1:123456789012:function:ame-{name.removesuffix('Arn')}"
+        for name in placeholders(asl_text)
+    }
     return json.dumps(render_definition(load_definition(asl_text), values), indent=2, ensure_ascii=False)
 
 
 def validate(template: Path, asl_out: Path) -> list[str]:
     """cfn-lint errors (E*) of the packaged template and statelint problems of the rendered ASL."""
-    lint = subprocess.run([_tool("cfn-lint"), "--format", "parseable", str(template)],
-                          capture_output=True, text=True)
+    lint = subprocess.run([_tool("cfn-lint"), "--format", "parseable", str(template)], capture_output=True, text=True)
     errors = [line for line in lint.stdout.splitlines() if re.search(r":E\d{4}:", line)]
     if (lint.returncode & 1 or lint.returncode & 2) and not errors:  # bit mask: 2 errors, 4 warnings, 8 info
         errors.append(f"cfn-lint failed: {lint.stderr.strip() or lint.stdout.strip()}")
@@ -193,6 +225,7 @@ def validate(template: Path, asl_out: Path) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------- deploy
+
 
 def for_upload(template: Mapping[str, Any], code_s3_uri: str, asl_location: Mapping[str, str]) -> dict[str, Any]:
     """The packaged template with local CodeUri/DefinitionUri replaced by their S3 copies."""
@@ -217,12 +250,23 @@ def plan_upload(stage: str, package_info: Mapping[str, Any], bucket: str) -> dic
     zip_path, asl_path = Path(package_info["zip"]), template_path.parent / ASL_FILE
     code_key, asl_key = key_for(zip_path, ".zip"), key_for(asl_path, ".asl.json")
     ready = template_path.with_name("sam.s3.json")
-    ready.write_text(json.dumps(for_upload(json.loads(template_path.read_text(encoding="utf-8")),
-                                           f"s3://{bucket}/{code_key}", {"Bucket": bucket, "Key": asl_key})),
-                     encoding="utf-8")
+    ready.write_text(
+        json.dumps(
+            for_upload(
+                json.loads(template_path.read_text(encoding="utf-8")),
+                f"s3://{bucket}/{code_key}",
+                {"Bucket": bucket, "Key": asl_key},
+            )
+        ),
+        encoding="utf-8",
+    )
     template_key = key_for(ready, ".template.json")
-    return {"bucket": bucket, "template": ready, "template_key": template_key,
-            "uploads": [(zip_path, code_key), (asl_path, asl_key), (ready, template_key)]}
+    return {
+        "bucket": bucket,
+        "template": ready,
+        "template_key": template_key,
+        "uploads": [(zip_path, code_key), (asl_path, asl_key), (ready, template_key)],
+    }
 
 
 def deploy(stage: str, plan: Mapping[str, Any], parameters: Mapping[str, str], stack_name: str) -> str:
@@ -241,9 +285,13 @@ def deploy(stage: str, plan: Mapping[str, Any], parameters: Mapping[str, str], s
         change_type = "CREATE"
     name = "ame-" + hashlib.sha256(plan["template_key"].encode()).hexdigest()[:12]
     cfn.create_change_set(
-        StackName=stack_name, ChangeSetName=name, ChangeSetType=change_type, TemplateURL=url,
+        StackName=stack_name,
+        ChangeSetName=name,
+        ChangeSetType=change_type,
+        TemplateURL=url,
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in {"Stage": stage, **parameters}.items()],
-        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"], Tags=[{"Key": "app", "Value": "ame"}],
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+        Tags=[{"Key": "app", "Value": "ame"}],
     )
     try:
         cfn.get_waiter("change_set_create_complete").wait(StackName=stack_name, ChangeSetName=name)
@@ -251,7 +299,7 @@ def deploy(stage: str, plan: Mapping[str, Any], parameters: Mapping[str, str], s
         reason = cfn.describe_change_set(StackName=stack_name, ChangeSetName=name).get("StatusReason", "")
         if "didn't contain changes" in reason or "No updates" in reason:
             return f"{stack_name}: nothing to change"
-        raise DeployError(f"change set {name} failed: {reason}")
+        raise DeployError(f"change set {name} failed: {reason}") from None
     cfn.execute_change_set(StackName=stack_name, ChangeSetName=name)
     waiter = "stack_create_complete" if change_type == "CREATE" else "stack_update_complete"
     cfn.get_waiter(waiter).wait(StackName=stack_name, WaiterConfig={"Delay": 15, "MaxAttempts": 240})
@@ -259,6 +307,7 @@ def deploy(stage: str, plan: Mapping[str, Any], parameters: Mapping[str, str], s
 
 
 # ---------------------------------------------------------------------------------------------- cli
+
 
 def _fail(problems: list[str]) -> int:
     print("deploy: cannot go on:\n" + "\n".join(f"  - {p}" for p in problems), file=sys.stderr)
@@ -274,21 +323,31 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--parameters", default=None, help="default infra/parameters/<stage>.json")
     parser.add_argument("--stack-name", default=None, help="default ame-<stage>")
     parser.add_argument("--no-trim", action="store_true", help="keep boto3/botocore in the zip")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="deploy: package, validate and plan the uploads, then stop before calling AWS")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="deploy: package, validate and plan the uploads, then stop before calling AWS",
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
 
     is_deploy = args.command == "deploy"
     params_file = Path(args.parameters or ROOT / "infra" / "parameters" / f"{args.stage}.json") if args.stage else None
-    problems = preflight(args.stage, os.environ, need_credentials=is_deploy and not args.dry_run,
-                         parameters_file=params_file if is_deploy else None, artifact_bucket=args.artifact_bucket)
+    problems = preflight(
+        args.stage,
+        os.environ,
+        need_credentials=is_deploy and not args.dry_run,
+        parameters_file=params_file if is_deploy else None,
+        artifact_bucket=args.artifact_bucket,
+    )
     if problems:
         return _fail(problems)
 
     out_dir = Path(args.out or ROOT / "build" / args.stage)
     info = package(args.stage, out_dir, trim=not args.no_trim)
-    print(f"packaged {info['template']}: deployment.zip {info['zip_bytes'] / 1e6:.1f} MB "
-          f"(chalice: {info['zip_bytes_chalice'] / 1e6:.1f} MB; trimmed: {'; '.join(info['removed']) or 'nothing'})")
+    print(
+        f"packaged {info['template']}: deployment.zip {info['zip_bytes'] / 1e6:.1f} MB "
+        f"(chalice: {info['zip_bytes_chalice'] / 1e6:.1f} MB; trimmed: {'; '.join(info['removed']) or 'nothing'})"
+    )
     if args.command == "validate" or is_deploy:
         errors = validate(Path(info["template"]), out_dir / "statemachine.rendered.json")
         if errors:
@@ -303,9 +362,11 @@ def main(argv: Iterable[str] | None = None) -> int:
         parameters = load_parameters(params_file)
         portal_files = portal_deploy.plan() if parameters.get("PortalDomainPrefix") else None
         if args.dry_run:
-            print(f"dry run: stopping before AWS. Would upload to s3://{plan['bucket']}/: "
-                  + ", ".join(key for _, key in plan["uploads"])
-                  + f"; then create and execute a change set on stack {stack} from {plan['template']}")
+            print(
+                f"dry run: stopping before AWS. Would upload to s3://{plan['bucket']}/: "
+                + ", ".join(key for _, key in plan["uploads"])
+                + f"; then create and execute a change set on stack {stack} from {plan['template']}"
+            )
             if portal_files is not None:
                 print(portal_deploy.describe(portal_files))
             return 0

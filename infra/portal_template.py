@@ -4,6 +4,7 @@ same origin (no CORS), and a Cognito user pool whose access tokens AME accepts (
 
 Everything here exists only when the `PortalDomainPrefix` parameter is set (condition HasPortal).
 """
+
 from __future__ import annotations
 
 import json
@@ -31,13 +32,25 @@ def _sub(text: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
 def parameters() -> dict[str, Any]:
     return {
         "PortalDomainPrefix": {
-            "Type": "String", "Default": "",
+            "Type": "String",
+            "Default": "",
             "Description": "Cognito hosted sign-in domain prefix of the Portal de Documentos (empty: no portal)",
-            "AllowedPattern": "^$|^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"},
-        "PortalAccessTokenMinutes": {"Type": "Number", "Default": 15, "MinValue": 5, "MaxValue": 1440,
-                                     "Description": "Lifetime of the portal's access tokens (minutes)"},
-        "PortalSessionHours": {"Type": "Number", "Default": 8, "MinValue": 1, "MaxValue": 720,
-                               "Description": "Lifetime of the portal's refresh tokens: a sign-in lasts this long"},
+            "AllowedPattern": "^$|^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$",
+        },
+        "PortalAccessTokenMinutes": {
+            "Type": "Number",
+            "Default": 15,
+            "MinValue": 5,
+            "MaxValue": 1440,
+            "Description": "Lifetime of the portal's access tokens (minutes)",
+        },
+        "PortalSessionHours": {
+            "Type": "Number",
+            "Default": 8,
+            "MinValue": 1,
+            "MaxValue": 720,
+            "Description": "Lifetime of the portal's refresh tokens: a sign-in lasts this long",
+        },
     }
 
 
@@ -47,11 +60,13 @@ def conditions() -> dict[str, Any]:
 
 def content_security_policy() -> dict[str, Any]:
     """As the local stack's (ame_local/portal_site.py), plus Cognito's endpoints the sign-in calls."""
-    return _sub("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
-                "connect-src 'self' https://cognito-idp.${AWS::Region}.amazonaws.com "
-                "https://${PortalDomainPrefix}.auth.${AWS::Region}.amazoncognito.com; object-src 'none'; "
-                "base-uri 'self'; form-action 'self' https://${PortalDomainPrefix}.auth.${AWS::Region}.amazoncognito.com; "
-                "frame-ancestors 'none'")
+    return _sub(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+        "connect-src 'self' https://cognito-idp.${AWS::Region}.amazonaws.com "
+        "https://${PortalDomainPrefix}.auth.${AWS::Region}.amazoncognito.com; object-src 'none'; "
+        "base-uri 'self'; form-action 'self' https://${PortalDomainPrefix}.auth.${AWS::Region}.amazoncognito.com; "
+        "frame-ancestors 'none'"
+    )
 
 
 # A viewer-request function: /portal/<route> without a file extension is the SPA's index.html. (Custom
@@ -90,114 +105,260 @@ def handler(event, context):
 
 def resources() -> dict[str, Any]:
     out: dict[str, Any] = {
-        "PortalBucket": {"Type": "AWS::S3::Bucket", "Properties": {
-            "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
-                                               "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
-            "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
-            "BucketEncryption": {"ServerSideEncryptionConfiguration": [
-                {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
-            "VersioningConfiguration": {"Status": "Enabled"}}},
-        "PortalBucketPolicy": {"Type": "AWS::S3::BucketPolicy", "Properties": {
-            "Bucket": _ref("PortalBucket"),
-            "PolicyDocument": {"Version": "2012-10-17", "Statement": [
-                {"Sid": "CloudFrontReadsThroughOAC", "Effect": "Allow",
-                 "Principal": {"Service": "cloudfront.amazonaws.com"}, "Action": "s3:GetObject",
-                 "Resource": _sub("${PortalBucket.Arn}/*"),
-                 "Condition": {"StringEquals": {"AWS:SourceArn": _sub(
-                     "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${PortalDistribution}")}}},
-                {"Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-                 "Resource": [_sub("${PortalBucket.Arn}"), _sub("${PortalBucket.Arn}/*")],
-                 "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}}},
-        "PortalOriginAccessControl": {"Type": "AWS::CloudFront::OriginAccessControl", "Properties": {
-            "OriginAccessControlConfig": {"Name": _sub("ame-portal-${Stage}-${AWS::Region}"),
-                                          "OriginAccessControlOriginType": "s3",
-                                          "SigningBehavior": "always", "SigningProtocol": "sigv4"}}},
-        "PortalHeadersPolicy": {"Type": "AWS::CloudFront::ResponseHeadersPolicy", "Properties": {
-            "ResponseHeadersPolicyConfig": {
-                "Name": _sub("ame-portal-${Stage}-${AWS::Region}"),
-                "SecurityHeadersConfig": {
-                    "ContentSecurityPolicy": {"ContentSecurityPolicy": content_security_policy(), "Override": True},
-                    "StrictTransportSecurity": {"AccessControlMaxAgeSec": 63072000, "IncludeSubdomains": True,
-                                                "Override": True},
-                    "ContentTypeOptions": {"Override": True},
-                    "FrameOptions": {"FrameOption": "DENY", "Override": True},
-                    "ReferrerPolicy": {"ReferrerPolicy": "no-referrer", "Override": True}}}}},
-        "PortalSpaFallback": {"Type": "AWS::CloudFront::Function", "Properties": {
-            "Name": _sub("ame-portal-spa-${Stage}"), "AutoPublish": True, "FunctionCode": SPA_FALLBACK_CODE,
-            "FunctionConfig": {"Comment": "SPA fallback: /portal/<route> is /portal/index.html",
-                               "Runtime": "cloudfront-js-2.0"}}},
-        "PortalDistribution": {"Type": "AWS::CloudFront::Distribution", "Properties": {"DistributionConfig": {
-            "Enabled": True, "Comment": _sub("AME Portal de Documentos (${Stage})"), "HttpVersion": "http2and3",
-            "PriceClass": "PriceClass_100", "IPV6Enabled": True,
-            "Origins": [
-                {"Id": "portal", "DomainName": {"Fn::GetAtt": ["PortalBucket", "RegionalDomainName"]},
-                 "S3OriginConfig": {"OriginAccessIdentity": ""},
-                 "OriginAccessControlId": {"Fn::GetAtt": ["PortalOriginAccessControl", "Id"]}},
-                {"Id": "api", "DomainName": _sub("${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}"),
-                 "OriginPath": API_STAGE_PATH,
-                 "CustomOriginConfig": {"OriginProtocolPolicy": "https-only", "OriginSSLProtocols": ["TLSv1.2"]}},
-            ],
-            "DefaultCacheBehavior": {
-                "TargetOriginId": "portal", "ViewerProtocolPolicy": "redirect-to-https", "Compress": True,
-                "CachePolicyId": CACHING_OPTIMIZED, "ResponseHeadersPolicyId": _ref("PortalHeadersPolicy"),
-                "AllowedMethods": ["GET", "HEAD"],
-                "FunctionAssociations": [{"EventType": "viewer-request",
-                                          "FunctionARN": {"Fn::GetAtt": ["PortalSpaFallback", "FunctionARN"]}}]},
-            "CacheBehaviors": [
-                {"PathPattern": pattern, "TargetOriginId": "api", "ViewerProtocolPolicy": "https-only",
-                 "Compress": True, "CachePolicyId": CACHING_DISABLED,
-                 "OriginRequestPolicyId": ALL_VIEWER_EXCEPT_HOST,
-                 "ResponseHeadersPolicyId": _ref("PortalHeadersPolicy"),
-                 "AllowedMethods": ["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"]}
-                for pattern in ("/v1/*", "/docs*", "/openapi.json")
-            ]}}},
+        "PortalBucket": {
+            "Type": "AWS::S3::Bucket",
+            "Properties": {
+                "PublicAccessBlockConfiguration": {
+                    "BlockPublicAcls": True,
+                    "BlockPublicPolicy": True,
+                    "IgnorePublicAcls": True,
+                    "RestrictPublicBuckets": True,
+                },
+                "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+                "BucketEncryption": {
+                    "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+                },
+                "VersioningConfiguration": {"Status": "Enabled"},
+            },
+        },
+        "PortalBucketPolicy": {
+            "Type": "AWS::S3::BucketPolicy",
+            "Properties": {
+                "Bucket": _ref("PortalBucket"),
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "CloudFrontReadsThroughOAC",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "cloudfront.amazonaws.com"},
+                            "Action": "s3:GetObject",
+                            "Resource": _sub("${PortalBucket.Arn}/*"),
+                            "Condition": {
+                                "StringEquals": {
+                                    "AWS:SourceArn": _sub(
+                                        "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${PortalDistribution}"
+                                    )
+                                }
+                            },
+                        },
+                        {
+                            "Sid": "TlsOnly",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "s3:*",
+                            "Resource": [_sub("${PortalBucket.Arn}"), _sub("${PortalBucket.Arn}/*")],
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        },
+                    ],
+                },
+            },
+        },
+        "PortalOriginAccessControl": {
+            "Type": "AWS::CloudFront::OriginAccessControl",
+            "Properties": {
+                "OriginAccessControlConfig": {
+                    "Name": _sub("ame-portal-${Stage}-${AWS::Region}"),
+                    "OriginAccessControlOriginType": "s3",
+                    "SigningBehavior": "always",
+                    "SigningProtocol": "sigv4",
+                }
+            },
+        },
+        "PortalHeadersPolicy": {
+            "Type": "AWS::CloudFront::ResponseHeadersPolicy",
+            "Properties": {
+                "ResponseHeadersPolicyConfig": {
+                    "Name": _sub("ame-portal-${Stage}-${AWS::Region}"),
+                    "SecurityHeadersConfig": {
+                        "ContentSecurityPolicy": {"ContentSecurityPolicy": content_security_policy(), "Override": True},
+                        "StrictTransportSecurity": {
+                            "AccessControlMaxAgeSec": 63072000,
+                            "IncludeSubdomains": True,
+                            "Override": True,
+                        },
+                        "ContentTypeOptions": {"Override": True},
+                        "FrameOptions": {"FrameOption": "DENY", "Override": True},
+                        "ReferrerPolicy": {"ReferrerPolicy": "no-referrer", "Override": True},
+                    },
+                }
+            },
+        },
+        "PortalSpaFallback": {
+            "Type": "AWS::CloudFront::Function",
+            "Properties": {
+                "Name": _sub("ame-portal-spa-${Stage}"),
+                "AutoPublish": True,
+                "FunctionCode": SPA_FALLBACK_CODE,
+                "FunctionConfig": {
+                    "Comment": "SPA fallback: /portal/<route> is /portal/index.html",
+                    "Runtime": "cloudfront-js-2.0",
+                },
+            },
+        },
+        "PortalDistribution": {
+            "Type": "AWS::CloudFront::Distribution",
+            "Properties": {
+                "DistributionConfig": {
+                    "Enabled": True,
+                    "Comment": _sub("AME Portal de Documentos (${Stage})"),
+                    "HttpVersion": "http2and3",
+                    "PriceClass": "PriceClass_100",
+                    "IPV6Enabled": True,
+                    "Origins": [
+                        {
+                            "Id": "portal",
+                            "DomainName": {"Fn::GetAtt": ["PortalBucket", "RegionalDomainName"]},
+                            "S3OriginConfig": {"OriginAccessIdentity": ""},
+                            "OriginAccessControlId": {"Fn::GetAtt": ["PortalOriginAccessControl", "Id"]},
+                        },
+                        {
+                            "Id": "api",
+                            "DomainName": _sub("${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}"),
+                            "OriginPath": API_STAGE_PATH,
+                            "CustomOriginConfig": {
+                                "OriginProtocolPolicy": "https-only",
+                                "OriginSSLProtocols": ["TLSv1.2"],
+                            },
+                        },
+                    ],
+                    "DefaultCacheBehavior": {
+                        "TargetOriginId": "portal",
+                        "ViewerProtocolPolicy": "redirect-to-https",
+                        "Compress": True,
+                        "CachePolicyId": CACHING_OPTIMIZED,
+                        "ResponseHeadersPolicyId": _ref("PortalHeadersPolicy"),
+                        "AllowedMethods": ["GET", "HEAD"],
+                        "FunctionAssociations": [
+                            {
+                                "EventType": "viewer-request",
+                                "FunctionARN": {"Fn::GetAtt": ["PortalSpaFallback", "FunctionARN"]},
+                            }
+                        ],
+                    },
+                    "CacheBehaviors": [
+                        {
+                            "PathPattern": pattern,
+                            "TargetOriginId": "api",
+                            "ViewerProtocolPolicy": "https-only",
+                            "Compress": True,
+                            "CachePolicyId": CACHING_DISABLED,
+                            "OriginRequestPolicyId": ALL_VIEWER_EXCEPT_HOST,
+                            "ResponseHeadersPolicyId": _ref("PortalHeadersPolicy"),
+                            "AllowedMethods": ["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"],
+                        }
+                        for pattern in ("/v1/*", "/docs*", "/openapi.json")
+                    ],
+                }
+            },
+        },
         # -- sign-in ---------------------------------------------------------------------------------
-        "PortalUserPool": {"Type": "AWS::Cognito::UserPool", "Properties": {
-            "UserPoolName": _sub("ame-portal-${Stage}"),
-            "UserPoolTier": "ESSENTIALS",  # access-token customisation (pre-token trigger V2) needs it
-            "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": True},
-            "UsernameConfiguration": {"CaseSensitive": False},
-            "AutoVerifiedAttributes": ["email"],
-            "Policies": {"PasswordPolicy": {"MinimumLength": 12, "RequireLowercase": True,
-                                            "RequireUppercase": True, "RequireNumbers": True}},
-            "Schema": [
-                {"Name": "name", "AttributeDataType": "String", "Mutable": True, "Required": True},
-                {"Name": "email", "AttributeDataType": "String", "Mutable": True, "Required": True},
-                {"Name": "areas", "AttributeDataType": "String", "Mutable": True,
-                 "StringAttributeConstraints": {"MaxLength": "512"}},
-                {"Name": "scopes", "AttributeDataType": "String", "Mutable": True,
-                 "StringAttributeConstraints": {"MaxLength": "256"}},
-            ],
-            "LambdaConfig": {"PreTokenGenerationConfig": {
-                "LambdaArn": {"Fn::GetAtt": ["PortalPreTokenFunction", "Arn"]}, "LambdaVersion": "V2_0"}}}},
-        "PortalUserPoolDomain": {"Type": "AWS::Cognito::UserPoolDomain", "Properties": {
-            "Domain": _ref("PortalDomainPrefix"), "UserPoolId": _ref("PortalUserPool")}},
-        "PortalUserPoolClient": {"Type": "AWS::Cognito::UserPoolClient", "Properties": {
-            "ClientName": "portal", "UserPoolId": _ref("PortalUserPool"), "GenerateSecret": False,
-            "AllowedOAuthFlowsUserPoolClient": True, "AllowedOAuthFlows": ["code"],
-            "AllowedOAuthScopes": ["openid", "profile", "email"], "SupportedIdentityProviders": ["COGNITO"],
-            "CallbackURLs": [_sub("https://${PortalDistribution.DomainName}/portal/callback")],
-            "LogoutURLs": [_sub("https://${PortalDistribution.DomainName}/portal/")],
-            "ExplicitAuthFlows": ["ALLOW_REFRESH_TOKEN_AUTH"],
-            "EnableTokenRevocation": True, "PreventUserExistenceErrors": "ENABLED",
-            "AccessTokenValidity": _ref("PortalAccessTokenMinutes"),
-            "IdTokenValidity": _ref("PortalAccessTokenMinutes"),
-            "RefreshTokenValidity": _ref("PortalSessionHours"),
-            "TokenValidityUnits": {"AccessToken": "minutes", "IdToken": "minutes", "RefreshToken": "hours"},
-            "ReadAttributes": ["name", "email", "custom:areas"],
-            "WriteAttributes": ["name", "email"]}},
-        "PortalPreTokenRole": {"Type": "AWS::IAM::Role", "Properties": {
-            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [
-                {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
-            "ManagedPolicyArns": [_sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")]}},
-        "PortalPreTokenFunction": {"Type": "AWS::Lambda::Function", "Properties": {
-            "Runtime": "python3.12", "Handler": "index.handler", "Timeout": 5, "MemorySize": 128,
-            "Role": {"Fn::GetAtt": ["PortalPreTokenRole", "Arn"]}, "Code": {"ZipFile": PRE_TOKEN_CODE},
-            "TracingConfig": {"Mode": "Active"}}},
-        "PortalPreTokenPermission": {"Type": "AWS::Lambda::Permission", "Properties": {
-            "Action": "lambda:InvokeFunction", "FunctionName": {"Fn::GetAtt": ["PortalPreTokenFunction", "Arn"]},
-            "Principal": "cognito-idp.amazonaws.com",
-            "SourceArn": {"Fn::GetAtt": ["PortalUserPool", "Arn"]}}},
+        "PortalUserPool": {
+            "Type": "AWS::Cognito::UserPool",
+            "Properties": {
+                "UserPoolName": _sub("ame-portal-${Stage}"),
+                "UserPoolTier": "ESSENTIALS",  # access-token customisation (pre-token trigger V2) needs it
+                "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": True},
+                "UsernameConfiguration": {"CaseSensitive": False},
+                "AutoVerifiedAttributes": ["email"],
+                "Policies": {
+                    "PasswordPolicy": {
+                        "MinimumLength": 12,
+                        "RequireLowercase": True,
+                        "RequireUppercase": True,
+                        "RequireNumbers": True,
+                    }
+                },
+                "Schema": [
+                    {"Name": "name", "AttributeDataType": "String", "Mutable": True, "Required": True},
+                    {"Name": "email", "AttributeDataType": "String", "Mutable": True, "Required": True},
+                    {
+                        "Name": "areas",
+                        "AttributeDataType": "String",
+                        "Mutable": True,
+                        "StringAttributeConstraints": {"MaxLength": "512"},
+                    },
+                    {
+                        "Name": "scopes",
+                        "AttributeDataType": "String",
+                        "Mutable": True,
+                        "StringAttributeConstraints": {"MaxLength": "256"},
+                    },
+                ],
+                "LambdaConfig": {
+                    "PreTokenGenerationConfig": {
+                        "LambdaArn": {"Fn::GetAtt": ["PortalPreTokenFunction", "Arn"]},
+                        "LambdaVersion": "V2_0",
+                    }
+                },
+            },
+        },
+        "PortalUserPoolDomain": {
+            "Type": "AWS::Cognito::UserPoolDomain",
+            "Properties": {"Domain": _ref("PortalDomainPrefix"), "UserPoolId": _ref("PortalUserPool")},
+        },
+        "PortalUserPoolClient": {
+            "Type": "AWS::Cognito::UserPoolClient",
+            "Properties": {
+                "ClientName": "portal",
+                "UserPoolId": _ref("PortalUserPool"),
+                "GenerateSecret": False,
+                "AllowedOAuthFlowsUserPoolClient": True,
+                "AllowedOAuthFlows": ["code"],
+                "AllowedOAuthScopes": ["openid", "profile", "email"],
+                "SupportedIdentityProviders": ["COGNITO"],
+                "CallbackURLs": [_sub("https://${PortalDistribution.DomainName}/portal/callback")],
+                "LogoutURLs": [_sub("https://${PortalDistribution.DomainName}/portal/")],
+                "ExplicitAuthFlows": ["ALLOW_REFRESH_TOKEN_AUTH"],
+                "EnableTokenRevocation": True,
+                "PreventUserExistenceErrors": "ENABLED",
+                "AccessTokenValidity": _ref("PortalAccessTokenMinutes"),
+                "IdTokenValidity": _ref("PortalAccessTokenMinutes"),
+                "RefreshTokenValidity": _ref("PortalSessionHours"),
+                "TokenValidityUnits": {"AccessToken": "minutes", "IdToken": "minutes", "RefreshToken": "hours"},
+                "ReadAttributes": ["name", "email", "custom:areas"],
+                "WriteAttributes": ["name", "email"],
+            },
+        },
+        "PortalPreTokenRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                },
+                "ManagedPolicyArns": [
+                    _sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")
+                ],
+            },
+        },
+        "PortalPreTokenFunction": {
+            "Type": "AWS::Lambda::Function",
+            "Properties": {
+                "Runtime": "python3.12",
+                "Handler": "index.handler",
+                "Timeout": 5,
+                "MemorySize": 128,
+                "Role": {"Fn::GetAtt": ["PortalPreTokenRole", "Arn"]},
+                "Code": {"ZipFile": PRE_TOKEN_CODE},
+                "TracingConfig": {"Mode": "Active"},
+            },
+        },
+        "PortalPreTokenPermission": {
+            "Type": "AWS::Lambda::Permission",
+            "Properties": {
+                "Action": "lambda:InvokeFunction",
+                "FunctionName": {"Fn::GetAtt": ["PortalPreTokenFunction", "Arn"]},
+                "Principal": "cognito-idp.amazonaws.com",
+                "SourceArn": {"Fn::GetAtt": ["PortalUserPool", "Arn"]},
+            },
+        },
     }
     for resource in out.values():
         resource["Condition"] = CONDITION
@@ -212,8 +373,15 @@ def token_issuers() -> dict[str, Any]:
     would then name the client (a dependency cycle); the pool is the portal's alone.
     """
     issuer = "https://cognito-idp.${AWS::Region}.amazonaws.com/${PortalUserPool}"
-    value = {issuer: {"jwks_url": issuer + "/.well-known/jwks.json", "audience": "ame", "audience_claim": "ame_aud",
-                      "caller_claim": "username", "caller_prefix": "portal:"}}
+    value = {
+        issuer: {
+            "jwks_url": issuer + "/.well-known/jwks.json",
+            "audience": "ame",
+            "audience_claim": "ame_aud",
+            "caller_claim": "username",
+            "caller_prefix": "portal:",
+        }
+    }
     return {"Fn::If": [CONDITION, _sub(json.dumps(value, separators=(",", ":"))), ""]}
 
 

@@ -1,4 +1,5 @@
 """Alembic environment: runs AME's migrations on the URL given by the runner, -x url=, or AME_DATABASE_URL."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Programmatic `alembic upgrade head` for tests, the local stack and deploy jobs (dev/ops only)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Shared fixtures: real MariaDB and Redis on loopback (fail under CI=true when missing, never skip)."""
+
 from __future__ import annotations
 
 import os

@@ -1,13 +1,15 @@
 """In-memory fakes of AME's own ports, for unit tests of the services."""
+
 from __future__ import annotations
 
 import copy
 import json
 import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from chalicelib.adapters.db.base import to_db_time
 from chalicelib.adapters.db.workflow_store import (
@@ -34,16 +36,16 @@ from chalicelib.services.ports import (
     ClaimOutcome,
     ClaimRequest,
     ClaimState,
-    Settlement,
     IdempotencyKeyTaken,
     OutboxMessage,
     PartnerUnavailable,
+    Settlement,
 )
 
 
 class FixedClock:
     def __init__(self, start: datetime | None = None):
-        self.current = start or datetime(2026, 11, 29, 10, 0, 0, tzinfo=timezone.utc)
+        self.current = start or datetime(2026, 11, 29, 10, 0, 0, tzinfo=UTC)
 
     def now(self) -> datetime:
         return self.current
@@ -88,11 +90,16 @@ class InMemoryOrderRepository:
                     raise IdempotencyKeyTaken(draft.idempotency_key)
                 self.idempotency[key] = (draft.order_key, draft.request_hash or "")
             order = stored_from_draft(draft)
-            self.orders[draft.order_key] = order.model_copy(update={
-                "amount": order.amount.quantize(CENT), "area_snapshot": _json(draft.area_snapshot),
-                "created_at": created_at, "updated_at": created_at,
-                "requester": min(draft.parties, key=lambda p: p.position),
-                "guarantors": sorted((p for p in draft.parties if p.position != 0), key=lambda p: p.position)})
+            self.orders[draft.order_key] = order.model_copy(
+                update={
+                    "amount": order.amount.quantize(CENT),
+                    "area_snapshot": _json(draft.area_snapshot),
+                    "created_at": created_at,
+                    "updated_at": created_at,
+                    "requester": min(draft.parties, key=lambda p: p.position),
+                    "guarantors": sorted((p for p in draft.parties if p.position != 0), key=lambda p: p.position),
+                }
+            )
             self.histories[draft.order_key] = [StatusChange(status=OrderStatus.RECEIVED, at=created_at)]
             self.outbox[message.message_id] = message
 
@@ -143,9 +150,15 @@ class InMemoryOrderRepository:
         """RECEIVED -> PROCESSING owned by `execution_id`, by compare-and-set."""
         at = _utc(now)
         with self._lock:
-            if self._change_status(order_key, lambda o: o.status is OrderStatus.RECEIVED or o.parked,
-                                   OrderStatus.PROCESSING, PROCESSING_DETAIL, at,
-                                   processing_by=execution_id, next_attempt_at=None):
+            if self._change_status(
+                order_key,
+                lambda o: o.status is OrderStatus.RECEIVED or o.parked,
+                OrderStatus.PROCESSING,
+                PROCESSING_DETAIL,
+                at,
+                processing_by=execution_id,
+                next_attempt_at=None,
+            ):
                 return ClaimOutcome.CLAIMED
             order = self.orders.get(order_key)
         if order is None:
@@ -181,8 +194,12 @@ class InMemoryOrderRepository:
             if order is None or all(p.position != position for p in order.parties):
                 raise UnknownParty(f"{order_key} has no party at position {position}")
             self.evaluations[(order_key, position)] = {
-                "quorum_met": quorum_met, "reason": reason, "evaluation": dumps(evaluation),
-                "participants": participant_rows, "rules": rule_rows}
+                "quorum_met": quorum_met,
+                "reason": reason,
+                "evaluation": dumps(evaluation),
+                "participants": participant_rows,
+                "rules": rule_rows,
+            }
 
     def party_details(self, order_key: str) -> dict[int, dict[str, Any]]:
         order = self.orders.get(order_key)
@@ -200,41 +217,63 @@ class InMemoryOrderRepository:
                 "quorum_met": None if saved.get("quorum_met") is None else bool(saved["quorum_met"]),
                 "reason": saved.get("reason"),
                 "evaluation": json.loads(saved["evaluation"]) if saved.get("evaluation") is not None else None,
-                "participants": [participant_detail(r) for r in sorted(saved.get("participants", []),
-                                                                       key=lambda r: r["cpf"])],
+                "participants": [
+                    participant_detail(r) for r in sorted(saved.get("participants", []), key=lambda r: r["cpf"])
+                ],
                 "rules": [rule_detail(r) for r in sorted(saved.get("rules", []), key=lambda r: r["rule_id"])],
             }
         return details
 
-    def conclude(self, order_key: str, execution_id: str, status: OrderStatus, now: datetime,
-                 detail: str | None, result: dict[str, Any] | None, event: OutboxMessage) -> bool:
+    def conclude(
+        self,
+        order_key: str,
+        execution_id: str,
+        status: OrderStatus,
+        now: datetime,
+        detail: str | None,
+        result: dict[str, Any] | None,
+        event: OutboxMessage,
+    ) -> bool:
         at = _utc(now)
         message = _stored_message(event).model_copy(update={"published_at": None, "attempts": 0})
         detail = detail[:500] if detail else detail
 
         def owned_or_unclaimed(o: StoredOrder) -> bool:
-            return (o.status is OrderStatus.PROCESSING and o.processing_by == execution_id) or \
-                o.status is OrderStatus.RECEIVED
+            return (
+                o.status is OrderStatus.PROCESSING and o.processing_by == execution_id
+            ) or o.status is OrderStatus.RECEIVED
 
         with self._lock:
-            if not self._change_status(order_key, owned_or_unclaimed, status, detail, at, next_attempt_at=None,
-                                       result=None if result is None else _json(result)):
+            if not self._change_status(
+                order_key,
+                owned_or_unclaimed,
+                status,
+                detail,
+                at,
+                next_attempt_at=None,
+                result=None if result is None else _json(result),
+            ):
                 return False
             self.outbox[message.message_id] = message
             return True
 
     # -- RedriveStore ------------------------------------------------------------------------------
-    def park(self, order_key: str, execution_id: str, now: datetime, detail: str,
-             next_attempt_at: datetime) -> bool:
+    def park(self, order_key: str, execution_id: str, now: datetime, detail: str, next_attempt_at: datetime) -> bool:
         at, next_at = _utc(now), _utc(next_attempt_at)
         with self._lock:
             order = self.orders.get(order_key)
             first = order.first_failure_at if order is not None and order.first_failure_at else at
             return self._change_status(
-                order_key, lambda o: o.status is OrderStatus.PROCESSING and o.processing_by == execution_id,
-                OrderStatus.PROCESSING, detail[:500], at, processing_by=None,
+                order_key,
+                lambda o: o.status is OrderStatus.PROCESSING and o.processing_by == execution_id,
+                OrderStatus.PROCESSING,
+                detail[:500],
+                at,
+                processing_by=None,
                 redrive_count=(order.redrive_count + 1) if order is not None else 1,
-                first_failure_at=first, next_attempt_at=next_at)
+                first_failure_at=first,
+                next_attempt_at=next_at,
+            )
 
     def release(self, order_key: str, owner: str | None, now: datetime, detail: str) -> bool:
         at = _utc(now)
@@ -247,13 +286,24 @@ class InMemoryOrderRepository:
         with self._lock:
             order = self.orders.get(order_key)
             count = (order.redrive_count + 1) if order is not None else 1
-            return self._change_status(order_key, stuck, OrderStatus.PROCESSING, detail[:500], at,
-                                       processing_by=None, redrive_count=count, next_attempt_at=at)
+            return self._change_status(
+                order_key,
+                stuck,
+                OrderStatus.PROCESSING,
+                detail[:500],
+                at,
+                processing_by=None,
+                redrive_count=count,
+                next_attempt_at=at,
+            )
 
     def due_for_redrive(self, now: datetime, limit: int) -> list[tuple[str, int]]:
         at = _utc(now)
-        due = [o for o in list(self.orders.values())
-               if o.parked and o.next_attempt_at is not None and o.next_attempt_at <= at]
+        due = [
+            o
+            for o in list(self.orders.values())
+            if o.parked and o.next_attempt_at is not None and o.next_attempt_at <= at
+        ]
         return [(o.order_key, o.redrive_count) for o in sorted(due, key=lambda o: o.next_attempt_at)[:limit]]
 
     def postpone(self, order_key: str, until: datetime) -> None:
@@ -269,26 +319,39 @@ class InMemoryOrderRepository:
             order = self.orders.get(order_key)
             if order is None or not order.parked:
                 return None
-            self.orders[order_key] = order.model_copy(update={
-                "redrive_count": order.redrive_count + 1, "next_attempt_at": next_at, "updated_at": at})
+            self.orders[order_key] = order.model_copy(
+                update={"redrive_count": order.redrive_count + 1, "next_attempt_at": next_at, "updated_at": at}
+            )
             return order.redrive_count + 1
 
     def stale_orders(self, status: OrderStatus, updated_before: datetime, limit: int) -> list[tuple[str, str | None]]:
         before = _utc(updated_before)
-        stale = [o for o in list(self.orders.values())
-                 if o.status is OrderStatus(status) and o.updated_at < before]
+        stale = [o for o in list(self.orders.values()) if o.status is OrderStatus(status) and o.updated_at < before]
         return [(o.order_key, o.processing_by) for o in sorted(stale, key=lambda o: o.updated_at)[:limit]]
 
     # -- the one status change (SqlStore._change_status) -----------------------------------------------
-    def _change_status(self, order_key: str, when: Callable[[StoredOrder], bool], status: OrderStatus,
-                       detail: str | None, at: datetime, **values: Any) -> bool:
+    def _change_status(
+        self,
+        order_key: str,
+        when: Callable[[StoredOrder], bool],
+        status: OrderStatus,
+        detail: str | None,
+        at: datetime,
+        **values: Any,
+    ) -> bool:
         with self._lock:
             order = self.orders.get(order_key)
             if order is None or not when(order):
                 return False
-            self.orders[order_key] = order.model_copy(update={
-                "status": OrderStatus(status), "status_detail": detail, "version": order.version + 1,
-                "updated_at": at, **values})
+            self.orders[order_key] = order.model_copy(
+                update={
+                    "status": OrderStatus(status),
+                    "status_detail": detail,
+                    "version": order.version + 1,
+                    "updated_at": at,
+                    **values,
+                }
+            )
             self.histories[order_key].append(StatusChange(status=OrderStatus(status), detail=detail, at=at))
             return True
 
@@ -308,7 +371,7 @@ CENT = Decimal("0.01")
 
 def _utc(value: datetime) -> datetime:
     """As the database keeps it: UTC; a naive time is refused as the SQL adapter refuses it."""
-    return to_db_time(value).replace(tzinfo=timezone.utc)
+    return to_db_time(value).replace(tzinfo=UTC)
 
 
 def _json(value: Any) -> Any:
@@ -317,9 +380,12 @@ def _json(value: Any) -> Any:
 
 
 def _stored_message(message: OutboxMessage) -> OutboxMessage:
-    return message.model_copy(update={
-        "created_at": _utc(message.created_at),
-        "published_at": None if message.published_at is None else _utc(message.published_at)})
+    return message.model_copy(
+        update={
+            "created_at": _utc(message.created_at),
+            "published_at": None if message.published_at is None else _utc(message.published_at),
+        }
+    )
 
 
 @dataclass
@@ -351,8 +417,15 @@ class InMemoryDeliveryRepository:
 
     def order_contexts(self, order_keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         found = {k: self._orders.orders[k] for k in order_keys if k in self._orders.orders}
-        return {k: {"order_key": k, "status": o.status.value, "area_code": o.area_code,
-                    "area_snapshot": o.area_snapshot or {}} for k, o in found.items()}
+        return {
+            k: {
+                "order_key": k,
+                "status": o.status.value,
+                "area_code": o.area_code,
+                "area_snapshot": o.area_snapshot or {},
+            }
+            for k, o in found.items()
+        }
 
     def claim_many(self, requests: Sequence[ClaimRequest], now: datetime, lease_seconds: float) -> list[Claim]:
         if not requests:
@@ -371,15 +444,24 @@ class InMemoryDeliveryRepository:
                 if key in taken:
                     claims[i] = Claim(ClaimState.BUSY, 1 if row is None else row.attempts + 1, until)
                 elif row is None:
-                    self.rows[key] = DeliveryRow(request.order_key, request.channel, request.kind,
-                                                 request.target[:500] if request.target else None,
-                                                 attempts=1, lease_until=until, first_attempt_at=at,
-                                                 last_attempt_at=at)
+                    self.rows[key] = DeliveryRow(
+                        request.order_key,
+                        request.channel,
+                        request.kind,
+                        request.target[:500] if request.target else None,
+                        attempts=1,
+                        lease_until=until,
+                        first_attempt_at=at,
+                        last_attempt_at=at,
+                    )
                     claims[i] = Claim(ClaimState.CLAIMED, 1, until)
                 elif row.status == DELIVERED:
                     claims[i] = Claim(ClaimState.DELIVERED, row.attempts)
-                elif live is not None and live.status != DELIVERED and (
-                        live.lease_until is None or live.lease_until <= at):
+                elif (
+                    live is not None
+                    and live.status != DELIVERED
+                    and (live.lease_until is None or live.lease_until <= at)
+                ):
                     live.attempts += 1
                     live.lease_until, live.last_attempt_at = until, at
                     live.first_attempt_at = live.first_attempt_at or at
@@ -406,12 +488,24 @@ class InMemoryDeliveryRepository:
                 self._record_history(s.order_key, (s.history_detail or "")[:500], _utc(s.at))
 
     def for_order(self, order_key: str) -> list[dict[str, Any]]:
-        rows = sorted((r for r in list(self.rows.values()) if r.order_key == order_key),
-                      key=lambda r: (r.kind, r.channel))
-        return [{"channel": r.channel, "kind": r.kind, "target": r.target, "status": r.status,
-                 "attempts": r.attempts, "last_error": r.last_error, "message_id": r.message_id,
-                 "first_attempt_at": r.first_attempt_at, "last_attempt_at": r.last_attempt_at,
-                 "delivered_at": r.delivered_at} for r in rows]
+        rows = sorted(
+            (r for r in list(self.rows.values()) if r.order_key == order_key), key=lambda r: (r.kind, r.channel)
+        )
+        return [
+            {
+                "channel": r.channel,
+                "kind": r.kind,
+                "target": r.target,
+                "status": r.status,
+                "attempts": r.attempts,
+                "last_error": r.last_error,
+                "message_id": r.message_id,
+                "first_attempt_at": r.first_attempt_at,
+                "last_attempt_at": r.last_attempt_at,
+                "delivered_at": r.delivered_at,
+            }
+            for r in rows
+        ]
 
     def _record_history(self, order_key: str, detail: str, at: datetime) -> None:
         """A failed delivery is logged under the order's current status."""

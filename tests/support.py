@@ -1,20 +1,23 @@
 """Helpers the suites (and benches) share: waiting on a condition, a simulator seed whose area calls our
 receiver, and a throwaway MariaDB database."""
+
 from __future__ import annotations
 
 import json
 import shutil
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ame_local.config import REPO_ROOT
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05,
-             what: str = "condition") -> Any:
+def wait_for(
+    predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05, what: str = "condition"
+) -> Any:
     """Poll until predicate() is truthy and return its value; fail naming `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:

@@ -1,4 +1,5 @@
 """Run the partner simulator alone: python -m ame_local.simulator --port 8100 [--faults JSON]."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,15 +18,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8100)
     parser.add_argument("--seed-dir", default=None, help="folder with areas/domains/powers/people/operators.json")
     parser.add_argument(
-        "--faults", default=None,
+        "--faults",
+        default=None,
         help='JSON, e.g. \'{"poderes": {"latency_ms": 100, "error_rate": 0.2}}\'; change later via /_admin/faults',
     )
     parser.add_argument("--fault-seed", default="0", help="seed of the fault dice (reproducible runs)")
     parser.add_argument("--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s %(message)s"
+    )
     # Before the banner: whoever reads the banner may send SIGTERM at once.
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
@@ -35,8 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"partner simulator could not start: {exc}", file=sys.stderr)
         return 2
-    print(f"partner simulator on {simulator.url} (admin: {simulator.url}/_admin/counters); Ctrl-C stops it",
-          flush=True)
+    print(f"partner simulator on {simulator.url} (admin: {simulator.url}/_admin/counters); Ctrl-C stops it", flush=True)
     try:
         while not done.wait(0.5):  # short waits keep Ctrl-C responsive
             pass

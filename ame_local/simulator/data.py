@@ -1,4 +1,5 @@
 """Seed data: the partners' answers, loaded from JSON files and indexed for lookups."""
+
 from __future__ import annotations
 
 import json

@@ -1,10 +1,12 @@
 """Per-partner fault settings and the seeded dice that decide which call fails."""
+
 from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Mapping
+from typing import Any
 
 PARTNERS = ("parametrizador", "dominios", "poderes", "pessoas", "cadastro", "notificacao")
 
@@ -36,7 +38,7 @@ class Fault:
             raise ValueError("down must be true or false")
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> "Fault":
+    def from_mapping(cls, data: Mapping[str, Any]) -> Fault:
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:

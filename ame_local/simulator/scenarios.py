@@ -5,9 +5,11 @@ evaluation date from 2026-11-29 to 2099-04-30 (no seeded mandate starts or ends 
 A PJ scenario holds in its `role` (requester powers are ASSINAR_CCB, guarantor powers PRESTAR_AVAL);
 a PF scenario holds in either role. To judge a guarantor alone, pair it with a QUORUM_AB requester.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 AREA_CREDITO_PJ = "CREDITO_PJ"  # active, powers and operator checks, has a webhook
 AREA_WITHOUT_WEBHOOK = "CAMBIO_PF"  # active, no webhook (result queue only)
@@ -169,7 +171,7 @@ def order_body(
     document_type: str = DOCUMENT_TYPE_ACTIVE,
     external_reference: str | None = None,
 ) -> dict[str, Any]:
-    """A POST /v1/orders body (contracts §2) built from scenario names."""
+    """A POST /v1/orders body (docs/contracts.md §2) built from scenario names."""
     body: dict[str, Any] = {
         "area_code": area_code,
         "product_code": product_code,

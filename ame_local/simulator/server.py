@@ -1,17 +1,20 @@
-"""The partner simulator: every partner of contracts §1 behind one loopback URL, with faults and counters."""
+"""The partner simulator: every partner of docs/contracts.md §1 behind one loopback URL, with faults and counters."""
+
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
 import sys
 import threading
 import time
+from collections.abc import Callable, Mapping
 from functools import partial
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ame_local.simulator.data import SeedData, load_seed
@@ -26,7 +29,7 @@ from ame_local.simulator.faults import (
 
 logger = logging.getLogger("ame_local.simulator")
 
-#: The real Pessoas and Cadastro Único refuse bigger searches (contracts §1).
+#: The real Pessoas and Cadastro Único refuse bigger searches (docs/contracts.md §1).
 MAX_CPFS_PER_SEARCH = 100
 MAX_BODY_BYTES = 1024 * 1024
 CHANNELS = frozenset({"EMAIL", "SMS"})
@@ -93,8 +96,10 @@ class Simulator:
         self._connections: set[socket.socket] = set()
         self._server = _Server((host, port), _Handler, self)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-            name="partner-simulator", daemon=True,
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="partner-simulator",
+            daemon=True,
         )
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -110,7 +115,7 @@ class Simulator:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> "Simulator":
+    def start(self) -> Simulator:
         self._thread.start()
         return self
 
@@ -126,13 +131,11 @@ class Simulator:
         with self._lock:
             connections = list(self._connections)
         for conn in connections:
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         self._thread.join(timeout=5)
 
-    def __enter__(self) -> "Simulator":
+    def __enter__(self) -> Simulator:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -308,7 +311,7 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.simulator._track(self.connection, alive=False)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         from ame_local.access_log import access_line
 
         logger.debug("%s - %s", self.address_string(), access_line(format, *args))
@@ -333,9 +336,7 @@ class _Handler(BaseHTTPRequestHandler):
         payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
         problem = isinstance(body, dict) and "title" in body and status >= 400
         self.send_response(status)
-        self.send_header(
-            "Content-Type", "application/problem+json" if problem else "application/json; charset=utf-8"
-        )
+        self.send_header("Content-Type", "application/problem+json" if problem else "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
@@ -391,8 +392,9 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         if verdict.outcome in ("down", "error"):
             title = "Parceiro fora do ar" if verdict.outcome == "down" else "Falha simulada"
-            self._send_json(503, _problem(503, title, f"{partner}: falha injetada pelo simulador"),
-                            {"Retry-After": "1"})
+            self._send_json(
+                503, _problem(503, title, f"{partner}: falha injetada pelo simulador"), {"Retry-After": "1"}
+            )
             return True
         if verdict.outcome == "timeout" and simulator._sleep(verdict.timeout_sleep_s):
             self.close_connection = True
@@ -401,8 +403,7 @@ class _Handler(BaseHTTPRequestHandler):
         # request its caller had already given up on (a retried notification then answers 200).
         return False
 
-    def _answer(self, handler: Callable[..., tuple[int, Any]], params: dict[str, str], raw: bytes,
-                method: str) -> None:
+    def _answer(self, handler: Callable[..., tuple[int, Any]], params: dict[str, str], raw: bytes, method: str) -> None:
         body: Any = None
         if method == "POST":
             try:

@@ -1,11 +1,13 @@
 """AWS adapters: SQS message queue and redelivery, Step Functions workflow starter, Secrets Manager secrets."""
+
 from __future__ import annotations
 
 import json
 import logging
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from chalicelib.queues import queue_name
 
@@ -100,8 +102,10 @@ class SqsRedelivery:
         seconds = max(0, min(int(seconds), self.MAX_VISIBILITY_SECONDS))
         try:
             self._client.get().change_message_visibility(
-                QueueUrl=self._url(record["eventSourceARN"]), ReceiptHandle=record["receiptHandle"],
-                VisibilityTimeout=seconds)
+                QueueUrl=self._url(record["eventSourceARN"]),
+                ReceiptHandle=record["receiptHandle"],
+                VisibilityTimeout=seconds,
+            )
         except Exception as exc:
             # The record still comes back, after the queue's own visibility timeout instead.
             logger.warning("could not delay the retry of %s: %s", record["messageId"], type(exc).__name__)
@@ -111,8 +115,10 @@ class SqsRedelivery:
         self._client.get().send_message(
             QueueUrl=self._url(record["eventSourceARN"], "-dlq"),
             MessageBody=record.get(WIRE_BODY, record["body"]),
-            MessageAttributes={"ame-dead-letter-reason": {"DataType": "String", "StringValue": reason[:1000]},
-                               "ame-source-message-id": {"DataType": "String", "StringValue": record["messageId"]}},
+            MessageAttributes={
+                "ame-dead-letter-reason": {"DataType": "String", "StringValue": reason[:1000]},
+                "ame-source-message-id": {"DataType": "String", "StringValue": record["messageId"]},
+            },
         )
 
 

@@ -7,13 +7,15 @@ the partner. After `open_seconds` it half-opens: one probe call at a time goes t
 closes it, a failure opens it again. Only transient failures (PartnerUnavailable) count: a 404 or a
 permanent rejection says the partner is up.
 """
+
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from chalicelib.services.ports import PartnerUnavailable
 
@@ -126,7 +128,7 @@ class RedisBreakerStore:
             return default
         try:
             return fn()
-        except Exception as exc:  # noqa: BLE001 — redis.RedisError or OSError: closed, never broken
+        except Exception as exc:
             self._gate.failed(operation, exc)
             return default
 
@@ -182,9 +184,14 @@ class RedisBreakerStore:
 
 
 class CircuitBreaker:
-    def __init__(self, partner: str, store: BreakerStore, policy: BreakerPolicy = BreakerPolicy(),
-                 clock: Callable[[], float] = time.time,
-                 on_state: Callable[[str, bool], Any] | None = None):
+    def __init__(
+        self,
+        partner: str,
+        store: BreakerStore,
+        policy: BreakerPolicy = BreakerPolicy(),
+        clock: Callable[[], float] = time.time,
+        on_state: Callable[[str, bool], Any] | None = None,
+    ):
         self.partner = partner
         self._store = store
         self._policy = policy

@@ -1,4 +1,5 @@
 """TTL caches for partner answers (area settings, domain values): Redis when configured, else in-process."""
+
 from __future__ import annotations
 
 import json
@@ -6,7 +7,8 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import redis
@@ -75,7 +77,7 @@ class RedisCache:
 
     def __init__(
         self,
-        client: "str | redis.Redis",
+        client: str | redis.Redis,
         prefix: str = "ame:",
         *,
         socket_timeout: float = 0.25,
@@ -120,7 +122,6 @@ class RedisCache:
         except self._errors as exc:
             self._gate.failed("set", exc)
 
-
     def get_many_json(self, keys: list[str]) -> list[Any | None]:
         """One round trip for many keys (MGET); a miss for each on Redis trouble."""
         if not keys or self._gate.skipping():
@@ -150,15 +151,17 @@ class RedisCache:
         except self._errors as exc:
             self._gate.failed("mset", exc)
 
-def redis_client(url: str, socket_timeout: float = 0.25) -> "redis.Redis":
+
+def redis_client(url: str, socket_timeout: float = 0.25) -> redis.Redis:
     """A client that fails fast: redis-py retries with backoff by default, and for a cache or a
     breaker's shared state doing without is cheaper than the wait."""
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    return redis.Redis.from_url(url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout,
-                                retry=Retry(NoBackoff(), 0))
+    return redis.Redis.from_url(
+        url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout, retry=Retry(NoBackoff(), 0)
+    )
 
 
 class OutageGate:

@@ -1,7 +1,9 @@
 """Area settings and domain values behind a TTL cache, so warm requests skip the partners."""
+
 from __future__ import annotations
 
-from typing import Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -16,8 +18,15 @@ class CachedLookup(Generic[M]):
     """One partner lookup by name behind the cache. Caches found values only: an area created a minute
     ago must not be refused for a whole TTL. A TTL of 0 turns the cache off."""
 
-    def __init__(self, fetch: Callable[[str], M | None], model: type[M], cache: Cache, ttl_seconds: float,
-                 key_prefix: str, metric: str) -> None:
+    def __init__(
+        self,
+        fetch: Callable[[str], M | None],
+        model: type[M],
+        cache: Cache,
+        ttl_seconds: float,
+        key_prefix: str,
+        metric: str,
+    ) -> None:
         self._fetch, self._model, self._cache, self._ttl = fetch, model, cache, ttl_seconds
         self._prefix, self._metric = key_prefix, metric
 

@@ -1,11 +1,13 @@
 """Claim check: a queue message too big for SQS travels as a small reference to its body, kept in S3."""
+
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +48,10 @@ class ClaimReference:
     bytes: int
 
     def envelope(self) -> str:
-        return json.dumps({ENVELOPE_FIELD: {"bucket": self.bucket, "key": self.key, "sha256": self.sha256,
-                                            "bytes": self.bytes}}, separators=(",", ":"))
+        return json.dumps(
+            {ENVELOPE_FIELD: {"bucket": self.bucket, "key": self.key, "sha256": self.sha256, "bytes": self.bytes}},
+            separators=(",", ":"),
+        )
 
 
 def claim_reference(body: str) -> ClaimReference | None:
@@ -62,8 +66,9 @@ def claim_reference(body: str) -> ClaimReference | None:
         return None
     ref = data[ENVELOPE_FIELD]
     try:
-        reference = ClaimReference(bucket=str(ref["bucket"]), key=str(ref["key"]), sha256=str(ref["sha256"]).lower(),
-                                   bytes=int(ref["bytes"]))
+        reference = ClaimReference(
+            bucket=str(ref["bucket"]), key=str(ref["key"]), sha256=str(ref["sha256"]).lower(), bytes=int(ref["bytes"])
+        )
     except (KeyError, TypeError, ValueError):
         raise ClaimCheckCorrupted("referência de claim check incompleta") from None
     if not reference.bucket or not reference.key or len(reference.sha256) != 64 or reference.bytes < 0:
@@ -87,8 +92,9 @@ class S3ClaimChecks:
     is the same message both times. Bodies are written with SSE-S3 (the bucket's default too).
     """
 
-    def __init__(self, s3_client_factory: Callable[[], Any], bucket: str | None,
-                 threshold_bytes: int = DEFAULT_THRESHOLD_BYTES):
+    def __init__(
+        self, s3_client_factory: Callable[[], Any], bucket: str | None, threshold_bytes: int = DEFAULT_THRESHOLD_BYTES
+    ):
         from chalicelib.adapters.aws import _LazyClient
 
         if not 0 < threshold_bytes <= SQS_MAX_MESSAGE_BYTES:
@@ -105,13 +111,19 @@ class S3ClaimChecks:
         if not self.bucket:
             raise ClaimCheckNotConfigured(
                 f"message of {len(raw)} bytes for queue {queue} is over the claim check threshold "
-                f"({self.threshold_bytes}) and AME_BUCKET is not set")
+                f"({self.threshold_bytes}) and AME_BUCKET is not set"
+            )
         digest = hashlib.sha256(raw).hexdigest()
         reference = ClaimReference(self.bucket, claim_key(queue, digest), digest, len(raw))
         if not self._stored(reference):
-            self._s3.get().put_object(Bucket=reference.bucket, Key=reference.key, Body=raw,
-                                      ContentType="application/json", ServerSideEncryption="AES256",
-                                      Metadata={"sha256": digest})
+            self._s3.get().put_object(
+                Bucket=reference.bucket,
+                Key=reference.key,
+                Body=raw,
+                ContentType="application/json",
+                ServerSideEncryption="AES256",
+                Metadata={"sha256": digest},
+            )
         log.info("message body checked in to S3", extra={"queue": queue, "bytes": len(raw), "key": reference.key})
         return reference.envelope()
 
@@ -129,13 +141,14 @@ class S3ClaimChecks:
             # Without s3:ListBucket S3 answers a missing key with AccessDenied rather than NoSuchKey.
             if _error_code(exc) in ("NoSuchKey", "404", "NoSuchBucket", "AccessDenied", "403"):
                 raise ClaimCheckMissing(
-                    f"claim check {reference.key} não encontrado no bucket {reference.bucket} "
-                    f"({_error_code(exc)})") from None
+                    f"claim check {reference.key} não encontrado no bucket {reference.bucket} ({_error_code(exc)})"
+                ) from None
             raise
         raw = answer["Body"].read()
         if len(raw) != reference.bytes or hashlib.sha256(raw).hexdigest() != reference.sha256:
             raise ClaimCheckCorrupted(
-                f"claim check {reference.key} não confere: {len(raw)} bytes, sha256 diferente do registrado")
+                f"claim check {reference.key} não confere: {len(raw)} bytes, sha256 diferente do registrado"
+            )
         return raw.decode("utf-8")
 
     def _stored(self, reference: ClaimReference) -> bool:

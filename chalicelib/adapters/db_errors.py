@@ -1,5 +1,6 @@
 """Which exceptions mean "the database cannot be reached": one rule for the API (503) and the workflow tasks
 (DatabaseUnavailable, retried by the state machine)."""
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """JSON text for storage (database columns, cache entries): Decimals stay exact strings, never floats."""
+
 from __future__ import annotations
 
 import json

@@ -3,12 +3,14 @@
 A reader never sees half a file: locally the bytes go to a temporary name in the same folder and are
 renamed over the old file; an S3 PUT replaces an object in one step.
 """
+
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 class LocalObjectStore:
@@ -34,8 +36,9 @@ class LocalObjectStore:
         base = self.root / prefix
         if not base.exists():
             return []
-        return sorted(str(p.relative_to(self.root)) for p in base.rglob("*")
-                      if p.is_file() and not p.name.startswith(".tmp-"))
+        return sorted(
+            str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file() and not p.name.startswith(".tmp-")
+        )
 
     def get(self, key: str) -> bytes:
         return (self.root / key).read_bytes()
@@ -48,17 +51,19 @@ class S3ObjectStore:
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
 
     def put(self, key: str, data: bytes) -> None:
-        self._client().put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data,
-                                  ContentType="application/vnd.apache.parquet")
+        self._client().put_object(
+            Bucket=self.bucket, Key=self.prefix + key, Body=data, ContentType="application/vnd.apache.parquet"
+        )
 
     def delete(self, key: str) -> None:
         self._client().delete_object(Bucket=self.bucket, Key=self.prefix + key)
 
     def keys(self, prefix: str = "") -> list[str]:
         out: list[str] = []
-        for page in self._client().get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=self.prefix + prefix):
-            out.extend(o["Key"][len(self.prefix):] for o in page.get("Contents", []))
+        for page in (
+            self._client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix + prefix)
+        ):
+            out.extend(o["Key"][len(self.prefix) :] for o in page.get("Contents", []))
         return sorted(out)
 
     def get(self, key: str) -> bytes:

@@ -3,9 +3,11 @@
 pyarrow comes from the AWS SDK for pandas layer attached to `export_analytics` alone (docs/analytics.md);
 the API's package never holds it, so nothing reachable from `import app` may import this module.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -30,11 +32,13 @@ def arrow_schema(columns: Sequence[tuple[str, str]]) -> pa.Schema:
 def parquet_bytes(columns: Sequence[tuple[str, str]], data: Mapping[str, list[Any]]) -> bytes:
     """One Parquet file, snappy, one row group, no pandas metadata (so equal data gives equal bytes)."""
     schema = arrow_schema(columns)
-    table = pa.Table.from_arrays([pa.array(data[name], type=field.type) for name, field in
-                                  zip((c for c, _ in columns), schema)], schema=schema)
+    table = pa.Table.from_arrays(
+        [pa.array(data[name], type=field.type) for name, field in zip((c for c, _ in columns), schema)], schema=schema
+    )
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="snappy", row_group_size=max(len(table), 1), store_schema=False,
-                   write_statistics=True)
+    pq.write_table(
+        table, sink, compression="snappy", row_group_size=max(len(table), 1), store_schema=False, write_statistics=True
+    )
     return sink.getvalue().to_pybytes()
 
 

@@ -1,8 +1,10 @@
-"""HTTP clients for the partners of contracts §1: typed results, typed errors, batched searches."""
+"""HTTP clients for the partners of docs/contracts.md §1: typed results, typed errors, batched searches."""
+
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Iterator, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
 from urllib.parse import quote
 from urllib.request import getproxies
 
@@ -17,14 +19,13 @@ from chalicelib.domain.partners import (
     Operator,
     Person,
 )
-
 from chalicelib.domain.text import SEGMENT_PATTERN
 from chalicelib.observability import partner_call
 
 # The error types belong to the services' ports; they are re-exported here for the clients' callers.
 from chalicelib.services.ports import PartnerError, PartnerRejected, PartnerUnavailable  # noqa: F401
 
-#: Pessoas and Cadastro Único accept at most this many CPFs per search (contracts §1).
+#: Pessoas and Cadastro Único accept at most this many CPFs per search (docs/contracts.md §1).
 MAX_CPFS_PER_CALL = 100
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -102,9 +103,7 @@ class _PartnerClient:
     def _send_untraced(self, method: str, path: str, body: Any | None) -> requests.Response:
         url = f"{self.base_url}{path}"
         try:
-            response = self.session.request(
-                method, url, json=body, timeout=self.timeout, allow_redirects=False
-            )
+            response = self.session.request(method, url, json=body, timeout=self.timeout, allow_redirects=False)
         except requests.exceptions.Timeout as exc:
             raise PartnerUnavailable(self.partner, f"timed out after {self.timeout}s") from exc
         except (

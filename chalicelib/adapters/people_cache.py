@@ -3,12 +3,14 @@
 Only contact data comes from Pessoas, so a slightly old name or email is acceptable when the partner is
 unavailable; Poderes and Cadastro Único decide who may sign and are never served stale.
 """
+
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from chalicelib.domain.partners import Person
 from chalicelib.services.ports import PartnerUnavailable, PeopleDirectory
@@ -35,9 +37,16 @@ class CacheCounters:
 
 
 class CachedPeopleDirectory:
-    def __init__(self, inner: PeopleDirectory, cache: Any, fresh_seconds: float, stale_seconds: float,
-                 clock: Callable[[], float] = time.time, counters: CacheCounters | None = None,
-                 on_cache: Callable[[bool], Any] | None = None):
+    def __init__(
+        self,
+        inner: PeopleDirectory,
+        cache: Any,
+        fresh_seconds: float,
+        stale_seconds: float,
+        clock: Callable[[], float] = time.time,
+        counters: CacheCounters | None = None,
+        on_cache: Callable[[bool], Any] | None = None,
+    ):
         self._inner = inner
         self._cache = cache
         self._fresh = fresh_seconds
@@ -74,9 +83,13 @@ class CachedPeopleDirectory:
                 for _ in missing:
                     self._on_cache(False)
                 # An unknown CPF is an answer too: cached as None, so a retry does not ask again.
-                records = {self._key(c): {"fetched_at": now,
-                                          "person": found[c].model_dump(mode="json") if c in found else None}
-                           for c in missing}
+                records = {
+                    self._key(c): {
+                        "fetched_at": now,
+                        "person": found[c].model_dump(mode="json") if c in found else None,
+                    }
+                    for c in missing
+                }
                 self._cache.set_many_json(records, self._keep)
                 answers.update({c: (found[c].model_dump(mode="json") if c in found else None) for c in missing})
         return [Person.model_validate(answers[c]) for c in wanted if answers.get(c) is not None]

@@ -9,11 +9,13 @@ age; a database login refused with the cached password reads the secret again at
 Plain secrets in the environment (a password inside AME_DATABASE_URL, AME_CURSOR_SECRET) are the local
 stack's: only with AME_ALLOW_PLAIN_SECRETS=1, and never inside Lambda.
 """
+
 from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.settings import SettingsError
 
@@ -77,16 +79,18 @@ def database_credentials(secrets: RuntimeSecrets, secret_arn: str) -> Callable[[
     return read
 
 
-def refuse_plain_database_password(url: str, settings: "Settings", environ: Mapping[str, str] | None = None) -> None:
+def refuse_plain_database_password(url: str, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
     """A password inside AME_DATABASE_URL is a secret in the environment: the local stack's only."""
     from sqlalchemy.engine import make_url
 
     if make_url(url).password and not local_only(settings.allow_plain_secrets, environ):
-        raise SettingsError("AME_DATABASE_URL carries a password: give AME_DATABASE_SECRET_ARN instead "
-                            "(plain secrets only with AME_ALLOW_PLAIN_SECRETS=1, outside Lambda)")
+        raise SettingsError(
+            "AME_DATABASE_URL carries a password: give AME_DATABASE_SECRET_ARN instead "
+            "(plain secrets only with AME_ALLOW_PLAIN_SECRETS=1, outside Lambda)"
+        )
 
 
-def attach_rotating_credentials(engine: "Engine", credentials: Callable[[bool], tuple[str, str]]) -> "Engine":
+def attach_rotating_credentials(engine: Engine, credentials: Callable[[bool], tuple[str, str]]) -> Engine:
     """Every new connection of `engine` logs in with the secret's current username and password.
 
     Connections already open keep working after a rotation (MySQL does not end them); a new one refused
@@ -111,15 +115,18 @@ def attach_rotating_credentials(engine: "Engine", credentials: Callable[[bool], 
     return engine
 
 
-def cursor_secret(settings: "Settings", secrets: Callable[[], RuntimeSecrets],
-                  environ: Mapping[str, str] | None = None) -> str | None:
+def cursor_secret(
+    settings: Settings, secrets: Callable[[], RuntimeSecrets], environ: Mapping[str, str] | None = None
+) -> str | None:
     """The key that signs search cursors: from Secrets Manager when AME_CURSOR_SECRET_NAME names it;
     AME_CURSOR_SECRET only for the local stack; None (a random key per process) when neither is set."""
     if settings.cursor_secret_name:
         return secrets().text(settings.cursor_secret_name)
     if settings.cursor_secret:
         if not local_only(settings.allow_plain_secrets, environ):
-            raise SettingsError("AME_CURSOR_SECRET is a secret in the environment: give AME_CURSOR_SECRET_NAME "
-                                "instead (plain secrets only with AME_ALLOW_PLAIN_SECRETS=1, outside Lambda)")
+            raise SettingsError(
+                "AME_CURSOR_SECRET is a secret in the environment: give AME_CURSOR_SECRET_NAME "
+                "instead (plain secrets only with AME_ALLOW_PLAIN_SECRETS=1, outside Lambda)"
+            )
         return settings.cursor_secret
     return None

@@ -8,19 +8,22 @@ resolves to a loopback, private, link-local, unique-local, multicast, reserved o
 Every address the name resolves to must pass, and the caller connects to the checked one (no second DNS
 look-up), so a name that answers a public address first and 127.0.0.1 next (DNS rebinding) gets nowhere.
 """
+
 from __future__ import annotations
 
 import ipaddress
 import re
 import socket
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 from urllib.parse import urlsplit
 
 # Instance and task metadata endpoints (EC2 IMDS over IPv4 and IPv6, ECS/Lambda task credentials):
 # refused even where loopback is allowed.
-METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
-    "169.254.169.254", "169.254.170.2", "169.254.170.23", "fd00:ec2::254", "fd00:ec2::23"))
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a)
+    for a in ("169.254.169.254", "169.254.170.2", "169.254.170.23", "fd00:ec2::254", "fd00:ec2::23")
+)
 
 # A host name as DNS spells it: letters, digits and hyphens in dot-separated labels.
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$")
@@ -50,7 +53,7 @@ class Destination:
     host: str
     ip: str
     port: int
-    path: str   # path and query, as sent in the request line
+    path: str  # path and query, as sent in the request line
 
     @property
     def host_header(self) -> str:
@@ -117,8 +120,9 @@ def checked_url(url: str, allow_local: bool = False, resolve: Resolver = system_
         raise DestinationRefused("URL recusada: porta inválida") from None
     allowed_schemes = ("http", "https") if allow_local else ("https",)
     if parts.scheme not in allowed_schemes:
-        raise DestinationRefused(f"URL recusada: esquema {parts.scheme or 'ausente'!r}; só "
-                                 + " ou ".join(allowed_schemes))
+        raise DestinationRefused(
+            f"URL recusada: esquema {parts.scheme or 'ausente'!r}; só " + " ou ".join(allowed_schemes)
+        )
     if "@" in parts.netloc or parts.username is not None or parts.password is not None:
         raise DestinationRefused("URL recusada: credenciais na URL")
     host = (parts.hostname or "").rstrip(".") if parts.hostname else ""

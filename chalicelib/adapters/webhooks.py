@@ -1,4 +1,5 @@
 """Webhooks to products: Standard Webhooks 1.0 signatures and one HTTP POST per attempt (timeout, no redirects)."""
+
 from __future__ import annotations
 
 import base64
@@ -9,14 +10,15 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Protocol, Sequence
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import urllib3
 
-from chalicelib.adapters.webhook_destination import (  # noqa: F401  (checked_url: part of this module's API)
+from chalicelib.adapters.webhook_destination import (
     Destination,
     DestinationRefused,
     Resolver,
@@ -50,7 +52,7 @@ def parse_secret(value: str) -> list[bytes]:
         if not token.startswith(SECRET_PREFIX):
             raise WebhookSecretInvalid("segredo do webhook inválido: deve começar com whsec_")
         try:
-            encoded = token[len(SECRET_PREFIX):]
+            encoded = token[len(SECRET_PREFIX) :]
             # Padding is optional in the wild (Standard Webhooks libraries accept both).
             key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
         except (binascii.Error, ValueError) as exc:
@@ -65,7 +67,7 @@ def parse_secret(value: str) -> list[bytes]:
 
 def sign(webhook_id: str, timestamp: int, body: bytes, keys: Sequence[bytes]) -> str:
     """The `webhook-signature` header: `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">` per key."""
-    signed = f"{webhook_id}.{timestamp}.".encode("utf-8") + body
+    signed = f"{webhook_id}.{timestamp}.".encode() + body
     return " ".join(
         f"{SIGNATURE_VERSION},{base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode('ascii')}"
         for key in keys
@@ -82,7 +84,7 @@ def _keys(secret_value: str) -> tuple[bytes, ...]:
 class WebhookAttempt:
     delivered: bool
     status: int | None = None
-    error: str | None = None   # why it failed, as readers of the order see it (no address, no secret)
+    error: str | None = None  # why it failed, as readers of the order see it (no address, no secret)
 
 
 class _Transport:
@@ -115,8 +117,14 @@ class _Transport:
         pool = self._pools.get(key)
         if pool is None:
             if destination.scheme == "https":
-                pool = urllib3.HTTPSConnectionPool(destination.ip, destination.port, server_hostname=destination.host,
-                                                   assert_hostname=destination.host, **self._options, **self._tls)
+                pool = urllib3.HTTPSConnectionPool(
+                    destination.ip,
+                    destination.port,
+                    server_hostname=destination.host,
+                    assert_hostname=destination.host,
+                    **self._options,
+                    **self._tls,
+                )
             else:
                 pool = urllib3.HTTPConnectionPool(destination.ip, destination.port, **self._options)
             with self._lock:
@@ -144,9 +152,15 @@ class WebhookSender:
     conexão", "destino recusado"): nothing that would tell an area's editor what listens where. The
     detail goes to the logs only."""
 
-    def __init__(self, secrets: SecretSource, timeout: float = 5.0, pool_size: int = 16,
-                 unix_time: Callable[[], float] | None = None, allow_local: bool = False,
-                 resolve: Resolver = system_resolver) -> None:
+    def __init__(
+        self,
+        secrets: SecretSource,
+        timeout: float = 5.0,
+        pool_size: int = 16,
+        unix_time: Callable[[], float] | None = None,
+        allow_local: bool = False,
+        resolve: Resolver = system_resolver,
+    ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
         self._secrets = secrets
@@ -166,8 +180,9 @@ class WebhookSender:
         }
 
     def _failed(self, url: str, shown: str, detail: str, status: int | None = None) -> WebhookAttempt:
-        log.warning("webhook attempt failed", extra={"destination": self.describe(url), "outcome": shown,
-                                                      "detail": detail})
+        log.warning(
+            "webhook attempt failed", extra={"destination": self.describe(url), "outcome": shown, "detail": detail}
+        )
         return WebhookAttempt(False, status, shown)
 
     def send(self, url: str, secret_ref: str, webhook_id: str, body: bytes) -> WebhookAttempt:
@@ -185,8 +200,16 @@ class WebhookSender:
         headers["host"] = destination.host_header
         try:
             response = self._transport.pool(destination).urlopen(
-                "POST", destination.path, body=body, headers=headers, timeout=urllib3.Timeout(total=self._timeout),
-                redirect=False, retries=False, assert_same_host=False, preload_content=True)
+                "POST",
+                destination.path,
+                body=body,
+                headers=headers,
+                timeout=urllib3.Timeout(total=self._timeout),
+                redirect=False,
+                retries=False,
+                assert_same_host=False,
+                preload_content=True,
+            )
         except urllib3.exceptions.NewConnectionError as exc:  # urllib3 makes it a TimeoutError subclass
             return self._failed(url, _connection_outcome(exc), repr(exc))
         except urllib3.exceptions.TimeoutError as exc:

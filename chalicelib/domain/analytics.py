@@ -4,14 +4,16 @@ Pure: the adapters hand in rows read from the database and get back columns, rol
 The column lists below are the one definition of the exported files; the Parquet writer and the Glue
 tables are both built from them (docs/analytics.md).
 """
+
 from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 # -- the files' columns: (name, type); types are Glue/Athena names, mapped to Arrow by the writer --------
 
@@ -37,8 +39,11 @@ FACT_ORDERS_COLUMNS: tuple[tuple[str, str], ...] = (
     ("partner_calls", "int"),
     ("partner_errors", "int"),
     ("partner_latency_ms", "bigint"),
-    *((f"{partner}_{measure}", kind) for partner in ("poderes", "pessoas", "cadastro")
-      for measure, kind in (("calls", "int"), ("errors", "int"), ("latency_ms", "bigint"))),
+    *(
+        (f"{partner}_{measure}", kind)
+        for partner in ("poderes", "pessoas", "cadastro")
+        for measure, kind in (("calls", "int"), ("errors", "int"), ("latency_ms", "bigint"))
+    ),
     ("retries", "int"),
     ("times_parked", "int"),
     ("state_transitions", "int"),
@@ -47,8 +52,14 @@ FACT_ORDERS_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 EXCLUSION_REASONS: tuple[str, ...] = (
-    "MAX_AMOUNT", "BLOCKED", "EXPIRED", "NOT_YET_VALID", "UNKNOWN_RESTRICTION", "NO_OPERATOR",
-    "NO_ACCOUNT_ACCESS", "NOT_FOUND",
+    "MAX_AMOUNT",
+    "BLOCKED",
+    "EXPIRED",
+    "NOT_YET_VALID",
+    "UNKNOWN_RESTRICTION",
+    "NO_OPERATOR",
+    "NO_ACCOUNT_ACCESS",
+    "NOT_FOUND",
 )
 
 FACT_PARTY_OUTCOMES_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -71,8 +82,15 @@ DIMENSIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "dim_signature_method": (("signature_method", "string"), ("method_type", "string")),
     "dim_status": (("status", "string"), ("description", "string"), ("terminal", "boolean")),
     "dim_product": (("product_code", "string"), ("name", "string")),
-    "dim_date": (("date_key", "date"), ("year", "int"), ("quarter", "int"), ("month", "int"),
-                 ("day", "int"), ("weekday", "int"), ("iso_week", "int")),
+    "dim_date": (
+        ("date_key", "date"),
+        ("year", "int"),
+        ("quarter", "int"),
+        ("month", "int"),
+        ("day", "int"),
+        ("weekday", "int"),
+        ("iso_week", "int"),
+    ),
 }
 
 FACTS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -128,6 +146,7 @@ def amount_band(amount: Decimal | float | str | None) -> str | None:
 
 # -- the requester, without the document ----------------------------------------------------------------
 
+
 def requester_id(key: bytes, document: str) -> str:
     """A keyed HMAC of the document: distinct counts work, the document cannot be recovered or guessed."""
     return hmac.new(key, document.encode("ascii", "replace"), hashlib.sha256).hexdigest()[:32]
@@ -135,7 +154,7 @@ def requester_id(key: bytes, document: str) -> str:
 
 # -- cost per order (docs/cost.md's model, per order) --------------------------------------------------------
 
-STEP_FUNCTIONS_PRICE_PER_TRANSITION = 0.000025      # Standard, us-east-1 list price
+STEP_FUNCTIONS_PRICE_PER_TRANSITION = 0.000025  # Standard, us-east-1 list price
 LAMBDA_PRICE_PER_REQUEST = 0.0000002
 LAMBDA_PRICE_PER_GB_SECOND = 0.0000166667
 LAMBDA_AVERAGE_SECONDS = 0.150
@@ -153,16 +172,23 @@ PF_PARTY_TASKS = 1
 def estimated_cost_usd(pj_parties: int, pf_parties: int, attempts: int) -> float:
     """Step Functions transitions plus Lambda requests and duration, at list prices (docs/cost.md)."""
     attempts = max(attempts, 1)
-    transitions = attempts * (TOP_LEVEL_TRANSITIONS + PJ_PARTY_TRANSITIONS * pj_parties
-                              + PF_PARTY_TRANSITIONS * pf_parties)
-    invocations = FIXED_INVOCATIONS + attempts * (TOP_LEVEL_TASKS + PJ_PARTY_TASKS * pj_parties
-                                                  + PF_PARTY_TASKS * pf_parties)
+    transitions = attempts * (
+        TOP_LEVEL_TRANSITIONS + PJ_PARTY_TRANSITIONS * pj_parties + PF_PARTY_TRANSITIONS * pf_parties
+    )
+    invocations = FIXED_INVOCATIONS + attempts * (
+        TOP_LEVEL_TASKS + PJ_PARTY_TASKS * pj_parties + PF_PARTY_TASKS * pf_parties
+    )
     duration = invocations * LAMBDA_AVERAGE_SECONDS * LAMBDA_MEMORY_GB
-    return round(transitions * STEP_FUNCTIONS_PRICE_PER_TRANSITION + invocations * LAMBDA_PRICE_PER_REQUEST
-                 + duration * LAMBDA_PRICE_PER_GB_SECOND, 9)
+    return round(
+        transitions * STEP_FUNCTIONS_PRICE_PER_TRANSITION
+        + invocations * LAMBDA_PRICE_PER_REQUEST
+        + duration * LAMBDA_PRICE_PER_GB_SECOND,
+        9,
+    )
 
 
 # -- fact rows ----------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class PartyRow:
@@ -290,12 +316,20 @@ def build_facts(orders: Iterable[OrderRow], parties: Iterable[PartyRow], hmac_ke
 
 # -- dimensions ------------------------------------------------------------------------------------------------
 
-def dimension_rows(areas: Mapping[str, Mapping[str, Any]], platforms: Iterable[str], methods: Iterable[str],
-                   products: Mapping[str, str], first_day: date | None, last_day: date | None) -> dict[str, dict[str, list]]:
+
+def dimension_rows(
+    areas: Mapping[str, Mapping[str, Any]],
+    platforms: Iterable[str],
+    methods: Iterable[str],
+    products: Mapping[str, str],
+    first_day: date | None,
+    last_day: date | None,
+) -> dict[str, dict[str, list[Any]]]:
     """Small whole tables. `areas`: area code -> its settings snapshot (name, cost_center)."""
-    def table(name: str, rows: Iterable[tuple]) -> dict[str, list]:
+
+    def table(name: str, rows: Iterable[tuple[Any, ...]]) -> dict[str, list[Any]]:
         cols = [c for c, _ in DIMENSIONS[name]]
-        out: dict[str, list] = {c: [] for c in cols}
+        out: dict[str, list[Any]] = {c: [] for c in cols}
         for row in rows:
             for c, v in zip(cols, row):
                 out[c].append(v)
@@ -308,15 +342,19 @@ def dimension_rows(areas: Mapping[str, Mapping[str, Any]], platforms: Iterable[s
             days.append(day)
             day += timedelta(days=1)
     return {
-        "dim_area": table("dim_area", sorted(
-            (code, _text(s.get("name")), _text(s.get("cost_center"))) for code, s in areas.items())),
+        "dim_area": table(
+            "dim_area", sorted((code, _text(s.get("name")), _text(s.get("cost_center"))) for code, s in areas.items())
+        ),
         "dim_platform": table("dim_platform", sorted((p, PLATFORM_TYPES.get(p, "OTHER")) for p in set(platforms))),
-        "dim_signature_method": table("dim_signature_method", sorted(
-            (m, SIGNATURE_METHOD_TYPES.get(m, "OTHER")) for m in set(methods))),
+        "dim_signature_method": table(
+            "dim_signature_method", sorted((m, SIGNATURE_METHOD_TYPES.get(m, "OTHER")) for m in set(methods))
+        ),
         "dim_status": table("dim_status", [(s, d, t) for s, (d, t) in STATUS_DESCRIPTIONS.items()]),
         "dim_product": table("dim_product", sorted(products.items())),
-        "dim_date": table("dim_date", [(d, d.year, (d.month - 1) // 3 + 1, d.month, d.day, d.isoweekday(),
-                                        d.isocalendar()[1]) for d in days]),
+        "dim_date": table(
+            "dim_date",
+            [(d, d.year, (d.month - 1) // 3 + 1, d.month, d.day, d.isoweekday(), d.isocalendar()[1]) for d in days],
+        ),
     }
 
 
@@ -327,8 +365,21 @@ def _text(value: Any) -> str | None:
 # -- the daily roll-up (GET /v1/insights reads it) ----------------------------------------------------------
 
 # Upper bounds (ms) of the time-to-verdict histogram; the last bucket is open.
-VERDICT_BUCKETS_MS: tuple[int, ...] = (250, 500, 1_000, 2_000, 5_000, 10_000, 30_000, 60_000, 300_000,
-                                       900_000, 3_600_000, 21_600_000, 86_400_000)
+VERDICT_BUCKETS_MS: tuple[int, ...] = (
+    250,
+    500,
+    1_000,
+    2_000,
+    5_000,
+    10_000,
+    30_000,
+    60_000,
+    300_000,
+    900_000,
+    3_600_000,
+    21_600_000,
+    86_400_000,
+)
 
 
 def bucket_of(ms: int) -> int:
@@ -366,14 +417,27 @@ def rollup(batch: FactBatch) -> tuple[dict[DailyKey, dict[str, Any]], dict[tuple
     day_of: dict[str, tuple[str, date]] = {}
     buckets = len(VERDICT_BUCKETS_MS) + 1
     for i in range(len(batch)):
-        key = (o["area_code"][i], o["created_date"][i], o["platform"][i], o["signature_method"][i],
-               o["product_code"][i])
+        key = (
+            o["area_code"][i],
+            o["created_date"][i],
+            o["platform"][i],
+            o["signature_method"][i],
+            o["product_code"][i],
+        )
         day_of[o["order_key"][i]] = (key[0], key[1])
         row = daily.get(key)
         if row is None:
-            row = daily[key] = {"orders": 0, "quorum_met": 0, "no_quorum": 0, "failed": 0, "in_progress": 0,
-                                "verdict_histogram": [0] * buckets, "partner_calls": 0, "partner_errors": 0,
-                                "partner_latency_ms": 0}
+            row = daily[key] = {
+                "orders": 0,
+                "quorum_met": 0,
+                "no_quorum": 0,
+                "failed": 0,
+                "in_progress": 0,
+                "verdict_histogram": [0] * buckets,
+                "partner_calls": 0,
+                "partner_errors": 0,
+                "partner_latency_ms": 0,
+            }
         status = o["status"][i]
         row["orders"] += 1
         row[{"QUORUM_MET": "quorum_met", "NO_QUORUM": "no_quorum", "FAILED": "failed"}.get(status, "in_progress")] += 1
@@ -406,9 +470,15 @@ def _rate(part: int, whole: int) -> float | None:
     return None if whole == 0 else round(part / whole, 4)
 
 
-def insights(area_code: str, first: date, last: date, day_rows: Iterable[Mapping[str, Any]],
-             group_rows: Iterable[Mapping[str, Any]], reason_rows: Iterable[Mapping[str, Any]],
-             refreshed_through: datetime | None) -> dict[str, Any]:
+def insights(
+    area_code: str,
+    first: date,
+    last: date,
+    day_rows: Iterable[Mapping[str, Any]],
+    group_rows: Iterable[Mapping[str, Any]],
+    reason_rows: Iterable[Mapping[str, Any]],
+    refreshed_through: datetime | None,
+) -> dict[str, Any]:
     """GET /v1/insights's body (docs/analytics.md) from roll-up sums: `day_rows` carry a day, the counts and a
     verdict histogram; `group_rows` a platform, method and product with orders, quorum_met and no_quorum.
     Rows of the same day or group are added up, so finer rows (one per combination and day) work too."""
@@ -420,8 +490,20 @@ def insights(area_code: str, first: date, last: date, day_rows: Iterable[Mapping
     partners = {"calls": 0, "errors": 0, "latency_ms": 0}
     for r in day_rows:
         hist = r["verdict_histogram"]
-        d = days.setdefault(r["day"], {"orders": 0, "quorum_met": 0, "no_quorum": 0, "failed": 0, "in_progress": 0,
-                                       "hist": [0] * buckets, "calls": 0, "errors": 0, "latency_ms": 0})
+        d = days.setdefault(
+            r["day"],
+            {
+                "orders": 0,
+                "quorum_met": 0,
+                "no_quorum": 0,
+                "failed": 0,
+                "in_progress": 0,
+                "hist": [0] * buckets,
+                "calls": 0,
+                "errors": 0,
+                "latency_ms": 0,
+            },
+        )
         for k in totals:
             d[k] += r[k]
             totals[k] += r[k]
@@ -435,52 +517,91 @@ def insights(area_code: str, first: date, last: date, day_rows: Iterable[Mapping
         partners["errors"] += r["partner_errors"]
         partners["latency_ms"] += r["partner_latency_ms"]
     for r in group_rows:
-        for dim, by in groups.items():
-            g = by.setdefault(r[dim], {"orders": 0, "decided": 0, "quorum_met": 0})
+        for dim, by_code in groups.items():
+            g = by_code.setdefault(r[dim], {"orders": 0, "decided": 0, "quorum_met": 0})
             g["orders"] += r["orders"]
             g["decided"] += r["quorum_met"] + r["no_quorum"]
             g["quorum_met"] += r["quorum_met"]
     series = []
     day = first
     while day <= last:
-        d = days.get(day)
-        if d is None:
-            series.append({"day": day.isoformat(), "orders": 0, "quorum_met": 0, "no_quorum": 0, "failed": 0,
-                           "in_progress": 0, "verdict_ms_p50": None, "verdict_ms_p95": None, "partner_calls": 0,
-                           "partner_errors": 0, "partner_latency_ms_avg": None})
+        found = days.get(day)
+        if found is None:
+            series.append(
+                {
+                    "day": day.isoformat(),
+                    "orders": 0,
+                    "quorum_met": 0,
+                    "no_quorum": 0,
+                    "failed": 0,
+                    "in_progress": 0,
+                    "verdict_ms_p50": None,
+                    "verdict_ms_p95": None,
+                    "partner_calls": 0,
+                    "partner_errors": 0,
+                    "partner_latency_ms_avg": None,
+                }
+            )
         else:
-            series.append({"day": day.isoformat(), **{k: d[k] for k in totals},
-                           "verdict_ms_p50": _ms(percentile_from_histogram(d["hist"], 0.5)),
-                           "verdict_ms_p95": _ms(percentile_from_histogram(d["hist"], 0.95)),
-                           "partner_calls": d["calls"], "partner_errors": d["errors"],
-                           "partner_latency_ms_avg": _avg(d["latency_ms"], d["calls"])})
+            d = found
+            series.append(
+                {
+                    "day": day.isoformat(),
+                    **{k: d[k] for k in totals},
+                    "verdict_ms_p50": _ms(percentile_from_histogram(d["hist"], 0.5)),
+                    "verdict_ms_p95": _ms(percentile_from_histogram(d["hist"], 0.95)),
+                    "partner_calls": d["calls"],
+                    "partner_errors": d["errors"],
+                    "partner_latency_ms_avg": _avg(d["latency_ms"], d["calls"]),
+                }
+            )
         day += timedelta(days=1)
     reasons: dict[str, int] = {}
     for r in reason_rows:
         reasons[r["reason"]] = reasons.get(r["reason"], 0) + r["parties"]
 
     def by(dim: str) -> list[dict[str, Any]]:
-        return [{"code": code, "orders": g["orders"], "decided": g["decided"], "quorum_met": g["quorum_met"],
-                 "quorum_rate": _rate(g["quorum_met"], g["decided"])}
-                for code, g in sorted(groups[dim].items(), key=lambda kv: (-kv[1]["orders"], kv[0]))]
+        return [
+            {
+                "code": code,
+                "orders": g["orders"],
+                "decided": g["decided"],
+                "quorum_met": g["quorum_met"],
+                "quorum_rate": _rate(g["quorum_met"], g["decided"]),
+            }
+            for code, g in sorted(groups[dim].items(), key=lambda kv: (-kv[1]["orders"], kv[0]))
+        ]
 
     decided = totals["quorum_met"] + totals["no_quorum"]
     return {
         "area_code": area_code,
         "from": first.isoformat(),
         "to": last.isoformat(),
-        "refreshed_through": None if refreshed_through is None else refreshed_through.isoformat().replace("+00:00", "Z"),
+        "refreshed_through": None
+        if refreshed_through is None
+        else refreshed_through.isoformat().replace("+00:00", "Z"),
         "totals": {**totals, "quorum_rate": _rate(totals["quorum_met"], decided)},
         "days": series,
-        "quorum_rate": {"by_platform": by("platform"), "by_signature_method": by("signature_method"),
-                        "by_product": by("product_code")},
-        "no_quorum_reasons": [{"reason": k, "description": REASON_DESCRIPTIONS.get(k, k), "parties": n}
-                              for k, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))],
-        "time_to_verdict_ms": {"count": sum(total_hist), "p50": _ms(percentile_from_histogram(total_hist, 0.5)),
-                               "p95": _ms(percentile_from_histogram(total_hist, 0.95))},
-        "partners": {"calls": partners["calls"], "errors": partners["errors"],
-                     "error_rate": _rate(partners["errors"], partners["calls"]),
-                     "latency_ms_avg": _avg(partners["latency_ms"], partners["calls"])},
+        "quorum_rate": {
+            "by_platform": by("platform"),
+            "by_signature_method": by("signature_method"),
+            "by_product": by("product_code"),
+        },
+        "no_quorum_reasons": [
+            {"reason": k, "description": REASON_DESCRIPTIONS.get(k, k), "parties": n}
+            for k, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))
+        ],
+        "time_to_verdict_ms": {
+            "count": sum(total_hist),
+            "p50": _ms(percentile_from_histogram(total_hist, 0.5)),
+            "p95": _ms(percentile_from_histogram(total_hist, 0.95)),
+        },
+        "partners": {
+            "calls": partners["calls"],
+            "errors": partners["errors"],
+            "error_rate": _rate(partners["errors"], partners["calls"]),
+            "latency_ms_avg": _avg(partners["latency_ms"], partners["calls"]),
+        },
     }
 
 

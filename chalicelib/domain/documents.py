@@ -1,4 +1,5 @@
 """CPF and CNPJ (numeric and alphanumeric): normalisation and check digits (masking: masking.py)."""
+
 from __future__ import annotations
 
 import re

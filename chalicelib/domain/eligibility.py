@@ -1,5 +1,6 @@
 """What Pessoas and Cadastro Único found against each unrestricted representative: shared by the workflow
 and the what-if simulation, so both judge people the same way."""
+
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping

@@ -1,4 +1,5 @@
 """Domain and service errors; entrypoints map them to HTTP problems or named task errors."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -36,7 +37,7 @@ class OrderNotFound(AmeError):
 
 
 class AreaNotFound(AmeError):
-    """No active area with that code among the caller's areas (404; contracts §2)."""
+    """No active area with that code among the caller's areas (404; docs/contracts.md §2)."""
 
     def __init__(self, area_code: str):
         super().__init__(area_code)

@@ -1,4 +1,5 @@
 """Order keys: ULIDs (time-ordered, URL-safe, valid as Step Functions execution names)."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,4 +1,5 @@
 """How a CPF is shown wherever people read it: notifications' delivery history, logs, events' details."""
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """Money as the contracts write it: a decimal string with two places, never a float."""
+
 from __future__ import annotations
 
 from decimal import Decimal

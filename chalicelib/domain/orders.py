@@ -1,4 +1,5 @@
 """Signature orders: the request a product sends, statuses, and the stored order."""
+
 from __future__ import annotations
 
 import re
@@ -9,8 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from chalicelib.domain.money import format_amount  # noqa: F401  (part of this module's API)
 from chalicelib.domain.documents import InvalidDocument, normalize_cnpj, normalize_cpf
+from chalicelib.domain.money import format_amount  # noqa: F401  (part of this module's API)
 from chalicelib.domain.text import SEGMENT_PATTERN, clean_text
 
 
@@ -58,7 +59,7 @@ class PartyRequest(_Strict):
     document: str = Field(min_length=1, max_length=32)
 
     @model_validator(mode="after")
-    def _normalise_document(self) -> "PartyRequest":
+    def _normalise_document(self) -> PartyRequest:
         try:
             if self.person_type is PersonType.PF:
                 self.document = normalize_cpf(self.document)
@@ -84,7 +85,7 @@ class DocumentRequest(_Strict):
 
 
 class OrderRequest(_Strict):
-    """The body of POST /v1/orders (contracts §2)."""
+    """The body of POST /v1/orders (docs/contracts.md §2)."""
 
     area_code: str = Field(pattern=_CODE)
     product_code: str = Field(pattern=_CODE)
@@ -117,13 +118,11 @@ class AmountError(ValueError):
 def parse_amount(value: Any) -> Decimal:
     """Money travels as a positive decimal string with at most 2 places, never a float (contracts)."""
     if not isinstance(value, str) or not _AMOUNT.match(value):
-        raise AmountError("valor deve ser texto decimal com até 2 casas, por exemplo \"250000.00\"")
+        raise AmountError('valor deve ser texto decimal com até 2 casas, por exemplo "250000.00"')
     amount = Decimal(value)
     if amount <= 0:
         raise AmountError("valor deve ser maior que zero")
     return amount
-
-
 
 
 class FieldError(BaseModel):
@@ -192,8 +191,8 @@ class StoredOrder(BaseModel):
     created_at: datetime
     updated_at: datetime
     version: int = 0
-    processing_by: str | None = None       # the execution that owns a PROCESSING order
-    redrive_count: int = 0                 # times parked by "try again later" and re-driven
+    processing_by: str | None = None  # the execution that owns a PROCESSING order
+    redrive_count: int = 0  # times parked by "try again later" and re-driven
     first_failure_at: datetime | None = None
     next_attempt_at: datetime | None = None
 
@@ -211,10 +210,19 @@ def stored_from_draft(draft: OrderDraft) -> StoredOrder:
     """The order exactly as create_order stores it, without reading it back."""
     request = draft.request
     return StoredOrder(
-        order_key=draft.order_key, status=OrderStatus.RECEIVED, created_by=draft.created_by,
-        area_code=request.area_code, product_code=request.product_code, platform=request.platform,
-        signature_method=request.signature_method, amount=request.amount,
-        external_reference=request.external_reference, requester=draft.parties[0],
-        guarantors=draft.parties[1:], documents=request.documents, area_snapshot=draft.area_snapshot,
-        created_at=draft.created_at, updated_at=draft.created_at,
+        order_key=draft.order_key,
+        status=OrderStatus.RECEIVED,
+        created_by=draft.created_by,
+        area_code=request.area_code,
+        product_code=request.product_code,
+        platform=request.platform,
+        signature_method=request.signature_method,
+        amount=request.amount,
+        external_reference=request.external_reference,
+        requester=draft.parties[0],
+        guarantors=draft.parties[1:],
+        documents=request.documents,
+        area_snapshot=draft.area_snapshot,
+        created_at=draft.created_at,
+        updated_at=draft.created_at,
     )

@@ -1,4 +1,5 @@
-"""Typed views of what partners answer (contracts §1); parsing is lenient to additions."""
+"""Typed views of what partners answer (docs/contracts.md §1); parsing is lenient to additions."""
+
 from __future__ import annotations
 
 from datetime import date

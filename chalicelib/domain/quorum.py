@@ -7,14 +7,15 @@
 4. say why there is no quorum, or who is critical and whom to notify.
 The answer's types are in quorum_results.py.
 """
+
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from itertools import chain
 from operator import attrgetter
 from typing import NamedTuple
@@ -54,12 +55,30 @@ from chalicelib.domain.restrictions import (
 )
 
 __all__ = [
-    "ALL_RESTRICTED", "NO_ACTIVE_OPERATOR", "NO_REPRESENTATIVES", "NO_RULE_SATISFIED", "PERSON_NOT_FOUND",
-    "NOT_FOUND", "NO_OPERATOR", "NO_ACCOUNT_ACCESS", "UNAVAILABLE",
-    "EMPTY_RULE_PROBLEM", "NOT_ENOUGH_SIGNERS",
-    "ExcludedPerson", "FailedRule", "LintFinding", "Participant", "PartyEvaluation", "RequirementEligibility",
-    "RuleEligibility", "Shortfall", "SignerSet", "SkippedRule",
-    "assess_restrictions", "evaluate_party", "lint_rules",
+    "ALL_RESTRICTED",
+    "EMPTY_RULE_PROBLEM",
+    "NOT_ENOUGH_SIGNERS",
+    "NOT_FOUND",
+    "NO_ACCOUNT_ACCESS",
+    "NO_ACTIVE_OPERATOR",
+    "NO_OPERATOR",
+    "NO_REPRESENTATIVES",
+    "NO_RULE_SATISFIED",
+    "PERSON_NOT_FOUND",
+    "UNAVAILABLE",
+    "ExcludedPerson",
+    "FailedRule",
+    "LintFinding",
+    "Participant",
+    "PartyEvaluation",
+    "RequirementEligibility",
+    "RuleEligibility",
+    "Shortfall",
+    "SignerSet",
+    "SkippedRule",
+    "assess_restrictions",
+    "evaluate_party",
+    "lint_rules",
 ]
 
 _NOBODY: tuple[str, ...] = ()
@@ -123,6 +142,7 @@ def evaluate_party(
 
 # -- 1. judge every person ------------------------------------------------------------------------
 
+
 def judge_people(
     representatives: Sequence[Representative],
     amount: Decimal,
@@ -167,6 +187,7 @@ def findings_in_report_order(findings: tuple[str, ...]) -> tuple[str, ...]:
 
 
 # -- 2. who may sign, group by group -----------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class SigningPool:
@@ -237,6 +258,7 @@ class SigningPool:
 
 # -- 3. decide every rule ---------------------------------------------------------------------------
 
+
 class SatisfiedRule(NamedTuple):
     """A rule that can be met, and one set of signers that meets it."""
 
@@ -304,19 +326,22 @@ def explain_shortfalls(
             if single_signer and cpf in people.joint_only:
                 reasons += (JOINT_ONLY,)
             would_help.append(ExcludedPerson(cpf, reasons))
-        shortfalls.append(Shortfall(
-            tuple(requirements[i] for i in indexes),
-            sum(requirements[i][1] for i in indexes),
-            tuple(sorted(available)),
-            tuple(would_help),
-        ))
+        shortfalls.append(
+            Shortfall(
+                tuple(requirements[i] for i in indexes),
+                sum(requirements[i][1] for i in indexes),
+                tuple(sorted(available)),
+                tuple(would_help),
+            )
+        )
     return tuple(shortfalls)
 
 
 # -- 4. the party's answer --------------------------------------------------------------------------
 
+
 def why_no_quorum(participants: Sequence[Participant], unavailable: Collection[str]) -> str:
-    """Business rule (contracts §2): the party reason when no rule is met.
+    """Business rule (docs/contracts.md §2): the party reason when no rule is met.
 
     NO_REPRESENTATIVES, then ALL_RESTRICTED; then, among unrestricted people and ignoring the what-if,
     nobody active gives PERSON_NOT_FOUND when every one of them was only NOT_FOUND, else
@@ -326,7 +351,8 @@ def why_no_quorum(participants: Sequence[Participant], unavailable: Collection[s
         return NO_REPRESENTATIVES
     findings = [
         person.reasons[:-1] if person.cpf in unavailable else person.reasons
-        for person in participants if not person.restricted
+        for person in participants
+        if not person.restricted
     ]
     if not findings:
         return ALL_RESTRICTED
@@ -362,7 +388,8 @@ def critical_signers(satisfied: Sequence[SatisfiedRule], people: SigningPool) ->
         return ()
     candidates = set(satisfied[0].signers).intersection(*(rule.signers for rule in satisfied[1:]))
     return tuple(
-        cpf for cpf in sorted(candidates)
+        cpf
+        for cpf in sorted(candidates)
         if not any(
             match_rule(rule.requirements, people.eligible(rule.single_signer), (cpf,)).satisfied for rule in satisfied
         )
@@ -397,7 +424,9 @@ def signers_to_notify(satisfied: Sequence[SatisfiedRule], people: SigningPool) -
     return tuple(sorted(chosen))
 
 
-def _lint(rules: Sequence[RuleRow], people: SigningPool, representatives: Sequence[Representative]) -> tuple[LintFinding, ...]:
+def _lint(
+    rules: Sequence[RuleRow], people: SigningPool, representatives: Sequence[Representative]
+) -> tuple[LintFinding, ...]:
     repeated: list[str] = []
     if len(people.participants) < len(representatives):
         repeated = [cpf for cpf, entries in Counter(rep.cpf for rep in representatives).items() if entries > 1]

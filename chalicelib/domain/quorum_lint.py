@@ -1,4 +1,5 @@
 """Lint of a company's signing rules: findings a person should fix at Poderes, never fatal."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,7 +24,11 @@ RuleRow = tuple[str, "Decimal | None", tuple[tuple[str, int], ...]]
 def rule_rows(rules: Iterable[Rule]) -> list[RuleRow]:
     """Read each rule from its model once; the evaluation and the lint both work on these tuples."""
     return [
-        (rule.rule_id, rule.max_amount, tuple([(requirement.group, requirement.min_signers) for requirement in rule.requirements]))
+        (
+            rule.rule_id,
+            rule.max_amount,
+            tuple([(requirement.group, requirement.min_signers) for requirement in rule.requirements]),
+        )
         for rule in rules
     ]
 
@@ -117,9 +122,16 @@ def _redundancy(
             earlier = same & (bit - 1)
             if earlier:
                 first = shapes[(earlier & -earlier).bit_length() - 1][1]
-                found.append((position, LintFinding(
-                    DUPLICATE_RULE, f"A regra {rule_id} repete a regra {first}.", (rule_id, first),
-                )))
+                found.append(
+                    (
+                        position,
+                        LintFinding(
+                            DUPLICATE_RULE,
+                            f"A regra {rule_id} repete a regra {first}.",
+                            (rule_id, first),
+                        ),
+                    )
+                )
             else:
                 dominating = asking_less & ~same & applies_with[max_amount]
                 if total >= 2:
@@ -130,11 +142,16 @@ def _redundancy(
                         lowest = dominating & -dominating
                         names.append(shapes[lowest.bit_length() - 1][1])
                         dominating ^= lowest
-                    found.append((position, LintFinding(
-                        DOMINATED_RULE,
-                        f"A regra {rule_id} nunca é necessária: quem a cumpre também cumpre {', '.join(names)}.",
-                        (rule_id, *names),
-                    )))
+                    found.append(
+                        (
+                            position,
+                            LintFinding(
+                                DOMINATED_RULE,
+                                f"A regra {rule_id} nunca é necessária: quem a cumpre também cumpre {', '.join(names)}.",
+                                (rule_id, *names),
+                            ),
+                        )
+                    )
         bit <<= 1
     return found
 
@@ -175,9 +192,12 @@ def lint_rule_rows(
     single = 0
     for position, (rule_id, max_amount, requirements) in enumerate(rules):
         if rule_id in seen_ids:
-            per_rule.append((position, LintFinding(
-                DUPLICATE_RULE_ID, f"Há mais de uma regra com o identificador {rule_id}.", (rule_id,)
-            )))
+            per_rule.append(
+                (
+                    position,
+                    LintFinding(DUPLICATE_RULE_ID, f"Há mais de uma regra com o identificador {rule_id}.", (rule_id,)),
+                )
+            )
         else:
             seen_ids.add(rule_id)
         demand: dict[str, int] = {}
@@ -185,15 +205,26 @@ def lint_rule_rows(
             if needed > 0:
                 demand[group] = demand.get(group, 0) + needed
             else:
-                per_rule.append((position, LintFinding(
-                    NON_POSITIVE_MIN_SIGNERS,
-                    f"A regra {rule_id} pede {needed} assinante(s) do grupo {group}.",
-                    (rule_id,), group,
-                )))
+                per_rule.append(
+                    (
+                        position,
+                        LintFinding(
+                            NON_POSITIVE_MIN_SIGNERS,
+                            f"A regra {rule_id} pede {needed} assinante(s) do grupo {group}.",
+                            (rule_id,),
+                            group,
+                        ),
+                    )
+                )
         if not demand:
-            per_rule.append((position, LintFinding(
-                EMPTY_RULE, f"A regra {rule_id} não exige nenhum assinante e nunca é aceita.", (rule_id,)
-            )))
+            per_rule.append(
+                (
+                    position,
+                    LintFinding(
+                        EMPTY_RULE, f"A regra {rule_id} não exige nenhum assinante e nunca é aceita.", (rule_id,)
+                    ),
+                )
+            )
             continue
         bit = 1 << len(shapes)
         mask = total = 0
@@ -203,11 +234,17 @@ def lint_rule_rows(
             if members == 0:
                 missing_groups.setdefault(group, []).append(rule_id)
             elif needed > members:
-                per_rule.append((position, LintFinding(
-                    REQUIREMENT_EXCEEDS_GROUP,
-                    f"A regra {rule_id} pede {needed} assinante(s) do grupo {group}, que só tem {members}.",
-                    (rule_id,), group,
-                )))
+                per_rule.append(
+                    (
+                        position,
+                        LintFinding(
+                            REQUIREMENT_EXCEEDS_GROUP,
+                            f"A regra {rule_id} pede {needed} assinante(s) do grupo {group}, que só tem {members}.",
+                            (rule_id,),
+                            group,
+                        ),
+                    )
+                )
             index = index_of.get(group)
             if index is None:
                 index = index_of[group] = len(uses)
@@ -230,11 +267,14 @@ def lint_rule_rows(
     findings.extend(finding for _, finding in per_rule)
     for group in sorted(missing_groups):
         rule_ids = tuple(dict.fromkeys(missing_groups[group]))
-        findings.append(LintFinding(
-            GROUP_WITHOUT_REPRESENTATIVES,
-            f"Nenhum representante pertence ao grupo {group}, exigido por {', '.join(rule_ids)}.",
-            rule_ids, group,
-        ))
+        findings.append(
+            LintFinding(
+                GROUP_WITHOUT_REPRESENTATIVES,
+                f"Nenhum representante pertence ao grupo {group}, exigido por {', '.join(rule_ids)}.",
+                rule_ids,
+                group,
+            )
+        )
     return findings
 
 

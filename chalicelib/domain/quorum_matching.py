@@ -1,4 +1,5 @@
 """Filling a rule's requirement slots with distinct people: bipartite matching with a Hall certificate."""
+
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence

@@ -2,6 +2,7 @@
 
 Plain values with a `to_dict` each; `PartyEvaluation.to_dict()` is the JSON the workflow stores.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from typing import Any, Final, NamedTuple
 from chalicelib.domain.money import format_amount
 from chalicelib.domain.quorum_lint import LintFinding
 
-# Why a party has no quorum (contracts §2).
+# Why a party has no quorum (docs/contracts.md §2).
 NO_REPRESENTATIVES: Final = "NO_REPRESENTATIVES"
 ALL_RESTRICTED: Final = "ALL_RESTRICTED"
 NO_ACTIVE_OPERATOR: Final = "NO_ACTIVE_OPERATOR"

@@ -1,4 +1,5 @@
-"""Restrictions (ressalvas) of a representative judged against one order (contracts §1)."""
+"""Restrictions (ressalvas) of a representative judged against one order (docs/contracts.md §1)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence

@@ -7,6 +7,7 @@ isolates (U+202A-U+202E, U+2066-U+2069) and zero-width characters make a text re
 it is; a word mixing scripts ("Cоntrato" with a Cyrillic "о") passes for another. All are refused with
 INVALID_CHARACTERS naming the field, never cleaned silently.
 """
+
 from __future__ import annotations
 
 import unicodedata
@@ -53,8 +54,9 @@ def clean_text(value: str) -> str:
             if script is not None:
                 word_scripts.add(script)
                 if len(word_scripts) > 1:
-                    raise InvalidCharacters("palavra com letras de alfabetos diferentes (caracteres parecidos "
-                                            f"com outros): {_describe(ch)}")
+                    raise InvalidCharacters(
+                        f"palavra com letras de alfabetos diferentes (caracteres parecidos com outros): {_describe(ch)}"
+                    )
         elif not unicodedata.category(ch).startswith("M"):  # combining marks belong to their letter
             word_scripts = set()
     return text

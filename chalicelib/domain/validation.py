@@ -1,4 +1,5 @@
-"""Turn pydantic validation errors into the problem document's field errors (contracts §2)."""
+"""Turn pydantic validation errors into the problem document's field errors (docs/contracts.md §2)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -47,7 +48,13 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
         if isinstance(cause, AmountError):
             out.append(FieldError(field=field_path(loc), code="INVALID_AMOUNT", message=str(cause)))
             continue
-        code, message = _CODES.get(kind, ("INVALID_TYPE" if kind.endswith("_type") or kind.endswith("_parsing") else "INVALID_VALUE", "valor inválido"))
+        code, message = _CODES.get(
+            kind,
+            (
+                "INVALID_TYPE" if kind.endswith("_type") or kind.endswith("_parsing") else "INVALID_VALUE",
+                "valor inválido",
+            ),
+        )
         detail = err.get("msg", "")
         out.append(FieldError(field=field_path(loc), code=code, message=f"{message} ({detail})" if detail else message))
     return out

@@ -5,6 +5,7 @@ API Gateway's handler is `app.app`, so this module is loaded with every API cold
 paths, methods and the authorizer. What a route runs (identity, problems, presenters, services) loads with
 the route's first request.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -26,6 +27,7 @@ def ame_token(auth_request: Any) -> AuthResponse:
 
 
 # -- public ----------------------------------------------------------------------------------------
+
 
 @api.route("/health", methods=["GET"])
 def health() -> Response:
@@ -64,6 +66,7 @@ def docs_asset(asset: str) -> Response:
 
 # -- orders ----------------------------------------------------------------------------------------
 
+
 @api.route("/v1/orders", methods=["POST"], content_types=["*/*"], authorizer=ame_token)
 def create_order() -> Response:
     from chalicelib.entrypoints import api_views
@@ -94,6 +97,7 @@ def order_history(order_key: str) -> Response:
 
 # -- the portal's form: reference data of one area ----------------------------------------------------
 
+
 @api.route("/v1/areas/{area_code}/options", methods=["GET"], authorizer=ame_token)
 def area_options(area_code: str) -> Response:
     from chalicelib.entrypoints import api_views
@@ -102,6 +106,7 @@ def area_options(area_code: str) -> Response:
 
 
 # -- analytics: the daily roll-up of one area (docs/analytics.md) ---------------------------------------
+
 
 @api.route("/v1/insights", methods=["GET"], authorizer=ame_token)
 def insights() -> Response:
@@ -112,6 +117,7 @@ def insights() -> Response:
 
 # -- what-if ---------------------------------------------------------------------------------------
 
+
 @api.route("/v1/quorum/simulations", methods=["POST"], content_types=["*/*"], authorizer=ame_token)
 def simulate_quorum() -> Response:
     from chalicelib.entrypoints import api_views
@@ -120,6 +126,7 @@ def simulate_quorum() -> Response:
 
 
 # -- CORS preflight: answered without a token (browsers send none), only for the portal's origins -----
+
 
 @api.route("/v1/orders", methods=["OPTIONS"])
 def preflight_v1_orders() -> Response:

@@ -5,13 +5,15 @@ Loaded by a route's first call, not by `import app`. Each view takes the current
 answers through `endpoint`: it accepts or makes the X-Request-Id, checks identity and scope, maps errors
 to problem documents and adds the CORS headers of the configured portal origins.
 """
+
 from __future__ import annotations
 
 import json
 import re
 import uuid
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, Callable
+from typing import Any
 
 from chalice import AuthResponse, Response
 
@@ -48,6 +50,7 @@ def ame_token(auth_request: Any) -> AuthResponse:
 
 # -- the wrapper every route goes through ----------------------------------------------------------
 
+
 def _request_id(headers: Any) -> str:
     given = headers.get("x-request-id")
     return given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
@@ -74,8 +77,11 @@ def _cors_headers(origin: str | None) -> dict[str, str]:
     if not allowed:
         return {}
     if origin and origin.rstrip("/") in allowed:
-        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin",
-                "Access-Control-Expose-Headers": EXPOSED_HEADERS}
+        return {
+            "Access-Control-Allow-Origin": origin,
+            "Vary": "Origin",
+            "Access-Control-Expose-Headers": EXPOSED_HEADERS,
+        }
     return {"Vary": "Origin"}
 
 
@@ -104,8 +110,11 @@ def endpoint(scope: str | tuple[str, ...] | None) -> Callable:
             request_id = _request_id(request.headers)
             _bind_request_id(request_id)
             response = _as_response(checked(request, *args, **kwargs))
-            response.headers = {**(response.headers or {}), REQUEST_ID_HEADER: request_id,
-                                **_cors_headers(request.headers.get("origin"))}
+            response.headers = {
+                **(response.headers or {}),
+                REQUEST_ID_HEADER: request_id,
+                **_cors_headers(request.headers.get("origin")),
+            }
             return response
 
         return wrapper
@@ -114,8 +123,11 @@ def endpoint(scope: str | tuple[str, ...] | None) -> Callable:
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(body=json.dumps(body, ensure_ascii=False), status_code=status,
-                    headers={"Content-Type": "application/json", **(headers or {})})
+    return Response(
+        body=json.dumps(body, ensure_ascii=False),
+        status_code=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
 
 
 def _idempotency_key(headers: Any) -> str | None:
@@ -123,9 +135,16 @@ def _idempotency_key(headers: Any) -> str | None:
     if value is None:
         return None
     if not 1 <= len(value) <= 128 or not all(" " <= ch <= "~" for ch in value):
-        raise BadRequest(422, "VALIDATION_FAILED", "a requisição tem campos inválidos", errors=[
-            field_error(field="Idempotency-Key", code="INVALID_FORMAT",
-                       message="deve ter de 1 a 128 caracteres imprimíveis")])
+        raise BadRequest(
+            422,
+            "VALIDATION_FAILED",
+            "a requisição tem campos inválidos",
+            errors=[
+                field_error(
+                    field="Idempotency-Key", code="INVALID_FORMAT", message="deve ter de 1 a 128 caracteres imprimíveis"
+                )
+            ],
+        )
     return value
 
 
@@ -148,6 +167,7 @@ def _query_params(request: Any) -> dict[str, list[str]]:
 
 # -- public routes ---------------------------------------------------------------------------------
 
+
 @endpoint(None)
 def health(request: Any) -> dict:
     return {"status": "ok"}
@@ -160,7 +180,7 @@ def ready(request: Any) -> dict:
 
     try:
         container().repository.ping()
-    except Exception as exc:  # noqa: BLE001 — any failure to reach the database means "not ready"
+    except Exception as exc:
         raise DependencyUnavailable("banco de dados", "banco de dados indisponível; tente novamente") from exc
     return {"status": "ok"}
 
@@ -174,9 +194,11 @@ def openapi_document(request: Any) -> Response:
 
 # The API reference page and its files: no inline script or style, never framed (docs/api.md).
 DOCS_HEADERS = {
-    "Content-Security-Policy": ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                                "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
-                                "frame-ancestors 'none'"),
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
@@ -187,8 +209,11 @@ DOCS_HEADERS = {
 def docs_page(request: Any) -> Response:
     from chalicelib.openapi import docs_html
 
-    return Response(body=docs_html(), status_code=200,
-                    headers={"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache", **DOCS_HEADERS})
+    return Response(
+        body=docs_html(),
+        status_code=200,
+        headers={"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache", **DOCS_HEADERS},
+    )
 
 
 @endpoint(None)
@@ -198,13 +223,22 @@ def docs_asset(request: Any, asset: str) -> Response:
     content_type = DOCS_ASSETS.get(asset)
     text = docs_asset_text(asset) if content_type else None
     if text is None:
-        return problem(404, "ROUTE_NOT_FOUND", "rota inexistente" if content_type is None else
-                       "arquivo da documentação ausente no pacote: rode `make apidocs`")
-    return Response(body=text, status_code=200,
-                    headers={"Content-Type": content_type, "Cache-Control": "public, max-age=3600", **DOCS_HEADERS})
+        return problem(
+            404,
+            "ROUTE_NOT_FOUND",
+            "rota inexistente"
+            if content_type is None
+            else "arquivo da documentação ausente no pacote: rode `make apidocs`",
+        )
+    return Response(
+        body=text,
+        status_code=200,
+        headers={"Content-Type": content_type, "Cache-Control": "public, max-age=3600", **DOCS_HEADERS},
+    )
 
 
 # -- orders ----------------------------------------------------------------------------------------
+
 
 @endpoint(SCOPE_WRITE)
 def create_order(request: Any, caller: Caller) -> Response:
@@ -243,6 +277,7 @@ def order_history(request: Any, caller: Caller, order_key: str) -> Response:
 
 # -- analytics -------------------------------------------------------------------------------------
 
+
 @endpoint(SCOPE_READ)
 def insights(request: Any, caller: Caller) -> Response:
     service = container().insights
@@ -269,12 +304,14 @@ def area_options(request: Any, caller: Caller, area_code: str) -> Response:
 
 # -- what-if ---------------------------------------------------------------------------------------
 
+
 @endpoint(SCOPE_SIMULATE)
 def simulate_quorum(request: Any, caller: Caller) -> Response:
     return _json(200, container().quorum_simulator.simulate(_parse_body(request)))
 
 
 # -- CORS preflight: answered without a token (browsers send none), only for the portal's origins -----
+
 
 @endpoint(None)
 def preflight(request: Any, path: str) -> Response:
@@ -285,8 +322,11 @@ def preflight(request: Any, path: str) -> Response:
         return problem(403, "CORS_ORIGIN_NOT_ALLOWED", "origem não autorizada a chamar esta API")
     headers = {**cors, "Allow": PREFLIGHT_METHODS[path]}
     if "Access-Control-Allow-Origin" in cors:
-        headers.update({"Access-Control-Allow-Methods": PREFLIGHT_METHODS[path],
-                        "Access-Control-Allow-Headers": ALLOWED_REQUEST_HEADERS,
-                        "Access-Control-Max-Age": PREFLIGHT_MAX_AGE})
+        headers.update(
+            {
+                "Access-Control-Allow-Methods": PREFLIGHT_METHODS[path],
+                "Access-Control-Allow-Headers": ALLOWED_REQUEST_HEADERS,
+                "Access-Control-Max-Age": PREFLIGHT_MAX_AGE,
+            }
+        )
     return Response(body="", status_code=204, headers=headers)
-

@@ -5,6 +5,7 @@ of digits into an int (a 5,000-digit one raises ValueError past Python's int lim
 `json.loads`, before any model sees the body. Here the nesting is measured first, without recursion, and
 numbers are handed over as text and refused past a length no field of AME's needs.
 """
+
 from __future__ import annotations
 
 import json

@@ -5,16 +5,18 @@ schedule and workflow-task functions carry it themselves, through `@observed`: i
 by importing its own module (Chalice's handler string), not app.py, so the app's middleware list would not
 be attached to them. chalicelib/observability.py does the work and loads with the first call.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, Callable
+from typing import Any
 
 
 class _TaskEvent:
     """What observability.chalice_middleware reads from a workflow task's call: its payload and context."""
 
-    __slots__ = ("event", "context")
+    __slots__ = ("context", "event")
 
     def __init__(self, event: Any, context: Any):
         self.event, self.context = event, context

@@ -1,5 +1,6 @@
 """Shape stored orders into the answers of the order routes: the models of services/order_views.py, dumped
 as JSON (the OpenAPI document is generated from the same models)."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -35,8 +36,9 @@ def _common(order: StoredOrder) -> dict[str, Any]:
 
 def accepted_view(order: StoredOrder) -> dict[str, Any]:
     """The 202 answer. Built only from what never changes, so an idempotent replay is the same answer."""
-    return Order(**_common(order), status="RECEIVED", updated_at=order.created_at, result=None
-                 ).model_dump(mode="json", exclude_unset=True)
+    return Order(**_common(order), status="RECEIVED", updated_at=order.created_at, result=None).model_dump(
+        mode="json", exclude_unset=True
+    )
 
 
 def order_view(order: StoredOrder, deliveries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -67,8 +69,7 @@ def _delivery_item(row: dict[str, Any] | None) -> dict[str, Any]:
 
 def _notification_item(order_key: str, row: dict[str, Any]) -> dict[str, Any]:
     channel, cpf = row["channel"].split(":", 1)  # "EMAIL:<cpf>"
-    return {"notification_id": f"{order_key}:{cpf}:{channel}", "channel": channel, "cpf": cpf,
-            **_delivery_item(row)}
+    return {"notification_id": f"{order_key}:{cpf}:{channel}", "channel": channel, "cpf": cpf, **_delivery_item(row)}
 
 
 def _deliveries_view(order: StoredOrder, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -85,10 +86,9 @@ def _deliveries_view(order: StoredOrder, rows: list[dict[str, Any]]) -> dict[str
     quorum = order.status.value == "QUORUM_MET"
     return {
         "webhook": {**_delivery_item(webhook), "url": (webhook or {}).get("target")}
-        if has_webhook or webhook else None,
-        "notifications": [
-            _notification_item(order.order_key, row) for row in by_kind.get("NOTIFICATION", [])
-        ],
+        if has_webhook or webhook
+        else None,
+        "notifications": [_notification_item(order.order_key, row) for row in by_kind.get("NOTIFICATION", [])],
         "envelope_ready": _delivery_item(ready) if quorum or ready else None,
     }
 

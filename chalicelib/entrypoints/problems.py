@@ -1,10 +1,12 @@
 """Errors mapped to RFC 9457 problem documents in one place."""
+
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from functools import wraps
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from chalice import Response
 
@@ -17,6 +19,7 @@ from chalicelib.domain.errors import (
     OrderNotFound,
     OrderValidationError,
 )
+
 if TYPE_CHECKING:
     from chalicelib.domain.orders import FieldError
 
@@ -46,14 +49,15 @@ _TITLES = {
 }
 
 
-def field_error(**fields: str) -> "FieldError":
+def field_error(**fields: str) -> FieldError:
     from chalicelib.domain.orders import FieldError  # on first error, not at cold start
 
     return FieldError(**fields)
 
 
-def problem_document(status: int, code: str, detail: str, *, errors: list[FieldError] | None = None,
-                     instance: str | None = None) -> dict[str, Any]:
+def problem_document(
+    status: int, code: str, detail: str, *, errors: list[FieldError] | None = None, instance: str | None = None
+) -> dict[str, Any]:
     """The RFC 9457 problem document every error answer of AME carries (the API's, and the gateway's own
     401/404 built by infra/template/api.py). Pure: no I/O, no Chalice."""
     body: dict[str, Any] = {
@@ -70,11 +74,21 @@ def problem_document(status: int, code: str, detail: str, *, errors: list[FieldE
     return body
 
 
-def problem(status: int, code: str, detail: str, *, errors: list[FieldError] | None = None,
-            headers: dict[str, str] | None = None, instance: str | None = None) -> Response:
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+    instance: str | None = None,
+) -> Response:
     body = problem_document(status, code, detail, errors=errors, instance=instance)
-    return Response(body=json.dumps(body, ensure_ascii=False), status_code=status,
-                    headers={"Content-Type": PROBLEM_JSON, **(headers or {})})
+    return Response(
+        body=json.dumps(body, ensure_ascii=False),
+        status_code=status,
+        headers={"Content-Type": PROBLEM_JSON, **(headers or {})},
+    )
 
 
 def with_problems(retry_after: Callable[[], int]) -> Callable:
@@ -89,17 +103,32 @@ def with_problems(retry_after: Callable[[], int]) -> Callable:
                 return problem(exc.status, exc.code, exc.detail, errors=exc.errors)
             except TokenError as exc:
                 if exc.code == "JWKS_UNAVAILABLE":  # our issuer is down, the token may be fine
-                    return problem(503, "DEPENDENCY_UNAVAILABLE", exc.detail,
-                                   headers={"Retry-After": str(retry_after())})
-                return problem(401, exc.code, exc.detail, errors=[
-                    field_error(field="Authorization", code=exc.code, message=exc.detail)],
-                    headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{exc.code}"'})
+                    return problem(
+                        503, "DEPENDENCY_UNAVAILABLE", exc.detail, headers={"Retry-After": str(retry_after())}
+                    )
+                return problem(
+                    401,
+                    exc.code,
+                    exc.detail,
+                    errors=[field_error(field="Authorization", code=exc.code, message=exc.detail)],
+                    headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{exc.code}"'},
+                )
             except ScopeMissing as exc:
-                return problem(403, "INSUFFICIENT_SCOPE", f"o token não tem o escopo {exc.scope}",
-                               headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{exc.scope}"'})
+                return problem(
+                    403,
+                    "INSUFFICIENT_SCOPE",
+                    f"o token não tem o escopo {exc.scope}",
+                    headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{exc.scope}"'},
+                )
             except AreaNotAllowed as exc:
-                return problem(403, "AREA_NOT_ALLOWED", f"o chamador não atende a área {exc.area_code}", errors=[
-                    field_error(field=exc.field, code="AREA_NOT_ALLOWED", message="área fora das áreas do token")])
+                return problem(
+                    403,
+                    "AREA_NOT_ALLOWED",
+                    f"o chamador não atende a área {exc.area_code}",
+                    errors=[
+                        field_error(field=exc.field, code="AREA_NOT_ALLOWED", message="área fora das áreas do token")
+                    ],
+                )
             except OrderValidationError as exc:
                 return problem(422, "VALIDATION_FAILED", "a requisição tem campos inválidos", errors=exc.errors)
             except IdempotencyConflict as exc:
@@ -110,11 +139,15 @@ def with_problems(retry_after: Callable[[], int]) -> Callable:
                 return problem(404, "AREA_NOT_FOUND", "área não encontrada")
             except DependencyUnavailable as exc:
                 return problem(503, "DEPENDENCY_UNAVAILABLE", str(exc), headers={"Retry-After": str(retry_after())})
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 if is_database_outage(exc):
                     log.error("database unavailable", exc_info=True)
-                    return problem(503, "DATABASE_UNAVAILABLE", "banco de dados indisponível; tente novamente",
-                                   headers={"Retry-After": str(retry_after())})
+                    return problem(
+                        503,
+                        "DATABASE_UNAVAILABLE",
+                        "banco de dados indisponível; tente novamente",
+                        headers={"Retry-After": str(retry_after())},
+                    )
                 log.exception("unhandled error")
                 return problem(500, "INTERNAL_ERROR", "erro interno inesperado")
 

@@ -3,10 +3,12 @@
 Loaded by a consumer's first batch, not by `import app`. The creation queue starts the workflow; the
 result queue delivers the result.
 """
+
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from chalicelib.adapters.aws import WIRE_BODY
 from chalicelib.bootstrap import container
@@ -14,6 +16,7 @@ from chalicelib.bootstrap import container
 log = logging.getLogger(__name__)
 
 # -- reading records: every consumer sees message bodies, never claim checks ----------------
+
 
 def resolved_record(record: dict[str, Any]) -> dict[str, Any] | None:
     """The record as its handler must see it, with a claim-checked body replaced by the body kept in S3.
@@ -29,8 +32,11 @@ def resolved_record(record: dict[str, Any]) -> dict[str, Any] | None:
             return record
         resolved = container().claim_checks.check_out(body)
     except ClaimCheckError as exc:
-        log.error("record sent to the dead-letter queue without retry: %s", exc.reason,
-                  extra={"message_id": record.get("messageId")})
+        log.error(
+            "record sent to the dead-letter queue without retry: %s",
+            exc.reason,
+            extra={"message_id": record.get("messageId")},
+        )
         container().result_redelivery.dead_letter(record, exc.reason)  # raises when the DLQ refuses it
         return None
     return {**record, "body": resolved, WIRE_BODY: body}
@@ -47,8 +53,10 @@ def process_batch(event: Any, record_handler: Callable[[str], Any]) -> dict[str,
         return record_handler(resolved["body"])
 
     return process_partial_response(
-        event=event.to_dict(), record_handler=handle,
-        processor=BatchProcessor(event_type=EventType.SQS), context=event.context,
+        event=event.to_dict(),
+        record_handler=handle,
+        processor=BatchProcessor(event_type=EventType.SQS),
+        context=event.context,
     )
 
 
@@ -60,6 +68,7 @@ def on_creation_message(event: Any) -> dict:
 
 
 # -- the result queue: product webhook, signers' notifications, envelope-ready ----------------
+
 
 def receive_count(record: dict[str, Any]) -> int:
     try:
@@ -80,8 +89,7 @@ def resolve_together(records: list[dict[str, Any]], executor: Any) -> list[dict[
         except Exception as exc:  # retried like any other failure
             return exc
 
-    pending = [executor.submit(resolve, r) if claim_reference(r.get("body") or "") is not None else r
-               for r in records]
+    pending = [executor.submit(resolve, r) if claim_reference(r.get("body") or "") is not None else r for r in records]
     return [r if isinstance(r, dict) else r.result() for r in pending]
 
 
@@ -121,7 +129,9 @@ def process_batch_together(
             raise outcome
 
     return process_partial_response(
-        event=raw, record_handler=report, context=event.context,
+        event=raw,
+        record_handler=report,
+        context=event.context,
         processor=BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False),
     )
 
@@ -137,8 +147,11 @@ def on_result_message(event: Any) -> dict:
         answers: list[Exception | None] = []
         for record, outcome in zip(records, outcomes):
             if isinstance(outcome, PoisonedEvent):
-                log.error("result event sent to the dead-letter queue without retry: %s", outcome.reason,
-                          extra={"message_id": record["messageId"]})
+                log.error(
+                    "result event sent to the dead-letter queue without retry: %s",
+                    outcome.reason,
+                    extra={"message_id": record["messageId"]},
+                )
                 try:
                     redelivery.dead_letter(record, outcome.reason)
                     outcome = None

@@ -3,6 +3,7 @@
 Declarations only: Chalice deploys each handler as its own Lambda function, which starts by importing
 this module; what a handler runs loads with its first batch (chalicelib/entrypoints/queue_consumers.py).
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -3,6 +3,7 @@ sweeper redrives parked and stuck orders; the hourly analytics export (docs/anal
 
 The composition root loads with a schedule's first run, not at import.
 """
+
 from __future__ import annotations
 
 import logging

@@ -5,10 +5,12 @@ exceptions: the Lambda errorType is the class name, which the state machine's Re
 (PartnerUnavailable and DatabaseUnavailable are retried; the rest are caught). The composition root and
 the workflow service load with a task's first call, not at import.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, Callable
+from typing import Any
 
 from chalice import Blueprint
 

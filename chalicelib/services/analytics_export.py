@@ -6,12 +6,14 @@ order is never in two rows) and replaces the old file atomically; the roll-up of
 in one transaction; the watermark moves only after everything is written, so a crash means the next run
 does the same work again. The same code runs in Lambda (S3) and locally (`.local/analytics`).
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 from chalicelib.domain.analytics import (
     DIMENSIONS,
@@ -38,7 +40,7 @@ class AnalyticsSource(Protocol):
     def dimension_sources(self) -> dict[str, Any]: ...
     def watermark(self, name: str) -> datetime | None: ...
     def set_watermark(self, name: str, high_water: datetime, now: datetime) -> None: ...
-    def replace_rollup(self, days: Iterable[date], daily: Mapping, reasons: Mapping) -> None: ...
+    def replace_rollup(self, days: Iterable[date], daily: Mapping[Any, Any], reasons: Mapping[Any, Any]) -> None: ...
 
 
 class ObjectStore(Protocol):
@@ -48,7 +50,7 @@ class ObjectStore(Protocol):
 
 
 # (columns, data) -> file bytes; chalicelib.adapters.parquet.parquet_bytes in production.
-FileWriter = Callable[[Sequence[tuple[str, str]], Mapping[str, list]], bytes]
+FileWriter = Callable[[Sequence[tuple[str, str]], Mapping[str, list[Any]]], bytes]
 
 
 def partition_key(table: str, day: date) -> str:
@@ -68,14 +70,27 @@ class ExportResult:
     high_water: datetime
 
     def as_dict(self) -> dict[str, Any]:
-        return {"days": self.days, "orders": self.orders, "parties": self.parties, "files": self.files,
-                "high_water": self.high_water.isoformat()}
+        return {
+            "days": self.days,
+            "orders": self.orders,
+            "parties": self.parties,
+            "files": self.files,
+            "high_water": self.high_water.isoformat(),
+        }
 
 
 class AnalyticsExport:
-    def __init__(self, source: AnalyticsSource, objects: ObjectStore, write: FileWriter,
-                 hmac_key: Callable[[], bytes], clock: Any, lag_seconds: float = 30.0, window_days: int = 7,
-                 min_interval_seconds: float = 0.0):
+    def __init__(
+        self,
+        source: AnalyticsSource,
+        objects: ObjectStore,
+        write: FileWriter,
+        hmac_key: Callable[[], bytes],
+        clock: Any,
+        lag_seconds: float = 30.0,
+        window_days: int = 7,
+        min_interval_seconds: float = 0.0,
+    ):
         self._source = source
         self._objects = objects
         self._write = write
@@ -107,8 +122,8 @@ class AnalyticsExport:
             for party in self._source.party_rows(start, end):
                 parties_of.setdefault(party.order_key, []).append(party)
             window_days = [start + timedelta(days=i) for i in range((end - start).days)]
-            daily: dict = {}
-            reasons: dict = {}
+            daily: dict[Any, Any] = {}
+            reasons: dict[Any, Any] = {}
             for day in window_days:
                 rows = by_day.get(day)
                 if not rows:  # every order of that day is gone (retention): no partition
@@ -147,8 +162,14 @@ class AnalyticsExport:
     def _write_dimensions(self) -> int:
         sources = self._source.dimension_sources()
         products = {code: code for code in sources["products"]}
-        tables = dimension_rows(sources["areas"], sources["platforms"], sources["methods"], products,
-                                sources["first_day"], sources["last_day"])
+        tables = dimension_rows(
+            sources["areas"],
+            sources["platforms"],
+            sources["methods"],
+            products,
+            sources["first_day"],
+            sources["last_day"],
+        )
         for table, data in tables.items():
             self._objects.put(dimension_key(table), self._write(DIMENSIONS[table], data))
         return len(tables)

@@ -5,21 +5,25 @@ Built from the same cached look-ups intake uses (Parametrizador's area settings,
 have no domain of their own in Domínios: their display names come from `PLATFORM_NAMES` and
 `SIGNATURE_METHOD_NAMES`, and an unknown code is shown as itself.
 """
+
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+from chalicelib.domain.area_rules import DOCUMENT_TYPES_DOMAIN, PRODUCTS_DOMAIN
 from chalicelib.domain.errors import AreaNotFound, DependencyUnavailable
 from chalicelib.domain.money import format_amount
-from chalicelib.services.intake import DOCUMENT_TYPES_DOMAIN, PRODUCTS_DOMAIN
 from chalicelib.services.ports import AreaDirectory, DomainDirectory, PartnerError
 
 log = logging.getLogger(__name__)
 
 PLATFORM_NAMES = {"BANKLINE": "Bankline", "MOBILE": "Aplicativo (mobile)", "AGENCIA": "Agência"}
-SIGNATURE_METHOD_NAMES = {"DIGITAL": "Assinatura digital (certificado)", "ELETRONICA": "Assinatura eletrônica",
-                          "FISICA": "Assinatura física"}
+SIGNATURE_METHOD_NAMES = {
+    "DIGITAL": "Assinatura digital (certificado)",
+    "ELETRONICA": "Assinatura eletrônica",
+    "FISICA": "Assinatura física",
+}
 
 
 class AreaOptions:
@@ -29,8 +33,11 @@ class AreaOptions:
     def for_area(self, area_code: str) -> dict[str, Any]:
         """The caller's area only (the view checks that first); unknown or inactive → AreaNotFound."""
         # The domain look-ups overlap with the area's, as in intake: a cold call costs one round trip.
-        futures = ([self._executor.submit(self._domains.get_domain, name)
-                    for name in (PRODUCTS_DOMAIN, DOCUMENT_TYPES_DOMAIN)] if self._executor else None)
+        futures = (
+            [self._executor.submit(self._domains.get_domain, name) for name in (PRODUCTS_DOMAIN, DOCUMENT_TYPES_DOMAIN)]
+            if self._executor
+            else None
+        )
         try:
             area = self._areas.get_area(area_code)
             if futures:
@@ -47,8 +54,9 @@ class AreaOptions:
             "area_code": area.area_code,
             "name": area.name,
             "platforms": [{"code": c, "name": PLATFORM_NAMES.get(c, c)} for c in area.platforms],
-            "signature_methods": [{"code": c, "name": SIGNATURE_METHOD_NAMES.get(c, c)}
-                                  for c in area.signature_methods],
+            "signature_methods": [
+                {"code": c, "name": SIGNATURE_METHOD_NAMES.get(c, c)} for c in area.signature_methods
+            ],
             "limits": {
                 "max_amount": format_amount(area.limits.max_amount) if area.limits.max_amount is not None else None,
                 "max_guarantors": area.limits.max_guarantors,

@@ -1,14 +1,16 @@
-"""Result delivery (contracts §3): the product's webhook, the signers' notifications and the envelope-ready
+"""Result delivery (docs/contracts.md §3): the product's webhook, the signers' notifications and the envelope-ready
 hand-off, each recorded per channel so a redelivered, re-run or concurrent event never repeats an effect."""
+
 from __future__ import annotations
 
 import json
 import logging
 import math
 import random
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, wait
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -48,7 +50,7 @@ MAX_ATTEMPTS = QUEUES["result"].max_receive_count
 
 
 class ResultEvent(BaseModel):
-    """The event of contracts §3, as it arrives on the result queue."""
+    """The event of docs/contracts.md §3, as it arrives on the result queue."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -94,7 +96,7 @@ WEBHOOK_SECRET_PREFIX = "ame/webhooks/"
 
 
 def webhook_secret_ref(area_code: str) -> str:
-    """The only secret_ref an area's webhook may name (contracts §3): `ame/webhooks/<area_code>`."""
+    """The only secret_ref an area's webhook may name (docs/contracts.md §3): `ame/webhooks/<area_code>`."""
     return WEBHOOK_SECRET_PREFIX + area_code
 
 
@@ -103,8 +105,8 @@ class _Work:
     channel: str
     kind: str
     target: str | None
-    label: str                           # how the history names it (Portuguese, CPF masked)
-    action: Callable[[], str | None]     # raises ChannelFailed; returns an id to keep, if any
+    label: str  # how the history names it (Portuguese, CPF masked)
+    action: Callable[[], str | None]  # raises ChannelFailed; returns an id to keep, if any
 
 
 @dataclass
@@ -112,9 +114,9 @@ class _Event:
     """One event of a batch on its way through DeliveryService.deliver_batch."""
 
     body: str
-    last: bool                                   # the last receive: a failed channel is given up
+    last: bool  # the last receive: a failed channel is given up
     parsed: ResultEvent | None = None
-    failure: Exception | None = None             # what stops the event (PoisonedEvent, the database down...)
+    failure: Exception | None = None  # what stops the event (PoisonedEvent, the database down...)
     claimed: list[tuple[_Work, Claim]] = field(default_factory=list)
     done: int = 0
     reasons: list[str] = field(default_factory=list)
@@ -129,10 +131,18 @@ class _Event:
 
 
 class DeliveryService:
-    def __init__(self, orders: PartyDetailsReader, deliveries: DeliveryStore, webhooks: WebhookPoster,
-                 notifications: Notifier, queue: MessageQueue, clock: Clock,
-                 settings: DeliveryPolicy | None = None, max_attempts: int = MAX_ATTEMPTS,
-                 rand: Callable[[], float] = random.random):
+    def __init__(
+        self,
+        orders: PartyDetailsReader,
+        deliveries: DeliveryStore,
+        webhooks: WebhookPoster,
+        notifications: Notifier,
+        queue: MessageQueue,
+        clock: Clock,
+        settings: DeliveryPolicy | None = None,
+        max_attempts: int = MAX_ATTEMPTS,
+        rand: Callable[[], float] = random.random,
+    ):
         self._orders = orders
         self._deliveries = deliveries
         self._webhooks = webhooks
@@ -152,8 +162,9 @@ class DeliveryService:
             raise outcome
         return outcome
 
-    def deliver_batch(self, events: Sequence[tuple[str, int]],
-                      executor: Executor | None = None) -> list[dict[str, Any] | Exception]:
+    def deliver_batch(
+        self, events: Sequence[tuple[str, int]], executor: Executor | None = None
+    ) -> list[dict[str, Any] | Exception]:
         """deliver() for each (body, receive_count), the events' attempts overlapping on `executor`.
         Per event, in order: its summary, or the exception that stops it (PoisonedEvent, RetryLater, or
         an unexpected one such as the database down, to be retried with backoff); an exception that is
@@ -192,8 +203,11 @@ class DeliveryService:
                 planned.append((item, self._plan(item.event, order, item.body)))
             except Exception as exc:  # e.g. the signers' contact data could not be read
                 item.failure = exc
-        requests = [ClaimRequest(item.event.order_key, work.channel, work.kind, work.target)
-                    for item, works in planned for work in works]
+        requests = [
+            ClaimRequest(item.event.order_key, work.channel, work.kind, work.target)
+            for item, works in planned
+            for work in works
+        ]
         now = self._clock.now()
         try:
             claims = iter(self._deliveries.claim_many(requests, now, self.settings.lease_seconds))
@@ -240,10 +254,11 @@ class DeliveryService:
                 record_delivery_attempt(work.kind, "gave_up" if item.last else "failed")
                 detail = None
                 if item.last:
-                    detail = (f"entrega falhou após {claim.attempts} tentativa(s): {work.label}: {error}; "
-                              f"evento enviado à fila de mensagens mortas")
-                settlement = Settlement(key, work.channel, self._clock.now(), False, error=error,
-                                        history_detail=detail)
+                    detail = (
+                        f"entrega falhou após {claim.attempts} tentativa(s): {work.label}: {error}; "
+                        f"evento enviado à fila de mensagens mortas"
+                    )
+                settlement = Settlement(key, work.channel, self._clock.now(), False, error=error, history_detail=detail)
             else:
                 record_delivery_attempt(work.kind, "delivered")
                 settlement = Settlement(key, work.channel, self._clock.now(), True, message_id=kept)
@@ -259,8 +274,10 @@ class DeliveryService:
                 continue
             item.reasons.append(f"{work.channel}: {settlement.error}")
             if item.last:
-                log.error("result delivery gave up; the event goes to the dead-letter queue",
-                          extra={**extra, "error": settlement.error})
+                log.error(
+                    "result delivery gave up; the event goes to the dead-letter queue",
+                    extra={**extra, "error": settlement.error},
+                )
             else:
                 log.warning("result delivery failed; will retry", extra={**extra, "error": settlement.error})
 
@@ -273,8 +290,9 @@ class DeliveryService:
         return {"order_key": item.event.order_key, "event_id": item.event.event_id, "channels": item.done}
 
     def backoff(self, receive_count: int) -> int:
-        return backoff_seconds(receive_count, self.settings.backoff_base_seconds,
-                               self.settings.backoff_max_seconds, self._rand)
+        return backoff_seconds(
+            receive_count, self.settings.backoff_base_seconds, self.settings.backoff_max_seconds, self._rand
+        )
 
     @staticmethod
     def parse(body: str) -> ResultEvent:
@@ -308,8 +326,10 @@ class DeliveryService:
             if secret_ref != own_ref:
                 # An area signs with its own secret only: naming another area's would let its editor
                 # send events that the other area's product takes for genuine.
-                log.warning("webhook secret_ref is not the area's own; not sent",
-                            extra={"order_key": event.order_key, "secret_ref": secret_ref, "expected": own_ref})
+                log.warning(
+                    "webhook secret_ref is not the area's own; not sent",
+                    extra={"order_key": event.order_key, "secret_ref": secret_ref, "expected": own_ref},
+                )
                 raise ChannelFailed(f"secret_ref do webhook deve ser {own_ref}")
             attempt = self._webhooks.send(url, secret_ref, event.event_id, raw)
             if not attempt.delivered:
@@ -324,14 +344,17 @@ class DeliveryService:
             for participant in party.get("participants") or []:
                 people.setdefault(participant["cpf"], participant)
         area_name = (order["area_snapshot"] or {}).get("name") or order["area_code"]
-        signers = dict.fromkeys(cpf for party in (event.result or {}).get("parties") or []
-                                for cpf in party.get("eligible_signers") or [])
+        signers = dict.fromkeys(
+            cpf for party in (event.result or {}).get("parties") or [] for cpf in party.get("eligible_signers") or []
+        )
         works = []
         for cpf in signers:
             person = people.get(cpf)
             if person is None:
-                log.warning("eligible signer has no stored contact data; not notified",
-                            extra={"order_key": event.order_key, "cpf": mask_cpf(cpf)})
+                log.warning(
+                    "eligible signer has no stored contact data; not notified",
+                    extra={"order_key": event.order_key, "cpf": mask_cpf(cpf)},
+                )
                 continue
             variables = {"name": person.get("name") or "", "order_key": event.order_key, "area_name": area_name}
             contacts = (("EMAIL", person.get("email")), ("SMS", person.get("phone")))
@@ -340,8 +363,9 @@ class DeliveryService:
                     works.append(self._notification_work(event.order_key, cpf, channel, recipient, variables))
         return works
 
-    def _notification_work(self, order_key: str, cpf: str, channel: str, recipient: str,
-                           variables: dict[str, Any]) -> _Work:
+    def _notification_work(
+        self, order_key: str, cpf: str, channel: str, recipient: str, variables: dict[str, Any]
+    ) -> _Work:
         notification_id = f"{order_key}:{cpf}:{channel}"
 
         def notify() -> str:
@@ -353,22 +377,25 @@ class DeliveryService:
                 raise ChannelFailed(str(exc)) from exc
             return notification_id
 
-        return _Work(f"{channel}:{cpf}", NOTIFICATION, cpf,
-                     f"notificação {channel} para {mask_cpf(cpf)}", notify)
+        return _Work(f"{channel}:{cpf}", NOTIFICATION, cpf, f"notificação {channel} para {mask_cpf(cpf)}", notify)
 
     def _envelope_work(self, event: ResultEvent) -> _Work:
         ready_id = f"rdy_{event.order_key}"
-        message = json.dumps({
-            # The next service dedupes by ready_id: the only way to a second message is a crash between
-            # SendMessage and the record of it, and a lease that expired after it.
-            "ready_id": ready_id,
-            "order_key": event.order_key,
-            "event_id": event.event_id,
-            "area_code": event.area_code,
-            "external_reference": event.external_reference,
-            "occurred_at": event.occurred_at,
-            "result": event.result,
-        }, ensure_ascii=False, separators=(",", ":"))
+        message = json.dumps(
+            {
+                # The next service dedupes by ready_id: the only way to a second message is a crash between
+                # SendMessage and the record of it, and a lease that expired after it.
+                "ready_id": ready_id,
+                "order_key": event.order_key,
+                "event_id": event.event_id,
+                "area_code": event.area_code,
+                "external_reference": event.external_reference,
+                "occurred_at": event.occurred_at,
+                "result": event.result,
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
 
         def hand_on() -> str:
             try:

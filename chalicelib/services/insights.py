@@ -1,8 +1,10 @@
 """GET /v1/insights: one area's daily roll-up over a range of days, checked and shaped (docs/analytics.md)."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from chalicelib.domain.analytics import DEFAULT_INSIGHTS_DAYS, MAX_INSIGHTS_DAYS, insights
 from chalicelib.domain.errors import OrderValidationError
@@ -32,15 +34,23 @@ class InsightsQueries:
                 dates[name] = None if raw is None else date.fromisoformat(raw)
             except ValueError:
                 dates[name] = None
-                errors.append(FieldError(field=name, code="INVALID_FORMAT",
-                                         message="use uma data no formato AAAA-MM-DD"))
+                errors.append(
+                    FieldError(field=name, code="INVALID_FORMAT", message="use uma data no formato AAAA-MM-DD")
+                )
         last = dates.get("to") or self._clock.now().date()
         first = dates.get("from") or last - timedelta(days=DEFAULT_INSIGHTS_DAYS - 1)
         if not errors and first > last:
-            errors.append(FieldError(field="from", code="INVALID_RANGE", message="'from' deve ser anterior ou igual a 'to'"))
+            errors.append(
+                FieldError(field="from", code="INVALID_RANGE", message="'from' deve ser anterior ou igual a 'to'")
+            )
         elif not errors and (last - first).days + 1 > MAX_INSIGHTS_DAYS:
-            errors.append(FieldError(field="from", code="RANGE_TOO_LONG",
-                                     message=f"o período pode ter no máximo {MAX_INSIGHTS_DAYS} dias"))
+            errors.append(
+                FieldError(
+                    field="from",
+                    code="RANGE_TOO_LONG",
+                    message=f"o período pode ter no máximo {MAX_INSIGHTS_DAYS} dias",
+                )
+            )
         if errors:
             raise OrderValidationError(errors)
         return area, first, last  # type: ignore[return-value]

@@ -1,4 +1,5 @@
 """Order intake: validate, check the area and domain keys, store the draft + outbox, queue it."""
+
 from __future__ import annotations
 
 import hashlib
@@ -6,10 +7,11 @@ import json
 import logging
 import os
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -58,7 +60,9 @@ def request_hash(request: OrderRequest) -> str:
 
 def parse_order_request(body: Any) -> OrderRequest:
     if not isinstance(body, dict):
-        raise OrderValidationError([FieldError(field="body", code="INVALID_TYPE", message="o corpo deve ser um objeto JSON")])
+        raise OrderValidationError(
+            [FieldError(field="body", code="INVALID_TYPE", message="o corpo deve ser um objeto JSON")]
+        )
     try:
         return OrderRequest.model_validate(body)
     except ValidationError as exc:
@@ -147,8 +151,8 @@ class IntakeService:
     ) -> tuple[AreaSettings | None, DomainValues | None, DomainValues | None]:
         # The three look-ups overlap: a cold request costs one partner round trip, not three.
         # The others go to the executor first; the area look-up runs on this thread meanwhile.
-        products_f: Future = self._executor.submit(self._domains.get_domain, PRODUCTS_DOMAIN)
-        doc_types_f: Future | None = (
+        products_f: Future[Any] = self._executor.submit(self._domains.get_domain, PRODUCTS_DOMAIN)
+        doc_types_f: Future[Any] | None = (
             self._executor.submit(self._domains.get_domain, DOCUMENT_TYPES_DOMAIN) if request.documents else None
         )
         try:
@@ -167,8 +171,15 @@ class IntakeService:
             power_code = None
             if party.person_type is PersonType.PJ:
                 power_code = area.power_codes.requester if role is PartyRole.REQUESTER else area.power_codes.guarantor
-            parties.append(OrderParty(position=position, role=role, person_type=party.person_type,
-                                      document=party.document, power_code=power_code))
+            parties.append(
+                OrderParty(
+                    position=position,
+                    role=role,
+                    person_type=party.person_type,
+                    document=party.document,
+                    power_code=power_code,
+                )
+            )
         return parties
 
     def _publish_now(self, outbox: OutboxMessage) -> None:
@@ -180,9 +191,12 @@ class IntakeService:
         again, and the consumer treats the repeat as the no-op it is."""
         try:
             self._queue.send(outbox.queue, outbox.body)
-        except Exception:  # noqa: BLE001 — the order is safe in the outbox; never fail the request here
-            log.warning("creation message not sent now; the outbox relay will send it",
-                        extra={"order_key": outbox.order_key}, exc_info=True)
+        except Exception:
+            log.warning(
+                "creation message not sent now; the outbox relay will send it",
+                extra={"order_key": outbox.order_key},
+                exc_info=True,
+            )
 
 
 class OutboxRelay:
@@ -200,9 +214,8 @@ class OutboxRelay:
             try:
                 self._queue.send(message.queue, message.body)
                 sent.append(message.message_id)
-            except Exception:  # noqa: BLE001 — keep relaying the others; this one stays pending
+            except Exception:
                 log.warning("outbox relay could not send", extra={"order_key": message.order_key}, exc_info=True)
         if sent:
             self._repository.mark_outbox_published(sent, self._clock.now())
         return len(sent)
-

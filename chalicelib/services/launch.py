@@ -1,4 +1,5 @@
 """Creation-queue use case: start the envelope-creation workflow for an order, once per attempt."""
+
 from __future__ import annotations
 
 import json
@@ -63,17 +64,19 @@ class WorkflowLauncher:
             log.info("order already terminal; not starting again", extra={"order_key": message.order_key})
             self._mark_delivered(message)
             return False
-        started = self._starter.start(message.order_key, {"order_key": message.order_key},
-                                      execution_name=message.execution_name)
+        started = self._starter.start(
+            message.order_key, {"order_key": message.order_key}, execution_name=message.execution_name
+        )
         if not started:
-            log.info("execution already exists; duplicate message ignored",
-                     extra={"order_key": message.order_key, "attempt": message.attempt})
+            log.info(
+                "execution already exists; duplicate message ignored",
+                extra={"order_key": message.order_key, "attempt": message.attempt},
+            )
         self._mark_delivered(message)
         return started
 
     def _mark_delivered(self, message: CreationMessage) -> None:
         try:
             self._repository.mark_creation_delivered(message.order_key, self._clock.now())
-        except Exception:  # noqa: BLE001 — the workflow is started; at worst the relay sends a no-op repeat
-            log.warning("creation message not marked delivered", extra={"order_key": message.order_key},
-                        exc_info=True)
+        except Exception:
+            log.warning("creation message not marked delivered", extra={"order_key": message.order_key}, exc_info=True)

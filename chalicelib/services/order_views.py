@@ -3,9 +3,10 @@
 The order queries return them (a search hit is an OrderSummary), the presenters dump them, and the OpenAPI
 document (chalicelib/openapi.py) is generated from them, so the document cannot drift from the answers.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema, computed_field
@@ -15,11 +16,12 @@ from chalicelib.domain.orders import AMOUNT_PATTERN, OrderStatus, PersonType
 
 def instant(value: datetime) -> str:
     """UTC, to the second, with a Z: `2026-11-29T10:00:02Z`."""
-    return value.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-Instant = Annotated[datetime, PlainSerializer(instant, return_type=str),
-                    WithJsonSchema({"type": "string", "format": "date-time"})]
+Instant = Annotated[
+    datetime, PlainSerializer(instant, return_type=str), WithJsonSchema({"type": "string", "format": "date-time"})
+]
 
 
 class _Answer(BaseModel):

@@ -1,10 +1,12 @@
 """Ports: what the services need from the outside world, as Protocols the adapters implement."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Iterable, Mapping, NamedTuple, Protocol, Sequence
+from typing import Any, NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -57,11 +59,11 @@ class IdempotencyKeyTaken(Exception):
 
 
 class ClaimOutcome(StrEnum):
-    CLAIMED = "CLAIMED"      # RECEIVED -> PROCESSING by this execution
-    RESUMED = "RESUMED"      # already PROCESSING by this same execution (a retried task)
-    BUSY = "BUSY"            # PROCESSING by another execution
-    TERMINAL = "TERMINAL"    # already has its verdict
-    MISSING = "MISSING"      # no such order
+    CLAIMED = "CLAIMED"  # RECEIVED -> PROCESSING by this execution
+    RESUMED = "RESUMED"  # already PROCESSING by this same execution (a retried task)
+    BUSY = "BUSY"  # PROCESSING by another execution
+    TERMINAL = "TERMINAL"  # already has its verdict
+    MISSING = "MISSING"  # no such order
 
 
 # -- the order store, by role ----------------------------------------------------------------------
@@ -124,14 +126,29 @@ class WorkflowStore(Protocol):
 
     def get_artifacts(self, order_key: str, position: int) -> dict[str, Any]: ...
 
-    def save_party_evaluation(self, order_key: str, position: int, *, quorum_met: bool | None,
-                              reason: str | None, evaluation: dict[str, Any],
-                              participants: Sequence[Mapping[str, Any]],
-                              rules: Sequence[Mapping[str, Any]]) -> None:
+    def save_party_evaluation(
+        self,
+        order_key: str,
+        position: int,
+        *,
+        quorum_met: bool | None,
+        reason: str | None,
+        evaluation: dict[str, Any],
+        participants: Sequence[Mapping[str, Any]],
+        rules: Sequence[Mapping[str, Any]],
+    ) -> None:
         """Replace the party's verdict, participants and rules: re-running it leaves the same rows."""
 
-    def conclude(self, order_key: str, execution_id: str, status: OrderStatus, now: datetime,
-                 detail: str | None, result: dict[str, Any] | None, event: OutboxMessage) -> bool:
+    def conclude(
+        self,
+        order_key: str,
+        execution_id: str,
+        status: OrderStatus,
+        now: datetime,
+        detail: str | None,
+        result: dict[str, Any] | None,
+        event: OutboxMessage,
+    ) -> bool:
         """CAS to a terminal status, only from PROCESSING owned by `execution_id` (or from RECEIVED),
         with the history row and the event's outbox row: one transaction. False: nothing written."""
 
@@ -139,8 +156,7 @@ class WorkflowStore(Protocol):
 class RedriveStore(Protocol):
     """Try again later and the sweeper: parked orders (PROCESSING, no owner) and stuck ones."""
 
-    def park(self, order_key: str, execution_id: str, now: datetime, detail: str,
-             next_attempt_at: datetime) -> bool:
+    def park(self, order_key: str, execution_id: str, now: datetime, detail: str, next_attempt_at: datetime) -> bool:
         """The owning execution lets go of the order and records when the next attempt is due."""
 
     def release(self, order_key: str, owner: str | None, now: datetime, detail: str) -> bool:
@@ -155,8 +171,7 @@ class RedriveStore(Protocol):
     def bump_redrive(self, order_key: str, now: datetime, next_attempt_at: datetime) -> int | None:
         """A parked order is re-driven under a new attempt number; returns it (None: not parked)."""
 
-    def stale_orders(self, status: OrderStatus, updated_before: datetime,
-                     limit: int) -> list[tuple[str, str | None]]:
+    def stale_orders(self, status: OrderStatus, updated_before: datetime, limit: int) -> list[tuple[str, str | None]]:
         """(order_key, processing_by) of orders in `status` untouched since `updated_before`."""
 
 
@@ -176,9 +191,9 @@ class RedriveRepository(OrderReader, RedriveStore, OutboxStore, Protocol):
 
 
 class ClaimState(StrEnum):
-    CLAIMED = "CLAIMED"        # this caller holds the lease: do the work, then succeed() or release()
-    DELIVERED = "DELIVERED"    # done before: do nothing
-    BUSY = "BUSY"              # another copy holds a live lease: come back after it expires
+    CLAIMED = "CLAIMED"  # this caller holds the lease: do the work, then succeed() or release()
+    DELIVERED = "DELIVERED"  # done before: do nothing
+    BUSY = "BUSY"  # another copy holds a live lease: come back after it expires
 
 
 @dataclass(frozen=True)
@@ -249,8 +264,9 @@ class WebhookPoster(Protocol):
 
 
 class Notifier(Protocol):
-    def send(self, notification_id: str, channel: str, recipient: str, template: str,
-             variables: dict[str, Any]) -> bool:
+    def send(
+        self, notification_id: str, channel: str, recipient: str, template: str, variables: dict[str, Any]
+    ) -> bool:
         """Raises PartnerError when Notificação does not take it; a repeated id sends nothing again."""
 
 

@@ -1,4 +1,5 @@
 """Reading orders for a caller: one order, its history, and the portal's search with signed keyset cursors."""
+
 from __future__ import annotations
 
 import base64
@@ -6,9 +7,10 @@ import hashlib
 import hmac
 import json
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Mapping, Protocol, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -45,16 +47,20 @@ class SearchQuery(BaseModel):
 
     area_code: str | None = Field(None, pattern=_CODE, description="Área das ordens (uma das áreas do chamador).")
     status: OrderStatus | None = Field(None, description="Situação atual da ordem.")
-    external_reference: str | None = Field(None, min_length=1, max_length=128,
-                                           description="Referência externa informada na criação.")
-    requester_document: str | None = Field(None, min_length=1, max_length=32,
-                                           description="CPF ou CNPJ do requisitante, com ou sem formatação.")
-    guarantor_document: str | None = Field(None, min_length=1, max_length=32,
-                                           description="CPF ou CNPJ de um garantidor, com ou sem formatação.")
+    external_reference: str | None = Field(
+        None, min_length=1, max_length=128, description="Referência externa informada na criação."
+    )
+    requester_document: str | None = Field(
+        None, min_length=1, max_length=32, description="CPF ou CNPJ do requisitante, com ou sem formatação."
+    )
+    guarantor_document: str | None = Field(
+        None, min_length=1, max_length=32, description="CPF ou CNPJ de um garantidor, com ou sem formatação."
+    )
     created_from: datetime | None = Field(None, description="Criadas a partir deste instante (inclusive).")
     created_to: datetime | None = Field(None, description="Criadas antes deste instante (exclusive).")
-    cursor: str | None = Field(None, min_length=1, max_length=512,
-                               description="Cursor opaco devolvido em `next_cursor` pela página anterior.")
+    cursor: str | None = Field(
+        None, min_length=1, max_length=512, description="Cursor opaco devolvido em `next_cursor` pela página anterior."
+    )
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Tamanho da página (1 a 100).")
 
     @field_validator("requester_document", "guarantor_document")
@@ -93,9 +99,14 @@ def parse_query(params: Mapping[str, Sequence[str]] | None) -> SearchQuery:
     params = params or {}
     repeated = [name for name, values in params.items() if len(values) > 1]
     if repeated:
-        raise OrderValidationError([FieldError(field=name, code="REPEATED_PARAMETER",
-                                               message="informe o parâmetro uma vez só") for name in sorted(repeated)])
-    return parse_model(SearchQuery, {name: values[0] for name, values in params.items() if values})
+        raise OrderValidationError(
+            [
+                FieldError(field=name, code="REPEATED_PARAMETER", message="informe o parâmetro uma vez só")
+                for name in sorted(repeated)
+            ]
+        )
+    query: SearchQuery = parse_model(SearchQuery, {name: values[0] for name, values in params.items() if values})
+    return query
 
 
 @dataclass(frozen=True)
@@ -113,17 +124,24 @@ class CursorCodec:
         self._secret = secret
 
     @classmethod
-    def from_secret(cls, secret: str | None) -> "CursorCodec":
+    def from_secret(cls, secret: str | None) -> CursorCodec:
         return cls(secret.encode() if secret else os.urandom(32))
 
     def encode(self, position: Position, fingerprint: str) -> str:
-        payload = json.dumps({"t": position.created_at.astimezone(timezone.utc).isoformat(),
-                              "k": position.order_key, "f": fingerprint}, separators=(",", ":")).encode()
+        payload = json.dumps(
+            {"t": position.created_at.astimezone(UTC).isoformat(), "k": position.order_key, "f": fingerprint},
+            separators=(",", ":"),
+        ).encode()
         return _b64(payload) + "." + _b64(self._sign(payload))
 
     def decode(self, cursor: str, fingerprint: str) -> Position:
-        invalid = OrderValidationError([FieldError(field="cursor", code="INVALID_CURSOR",
-                                                   message="cursor inválido, adulterado ou de outra consulta")])
+        invalid = OrderValidationError(
+            [
+                FieldError(
+                    field="cursor", code="INVALID_CURSOR", message="cursor inválido, adulterado ou de outra consulta"
+                )
+            ]
+        )
         body, _, signature = cursor.partition(".")
         try:
             payload = _unb64(body)
@@ -207,8 +225,13 @@ class SearchPage:
 class OrderQueries:
     """Every read a caller makes goes through here, so tenancy is decided in one place."""
 
-    def __init__(self, repository: HistoryReader, store: OrderStore | None, cursors: CursorCodec,
-                 deliveries: DeliveryReader | None = None):
+    def __init__(
+        self,
+        repository: HistoryReader,
+        store: OrderStore | None,
+        cursors: CursorCodec,
+        deliveries: DeliveryReader | None = None,
+    ):
         self._repository, self._store, self._cursors = repository, store, cursors
         self._deliveries = deliveries
 
@@ -238,9 +261,14 @@ class OrderQueries:
         if not areas:
             return SearchPage([], None, query.limit)
         where = OrderFilter(
-            areas=areas, status=query.status.value if query.status else None,
-            external_reference=query.external_reference, requester_document=query.requester_document,
-            guarantor_document=query.guarantor_document, created_from=query.created_from, created_to=query.created_to)
+            areas=areas,
+            status=query.status.value if query.status else None,
+            external_reference=query.external_reference,
+            requester_document=query.requester_document,
+            guarantor_document=query.guarantor_document,
+            created_from=query.created_from,
+            created_to=query.created_to,
+        )
         assert self._store is not None, "no order store configured"
         # One row more than asked tells whether a next page exists without a COUNT.
         rows = self._store.search(where, after, query.limit + 1)

@@ -1,5 +1,6 @@
 """What-if for the portal: the quorum engine's full evaluation of a company from live partner answers,
 without creating an order."""
+
 from __future__ import annotations
 
 import logging
@@ -15,8 +16,8 @@ from chalicelib.domain.eligibility import inactive_reasons
 from chalicelib.domain.errors import DependencyUnavailable
 from chalicelib.domain.orders import DocumentError, parse_amount
 from chalicelib.domain.quorum import evaluate_party
-from chalicelib.domain.text import SEGMENT_PATTERN
 from chalicelib.domain.restrictions import assess_restrictions
+from chalicelib.domain.text import SEGMENT_PATTERN
 from chalicelib.services.ports import Clock, OperatorRegistry, PartnerError, PeopleDirectory, PowersDirectory
 from chalicelib.services.search import parse_model
 from chalicelib.services.workflow import business_date
@@ -36,10 +37,16 @@ class SimulationRequest(BaseModel):
     power_code: str = Field(pattern=_CODE, description="Código do poder no Poderes (por exemplo ASSINAR_CCB).")
     amount: Decimal = Field(description="Valor em reais, texto decimal com até 2 casas.")
     on: date | None = Field(None, alias="date", description="Data da avaliação; padrão: hoje (horário de Brasília).")
-    platform: str | None = Field(None, pattern=_CODE, description=(
-        "Plataforma da ordem; quando informada, o Cadastro Único é consultado (operador ativo e acesso à conta)."))
-    unavailable: list[str] = Field(default_factory=list, max_length=MAX_UNAVAILABLE,
-                                   description="CPFs a tratar como impedidos de assinar.")
+    platform: str | None = Field(
+        None,
+        pattern=_CODE,
+        description=(
+            "Plataforma da ordem; quando informada, o Cadastro Único é consultado (operador ativo e acesso à conta)."
+        ),
+    )
+    unavailable: list[str] = Field(
+        default_factory=list, max_length=MAX_UNAVAILABLE, description="CPFs a tratar como impedidos de assinar."
+    )
 
     @field_validator("company")
     @classmethod
@@ -64,8 +71,14 @@ class SimulationRequest(BaseModel):
 
 
 class QuorumSimulator:
-    def __init__(self, powers: PowersDirectory, people: PeopleDirectory, operators: OperatorRegistry,
-                 clock: Clock, executor: Executor):
+    def __init__(
+        self,
+        powers: PowersDirectory,
+        people: PeopleDirectory,
+        operators: OperatorRegistry,
+        clock: Clock,
+        executor: Executor,
+    ):
         self._powers, self._people, self._operators = powers, people, operators
         self._clock, self._executor = clock, executor
 
@@ -80,8 +93,11 @@ class QuorumSimulator:
             unrestricted = sorted({cpf for cpf in everyone if not assessments[cpf].restricted})
             # Pessoas and Cadastro Único do not depend on each other: ask both at once.
             people_f = self._executor.submit(self._search_people, everyone)
-            operators_f = (self._executor.submit(self._search_operators, request.company, request.platform, unrestricted)
-                           if request.platform else None)
+            operators_f = (
+                self._executor.submit(self._search_operators, request.company, request.platform, unrestricted)
+                if request.platform
+                else None
+            )
             people = people_f.result()
             operators = operators_f.result() if operators_f is not None else None
         except PartnerError as exc:

@@ -3,12 +3,13 @@
 The execution carries keys, not people: every partner answer is kept in the database as a party
 artifact, so a company with thousands of representatives never inflates the state machine's payload.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 from chalicelib.domain.eligibility import inactive_reasons
@@ -90,7 +91,7 @@ def business_date(now: datetime) -> date:
 
 
 def _instant(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class EnvelopeWorkflow:
@@ -139,18 +140,33 @@ class EnvelopeWorkflow:
         powers = self._powers.get_powers(party.document, party.power_code or "")
         representatives = powers.representatives if powers else []
         assessments = assess_restrictions(representatives, order.amount, on)
-        self._repo.put_artifact(order_key, position, "powers", {
-            "evaluated_on": on.isoformat(),
-            "powers": powers.model_dump(mode="json") if powers else None,
-        }, self._clock.now())
+        self._repo.put_artifact(
+            order_key,
+            position,
+            "powers",
+            {
+                "evaluated_on": on.isoformat(),
+                "powers": powers.model_dump(mode="json") if powers else None,
+            },
+            self._clock.now(),
+        )
         unrestricted = sum(1 for a in assessments.values() if not a.restricted)
-        return {"order_key": order_key, "position": position, "kind": KIND_PJ_POWERS,
-                "representatives": len(representatives), "unrestricted": unrestricted}
+        return {
+            "order_key": order_key,
+            "position": position,
+            "kind": KIND_PJ_POWERS,
+            "representatives": len(representatives),
+            "unrestricted": unrestricted,
+        }
 
     def _stored_powers(self, order_key: str, position: int) -> tuple[CompanyPowers | None, date]:
         artifact = self._repo.get_artifacts(order_key, position).get("powers") or {}
         raw = artifact.get("powers")
-        on = date.fromisoformat(artifact["evaluated_on"]) if "evaluated_on" in artifact else business_date(self._clock.now())
+        on = (
+            date.fromisoformat(artifact["evaluated_on"])
+            if "evaluated_on" in artifact
+            else business_date(self._clock.now())
+        )
         return (CompanyPowers.model_validate(raw) if raw else None), on
 
     # -- PJ: Pessoas, for every representative (restricted ones stay on record with their data) --
@@ -158,25 +174,31 @@ class EnvelopeWorkflow:
         powers, _ = self._stored_powers(order_key, position)
         cpfs = sorted({r.cpf for r in powers.representatives}) if powers else []
         found = self._people.search(cpfs) if cpfs else []
-        self._repo.put_artifact(order_key, position, "people",
-                                [p.model_dump(mode="json") for p in found], self._clock.now())
+        self._repo.put_artifact(
+            order_key, position, "people", [p.model_dump(mode="json") for p in found], self._clock.now()
+        )
         return {"found": len(found)}
 
     # -- PJ: Cadastro Único, for the unrestricted ones, when the area asks ---------------------
     def check_operators(self, order_key: str, position: int) -> dict[str, Any]:
         order = self._order(order_key)
         if not order.area_snapshot.get("operator_check"):
-            self._repo.put_artifact(order_key, position, "operators", {"checked": False, "operators": []},
-                                    self._clock.now())
+            self._repo.put_artifact(
+                order_key, position, "operators", {"checked": False, "operators": []}, self._clock.now()
+            )
             return {"checked": False}
         powers, on = self._stored_powers(order_key, position)
         reps = powers.representatives if powers else []
         assessments = assess_restrictions(reps, order.amount, on)
         cpfs = sorted({r.cpf for r in reps if not assessments[r.cpf].restricted})
         found = self._operators.search(order.parties[position].document, order.platform, cpfs) if cpfs else []
-        self._repo.put_artifact(order_key, position, "operators",
-                                {"checked": True, "operators": [o.model_dump(mode="json") for o in found]},
-                                self._clock.now())
+        self._repo.put_artifact(
+            order_key,
+            position,
+            "operators",
+            {"checked": True, "operators": [o.model_dump(mode="json") for o in found]},
+            self._clock.now(),
+        )
         return {"checked": True, "found": len(found)}
 
     # -- PJ: the quorum engine ---------------------------------------------------------------------
@@ -184,10 +206,25 @@ class EnvelopeWorkflow:
         order = self._order(order_key)
         artifacts = self._repo.get_artifacts(order_key, position)
         if "powers" not in artifacts:  # PJ whose area has no powers check: nothing to decide
-            verdict = self._party_result(order, position, quorum_met=True, reason=None, participants=[],
-                                         satisfied_rules=[], signer_sets=[], eligible=[])
-            self._repo.save_party_evaluation(order_key, position, quorum_met=True, reason=None,
-                                             evaluation={"powers_check": False}, participants=[], rules=[])
+            verdict = self._party_result(
+                order,
+                position,
+                quorum_met=True,
+                reason=None,
+                participants=[],
+                satisfied_rules=[],
+                signer_sets=[],
+                eligible=[],
+            )
+            self._repo.save_party_evaluation(
+                order_key,
+                position,
+                quorum_met=True,
+                reason=None,
+                evaluation={"powers_check": False},
+                participants=[],
+                rules=[],
+            )
             self._repo.put_artifact(order_key, position, "verdict", verdict, self._clock.now())
             return {"quorum_met": True}
 
@@ -197,24 +234,39 @@ class EnvelopeWorkflow:
         operators = {o["cpf"]: Operator.model_validate(o) for o in operators_artifact["operators"]}
         reps = powers.representatives if powers else []
         assessments = assess_restrictions(reps, order.amount, on)
-        inactive = inactive_reasons(reps, assessments, people.keys(),
-                                    operators if operators_artifact["checked"] else None)
+        inactive = inactive_reasons(
+            reps, assessments, people.keys(), operators if operators_artifact["checked"] else None
+        )
         evaluation = evaluate_party(powers, order.amount, on, inactive=inactive)
         stored_participants = [_stored_participant(p.to_dict(), people.get(p.cpf)) for p in evaluation.participants]
         satisfied = set(evaluation.satisfied_rules)
         skipped = {s.rule_id for s in evaluation.skipped_rules}
-        rules = [{
-            "rule_id": r.rule_id, "description": r.description,
-            "max_amount": str(r.max_amount) if r.max_amount is not None else None,
-            "requirements": [q.model_dump() for q in r.requirements],
-            "applicable": r.rule_id not in skipped, "satisfied": r.rule_id in satisfied,
-        } for r in (powers.rules if powers else [])]
+        rules = [
+            {
+                "rule_id": r.rule_id,
+                "description": r.description,
+                "max_amount": str(r.max_amount) if r.max_amount is not None else None,
+                "requirements": [q.model_dump() for q in r.requirements],
+                "applicable": r.rule_id not in skipped,
+                "satisfied": r.rule_id in satisfied,
+            }
+            for r in (powers.rules if powers else [])
+        ]
         explanation = evaluation.to_dict()
-        self._repo.save_party_evaluation(order_key, position, quorum_met=evaluation.quorum_met,
-                                         reason=evaluation.reason, evaluation=explanation,
-                                         participants=stored_participants, rules=rules)
+        self._repo.save_party_evaluation(
+            order_key,
+            position,
+            quorum_met=evaluation.quorum_met,
+            reason=evaluation.reason,
+            evaluation=explanation,
+            participants=stored_participants,
+            rules=rules,
+        )
         verdict = self._party_result(
-            order, position, quorum_met=evaluation.quorum_met, reason=evaluation.reason,
+            order,
+            position,
+            quorum_met=evaluation.quorum_met,
+            reason=evaluation.reason,
             participants=[_verdict_participant(sp) for sp in stored_participants],
             satisfied_rules=list(evaluation.satisfied_rules),
             signer_sets=[s.to_dict() for s in evaluation.signer_sets],
@@ -225,10 +277,16 @@ class EnvelopeWorkflow:
         verdict["failed_rules"] = [f.to_dict() for f in evaluation.failed_rules]
         verdict["skipped_rules"] = [s.to_dict() for s in evaluation.skipped_rules]
         self._repo.put_artifact(order_key, position, "verdict", verdict, self._clock.now())
-        log.info("party decided", extra={"order_key": order_key, "position": position,
-                                         "quorum_met": evaluation.quorum_met, "reason": evaluation.reason})
-        return {"quorum_met": evaluation.quorum_met, "reason": evaluation.reason,
-                "representatives": len(reps)}
+        log.info(
+            "party decided",
+            extra={
+                "order_key": order_key,
+                "position": position,
+                "quorum_met": evaluation.quorum_met,
+                "reason": evaluation.reason,
+            },
+        )
+        return {"quorum_met": evaluation.quorum_met, "reason": evaluation.reason, "representatives": len(reps)}
 
     # -- PF: Pessoas --------------------------------------------------------------------------------
     def evaluate_person(self, order_key: str, position: int) -> dict[str, Any]:
@@ -236,18 +294,38 @@ class EnvelopeWorkflow:
         cpf = order.parties[position].document
         found = {p.cpf: p for p in self._people.search([cpf])}
         person = found.get(cpf)
-        participant = _stored_participant({
-            "cpf": cpf, "groups": [], "restricted": False, "active": person is not None,
-            "reasons": [] if person else [NOT_FOUND], "joint_only": False,
-        }, person)
+        participant = _stored_participant(
+            {
+                "cpf": cpf,
+                "groups": [],
+                "restricted": False,
+                "active": person is not None,
+                "reasons": [] if person else [NOT_FOUND],
+                "joint_only": False,
+            },
+            person,
+        )
         met = person is not None
         reason = None if met else PERSON_NOT_FOUND
-        self._repo.save_party_evaluation(order_key, position, quorum_met=met, reason=reason,
-                                         evaluation={"person_found": met}, participants=[participant], rules=[])
+        self._repo.save_party_evaluation(
+            order_key,
+            position,
+            quorum_met=met,
+            reason=reason,
+            evaluation={"person_found": met},
+            participants=[participant],
+            rules=[],
+        )
         verdict = self._party_result(
-            order, position, quorum_met=met, reason=reason,
+            order,
+            position,
+            quorum_met=met,
+            reason=reason,
             participants=[_verdict_participant(participant)],
-            satisfied_rules=[], signer_sets=[], eligible=[cpf] if met else [])
+            satisfied_rules=[],
+            signer_sets=[],
+            eligible=[cpf] if met else [],
+        )
         self._repo.put_artifact(order_key, position, "verdict", verdict, self._clock.now())
         return {"quorum_met": met, "reason": reason}
 
@@ -263,8 +341,12 @@ class EnvelopeWorkflow:
         quorum_met = all(p["quorum_met"] for p in parties)
         status = OrderStatus.QUORUM_MET if quorum_met else OrderStatus.NO_QUORUM
         result = {"quorum_met": quorum_met, "parties": parties}
-        detail = None if quorum_met else "sem quórum: " + ", ".join(
-            f"{p['role'].lower()} {p['document']}: {p['reason']}" for p in parties if not p["quorum_met"])
+        detail = (
+            None
+            if quorum_met
+            else "sem quórum: "
+            + ", ".join(f"{p['role'].lower()} {p['document']}: {p['reason']}" for p in parties if not p["quorum_met"])
+        )
         concluded = self._finish(order, execution_id, status, detail, result)
         if concluded:
             record_verdict(status.value, order.area_code)
@@ -295,8 +377,9 @@ class EnvelopeWorkflow:
         return {"published": len(sent)}
 
     # -- helpers -------------------------------------------------------------------------------------
-    def _finish(self, order: StoredOrder, execution_id: str, status: OrderStatus, detail: str | None,
-                result: dict[str, Any]) -> bool:
+    def _finish(
+        self, order: StoredOrder, execution_id: str, status: OrderStatus, detail: str | None, result: dict[str, Any]
+    ) -> bool:
         now = self._clock.now()
         event = {
             "event_id": f"evt_{order.order_key}",
@@ -308,8 +391,13 @@ class EnvelopeWorkflow:
             "status": status.value,
             "result": result,
         }
-        message = OutboxMessage(message_id=uuid.uuid4().hex, order_key=order.order_key, queue=RESULT_QUEUE,
-                                body=json.dumps(event, ensure_ascii=False), created_at=now)
+        message = OutboxMessage(
+            message_id=uuid.uuid4().hex,
+            order_key=order.order_key,
+            queue=RESULT_QUEUE,
+            body=json.dumps(event, ensure_ascii=False),
+            created_at=now,
+        )
         return self._repo.conclude(order.order_key, execution_id, status, now, detail, result, message)
 
     def _order(self, order_key: str) -> StoredOrder:
@@ -319,9 +407,17 @@ class EnvelopeWorkflow:
         return order
 
     @staticmethod
-    def _party_result(order: StoredOrder, position: int, *, quorum_met: bool, reason: str | None,
-                      participants: list[dict[str, Any]], satisfied_rules: list[str],
-                      signer_sets: list[dict[str, Any]], eligible: list[str]) -> dict[str, Any]:
+    def _party_result(
+        order: StoredOrder,
+        position: int,
+        *,
+        quorum_met: bool,
+        reason: str | None,
+        participants: list[dict[str, Any]],
+        satisfied_rules: list[str],
+        signer_sets: list[dict[str, Any]],
+        eligible: list[str],
+    ) -> dict[str, Any]:
         party = order.parties[position]
         return {
             "role": party.role.value if isinstance(party.role, PartyRole) else party.role,

@@ -1,4 +1,5 @@
 """The document bucket (claim checks, large results), its TLS-only policy and optional replication."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,50 +17,108 @@ def resources() -> dict[str, Any]:
             "UpdateReplacePolicy": "Retain",
             "Properties": {
                 "BucketName": sub(BUCKET_NAME),
-                "BucketEncryption": {"ServerSideEncryptionConfiguration": [
-                    {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]},
+                "BucketEncryption": {
+                    "ServerSideEncryptionConfiguration": [
+                        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}
+                    ]
+                },
                 "VersioningConfiguration": {"Status": "Enabled"},
-                "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
-                                                   "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+                "PublicAccessBlockConfiguration": {
+                    "BlockPublicAcls": True,
+                    "BlockPublicPolicy": True,
+                    "IgnorePublicAcls": True,
+                    "RestrictPublicBuckets": True,
+                },
                 "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
-                "LifecycleConfiguration": {"Rules": [
-                    {"Id": "infrequent-access-after-30-days", "Status": "Enabled",
-                     "Transitions": [{"StorageClass": "STANDARD_IA", "TransitionInDays": 30}]},
-                    # Claim-checked messages: kept past the 14-day DLQ retention so a replay still finds them.
-                    {"Id": "expire-claim-checks", "Status": "Enabled", "Prefix": "claims/",
-                     "ExpirationInDays": 30},
-                    {"Id": "expire-old-versions", "Status": "Enabled",
-                     "NoncurrentVersionExpiration": {"NoncurrentDays": 90},
-                     "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}},
-                ]},
-                "ReplicationConfiguration": {"Fn::If": ["ReplicatesBucket", {
-                    "Role": get_att("BucketReplicationRole", "Arn"),
-                    "Rules": [{"Id": "second-region", "Status": "Enabled", "Priority": 1, "Filter": {"Prefix": ""},
-                               "DeleteMarkerReplication": {"Status": "Enabled"},
-                               "Destination": {"Bucket": ref("ReplicaBucketArn")}}],
-                }, ref("AWS::NoValue")]},
+                "LifecycleConfiguration": {
+                    "Rules": [
+                        {
+                            "Id": "infrequent-access-after-30-days",
+                            "Status": "Enabled",
+                            "Transitions": [{"StorageClass": "STANDARD_IA", "TransitionInDays": 30}],
+                        },
+                        # Claim-checked messages: kept past the 14-day DLQ retention so a replay still finds them.
+                        {"Id": "expire-claim-checks", "Status": "Enabled", "Prefix": "claims/", "ExpirationInDays": 30},
+                        {
+                            "Id": "expire-old-versions",
+                            "Status": "Enabled",
+                            "NoncurrentVersionExpiration": {"NoncurrentDays": 90},
+                            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+                        },
+                    ]
+                },
+                "ReplicationConfiguration": {
+                    "Fn::If": [
+                        "ReplicatesBucket",
+                        {
+                            "Role": get_att("BucketReplicationRole", "Arn"),
+                            "Rules": [
+                                {
+                                    "Id": "second-region",
+                                    "Status": "Enabled",
+                                    "Priority": 1,
+                                    "Filter": {"Prefix": ""},
+                                    "DeleteMarkerReplication": {"Status": "Enabled"},
+                                    "Destination": {"Bucket": ref("ReplicaBucketArn")},
+                                }
+                            ],
+                        },
+                        ref("AWS::NoValue"),
+                    ]
+                },
             },
         },
         "DocumentBucketPolicy": {
             "Type": "AWS::S3::BucketPolicy",
-            "Properties": {"Bucket": ref("DocumentBucket"), "PolicyDocument": policy([
-                {"Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-                 "Resource": [bucket_arn, objects_arn], "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
-            ])},
+            "Properties": {
+                "Bucket": ref("DocumentBucket"),
+                "PolicyDocument": policy(
+                    [
+                        {
+                            "Sid": "TlsOnly",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "s3:*",
+                            "Resource": [bucket_arn, objects_arn],
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        },
+                    ]
+                ),
+            },
         },
         "BucketReplicationRole": {
             "Type": "AWS::IAM::Role",
             "Condition": "ReplicatesBucket",
             "Properties": {
                 "AssumeRolePolicyDocument": assume("s3.amazonaws.com"),
-                "Policies": [{"PolicyName": "replicate-documents", "PolicyDocument": policy([
-                    {"Effect": "Allow", "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
-                     "Resource": bucket_arn},
-                    {"Effect": "Allow", "Action": ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl",
-                                                   "s3:GetObjectVersionTagging"], "Resource": objects_arn},
-                    {"Effect": "Allow", "Action": ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"],
-                     "Resource": sub("${ReplicaBucketArn}/*")},
-                ])}],
+                "Policies": [
+                    {
+                        "PolicyName": "replicate-documents",
+                        "PolicyDocument": policy(
+                            [
+                                {
+                                    "Effect": "Allow",
+                                    "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
+                                    "Resource": bucket_arn,
+                                },
+                                {
+                                    "Effect": "Allow",
+                                    "Action": [
+                                        "s3:GetObjectVersionForReplication",
+                                        "s3:GetObjectVersionAcl",
+                                        "s3:GetObjectVersionTagging",
+                                    ],
+                                    "Resource": objects_arn,
+                                },
+                                {
+                                    "Effect": "Allow",
+                                    "Action": ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"],
+                                    "Resource": sub("${ReplicaBucketArn}/*"),
+                                },
+                            ]
+                        ),
+                    }
+                ],
             },
         },
     }

@@ -1,4 +1,5 @@
 """Redis (ElastiCache): area and domain caches, circuit-breaker state."""
+
 from __future__ import annotations
 
 from typing import Any

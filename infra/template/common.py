@@ -1,16 +1,18 @@
 """Names and helpers every section of the merge template shares: intrinsic functions, IAM documents,
 alarms, and the logical ids and resource names more than one section refers to."""
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from chalicelib.asl import RETRY_SETTINGS
 from chalicelib.queues import QueueSpec
 
 ASL_FILE = "statemachine.asl.json"
 API_HANDLER = "APIHandler"
-API_FUNCTION_KEY = "api_handler"   # the key for APIHandler (all routes) in FUNCTION_ACCESS
-API_STAGE = "api"                  # .chalice/config.json api_gateway_stage
+API_FUNCTION_KEY = "api_handler"  # the key for APIHandler (all routes) in FUNCTION_ACCESS
+API_STAGE = "api"  # .chalice/config.json api_gateway_stage
 RETRY_PARAMETERS = tuple(RETRY_SETTINGS)  # template parameters named like the ASL retry settings
 STATE_MACHINE = "EnvelopeWorkflow"
 
@@ -47,9 +49,17 @@ BUCKET_NAME = "ame-${Stage}-documents-${AWS::AccountId}-${AWS::Region}"
 API_NAME = "ame-${Stage}"
 
 
-def alarm(description: str, namespace: str, metric: str, dimensions: Mapping[str, Any], threshold: Any,
-           statistic: str = "Maximum", period: int = 60, evaluation_periods: int = 1,
-           comparison: str = "GreaterThanThreshold") -> dict[str, Any]:
+def alarm(
+    description: str,
+    namespace: str,
+    metric: str,
+    dimensions: Mapping[str, Any],
+    threshold: Any,
+    statistic: str = "Maximum",
+    period: int = 60,
+    evaluation_periods: int = 1,
+    comparison: str = "GreaterThanThreshold",
+) -> dict[str, Any]:
     props: dict[str, Any] = {
         "AlarmDescription": description,
         "Namespace": namespace,
@@ -71,8 +81,10 @@ def alarm(description: str, namespace: str, metric: str, dimensions: Mapping[str
 
 
 def assume(service: str) -> dict[str, Any]:
-    return {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+    }
 
 
 def policy(statements: list[dict[str, Any]]) -> dict[str, Any]:

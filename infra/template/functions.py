@@ -1,54 +1,120 @@
 """Each function's properties merged into what Chalice generates: its own least-privilege role, log
 group, VPC placement and the environment chalicelib/settings.py reads."""
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from chalicelib import observability as obs
 from chalicelib.queues import QueueSpec
-
-from infra.template.common import (
-    BUCKET_NAME, STATE_MACHINE_ARN, TemplateError, assume, get_att, policy, queue_arn, ref, sub,
-)
 from infra import portal_template
+from infra.template.common import (
+    BUCKET_NAME,
+    STATE_MACHINE_ARN,
+    TemplateError,
+    assume,
+    get_att,
+    policy,
+    queue_arn,
+    ref,
+    sub,
+)
 from infra.template.database import cursor_secret, cursor_secret_arn, database_secret, database_url
 from infra.template.inventory import FUNCTION_ACCESS, Access, AppFunction
 
 
 def function_role(fn: AppFunction, access: Access, queues: Mapping[str, QueueSpec]) -> dict[str, Any]:
     statements: list[dict[str, Any]] = [
-        {"Sid": "OwnLogGroup", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-         "Resource": get_att(f"{fn.logical_id}LogGroup", "Arn")},
+        {
+            "Sid": "OwnLogGroup",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": get_att(f"{fn.logical_id}LogGroup", "Arn"),
+        },
     ]
     if access.send:
-        statements.append({"Sid": "SendToQueues", "Effect": "Allow",
-                           "Action": ["sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"],
-                           "Resource": [queue_arn(queues[q]) for q in access.send]})
+        statements.append(
+            {
+                "Sid": "SendToQueues",
+                "Effect": "Allow",
+                "Action": ["sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"],
+                "Resource": [queue_arn(queues[q]) for q in access.send],
+            }
+        )
     if access.dead_letter:
-        statements.append({"Sid": "SendToDeadLetterQueues", "Effect": "Allow",
-                           "Action": ["sqs:SendMessage", "sqs:GetQueueUrl"],
-                           "Resource": [sub("arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:"
-                                            + queues[q].dlq_name) for q in access.dead_letter]})
+        statements.append(
+            {
+                "Sid": "SendToDeadLetterQueues",
+                "Effect": "Allow",
+                "Action": ["sqs:SendMessage", "sqs:GetQueueUrl"],
+                "Resource": [
+                    sub("arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:" + queues[q].dlq_name)
+                    for q in access.dead_letter
+                ],
+            }
+        )
     if access.consume:
-        statements.append({"Sid": "ConsumeQueues", "Effect": "Allow",
-                           "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
-                                      "sqs:ChangeMessageVisibility"],
-                           "Resource": [queue_arn(queues[q]) for q in access.consume]})
+        statements.append(
+            {
+                "Sid": "ConsumeQueues",
+                "Effect": "Allow",
+                "Action": [
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    "sqs:ChangeMessageVisibility",
+                ],
+                "Resource": [queue_arn(queues[q]) for q in access.consume],
+            }
+        )
     if access.start_workflow:
-        statements.append({"Sid": "StartWorkflow", "Effect": "Allow", "Action": ["states:StartExecution"],
-                           "Resource": sub(STATE_MACHINE_ARN)})
+        statements.append(
+            {
+                "Sid": "StartWorkflow",
+                "Effect": "Allow",
+                "Action": ["states:StartExecution"],
+                "Resource": sub(STATE_MACHINE_ARN),
+            }
+        )
     if access.describe_executions:
-        statements.append({"Sid": "DescribeExecutions", "Effect": "Allow", "Action": ["states:DescribeExecution"],
-                           "Resource": sub(STATE_MACHINE_ARN.replace(":stateMachine:", ":execution:") + ":*")})
-    statements.append({"Sid": "ReadRuntimeSecrets", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
-                       "Resource": [database_secret(), cursor_secret_arn()]})
+        statements.append(
+            {
+                "Sid": "DescribeExecutions",
+                "Effect": "Allow",
+                "Action": ["states:DescribeExecution"],
+                "Resource": sub(STATE_MACHINE_ARN.replace(":stateMachine:", ":execution:") + ":*"),
+            }
+        )
+    statements.append(
+        {
+            "Sid": "ReadRuntimeSecrets",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": [database_secret(), cursor_secret_arn()],
+        }
+    )
     if access.webhook_secrets:
-        statements.append({"Sid": "ReadWebhookSecrets", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
-                           "Resource": sub("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:"
-                                           "secret:${WebhookSecretPrefix}*")})
+        statements.append(
+            {
+                "Sid": "ReadWebhookSecrets",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue"],
+                "Resource": sub(
+                    "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:"
+                    "secret:${WebhookSecretPrefix}*"
+                ),
+            }
+        )
     if access.bucket:
-        statements.append({"Sid": "Documents", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
-                           "Resource": sub("arn:${AWS::Partition}:s3:::" + BUCKET_NAME + "/*")})
+        statements.append(
+            {
+                "Sid": "Documents",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject"],
+                "Resource": sub("arn:${AWS::Partition}:s3:::" + BUCKET_NAME + "/*"),
+            }
+        )
     return {
         "Type": "AWS::IAM::Role",
         "Properties": {
@@ -64,14 +130,28 @@ def function_base_policy() -> dict[str, Any]:
         "Type": "AWS::IAM::ManagedPolicy",
         "Properties": {
             "Description": "What every AME function needs and AWS only grants on '*': X-Ray and VPC ENIs",
-            "PolicyDocument": policy([
-                {"Sid": "XRay", "Effect": "Allow",
-                 "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": "*"},
-                {"Sid": "VpcNetworkInterfaces", "Effect": "Allow",
-                 "Action": ["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces",
-                            "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses",
-                            "ec2:UnassignPrivateIpAddresses"], "Resource": "*"},
-            ]),
+            "PolicyDocument": policy(
+                [
+                    {
+                        "Sid": "XRay",
+                        "Effect": "Allow",
+                        "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                        "Resource": "*",
+                    },
+                    {
+                        "Sid": "VpcNetworkInterfaces",
+                        "Effect": "Allow",
+                        "Action": [
+                            "ec2:CreateNetworkInterface",
+                            "ec2:DescribeNetworkInterfaces",
+                            "ec2:DeleteNetworkInterface",
+                            "ec2:AssignPrivateIpAddresses",
+                            "ec2:UnassignPrivateIpAddresses",
+                        ],
+                        "Resource": "*",
+                    },
+                ]
+            ),
         },
     }
 
@@ -117,8 +197,10 @@ def resources(functions: list[AppFunction], queues: Mapping[str, QueueSpec]) -> 
     for fn in functions:
         access = FUNCTION_ACCESS.get(fn.key)
         if access is None:
-            raise TemplateError(f"function {fn.key} has no row in FUNCTION_ACCESS (infra/template/inventory.py): "
-                                "say which queues, secrets and workflow it may touch")
+            raise TemplateError(
+                f"function {fn.key} has no row in FUNCTION_ACCESS (infra/template/inventory.py): "
+                "say which queues, secrets and workflow it may touch"
+            )
         props: dict[str, Any] = {
             "Role": get_att(f"{fn.logical_id}Role", "Arn"),
             "Environment": {"Variables": function_environment()},
@@ -129,19 +211,24 @@ def resources(functions: list[AppFunction], queues: Mapping[str, QueueSpec]) -> 
         if fn.kind == "sqs":
             spec = by_consumer.get(fn.key)
             if spec is None or spec.name != fn.queue:
-                raise TemplateError(f"SQS handler {fn.key} reads queue {fn.queue!r}, which chalicelib/queues.py "
-                                    "does not list with that consumer")
+                raise TemplateError(
+                    f"SQS handler {fn.key} reads queue {fn.queue!r}, which chalicelib/queues.py "
+                    "does not list with that consumer"
+                )
             props["Timeout"] = spec.consumer_timeout
             # Only this key under the Chalice-generated event: its Queue and BatchSize stay as generated.
-            props["Events"] = {f"{fn.logical_id}SqsEventSource": {
-                "Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}}}
+            props["Events"] = {
+                f"{fn.logical_id}SqsEventSource": {"Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}}
+            }
             # The event source names the queue by ARN text, which CloudFormation cannot order on.
             merged["DependsOn"] = [spec.logical_id]
         resources[fn.logical_id] = merged
         resources[f"{fn.logical_id}Role"] = function_role(fn, access, queues)
         resources[f"{fn.logical_id}LogGroup"] = {
             "Type": "AWS::Logs::LogGroup",
-            "Properties": {"LogGroupName": sub("/aws/lambda/${AWS::StackName}/" + fn.logical_id),
-                           "RetentionInDays": ref("LogRetentionDays")},
+            "Properties": {
+                "LogGroupName": sub("/aws/lambda/${AWS::StackName}/" + fn.logical_id),
+                "RetentionInDays": ref("LogRetentionDays"),
+            },
         }
     return resources

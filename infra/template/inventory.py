@@ -1,11 +1,11 @@
 """Which Lambda functions `chalice package` emits for the app, and what each may touch (FUNCTION_ACCESS)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.asl import logical_id
-
 from infra.template.common import API_FUNCTION_KEY, API_HANDLER, TemplateError
 
 
@@ -13,11 +13,11 @@ from infra.template.common import API_FUNCTION_KEY, API_HANDLER, TemplateError
 class Access:
     """What one function may touch beyond its own log group, X-Ray and the VPC."""
 
-    send: tuple[str, ...] = ()            # logical queue names it sends to
-    consume: tuple[str, ...] = ()         # logical queue names it is the event source of
+    send: tuple[str, ...] = ()  # logical queue names it sends to
+    consume: tuple[str, ...] = ()  # logical queue names it is the event source of
     start_workflow: bool = False
-    describe_executions: bool = False     # the sweeper asks whether an owning execution still runs
-    dead_letter: tuple[str, ...] = ()     # logical queue names whose DLQ it sends to directly
+    describe_executions: bool = False  # the sweeper asks whether an owning execution still runs
+    dead_letter: tuple[str, ...] = ()  # logical queue names whose DLQ it sends to directly
     webhook_secrets: bool = False
     bucket: bool = False
 
@@ -41,8 +41,9 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "publish_result": Access(send=("result",), bucket=True),
     "park_order": Access(send=("creation",)),  # try again later: the delayed re-drive message
     "sweep_orders": Access(send=("creation",), describe_executions=True),
-    "on_result_message": Access(consume=("result",), send=("envelope_ready",), dead_letter=("result",),
-                                webhook_secrets=True, bucket=True),
+    "on_result_message": Access(
+        consume=("result",), send=("envelope_ready",), dead_letter=("result",), webhook_secrets=True, bucket=True
+    ),
     # Its analytics files and HMAC key: infra/analytics_template.py adds that policy to its role.
     "export_analytics": Access(),
 }
@@ -50,10 +51,10 @@ FUNCTION_ACCESS: dict[str, Access] = {
 
 @dataclass
 class AppFunction:
-    key: str                                 # FUNCTION_ACCESS key: Chalice name, or api_handler
-    logical_id: str                          # Chalice's CloudFormation logical id
-    kind: str                                # route | authorizer | lambda | sqs | schedule
-    queue: str | None = None                 # for sqs: the queue name the decorator names
+    key: str  # FUNCTION_ACCESS key: Chalice name, or api_handler
+    logical_id: str  # Chalice's CloudFormation logical id
+    kind: str  # route | authorizer | lambda | sqs | schedule
+    queue: str | None = None  # for sqs: the queue name the decorator names
     extra: dict[str, Any] = field(default_factory=dict)
 
 

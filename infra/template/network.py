@@ -1,4 +1,5 @@
 """Security groups: functions go out only; the proxy, the database and the cache let in only their callers."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -10,9 +11,15 @@ def resources() -> dict[str, Any]:
     def group(description: str, port: int | None = None, source: str | None = None) -> dict[str, Any]:
         props: dict[str, Any] = {"GroupDescription": description, "VpcId": ref("VpcId")}
         if port is not None:
-            props["SecurityGroupIngress"] = [{"IpProtocol": "tcp", "FromPort": port, "ToPort": port,
-                                              "SourceSecurityGroupId": ref(source),
-                                              "Description": f"from {source}"}]
+            props["SecurityGroupIngress"] = [
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": port,
+                    "ToPort": port,
+                    "SourceSecurityGroupId": ref(source),
+                    "Description": f"from {source}",
+                }
+            ]
         return {"Type": "AWS::EC2::SecurityGroup", "Properties": props}
 
     return {

@@ -1,12 +1,35 @@
 """The stack's parameters (what a stage sets in infra/parameters/<stage>.json) and its conditions."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from infra.template.common import ref
 
-LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
-                      2557, 2922, 3288, 3653]
+LOG_RETENTION_DAYS = [
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+]
 
 
 def parameters(stage: str) -> dict[str, Any]:
@@ -19,8 +42,11 @@ def parameters(stage: str) -> dict[str, Any]:
     url = {"AllowedPattern": r"^https?://.+"}
     return {
         "Stage": text(stage, "Chalice stage this stack runs", AllowedPattern="^[a-z][a-z0-9-]{0,15}$"),
-        "StateMachineType": text("STANDARD", "STANDARD keeps a year of execution history; EXPRESS is cheaper "
-                                 "per transition (docs/cost.md)", AllowedValues=["STANDARD", "EXPRESS"]),
+        "StateMachineType": text(
+            "STANDARD",
+            "STANDARD keeps a year of execution history; EXPRESS is cheaper per transition (docs/cost.md)",
+            AllowedValues=["STANDARD", "EXPRESS"],
+        ),
         "RetryIntervalSeconds": number(2, "First retry delay of each Task", MinValue=1),
         "RetryMaxAttempts": number(4, "Retries of each Task on a transient error", MinValue=0),
         "RetryBackoffRate": number(2.0, "Delay multiplier between retries (a float for the ASL)", MinValue=1),
@@ -39,8 +65,10 @@ def parameters(stage: str) -> dict[str, Any]:
         "PartnerTimeoutSeconds": text("3", "Timeout of each partner call"),
         "LogLevel": text("INFO", "Log level of every function", AllowedValues=["DEBUG", "INFO", "WARNING", "ERROR"]),
         "VpcId": {"Type": "AWS::EC2::VPC::Id", "Description": "VPC of the database, the cache and the functions"},
-        "PrivateSubnetIds": {"Type": "List<AWS::EC2::Subnet::Id>",
-                             "Description": "Private subnets (2+ AZs) with a NAT route or VPC endpoints"},
+        "PrivateSubnetIds": {
+            "Type": "List<AWS::EC2::Subnet::Id>",
+            "Description": "Private subnets (2+ AZs) with a NAT route or VPC endpoints",
+        },
         "DatabaseEngineVersion": text("8.0.mysql_aurora.3.08.0", "Aurora MySQL engine version"),
         "DatabaseName": text("ame", "Schema name", AllowedPattern="^[a-z][a-z0-9_]{0,63}$"),
         "DatabaseMinCapacity": number(0.5, "Aurora Serverless v2 minimum ACUs", MinValue=0.5),
@@ -48,23 +76,32 @@ def parameters(stage: str) -> dict[str, Any]:
         "BackupRetentionDays": number(14, "Aurora automated backup retention (days)", MinValue=1, MaxValue=35),
         "CacheNodeType": text("cache.t4g.small", "ElastiCache node type"),
         "LogRetentionDays": number(30, "Retention of every log group", AllowedValues=LOG_RETENTION_DAYS),
-        "WebhookSecretPrefix": text("ame/webhooks/", "Secrets Manager name prefix of the areas' webhook "
-                                    "secrets (secret_ref)"),
+        "WebhookSecretPrefix": text(
+            "ame/webhooks/", "Secrets Manager name prefix of the areas' webhook secrets (secret_ref)"
+        ),
         "AlarmTopicArn": text("", "SNS topic that receives alarm state changes (empty: none)"),
         "Api5xxRateThreshold": number(0.01, "API 5xx rate (0-1) over 5 minutes that raises the alarm"),
         "ApiP99LatencyMs": number(2000, "API p99 latency (ms) that raises the alarm"),
         # Disaster recovery (docs/runbook.md).
-        "RegionRole": text("PRIMARY", "PRIMARY creates the database and its secret; SECONDARY joins the "
-                           "Aurora Global Database named by GlobalClusterIdentifier",
-                           AllowedValues=["PRIMARY", "SECONDARY"]),
+        "RegionRole": text(
+            "PRIMARY",
+            "PRIMARY creates the database and its secret; SECONDARY joins the "
+            "Aurora Global Database named by GlobalClusterIdentifier",
+            AllowedValues=["PRIMARY", "SECONDARY"],
+        ),
         "SecondaryRegion": text("", "Region that receives the replicated secret (PRIMARY only; empty: none)"),
-        "GlobalClusterIdentifier": text("", "Aurora Global Database id (PRIMARY: created from this cluster; "
-                                        "SECONDARY: joined). Empty: no global database"),
-        "ReplicaBucketArn": text("", "Versioned bucket in the second region that receives object replicas "
-                                 "(PRIMARY only; empty: none)"),
+        "GlobalClusterIdentifier": text(
+            "",
+            "Aurora Global Database id (PRIMARY: created from this cluster; "
+            "SECONDARY: joined). Empty: no global database",
+        ),
+        "ReplicaBucketArn": text(
+            "", "Versioned bucket in the second region that receives object replicas (PRIMARY only; empty: none)"
+        ),
         "ReplicaDatabaseSecretArn": text("", "SECONDARY only: ARN of the database secret's replica here"),
-        "DatabaseKmsKeyId": text("", "SECONDARY only: KMS key of this region for the encrypted replica "
-                                 "cluster (empty: the default key)"),
+        "DatabaseKmsKeyId": text(
+            "", "SECONDARY only: KMS key of this region for the encrypted replica cluster (empty: the default key)"
+        ),
     }
 
 

@@ -1,10 +1,11 @@
 """Every queue of chalicelib/queues.py with its dead-letter queue and the alarm on it."""
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from chalicelib.queues import QueueSpec
-
 from infra.template.common import TemplateError, alarm, dlq_logical_id, get_att, queue_arn
 
 
@@ -13,8 +14,10 @@ def resources(queues: Mapping[str, QueueSpec], consumer_timeouts: Mapping[str, i
     for spec in queues.values():
         timeout = consumer_timeouts.get(spec.consumer or "", spec.consumer_timeout)
         if spec.consumer and spec.visibility_timeout < 6 * timeout:
-            raise TemplateError(f"queue {spec.name}: visibility timeout {spec.visibility_timeout}s is below 6 x "
-                                f"the consumer's timeout {timeout}s (chalicelib/queues.py)")
+            raise TemplateError(
+                f"queue {spec.name}: visibility timeout {spec.visibility_timeout}s is below 6 x "
+                f"the consumer's timeout {timeout}s (chalicelib/queues.py)"
+            )
         dlq = dlq_logical_id(spec)
         resources[dlq] = {
             "Type": "AWS::SQS::Queue",
@@ -33,12 +36,18 @@ def resources(queues: Mapping[str, QueueSpec], consumer_timeouts: Mapping[str, i
                 "VisibilityTimeout": spec.visibility_timeout,
                 "MessageRetentionPeriod": 345600,
                 "SqsManagedSseEnabled": True,
-                "RedrivePolicy": {"deadLetterTargetArn": get_att(dlq, "Arn"),
-                                  "maxReceiveCount": spec.max_receive_count},
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": get_att(dlq, "Arn"),
+                    "maxReceiveCount": spec.max_receive_count,
+                },
             },
         }
         resources[dlq + "Alarm"] = alarm(
             f"{spec.dlq_name} has messages: a {spec.logical} message failed {spec.max_receive_count} times "
             "(docs/runbook.md, replaying a DLQ)",
-            "AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": get_att(dlq, "QueueName")}, 0)
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            {"QueueName": get_att(dlq, "QueueName")},
+            0,
+        )
     return resources

@@ -1,7 +1,8 @@
 """One chaos run per session of this package (tests/chaos/harness.py): the tests read its outcome."""
+
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

@@ -1,9 +1,10 @@
-"""The chaos run of issue 6, shared by the chaos suite and bench/bench_chaos.py: orders over HTTP through
+"""The chaos run, shared by the chaos suite and bench/bench_chaos.py: orders over HTTP through
 the in-process local stack while partners fail, Poderes goes down, SQS repeats messages and workers die.
 
 `chaos_stack()` starts the stack on a test's time scale; `run_orders()` submits and waits; `observe()`
 reads back everything the assertions and the figures need (API, database, simulator, moto, receiver).
 """
+
 from __future__ import annotations
 
 import base64
@@ -12,11 +13,12 @@ import statistics
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -63,7 +65,7 @@ RESILIENCE_ENV = {
 # batch comes back while it is still being handled. Duplicates (DUPLICATE_AFTER_SECONDS) and failed
 # result events (their backoff) come back sooner anyway.
 VISIBILITY_TIMEOUT = 30
-SCHEDULE_SECONDS = 2.0       # the outbox relay and the sweeper
+SCHEDULE_SECONDS = 2.0  # the outbox relay and the sweeper
 
 PJ_REQUESTERS = [n for n, s in sc.SCENARIOS.items() if s["person_type"] == "PJ" and s["role"] == "REQUESTER"]
 GUARANTORS = [n for n, s in sc.SCENARIOS.items() if s["person_type"] == "PF" or s["role"] == "GUARANTOR"]
@@ -77,16 +79,22 @@ class ChaosPlan:
     timeout_rate: float = 0.05
     # Just above AME_PARTNER_TIMEOUT_SECONDS: the client gives up, then the partner still acts.
     timeout_sleep_ms: float = 600
-    poderes_down_after: int = 100        # accepted orders before Poderes goes down...
-    poderes_down_seconds: float = 8.0    # ...for this long: past every retry, so orders get parked
+    poderes_down_after: int = 100  # accepted orders before Poderes goes down...
+    poderes_down_seconds: float = 8.0  # ...for this long: past every retry, so orders get parked
     duplicate_rate: float = 0.10
     # Deterministic kills: both kinds happen in every run (each function is invoked hundreds of times).
     crashes: tuple[str, ...] = (
-        "load_order:30:after", "fetch_powers:20:before", "fetch_people:15:after", "evaluate_person:10:before",
-        "decide_party:40:after", "conclude_order:50:after", "publish_result:70:after", "park_order:1:after",
+        "load_order:30:after",
+        "fetch_powers:20:before",
+        "fetch_people:15:after",
+        "evaluate_person:10:before",
+        "decide_party:40:after",
+        "conclude_order:50:after",
+        "publish_result:70:after",
+        "park_order:1:after",
     )
     crash_rate: float = 0.005
-    idempotent_every: int = 3            # every n-th order carries an Idempotency-Key
+    idempotent_every: int = 3  # every n-th order carries an Idempotency-Key
     submitters: int = 6
     # Lambda runs several batches of a queue at once; the local stack polls each queue on one thread.
     # Extra result consumers keep deliveries (mostly waiting on HTTP) from trailing the verdicts.
@@ -98,8 +106,12 @@ class ChaosPlan:
     def chaos_config(self) -> ChaosConfig:
         if not self.faults:
             return ChaosConfig()
-        return ChaosConfig(duplicate_rate=self.duplicate_rate, crashes=tuple(CrashPlan.parse(c) for c in self.crashes),
-                           crash_rate=self.crash_rate, seed=self.seed)
+        return ChaosConfig(
+            duplicate_rate=self.duplicate_rate,
+            crashes=tuple(CrashPlan.parse(c) for c in self.crashes),
+            crash_rate=self.crash_rate,
+            seed=self.seed,
+        )
 
 
 @dataclass(frozen=True)
@@ -126,8 +138,9 @@ class PlannedOrder:
         """Who is notified: every party's eligible signers, and only when the order has quorum."""
         if self.expected_status != sc.QUORUM_MET:
             return []
-        return list(dict.fromkeys(c for n in (self.requester, *self.guarantors)
-                                  for c in sc.SCENARIOS[n]["expected_signers"]))
+        return list(
+            dict.fromkeys(c for n in (self.requester, *self.guarantors) for c in sc.SCENARIOS[n]["expected_signers"])
+        )
 
 
 def planned_orders(plan: ChaosPlan) -> list[PlannedOrder]:
@@ -146,17 +159,17 @@ def planned_orders(plan: ChaosPlan) -> list[PlannedOrder]:
 class Submitted:
     planned: PlannedOrder
     order_key: str
-    accepted_at: float                  # time.monotonic() of the 202
-    unavailable_answers: int            # 503s answered before the 202 (the product retried)
-    replay_key: str | None = None       # the order key the Idempotency-Key replay answered
+    accepted_at: float  # time.monotonic() of the 202
+    unavailable_answers: int  # 503s answered before the 202 (the product retried)
+    replay_key: str | None = None  # the order key the Idempotency-Key replay answered
 
 
 @dataclass
 class RunResult:
     submitted: list[Submitted]
-    terminal: dict[str, dict[str, Any]]   # order_key -> the GET body at its terminal status
+    terminal: dict[str, dict[str, Any]]  # order_key -> the GET body at its terminal status
     started: float
-    finished: float                       # when the last order was seen terminal
+    finished: float  # when the last order was seen terminal
     poderes_down: tuple[float, float] | None = None
 
     @property
@@ -165,6 +178,7 @@ class RunResult:
 
 
 # -- the stack ------------------------------------------------------------------------------------
+
 
 @dataclass
 class ChaosStack:
@@ -194,17 +208,24 @@ def chaos_stack(tmp: Path, plan: ChaosPlan) -> Iterator[ChaosStack]:
             env.setenv(name, value)
         seed_dir = seed_with_webhook(tmp / "seed", sc.AREA_CREDITO_PJ, receiver.base_url + HOOK_PATH, SECRET_REF)
         config = LocalConfig(
-            port=0, partners_port=0, database_url=f"sqlite:///{tmp / 'ame.sqlite3'}",
-            simulator_seed_dir=str(seed_dir), secrets={SECRET_REF: SECRET},
-            visibility_timeout=VISIBILITY_TIMEOUT, schedule_interval_seconds=SCHEDULE_SECONDS,
-            webhook_receiver=False, issuer_key_path=tmp / "issuer-key.pem", chaos=plan.chaos_config(),
+            port=0,
+            partners_port=0,
+            database_url=f"sqlite:///{tmp / 'ame.sqlite3'}",
+            simulator_seed_dir=str(seed_dir),
+            secrets={SECRET_REF: SECRET},
+            visibility_timeout=VISIBILITY_TIMEOUT,
+            schedule_interval_seconds=SCHEDULE_SECONDS,
+            webhook_receiver=False,
+            issuer_key_path=tmp / "issuer-key.pem",
+            chaos=plan.chaos_config(),
         )
         with LocalStack(config) as stack:
             stack.simulator.reseed(plan.seed)
             extra = _extra_consumers(stack, "result", plan.extra_result_consumers, plan)
             try:
-                yield ChaosStack(stack, receiver, plan, stack.issuer.mint(CLIENT, [sc.AREA_CREDITO_PJ]),
-                                 stack.sqs, extra)
+                yield ChaosStack(
+                    stack, receiver, plan, stack.issuer.mint(CLIENT, [sc.AREA_CREDITO_PJ]), stack.sqs, extra
+                )
             finally:
                 for poller in extra:
                     poller.request_stop()
@@ -219,9 +240,19 @@ def _extra_consumers(stack: LocalStack, logical: str, count: int, plan: ChaosPla
 
     main = stack.event_sources.pollers[logical]
     chaos = plan.chaos_config()
-    pollers = [QueuePoller(main.spec, main.handler, main.sqs, main.queue_url, main.queue_arn, main.wait_seconds,
-                           duplicate_rate=chaos.duplicate_rate, rng=random.Random(f"{chaos.seed}:{logical}:{i}"))
-               for i in range(count)]
+    pollers = [
+        QueuePoller(
+            main.spec,
+            main.handler,
+            main.sqs,
+            main.queue_url,
+            main.queue_arn,
+            main.wait_seconds,
+            duplicate_rate=chaos.duplicate_rate,
+            rng=random.Random(f"{chaos.seed}:{logical}:{i}"),
+        )
+        for i in range(count)
+    ]
     for poller in pollers:
         poller.start()
     return pollers
@@ -233,8 +264,13 @@ def set_partner_faults(chaos: ChaosStack, *, poderes_down: bool = False) -> None
         simulator.clear_faults()
         return
     for partner in PARTNERS:
-        simulator.set_faults(partner, error_rate=plan.error_rate, timeout_rate=plan.timeout_rate,
-                             timeout_sleep_ms=plan.timeout_sleep_ms, down=poderes_down and partner == "poderes")
+        simulator.set_faults(
+            partner,
+            error_rate=plan.error_rate,
+            timeout_rate=plan.timeout_rate,
+            timeout_sleep_ms=plan.timeout_sleep_ms,
+            down=poderes_down and partner == "poderes",
+        )
 
 
 # -- the product's side: submit, retry 503 with the same key, wait for the verdicts ----------------
@@ -364,6 +400,7 @@ def wait_terminal(client: ProductClient, keys: list[str], deadline: float) -> tu
 
 # -- after the run: deliveries, queues, dead letters ------------------------------------------------
 
+
 def delivery_items(order: dict[str, Any]) -> list[dict[str, Any]]:
     deliveries = order.get("deliveries") or {}
     items = [deliveries.get("webhook"), deliveries.get("envelope_ready"), *(deliveries.get("notifications") or [])]
@@ -374,9 +411,13 @@ def delivery_settled(order: dict[str, Any], done: tuple[str, ...] = ("DELIVERED"
     return all(i["status"] in done for i in delivery_items(order))
 
 
-def wait_deliveries(chaos: ChaosStack, run: RunResult, keys: set[str] | None = None,
-                    done: tuple[str, ...] = ("DELIVERED", "FAILED"),
-                    deadline_seconds: float = 120.0) -> dict[str, dict[str, Any]]:
+def wait_deliveries(
+    chaos: ChaosStack,
+    run: RunResult,
+    keys: set[str] | None = None,
+    done: tuple[str, ...] = ("DELIVERED", "FAILED"),
+    deadline_seconds: float = 120.0,
+) -> dict[str, dict[str, Any]]:
     """GET the orders (all, or `keys`) until each of their channels is in `done` (DELIVERED, or given up:
     FAILED), and the creation and result queues hold nothing, not even in flight or delayed: then the
     counts are final."""
@@ -400,14 +441,23 @@ def wait_deliveries(chaos: ChaosStack, run: RunResult, keys: set[str] | None = N
         if not pending:
             return final
         if time.monotonic() > deadline:
-            unsettled = {k: {"planned": (planned[k].requester, planned[k].guarantors), "status": final[k]["status"],
-                             "detail": final[k].get("status_detail"),
-                             "reasons": [p["reason"] for p in (final[k]["result"] or {}).get("parties", [])],
-                             "deliveries": [(i.get("channel", "webhook/ready"), i.get("cpf"), i["status"], i["attempts"],
-                                             i["last_error"]) for i in delivery_items(final[k])]}
-                         for k in pending[:3]}
-            raise AssertionError(f"deliveries not settled: {len(pending)} orders pending, e.g. {unsettled}; "
-                                 f"queues {queue_depths(chaos)}; result DLQ {dead_lettered_orders(chaos, 'result')}")
+            unsettled = {
+                k: {
+                    "planned": (planned[k].requester, planned[k].guarantors),
+                    "status": final[k]["status"],
+                    "detail": final[k].get("status_detail"),
+                    "reasons": [p["reason"] for p in (final[k]["result"] or {}).get("parties", [])],
+                    "deliveries": [
+                        (i.get("channel", "webhook/ready"), i.get("cpf"), i["status"], i["attempts"], i["last_error"])
+                        for i in delivery_items(final[k])
+                    ],
+                }
+                for k in pending[:3]
+            }
+            raise AssertionError(
+                f"deliveries not settled: {len(pending)} orders pending, e.g. {unsettled}; "
+                f"queues {queue_depths(chaos)}; result DLQ {dead_lettered_orders(chaos, 'result')}"
+            )
         time.sleep(0.5)
 
 
@@ -427,8 +477,11 @@ def expected_channels(chaos: ChaosStack, planned: PlannedOrder) -> set[tuple[str
 def queue_depths(chaos: ChaosStack) -> dict[str, int]:
     """Messages per queue and DLQ, counting visible, in-flight and delayed ones."""
     stack, out = chaos.stack, {}
-    names = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-             "ApproximateNumberOfMessagesDelayed")
+    names = (
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    )
     for logical in stack.aws.queue_urls:
         for label, url in ((logical, stack.queue_url(logical)), (f"{logical}-dlq", stack.dlq_url(logical))):
             attrs = chaos.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(names))["Attributes"]
@@ -445,8 +498,9 @@ def drain_envelope_ready(chaos: ChaosStack) -> Counter[str]:
     """Take every message off the envelope-ready queue (nobody consumes it locally): count per order."""
     sqs, url, counts = chaos.sqs, chaos.stack.queue_url("envelope_ready"), Counter()
     while True:
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                                             VisibilityTimeout=600).get("Messages", [])
+        messages = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=600
+        ).get("Messages", [])
         if not messages:
             return counts
         for message in messages:
@@ -468,6 +522,7 @@ def replay_dead_letters(chaos: ChaosStack, queue: str) -> list[str]:
 
 
 # -- figures ----------------------------------------------------------------------------------------
+
 
 @dataclass
 class Figures:
@@ -543,9 +598,13 @@ def figures(chaos: ChaosStack, run: RunResult) -> Figures:
     with c.engine.connect() as conn:
         created = dict(conn.execute(sa.select(orders.c.order_key, orders.c.created_at)).all())
         redrives = dict(conn.execute(sa.select(orders.c.order_key, orders.c.redrive_count)).all())
-        ended = dict(conn.execute(
-            sa.select(order_status_history.c.order_key, sa.func.min(order_status_history.c.created_at))
-            .where(order_status_history.c.status.in_(TERMINAL)).group_by(order_status_history.c.order_key)).all())
+        ended = dict(
+            conn.execute(
+                sa.select(order_status_history.c.order_key, sa.func.min(order_status_history.c.created_at))
+                .where(order_status_history.c.status.in_(TERMINAL))
+                .group_by(order_status_history.c.order_key)
+            ).all()
+        )
     dispatcher = stack.aws.dispatcher
     crashes = dispatcher.crashes
     sources = stack.event_sources
@@ -570,19 +629,20 @@ def figures(chaos: ChaosStack, run: RunResult) -> Figures:
 
 # -- the whole run, end to end ------------------------------------------------------------------------
 
+
 @dataclass
 class Outcome:
     chaos: ChaosStack
     run: RunResult
     figures: Figures
-    settled: dict[str, dict[str, Any]]          # GET of every order once its deliveries settled
-    given_up: set[str]                          # orders with a delivery channel given up (FAILED)
-    dead_letters: dict[str, list[str | None]]   # queue -> order keys in its DLQ, before any replay
-    replayed: list[str]                         # result DLQ messages replayed by the operator command
-    final: dict[str, dict[str, Any]]            # GET of every order at the end
-    envelope_ready: Counter[str]                # order_key -> envelope-ready messages
-    notifications: list[dict[str, Any]]         # what Notificação accepted
-    webhooks: list[Any]                         # what the product's receiver got (Received)
+    settled: dict[str, dict[str, Any]]  # GET of every order once its deliveries settled
+    given_up: set[str]  # orders with a delivery channel given up (FAILED)
+    dead_letters: dict[str, list[str | None]]  # queue -> order keys in its DLQ, before any replay
+    replayed: list[str]  # result DLQ messages replayed by the operator command
+    final: dict[str, dict[str, Any]]  # GET of every order at the end
+    envelope_ready: Counter[str]  # order_key -> envelope-ready messages
+    notifications: list[dict[str, Any]]  # what Notificação accepted
+    webhooks: list[Any]  # what the product's receiver got (Received)
     orders_in_db: int
     depths_at_end: dict[str, int]
     phases: dict[str, float] = field(default_factory=dict)  # seconds spent settling and replaying
@@ -632,8 +692,18 @@ def execute(chaos: ChaosStack) -> Outcome:
     with container().engine.connect() as conn:
         in_db = conn.execute(sa.select(sa.func.count()).select_from(orders)).scalar_one()
     return Outcome(
-        chaos=chaos, run=run, figures=numbers, settled=settled, given_up=given_up, dead_letters=dead,
-        replayed=replayed, final=final, envelope_ready=drain_envelope_ready(chaos),
-        notifications=stack.simulator.notifications(), webhooks=chaos.receiver.received(),
-        orders_in_db=in_db, depths_at_end=queue_depths(chaos), phases=phases,
+        chaos=chaos,
+        run=run,
+        figures=numbers,
+        settled=settled,
+        given_up=given_up,
+        dead_letters=dead,
+        replayed=replayed,
+        final=final,
+        envelope_ready=drain_envelope_ready(chaos),
+        notifications=stack.simulator.notifications(),
+        webhooks=chaos.receiver.received(),
+        orders_in_db=in_db,
+        depths_at_end=queue_depths(chaos),
+        phases=phases,
     )

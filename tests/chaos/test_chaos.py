@@ -1,5 +1,6 @@
-"""The chaos suite (issue 6): 300 orders while partners fail, Poderes goes down, SQS repeats messages
+"""The chaos suite: 300 orders while partners fail, Poderes goes down, SQS repeats messages
 and Lambda workers die. Faults change timing, never verdicts, and nothing is lost or done twice."""
+
 from __future__ import annotations
 
 import warnings
@@ -30,8 +31,13 @@ def test_each_order_ends_with_the_verdict_its_scenarios_call_for(outcome: Outcom
         order = outcome.final[s.order_key]
         reasons = [p["reason"] for p in (order["result"] or {}).get("parties", [])]
         if order["status"] != s.planned.expected_status or reasons != s.planned.expected_reasons:
-            wrong[s.order_key] = (s.planned.requester, s.planned.guarantors, order["status"], reasons,
-                                  order.get("status_detail"))
+            wrong[s.order_key] = (
+                s.planned.requester,
+                s.planned.guarantors,
+                order["status"],
+                reasons,
+                order.get("status_detail"),
+            )
     assert not wrong, f"{len(wrong)} orders with the wrong verdict, e.g. {list(wrong.values())[:3]}"
     # The re-drive budget (an hour) outlives the run: FAILED could only be a bug.
     assert outcome.figures.per_status.get("FAILED", 0) == 0
@@ -47,8 +53,11 @@ def test_each_expected_signer_is_notified_once_per_channel(outcome: Outcome):
     ids = [n["notification_id"] for n in outcome.notifications]
     assert len(ids) == len(set(ids))
     sent = Counter(tuple(i.split(":")) for i in ids)  # (order_key, cpf, channel)
-    expected = Counter((s.order_key, cpf, channel) for s in outcome.run.submitted
-                       for cpf, channel in expected_channels(outcome.chaos, s.planned))
+    expected = Counter(
+        (s.order_key, cpf, channel)
+        for s in outcome.run.submitted
+        for cpf, channel in expected_channels(outcome.chaos, s.planned)
+    )
     assert expected and sent == expected
 
 

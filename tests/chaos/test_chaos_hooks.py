@@ -1,4 +1,5 @@
 """The local stack's chaos hooks: off by default, and doing exactly what the chaos suite relies on."""
+
 from __future__ import annotations
 
 import json
@@ -14,14 +15,21 @@ from chalicelib.queues import QUEUES
 
 def test_chaos_is_off_unless_the_environment_asks_for_it():
     assert not LocalConfig.from_env({}).chaos.active
-    chaos = LocalConfig.from_env({"AME_LOCAL_CHAOS_DUPLICATE_RATE": "0.1", "AME_LOCAL_CHAOS_SEED": "7",
-                                  "AME_LOCAL_CHAOS_CRASHES": "conclude_order:3:after, load_order:1:before"}).chaos
+    chaos = LocalConfig.from_env(
+        {
+            "AME_LOCAL_CHAOS_DUPLICATE_RATE": "0.1",
+            "AME_LOCAL_CHAOS_SEED": "7",
+            "AME_LOCAL_CHAOS_CRASHES": "conclude_order:3:after, load_order:1:before",
+        }
+    ).chaos
     assert chaos.active and chaos.duplicate_rate == 0.1 and chaos.seed == 7
     assert chaos.crashes == (CrashPlan("conclude_order", 3, "after"), CrashPlan("load_order", 1, "before"))
 
 
-@pytest.mark.parametrize("text", ["conclude_order:0:after", "conclude_order:3", "conclude_order:x:after",
-                                  ":3:after", "conclude_order:3:during"])
+@pytest.mark.parametrize(
+    "text",
+    ["conclude_order:0:after", "conclude_order:3", "conclude_order:x:after", ":3:after", "conclude_order:3:during"],
+)
 def test_a_malformed_crash_plan_is_refused(text):
     with pytest.raises(ValueError):
         CrashPlan.parse(text)
@@ -63,14 +71,19 @@ class _Sqs:
 
 
 def _message(n: int, receives: int) -> dict:
-    return {"MessageId": f"m{n}", "ReceiptHandle": f"r{n}", "Body": "{}",
-            "Attributes": {"ApproximateReceiveCount": str(receives)}}
+    return {
+        "MessageId": f"m{n}",
+        "ReceiptHandle": f"r{n}",
+        "Body": "{}",
+        "Attributes": {"ApproximateReceiveCount": str(receives)},
+    }
 
 
 def test_a_handled_record_is_delivered_again_only_after_its_first_receive():
     sqs = _Sqs()
-    poller = QueuePoller(QUEUES["creation"], lambda event, context: None, sqs, "url", "arn",
-                         duplicate_rate=1.0, rng=random.Random(0))
+    poller = QueuePoller(
+        QUEUES["creation"], lambda event, context: None, sqs, "url", "arn", duplicate_rate=1.0, rng=random.Random(0)
+    )
     poller.deliver([_message(1, receives=1), _message(2, receives=2)])
     assert sqs.delayed == [("r1", DUPLICATE_AFTER_SECONDS)] and sqs.deleted == ["r2"]
     assert poller.stats.duplicated == 1

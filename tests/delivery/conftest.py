@@ -1,11 +1,13 @@
 """One local stack for the result-delivery tests: the simulator, moto, and a product's webhook receiver
 on an ephemeral loopback port, with delivery timings shrunk to seconds."""
+
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -38,9 +40,17 @@ def receiver() -> Iterator[WebhookReceiver]:
 def stack(tmp_path_factory, receiver) -> Iterator[LocalStack]:
     seed = seed_with_webhook(tmp_path_factory.mktemp("seed"), "CREDITO_PJ", receiver.base_url + HOOK_PATH, SECRET_REF)
     db = tmp_path_factory.mktemp("delivery") / "ame.sqlite3"
-    config = LocalConfig(port=0, partners_port=0, database_url=f"sqlite:///{db}", serve_http=False,
-                         simulator_seed_dir=str(seed), secrets={SECRET_REF: SECRET}, visibility_timeout=5,
-                         schedule_interval_seconds=3600.0, webhook_receiver=False)
+    config = LocalConfig(
+        port=0,
+        partners_port=0,
+        database_url=f"sqlite:///{db}",
+        serve_http=False,
+        simulator_seed_dir=str(seed),
+        secrets={SECRET_REF: SECRET},
+        visibility_timeout=5,
+        schedule_interval_seconds=3600.0,
+        webhook_receiver=False,
+    )
     with pytest.MonkeyPatch.context() as env:
         for name, value in TIMINGS.items():
             env.setenv(name, value)
@@ -53,8 +63,10 @@ def create_order(body: dict[str, Any]) -> str:
 
 
 def terminal(order_key: str):
-    return wait_for(lambda: (o := container().repository.get_order(order_key)) and o.status.terminal and o,
-                    what=f"terminal status of {order_key}")
+    return wait_for(
+        lambda: (o := container().repository.get_order(order_key)) and o.status.terminal and o,
+        what=f"terminal status of {order_key}",
+    )
 
 
 @contextmanager
@@ -67,8 +79,9 @@ def result_poller_paused(stack: LocalStack) -> Iterator[None]:
     try:
         yield
     finally:
-        fresh = QueuePoller(poller.spec, poller.handler, poller.sqs, poller.queue_url, poller.queue_arn,
-                            poller.wait_seconds)
+        fresh = QueuePoller(
+            poller.spec, poller.handler, poller.sqs, poller.queue_url, poller.queue_arn, poller.wait_seconds
+        )
         sources.pollers["result"] = fresh
         fresh.start()
 
@@ -79,15 +92,15 @@ def take_result_messages(stack: LocalStack, order_keys: set[str], timeout: float
     taken: dict[str, dict] = {}
 
     def poll() -> bool:
-        answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
-                                     VisibilityTimeout=60, AttributeNames=["All"])
+        answer = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=60, AttributeNames=["All"]
+        )
         for message in answer.get("Messages", []):
             key = _order_key(message["Body"])
             if key in order_keys:
                 taken[key] = message
             else:
-                sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"],
-                                              VisibilityTimeout=0)
+                sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
         return order_keys <= set(taken)
 
     wait_for(poll, timeout, what=f"result messages of {sorted(order_keys)}")
@@ -122,5 +135,7 @@ def peek(queue_name: str) -> list[dict]:
     from ame_local.config import ACCOUNT_ID, REGION
 
     queue = sqs_backends[ACCOUNT_ID][REGION].queues[queue_name]
-    return [{"body": m.body, "attributes": {k: v.get("string_value") for k, v in (m.message_attributes or {}).items()}}
-            for m in list(queue._messages)]
+    return [
+        {"body": m.body, "attributes": {k: v.get("string_value") for k, v in (m.message_attributes or {}).items()}}
+        for m in list(queue._messages)
+    ]

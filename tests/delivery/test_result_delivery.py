@@ -1,5 +1,6 @@
 """The result queue's consumer against the simulator and a webhook receiver on loopback: signed webhooks
 retried to success or to the DLQ, one notification per signer and channel, one envelope-ready message."""
+
 from __future__ import annotations
 
 import json
@@ -34,7 +35,9 @@ def ref(tag: str) -> str:
 
 def order_view(stack, order_key: str) -> dict:
     """What GET /v1/orders/{order_key} answers (its presenter, without the route's authentication)."""
-    view = presenters.order_view(container().repository.get_order(order_key), container().deliveries.for_order(order_key))
+    view = presenters.order_view(
+        container().repository.get_order(order_key), container().deliveries.for_order(order_key)
+    )
     return json.loads(json.dumps(view))
 
 
@@ -75,8 +78,11 @@ def test_a_receiver_failing_three_times_gets_the_event_once_more_after_each_fail
     key = create_order(sc.order_body("NO_REPRESENTATIVES", external_reference=reference))
     terminal(key)
 
-    view = wait_for(lambda: (v := order_view(stack, key))["deliveries"]["webhook"]["delivered"] and v,
-                    timeout=40, what="the webhook delivered")
+    view = wait_for(
+        lambda: (v := order_view(stack, key))["deliveries"]["webhook"]["delivered"] and v,
+        timeout=40,
+        what="the webhook delivered",
+    )
 
     answers = [r.answered for r in receiver.received(f"evt_{key}")]
     assert answers == [500, 500, 500, 200]
@@ -92,8 +98,11 @@ def test_a_receiver_down_for_good_ends_in_the_dlq_with_the_history_saying_so(sta
     key = create_order(sc.order_body("NO_REPRESENTATIVES", external_reference=reference))
     terminal(key)
 
-    dead = wait_for(lambda: [m for m in peek(RESULT_DLQ) if json.loads(m["body"]).get("order_key") == key],
-                    timeout=60, what="the event in the result DLQ")
+    dead = wait_for(
+        lambda: [m for m in peek(RESULT_DLQ) if json.loads(m["body"]).get("order_key") == key],
+        timeout=60,
+        what="the event in the result DLQ",
+    )
 
     assert json.loads(dead[0]["body"])["event_id"] == f"evt_{key}"
     attempts = QUEUES["result"].max_receive_count
@@ -109,7 +118,8 @@ class KilledAfterNotifying(BaseException):
 
 
 def test_a_redelivered_message_and_a_handler_killed_between_notifying_and_recording_send_nothing_twice(
-        stack, monkeypatch):
+    stack, monkeypatch
+):
     with result_poller_paused(stack):
         key = create_order(sc.order_body("QUORUM_AB", external_reference=ref("killed")))
         terminal(key)
@@ -134,17 +144,25 @@ def test_a_redelivered_message_and_a_handler_killed_between_notifying_and_record
 
         # The same message comes back (twice, and as two concurrent copies) until the lease lapses.
         copy = {**message, "MessageId": str(uuid.uuid4())}
-        wait_for(lambda: invoke_result_handler(stack, [message, copy]) == {"batchItemFailures": []},
-                 timeout=20, interval=0.5, what="the redelivered event to finish")
+        wait_for(
+            lambda: invoke_result_handler(stack, [message, copy]) == {"batchItemFailures": []},
+            timeout=20,
+            interval=0.5,
+            what="the redelivered event to finish",
+        )
         assert invoke_result_handler(stack, [message]) == {"batchItemFailures": []}
         delete_messages(stack, [message])
 
     sent = notifications_of(stack, key)
-    assert sorted(sent) == sorted(f"{key}:{cpf}:{ch}" for cpf in ("11144477735", "12345678909")
-                                  for ch in ("EMAIL", "SMS"))
+    assert sorted(sent) == sorted(
+        f"{key}:{cpf}:{ch}" for cpf in ("11144477735", "12345678909") for ch in ("EMAIL", "SMS")
+    )
     assert len(ready_messages(key)) == 1
-    email = next(n for n in order_view(stack, key)["deliveries"]["notifications"]
-                 if n["notification_id"] == f"{key}:11144477735:EMAIL")
+    email = next(
+        n
+        for n in order_view(stack, key)["deliveries"]["notifications"]
+        if n["notification_id"] == f"{key}:11144477735:EMAIL"
+    )
     assert email["delivered"] and email["attempts"] >= 2
 
 
@@ -158,8 +176,7 @@ def _nine_orders(stack, tag: str, receiver=None, failing: int | None = None) -> 
     return keys, take_result_messages(stack, set(keys))
 
 
-def test_a_batch_of_ten_with_one_poisoned_record_dead_letters_it_and_delivers_the_rest_once(
-        stack, receiver, caplog):
+def test_a_batch_of_ten_with_one_poisoned_record_dead_letters_it_and_delivers_the_rest_once(stack, receiver, caplog):
     with result_poller_paused(stack):
         keys, taken = _nine_orders(stack, "batch", receiver)
         poison = '{"event_type": "ORDER_QUORUM_MET", "order_key": '
@@ -167,12 +184,12 @@ def test_a_batch_of_ten_with_one_poisoned_record_dead_letters_it_and_delivers_th
         stack.sqs.send_message(QueueUrl=url, MessageBody=poison)
 
         def poisoned():
-            for m in stack.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60,
-                                               AttributeNames=["All"]).get("Messages", []):
+            for m in stack.sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60, AttributeNames=["All"]
+            ).get("Messages", []):
                 if m["Body"] == poison:
                     return m
-                stack.sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"],
-                                                    VisibilityTimeout=0)
+                stack.sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
             return None
 
         bad = wait_for(poisoned, what="the poisoned message")

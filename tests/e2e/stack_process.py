@@ -1,4 +1,5 @@
 """Run `python -m ame_local run` as a real process on free ports, for end-to-end tests and benchmarks."""
+
 from __future__ import annotations
 
 import os
@@ -7,10 +8,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 READY = "AME local stack ready: "
@@ -37,20 +39,35 @@ class RunningStack:
 
 
 @contextmanager
-def running_stack(tmp_dir: Path, extra_env: dict[str, str] | None = None, timeout: float = 60.0) -> Iterator[RunningStack]:
+def running_stack(
+    tmp_dir: Path, extra_env: dict[str, str] | None = None, timeout: float = 60.0
+) -> Iterator[RunningStack]:
     """Start the local stack with its own SQLite file, issuer key and free ports; stop it with SIGTERM."""
     from ame_local.issuer import LocalIssuer
 
     key = tmp_dir / "issuer-key.pem"
     issuer = LocalIssuer.load_or_create(key)
-    env = {**os.environ, "AME_PORT": "0", "AME_PARTNERS_PORT": "0", "AME_AWS_PORT": "0",
-           "AME_DATABASE_URL": f"sqlite:///{tmp_dir / 'ame.sqlite3'}", "PYTHONUNBUFFERED": "1",
-           "AME_LOCAL_ISSUER_KEY": str(key), "AME_JWKS_URL": "",
-           # The seeded webhooks go to a receiver on a free port: parallel stacks never share 9100.
-           "AME_LOCAL_WEBHOOK_PORT": "0"}
+    env = {
+        **os.environ,
+        "AME_PORT": "0",
+        "AME_PARTNERS_PORT": "0",
+        "AME_AWS_PORT": "0",
+        "AME_DATABASE_URL": f"sqlite:///{tmp_dir / 'ame.sqlite3'}",
+        "PYTHONUNBUFFERED": "1",
+        "AME_LOCAL_ISSUER_KEY": str(key),
+        "AME_JWKS_URL": "",
+        # The seeded webhooks go to a receiver on a free port: parallel stacks never share 9100.
+        "AME_LOCAL_WEBHOOK_PORT": "0",
+    }
     env.update(extra_env or {})
-    process = subprocess.Popen([sys.executable, "-m", "ame_local", "run"], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ame_local", "run"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     output: list[str] = []
     ready = threading.Event()
     urls: dict[str, str] = {}
@@ -64,7 +81,7 @@ def running_stack(tmp_dir: Path, extra_env: dict[str, str] | None = None, timeou
             if line.startswith("Partners:"):
                 urls["partners"] = line.split(":", 1)[1].strip().split(",")[0].strip()
             if line.startswith(READY):
-                urls["api"] = line[len(READY):].strip()
+                urls["api"] = line[len(READY) :].strip()
                 ready.set()
 
     reader = threading.Thread(target=pump, daemon=True)
@@ -74,9 +91,14 @@ def running_stack(tmp_dir: Path, extra_env: dict[str, str] | None = None, timeou
         while not ready.wait(0.1):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("local stack did not start:\n" + "".join(output[-80:]))
-        yield RunningStack(api_url=urls["api"], partners_url=urls.get("partners", ""),
-                           aws_endpoint_url=urls.get("aws", ""), process=process, issuer=issuer,
-                           output=output)
+        yield RunningStack(
+            api_url=urls["api"],
+            partners_url=urls.get("partners", ""),
+            aws_endpoint_url=urls.get("aws", ""),
+            process=process,
+            issuer=issuer,
+            output=output,
+        )
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)

@@ -1,6 +1,7 @@
 """/docs in a real browser (Debian's Chromium through Playwright): Swagger UI renders the OpenAPI document,
 axe finds 0 violations (page, an opened operation, after "try it"), no console errors, and "try it" reaches
 the local stack with a token."""
+
 from __future__ import annotations
 
 import pytest
@@ -31,8 +32,10 @@ def _violations(page) -> list[str]:
     from axe_playwright_python.sync_playwright import Axe
 
     result = Axe().run(page)
-    return [f"{v['id']}: {[n['target'] for n in v['nodes']][:3]} {v['nodes'][0]['html'][:120]}"
-            for v in result.response["violations"]]
+    return [
+        f"{v['id']}: {[n['target'] for n in v['nodes']][:3]} {v['nodes'][0]['html'][:120]}"
+        for v in result.response["violations"]
+    ]
 
 
 def test_docs_render_with_no_axe_violations_and_try_it_works(stack, docs_page):
@@ -53,8 +56,9 @@ def test_docs_render_with_no_axe_violations_and_try_it_works(stack, docs_page):
     page.click("#operations-ordens-searchOrders .opblock-summary-control")
     page.select_option("#operations-ordens-searchOrders tr[data-param-name=status] select", "NO_QUORUM")
     page.click("#operations-ordens-searchOrders button.execute")
-    status = page.wait_for_selector("#operations-ordens-searchOrders .live-responses-table tbody .response-col_status",
-                                    timeout=10_000)
+    status = page.wait_for_selector(
+        "#operations-ordens-searchOrders .live-responses-table tbody .response-col_status", timeout=10_000
+    )
     assert status.inner_text().strip().startswith("200")
     assert _violations(page) == []
     assert errors == []

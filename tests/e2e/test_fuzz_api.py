@@ -2,6 +2,7 @@
 
 Plus the identity cases a fuzzer does not try: no token, expired, another key, another area.
 """
+
 from __future__ import annotations
 
 import time
@@ -44,8 +45,13 @@ def test_generated_requests_get_no_5xx_and_answers_that_match_the_document(stack
         status_code_conformance,
     )
 
-    checks = [not_a_server_error, status_code_conformance, content_type_conformance,
-              response_schema_conformance, response_headers_conformance]
+    checks = [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+        response_headers_conformance,
+    ]
     schema = schemathesis.openapi.from_url(f"{stack.api_url}/openapi.json", timeout=10)
     headers = auth(stack, ttl_seconds=3600)
     session = requests.Session()
@@ -54,11 +60,19 @@ def test_generated_requests_get_no_5xx_and_answers_that_match_the_document(stack
 
     for result in schema.get_all_operations():
         operation = result.ok()
-        for mode, examples in ((GenerationMode.POSITIVE, POSITIVE_PER_OPERATION),
-                               (GenerationMode.NEGATIVE, NEGATIVE_PER_OPERATION)):
+        for mode, examples in (
+            (GenerationMode.POSITIVE, POSITIVE_PER_OPERATION),
+            (GenerationMode.NEGATIVE, NEGATIVE_PER_OPERATION),
+        ):
 
-            @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
-                      phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=examples,
+                deadline=None,
+                database=None,
+                derandomize=True,
+                phases=[Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )
             @given(case=operation.as_strategy(generation_mode=mode))
             def exercise(case):
                 response = case.call(base_url=stack.api_url, session=session, headers=headers, timeout=20)
@@ -92,13 +106,18 @@ def test_no_token_is_a_401_problem(stack):
 
 def test_expired_token_is_a_401_problem(stack):
     expired = auth(stack, now=time.time() - 7200, ttl_seconds=60)
-    assert _problem(requests.get(f"{stack.api_url}/v1/orders", headers=expired, timeout=5), 401)["code"] == "TOKEN_EXPIRED"
+    assert (
+        _problem(requests.get(f"{stack.api_url}/v1/orders", headers=expired, timeout=5), 401)["code"] == "TOKEN_EXPIRED"
+    )
 
 
 def test_token_signed_by_another_key_is_a_401_problem(stack):
     forged = LocalIssuer(LocalIssuer.generate().private_key, kid=stack.issuer.kid)
     headers = {"Authorization": "Bearer " + forged.mint("fuzzer", AREAS)}
-    assert _problem(requests.get(f"{stack.api_url}/v1/orders", headers=headers, timeout=5), 401)["code"] == "INVALID_SIGNATURE"
+    assert (
+        _problem(requests.get(f"{stack.api_url}/v1/orders", headers=headers, timeout=5), 401)["code"]
+        == "INVALID_SIGNATURE"
+    )
 
 
 def test_a_token_for_another_area_neither_creates_nor_sees_the_order(stack):
@@ -115,11 +134,16 @@ def test_a_token_for_another_area_neither_creates_nor_sees_the_order(stack):
     theirs = requests.get(f"{stack.api_url}/v1/orders/{key}", headers=stranger, timeout=5)
     missing = requests.get(f"{stack.api_url}/v1/orders/01ARZ3NDEKTSV4RRFFQ69G5FAV", headers=stranger, timeout=5)
     assert _problem(theirs, 404) == _problem(missing, 404)
-    listed = requests.get(f"{stack.api_url}/v1/orders", params={"external_reference": "fuzz-tenancy"},
-                          headers=stranger, timeout=5)
+    listed = requests.get(
+        f"{stack.api_url}/v1/orders", params={"external_reference": "fuzz-tenancy"}, headers=stranger, timeout=5
+    )
     assert listed.status_code == 200 and listed.json()["items"] == []
-    mine = requests.get(f"{stack.api_url}/v1/orders", params={"external_reference": "fuzz-tenancy"},
-                        headers=auth(stack, ["CREDITO_PJ"]), timeout=5)
+    mine = requests.get(
+        f"{stack.api_url}/v1/orders",
+        params={"external_reference": "fuzz-tenancy"},
+        headers=auth(stack, ["CREDITO_PJ"]),
+        timeout=5,
+    )
     assert [i["order_key"] for i in mine.json()["items"]] == [key]
 
 

@@ -1,4 +1,5 @@
 """End to end over HTTP: `python -m ame_local run`, then create, re-submit and read orders."""
+
 from __future__ import annotations
 
 import time
@@ -58,8 +59,10 @@ def test_order_is_accepted_and_moves_on_to_its_verdict(stack):
     assert guarantor["participants"][0]["name"] and guarantor["quorum_met"]
 
 
-@pytest.mark.parametrize("name", ["NO_REPRESENTATIVES", "ALL_RESTRICTED", "NO_ACTIVE_OPERATOR",
-                                  "SINGLE_NO_SOLO_RULE", "TWO_GROUPS_ONE_PERSON"])
+@pytest.mark.parametrize(
+    "name",
+    ["NO_REPRESENTATIVES", "ALL_RESTRICTED", "NO_ACTIVE_OPERATOR", "SINGLE_NO_SOLO_RULE", "TWO_GROUPS_ONE_PERSON"],
+)
 def test_scenarios_without_quorum_show_the_reason(stack, name):
     key = post(stack.api_url, sc.order_body(name)).json()["order_key"]
     order = wait_terminal(stack.api_url, key)
@@ -112,8 +115,13 @@ def test_the_operator_command_reads_the_local_stacks_dead_letter_queues(stack):
 
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "AME_AWS_ENDPOINT_URL": stack.aws_endpoint_url}
-    run = subprocess.run([str(root / "bin" / "ame"), "dlq", "list", "--queue", "creation"], env=env,
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [str(root / "bin" / "ame"), "dlq", "list", "--queue", "creation"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
     listed = json.loads(run.stdout)
     assert listed["queue"] == "creation" and listed["depth"] == 0 and listed["messages"] == []

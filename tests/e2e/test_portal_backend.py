@@ -1,5 +1,6 @@
 """The portal's backend in the real local stack (`python -m ame_local run`): /portal/ serving, config.json,
 security headers, sign-in through /oidc and AME accepting those tokens (PORTAL-INTERFACE)."""
+
 from __future__ import annotations
 
 import time
@@ -13,7 +14,7 @@ from tests.e2e.stack_process import running_stack
 
 pytestmark = pytest.mark.e2e
 
-INDEX = "<!doctype html><html lang=\"pt-BR\"><title>Portal</title><div id=app></div></html>"
+INDEX = '<!doctype html><html lang="pt-BR"><title>Portal</title><div id=app></div></html>'
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +30,16 @@ def stack(tmp_path_factory):
 
 def test_config_json_points_the_spa_at_this_origin(stack):
     config = requests.get(f"{stack.api_url}/portal/config.json", timeout=5).json()
-    assert config == {"apiBaseUrl": stack.api_url, "oidc": {
-        "authority": f"{stack.api_url}/oidc", "client_id": "portal",
-        "redirect_uri": f"{stack.api_url}/portal/callback",
-        "post_logout_redirect_uri": f"{stack.api_url}/portal/",
-        "scope": "openid profile ame:orders:write ame:orders:read ame:quorum:simulate"}}
+    assert config == {
+        "apiBaseUrl": stack.api_url,
+        "oidc": {
+            "authority": f"{stack.api_url}/oidc",
+            "client_id": "portal",
+            "redirect_uri": f"{stack.api_url}/portal/callback",
+            "post_logout_redirect_uri": f"{stack.api_url}/portal/",
+            "scope": "openid profile ame:orders:write ame:orders:read ame:quorum:simulate",
+        },
+    }
 
 
 @pytest.mark.parametrize("path", ["/portal/", "/portal/orders/01ABC", "/portal/callback?code=x&state=y"])
@@ -77,8 +83,9 @@ def test_a_signed_in_person_reads_options_creates_an_order_and_reads_why_it_cann
     assert options.status_code == 200, options.text
     assert {"code": "BANKLINE", "name": "Bankline"} in options.json()["platforms"]
     body = sc.order_body("TWO_GROUPS_ONE_PERSON", external_reference="portal-e2e-1")
-    created = requests.post(f"{stack.api_url}/v1/orders", json=body, timeout=10,
-                            headers={**ana, "Idempotency-Key": "portal-e2e-1"})
+    created = requests.post(
+        f"{stack.api_url}/v1/orders", json=body, timeout=10, headers={**ana, "Idempotency-Key": "portal-e2e-1"}
+    )
     assert created.status_code == 202, created.text
     assert created.json()["created_by"] == "portal:ana.credito"
     order = wait_terminal(stack.api_url, created.json()["order_key"], ana)
@@ -119,11 +126,17 @@ def test_a_read_only_person_cannot_create_orders(stack):
 def test_refreshed_tokens_work_and_the_old_refresh_token_does_not(stack):
     tokens = sign_in(stack.api_url, "ana.credito")
     token_url = f"{stack.api_url}/oidc/token"
-    fresh = requests.post(token_url, data={"grant_type": "refresh_token", "client_id": "portal",
-                                           "refresh_token": tokens["refresh_token"]}, timeout=5)
+    fresh = requests.post(
+        token_url,
+        data={"grant_type": "refresh_token", "client_id": "portal", "refresh_token": tokens["refresh_token"]},
+        timeout=5,
+    )
     assert fresh.status_code == 200
     auth = {"Authorization": "Bearer " + fresh.json()["access_token"]}
     assert requests.get(f"{stack.api_url}/v1/orders", headers=auth, timeout=5).status_code == 200
-    again = requests.post(token_url, data={"grant_type": "refresh_token", "client_id": "portal",
-                                           "refresh_token": tokens["refresh_token"]}, timeout=5)
+    again = requests.post(
+        token_url,
+        data={"grant_type": "refresh_token", "client_id": "portal", "refresh_token": tokens["refresh_token"]},
+        timeout=5,
+    )
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"

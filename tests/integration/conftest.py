@@ -1,9 +1,10 @@
 """The stores the repository suites run on: the in-memory fake, an SQLite file and the real MariaDB
 (migrated to head). The contract suites take `backend` (all three) or `engine` (the SQL two)."""
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -18,7 +19,9 @@ SQL_BACKENDS = ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)]
 
 
 @contextmanager
-def migrated_engine(kind: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+def migrated_engine(
+    kind: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
     """An engine on a migrated database of `kind` (sqlite: a fresh file; mariadb: the session's scratch database)."""
     if kind == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'ame.sqlite'}"

@@ -1,14 +1,15 @@
 """Analytics export on SQLite and MariaDB: partitions, one row per order, re-runs, crashes, roll-up, no personal data."""
+
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from stdnum.br import cnpj, cpf
 import pytest
 import sqlalchemy as sa
+from stdnum.br import cnpj, cpf
 
 from ame_local.analytics_seed import seed_orders
 from chalicelib.adapters.db.analytics import SqlAnalyticsStore
@@ -25,7 +26,7 @@ FIRST_DAY = date(2026, 10, 1)
 DAYS = 20
 ORDERS = 600
 KEY = b"test-hmac-key"
-NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)])
@@ -62,8 +63,9 @@ def engine(seeded_url):
 
 
 def _job(engine, root: Path, clock=None, write=parquet_bytes) -> AnalyticsExport:
-    return AnalyticsExport(SqlAnalyticsStore(engine), LocalObjectStore(root), write, lambda: KEY,
-                           clock or FixedClock(NOW), lag_seconds=0)
+    return AnalyticsExport(
+        SqlAnalyticsStore(engine), LocalObjectStore(root), write, lambda: KEY, clock or FixedClock(NOW), lag_seconds=0
+    )
 
 
 def _read_all(root: Path, table: str):
@@ -120,8 +122,11 @@ def test_a_late_change_to_an_old_order_rewrites_only_that_day_without_duplicatin
     job = _job(engine, tmp_path)
     job.run(full=True)
     with engine.connect() as conn:
-        key, created = conn.execute(sa.select(orders.c.order_key, orders.c.created_at)
-                                    .where(orders.c.status == "PROCESSING").order_by(orders.c.order_key)).first()
+        key, created = conn.execute(
+            sa.select(orders.c.order_key, orders.c.created_at)
+            .where(orders.c.status == "PROCESSING")
+            .order_by(orders.c.order_key)
+        ).first()
         old_status = conn.execute(sa.select(orders.c.status).where(orders.c.order_key == key)).scalar()
     day = created.date() if isinstance(created, datetime) else date.fromisoformat(str(created)[:10])
     other = next(p for p in (tmp_path / "fact_orders").glob("dt=*/*.parquet") if p.parent.name != f"dt={day}")
@@ -129,8 +134,11 @@ def test_a_late_change_to_an_old_order_rewrites_only_that_day_without_duplicatin
     later = NOW + timedelta(hours=1)
     try:
         with engine.begin() as conn:
-            conn.execute(orders.update().where(orders.c.order_key == key)
-                         .values(status="QUORUM_MET", updated_at=later.replace(tzinfo=None)))
+            conn.execute(
+                orders.update()
+                .where(orders.c.order_key == key)
+                .values(status="QUORUM_MET", updated_at=later.replace(tzinfo=None))
+            )
 
         result = _job(engine, tmp_path, FixedClock(later + timedelta(seconds=1))).run()
 
@@ -179,8 +187,9 @@ def test_no_exported_file_holds_anything_shaped_like_personal_data(engine, tmp_p
     def personal(text: str) -> bool:
         if text in documents or email.search(text) or phone.search(text):
             return True
-        return (any(cpf.is_valid(m.group()) for m in cpf_shape.finditer(text))
-                or any(cnpj.is_valid(m.group()) for m in cnpj_shape.finditer(text)))
+        return any(cpf.is_valid(m.group()) for m in cpf_shape.finditer(text)) or any(
+            cnpj.is_valid(m.group()) for m in cnpj_shape.finditer(text)
+        )
 
     files = list(tmp_path.rglob("*.parquet"))
     assert len(files) > len(DIMENSIONS)
@@ -203,15 +212,30 @@ def test_the_roll_up_counts_what_the_orders_table_holds(engine, tmp_path):
     _job(engine, tmp_path).run(full=True)
     with engine.connect() as conn:
         by_status = dict(conn.execute(sa.select(orders.c.status, sa.func.count()).group_by(orders.c.status)).all())
-        rolled = conn.execute(sa.select(sa.func.sum(insights_daily.c.orders), sa.func.sum(insights_daily.c.quorum_met),
-                                        sa.func.sum(insights_daily.c.no_quorum), sa.func.sum(insights_daily.c.failed))
-                              ).one()
-        failing = conn.execute(sa.select(sa.func.count()).select_from(order_parties).where(
-            order_parties.c.quorum_met.is_(False), order_parties.c.reason.is_not(None))).scalar()
-        reasons = conn.execute(sa.select(sa.func.sum(insights_daily_reasons.c.parties))
-                               .where(insights_daily_reasons.c.reason != "TECHNICAL_FAILURE")).scalar()
-    assert tuple(int(v) for v in rolled) == (sum(by_status.values()), by_status.get("QUORUM_MET", 0),
-                                             by_status.get("NO_QUORUM", 0), by_status.get("FAILED", 0))
+        rolled = conn.execute(
+            sa.select(
+                sa.func.sum(insights_daily.c.orders),
+                sa.func.sum(insights_daily.c.quorum_met),
+                sa.func.sum(insights_daily.c.no_quorum),
+                sa.func.sum(insights_daily.c.failed),
+            )
+        ).one()
+        failing = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(order_parties)
+            .where(order_parties.c.quorum_met.is_(False), order_parties.c.reason.is_not(None))
+        ).scalar()
+        reasons = conn.execute(
+            sa.select(sa.func.sum(insights_daily_reasons.c.parties)).where(
+                insights_daily_reasons.c.reason != "TECHNICAL_FAILURE"
+            )
+        ).scalar()
+    assert tuple(int(v) for v in rolled) == (
+        sum(by_status.values()),
+        by_status.get("QUORUM_MET", 0),
+        by_status.get("NO_QUORUM", 0),
+        by_status.get("FAILED", 0),
+    )
     assert int(reasons) == failing
 
 
@@ -220,13 +244,22 @@ def test_insights_over_the_database_roll_up_add_up_to_the_areas_orders(engine, t
 
     _job(engine, tmp_path).run(full=True)
     with engine.connect() as conn:
-        by_status = dict(conn.execute(sa.select(orders.c.status, sa.func.count())
-                                      .where(orders.c.area_code == "CREDITO_PJ").group_by(orders.c.status)).all())
-        by_platform = conn.execute(sa.select(orders.c.platform, sa.func.count()).where(
-            orders.c.area_code == "CREDITO_PJ", orders.c.status == "QUORUM_MET").group_by(orders.c.platform)).all()
+        by_status = dict(
+            conn.execute(
+                sa.select(orders.c.status, sa.func.count())
+                .where(orders.c.area_code == "CREDITO_PJ")
+                .group_by(orders.c.status)
+            ).all()
+        )
+        by_platform = conn.execute(
+            sa.select(orders.c.platform, sa.func.count())
+            .where(orders.c.area_code == "CREDITO_PJ", orders.c.status == "QUORUM_MET")
+            .group_by(orders.c.platform)
+        ).all()
 
     body = InsightsQueries(SqlAnalyticsStore(engine), FixedClock(NOW)).answer(
-        "CREDITO_PJ", FIRST_DAY, FIRST_DAY + timedelta(days=DAYS - 1))
+        "CREDITO_PJ", FIRST_DAY, FIRST_DAY + timedelta(days=DAYS - 1)
+    )
 
     assert body["totals"]["orders"] == sum(by_status.values())
     assert body["totals"]["quorum_met"] == by_status.get("QUORUM_MET", 0)
@@ -244,15 +277,24 @@ def test_partner_call_tallies_add_up_per_order_and_partner(engine):
     store.add_partner_calls("TALLY0000000001", {"poderes": (1, 0, 120), "pessoas": (2, 1, 300)})
     store.add_partner_calls("TALLY0000000001", {"poderes": (2, 1, 80)})
     with engine.connect() as conn:
-        rows = {r.partner: (r.calls, r.errors, r.latency_ms) for r in conn.execute(
-            sa.select(pc).where(pc.c.order_key == "TALLY0000000001"))}
+        rows = {
+            r.partner: (r.calls, r.errors, r.latency_ms)
+            for r in conn.execute(sa.select(pc).where(pc.c.order_key == "TALLY0000000001"))
+        }
     assert rows == {"poderes": (3, 1, 200), "pessoas": (2, 1, 300)}
 
 
 def test_a_run_sooner_than_the_minimum_interval_does_nothing(engine, tmp_path):
     def job(at):
-        return AnalyticsExport(SqlAnalyticsStore(engine), LocalObjectStore(tmp_path), parquet_bytes, lambda: KEY,
-                               FixedClock(at), lag_seconds=0, min_interval_seconds=60)
+        return AnalyticsExport(
+            SqlAnalyticsStore(engine),
+            LocalObjectStore(tmp_path),
+            parquet_bytes,
+            lambda: KEY,
+            FixedClock(at),
+            lag_seconds=0,
+            min_interval_seconds=60,
+        )
 
     job(NOW).run(full=True)
 

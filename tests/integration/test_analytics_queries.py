@@ -1,10 +1,11 @@
 """Named queries: one SQL for Athena and DuckDB (sqlglot parses both), answers equal to the database's own figures,
 and Glue columns equal to the Parquet schema the exporter writes."""
+
 from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,8 +18,8 @@ from ame_ops import analytics
 from chalicelib.adapters.db.engine import create_engine_for
 from chalicelib.adapters.db.schema import (
     order_participants,
-    order_partner_calls,
     order_parties,
+    order_partner_calls,
     order_rules,
     order_status_history,
     orders,
@@ -28,9 +29,16 @@ from chalicelib.domain.analytics import DIMENSIONS, FACTS, estimated_cost_usd
 from infra import analytics_template
 from migrations.runner import upgrade
 
-NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
-GLUE_OF_ARROW = {pa.string(): "string", pa.int32(): "int", pa.int64(): "bigint", pa.float64(): "double",
-                 pa.bool_(): "boolean", pa.date32(): "date", pa.timestamp("ms"): "timestamp"}
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+GLUE_OF_ARROW = {
+    pa.string(): "string",
+    pa.int32(): "int",
+    pa.int64(): "bigint",
+    pa.float64(): "double",
+    pa.bool_(): "boolean",
+    pa.date32(): "date",
+    pa.timestamp("ms"): "timestamp",
+}
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +76,17 @@ def test_there_is_one_named_query_per_owner_question_and_each_parses_as_trino_an
 
 def test_queries_avoid_the_functions_that_differ_between_athena_and_duckdb():
     # integer division is cast; no percentile, date formatting or printf-style functions.
-    banned = ("approx_percentile", "quantile_cont", "percentile_cont", "date_format", "date_parse", "strftime",
-              "strptime", "format(", "from_iso8601")
+    banned = (
+        "approx_percentile",
+        "quantile_cont",
+        "percentile_cont",
+        "date_format",
+        "date_parse",
+        "strftime",
+        "strptime",
+        "format(",
+        "from_iso8601",
+    )
     for name in analytics.query_names():
         sql = analytics.query_sql(name).lower()
         assert not [b for b in banned if b in sql], name
@@ -79,8 +96,11 @@ def test_queries_avoid_the_functions_that_differ_between_athena_and_duckdb():
 
 def _integer_divisions(sql: str) -> list[str]:
     """Divisions with no CAST on either side: 5/2 is 2 in Trino and 2.5 in DuckDB."""
-    return [d.sql() for d in sqlglot.parse_one(sql, read="trino").find_all(sqlglot.exp.Div)
-            if not (d.this.find(sqlglot.exp.Cast) or d.expression.find(sqlglot.exp.Cast))]
+    return [
+        d.sql()
+        for d in sqlglot.parse_one(sql, read="trino").find_all(sqlglot.exp.Div)
+        if not (d.this.find(sqlglot.exp.Cast) or d.expression.find(sqlglot.exp.Cast))
+    ]
 
 
 def test_success_and_failure_rates_equal_the_orders_table(exported):
@@ -95,7 +115,11 @@ def test_success_and_failure_rates_equal_the_orders_table(exported):
         c = expected[(row["area_code"], row["platform"], row["signature_method"])]
         decided = c["QUORUM_MET"] + c["NO_QUORUM"] + c["FAILED"]
         assert (row["orders"], row["quorum_met"], row["no_quorum"], row["failed"]) == (
-            sum(c.values()), c["QUORUM_MET"], c["NO_QUORUM"], c["FAILED"])
+            sum(c.values()),
+            c["QUORUM_MET"],
+            c["NO_QUORUM"],
+            c["FAILED"],
+        )
         assert row["success_rate"] == pytest.approx(round(c["QUORUM_MET"] / decided, 4))
 
 
@@ -127,7 +151,8 @@ def test_area_adoption_counts_orders_and_distinct_requesters_per_month(exported)
     answer = _query(conn, "area_adoption")
 
     assert {(r["area_code"], r["month"]): (r["orders"], r["requesters"]) for r in answer} == {
-        k: (n, len(docs)) for k, (n, docs) in expected.items()}
+        k: (n, len(docs)) for k, (n, docs) in expected.items()
+    }
     assert {r["cost_center"] for r in answer} == {"4471", "5120"}
 
 
@@ -136,14 +161,21 @@ def test_quorum_cost_sums_the_cost_model_over_each_orders_parties(exported):
     parties: dict[str, list] = defaultdict(list)
     for p in _rows(engine, order_parties):
         parties[p["order_key"]].append(p)
-    claims = Counter(h["order_key"] for h in _rows(engine, order_status_history)
-                     if h["status"] == "PROCESSING" and h["detail"] == "em processamento")
+    claims = Counter(
+        h["order_key"]
+        for h in _rows(engine, order_status_history)
+        if h["status"] == "PROCESSING" and h["detail"] == "em processamento"
+    )
     expected: dict[tuple, list] = defaultdict(lambda: [0, 0.0])
     for o in _rows(engine, orders):
         its = parties[o["order_key"]]
         pj = sum(1 for p in its if p["person_type"] == "PJ")
-        key = (o["area_code"], o["product_code"], o["requester_person_type"],
-               sum(1 for p in its if p["role"] == "GUARANTOR"))
+        key = (
+            o["area_code"],
+            o["product_code"],
+            o["requester_person_type"],
+            sum(1 for p in its if p["role"] == "GUARANTOR"),
+        )
         expected[key][0] += 1
         expected[key][1] += estimated_cost_usd(pj, len(its) - pj, claims[o["order_key"]])
     answer = _query(conn, "quorum_cost")
@@ -174,9 +206,14 @@ def test_failing_rules_count_parties_without_quorum_and_people_excluded(exported
             max_amount[key] += 1
     answer = _query(conn, "failing_rules")
 
-    assert {(r["area_code"], r["role"], r["person_type"], r["reason_code"]): r["parties"] for r in answer} == dict(expected)
-    assert {(r["area_code"], r["role"], r["person_type"], r["reason_code"]): r["excluded_max_amount"]
-            for r in answer if r["excluded_max_amount"]} == dict(max_amount)
+    assert {(r["area_code"], r["role"], r["person_type"], r["reason_code"]): r["parties"] for r in answer} == dict(
+        expected
+    )
+    assert {
+        (r["area_code"], r["role"], r["person_type"], r["reason_code"]): r["excluded_max_amount"]
+        for r in answer
+        if r["excluded_max_amount"]
+    } == dict(max_amount)
     assert _rows(engine, order_rules)  # the generated data has rules to count
 
 
@@ -187,8 +224,9 @@ def test_glue_columns_are_exactly_the_parquet_schema_the_exporter_writes(exporte
         glue = resources[analytics_template.logical_table_id(table)]["Properties"]["TableInput"]
         path = next(Path(out, table).rglob("*.parquet"))
         schema = read_schema(path.read_bytes())
-        assert [{"Name": f.name, "Type": GLUE_OF_ARROW[f.type]} for f in schema] == \
-            glue["StorageDescriptor"]["Columns"], table
+        assert [{"Name": f.name, "Type": GLUE_OF_ARROW[f.type]} for f in schema] == glue["StorageDescriptor"][
+            "Columns"
+        ], table
         if table in FACTS:
             assert glue["PartitionKeys"] == [{"Name": "dt", "Type": "string"}]
             assert glue["Parameters"]["projection.enabled"] == "true"

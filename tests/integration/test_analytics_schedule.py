@@ -1,4 +1,5 @@
 """export_analytics as Lambda runs it: the scheduled handler, the composition root, S3 and Secrets Manager (moto)."""
+
 from __future__ import annotations
 
 import io
@@ -25,14 +26,23 @@ def container(tmp_path):
     engine = create_engine_for(url)
     seed_orders(engine, 120, date(2026, 11, 1), 5, seed=3)
     engine.dispose()
-    env = {"AME_DATABASE_URL": url, "AME_PARAMETRIZADOR_URL": "http://p", "AME_DOMINIOS_URL": "http://d",
-           "AME_PODERES_URL": "http://po", "AME_PESSOAS_URL": "http://pe", "AME_CADASTRO_URL": "http://c",
-           "AME_NOTIFICACAO_URL": "http://n", "AME_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:1:stateMachine:x",
-           "AME_BUCKET": BUCKET, "AWS_DEFAULT_REGION": "us-east-1"}
+    env = {
+        "AME_DATABASE_URL": url,
+        "AME_PARAMETRIZADOR_URL": "http://p",
+        "AME_DOMINIOS_URL": "http://d",
+        "AME_PODERES_URL": "http://po",
+        "AME_PESSOAS_URL": "http://pe",
+        "AME_CADASTRO_URL": "http://c",
+        "AME_NOTIFICACAO_URL": "http://n",
+        "AME_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:1:stateMachine:x",
+        "AME_BUCKET": BUCKET,
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
     with mock_aws():
         boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
         boto3.client("secretsmanager", region_name="us-east-1").create_secret(
-            Name="ame/analytics/requester-hmac", SecretString="k" * 64)
+            Name="ame/analytics/requester-hmac", SecretString="k" * 64
+        )
         c = Container(Settings.from_env(env))
         set_container(c)
         try:
@@ -52,8 +62,7 @@ def test_the_scheduled_export_writes_partitions_to_the_bucket_and_moves_the_wate
     s3 = boto3.client("s3", region_name="us-east-1")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="analytics/")["Contents"]]
     facts = [k for k in keys if k.startswith("analytics/fact_orders/dt=")]
-    rows = sum(pq.read_table(io.BytesIO(s3.get_object(Bucket=BUCKET, Key=k)["Body"].read())).num_rows
-               for k in facts)
+    rows = sum(pq.read_table(io.BytesIO(s3.get_object(Bucket=BUCKET, Key=k)["Body"].read())).num_rows for k in facts)
     assert first["orders"] == rows == 120 and len(facts) == first["days"] == 5
     assert "analytics/dim_status/dim_status.parquet" in keys
     assert second["orders"] == 0 and second["high_water"] >= first["high_water"]

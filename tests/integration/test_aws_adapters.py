@@ -1,4 +1,5 @@
 """AWS adapters of chalicelib against moto: SQS queue, Step Functions starter, secrets; ASL rendering."""
+
 from __future__ import annotations
 
 import json
@@ -67,8 +68,9 @@ def started() -> list[str]:
 
 @pytest.fixture(scope="module")
 def aws(started):
-    with LocalAws(build_fake_app(started), queue_prefix=PREFIX, statemachine_text=PLACEHOLDER_WORKFLOW,
-                  speedups=True) as running:
+    with LocalAws(
+        build_fake_app(started), queue_prefix=PREFIX, statemachine_text=PLACEHOLDER_WORKFLOW, speedups=True
+    ) as running:
         yield running
 
 
@@ -88,6 +90,7 @@ class CountingClient:
 
 
 # -- SqsMessageQueue ---------------------------------------------------------------------------
+
 
 def test_send_puts_the_body_on_the_prefixed_queue_and_returns_its_message_id(aws):
     queue = SqsMessageQueue(sqs_client, prefix=PREFIX)
@@ -135,6 +138,7 @@ def test_a_queue_ame_does_not_define_is_an_error(aws):
 
 # -- StepFunctionsStarter ------------------------------------------------------------------------
 
+
 def test_start_runs_the_workflow_named_after_the_order(aws, started):
     starter = StepFunctionsStarter(sfn_client, aws.state_machine_arn)
     order_key = f"ORD-{uuid.uuid4().hex[:12]}"
@@ -180,6 +184,7 @@ def test_other_start_errors_are_not_swallowed(aws):
 
 # -- SecretsManagerSecrets ------------------------------------------------------------------------
 
+
 def test_secret_is_read_by_ref_and_cached_for_its_ttl(aws):
     ref = f"ame/webhooks/T_{uuid.uuid4().hex[:6]}"
     secrets_client().create_secret(Name=ref, SecretString="whsec_b25l")
@@ -194,6 +199,7 @@ def test_secret_is_read_by_ref_and_cached_for_its_ttl(aws):
 
 
 # -- ASL rendering -------------------------------------------------------------------------------
+
 
 def test_render_fills_placeholders_and_leaves_jsonpath_alone():
     template = '{"Resource": "${LoadOrderArn}", "Parameters": {"k.$": "$.order_key", "e.$": "$$.Execution.Id"}, "IntervalSeconds": ${RetryIntervalSeconds}}'
@@ -221,4 +227,3 @@ def test_function_placeholders_follow_chalice_logical_ids():
         "StartProcessingArn": "arn:start_processing",
         "LoadOrderArn": "arn:load_order",
     }
-

@@ -1,4 +1,5 @@
 """The breaker's state lives in Redis: what one Lambda instance learns, every other one sees."""
+
 import redis
 
 from chalicelib.adapters.breaker import BreakerPolicy, CircuitBreaker, CircuitOpen, RedisBreakerStore

@@ -1,4 +1,5 @@
 """Caches: in-process TTL with a fake clock, the real Redis round trip, and Redis being down."""
+
 from __future__ import annotations
 
 import logging

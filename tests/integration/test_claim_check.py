@@ -1,5 +1,6 @@
 """Claim check against moto S3 + SQS: a result event too big for SQS is sent as a reference and every
 consumer sees the event itself; a reference whose object is gone is dead-lettered with the reason."""
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -13,20 +14,25 @@ from chalice import Chalice
 
 from ame_local.aws import LocalAws
 from ame_local.pollers import sqs_record
-from chalicelib.adapters.aws import SqsMessageQueue
+from chalicelib.adapters.aws import SqsMessageQueue, SqsRedelivery
 from chalicelib.adapters.claim_check import SQS_MAX_MESSAGE_BYTES, S3ClaimChecks, claim_reference
 from chalicelib.bootstrap import Container, set_container
-from chalicelib.adapters.aws import SqsRedelivery
 from chalicelib.entrypoints.queue_consumers import process_batch, process_batch_together
 from chalicelib.settings import Settings
 
 PREFIX = "claims-"
 BUCKET = "ame-claims-integration"
 ENV = {
-    "AME_DATABASE_URL": "sqlite://", "AME_PARAMETRIZADOR_URL": "http://p", "AME_DOMINIOS_URL": "http://d",
-    "AME_PODERES_URL": "http://po", "AME_PESSOAS_URL": "http://pe", "AME_CADASTRO_URL": "http://c",
-    "AME_NOTIFICACAO_URL": "http://n", "AME_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:1:stateMachine:x",
-    "AME_QUEUE_PREFIX": PREFIX, "AME_BUCKET": BUCKET,
+    "AME_DATABASE_URL": "sqlite://",
+    "AME_PARAMETRIZADOR_URL": "http://p",
+    "AME_DOMINIOS_URL": "http://d",
+    "AME_PODERES_URL": "http://po",
+    "AME_PESSOAS_URL": "http://pe",
+    "AME_CADASTRO_URL": "http://c",
+    "AME_NOTIFICACAO_URL": "http://n",
+    "AME_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:1:stateMachine:x",
+    "AME_QUEUE_PREFIX": PREFIX,
+    "AME_BUCKET": BUCKET,
 }
 
 
@@ -40,9 +46,13 @@ def s3():
 
 @pytest.fixture(scope="module")
 def aws():
-    with LocalAws(Chalice(app_name="ame-claims"), queue_prefix=PREFIX, bucket=BUCKET,
-                  statemachine_text='{"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}',
-                  speedups=True) as running:
+    with LocalAws(
+        Chalice(app_name="ame-claims"),
+        queue_prefix=PREFIX,
+        bucket=BUCKET,
+        statemachine_text='{"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}',
+        speedups=True,
+    ) as running:
         yield running
 
 
@@ -70,24 +80,62 @@ class SqsEvent:
 def result_event(participants: int) -> str:
     """A result event of contracts §3 whose one PJ party has `participants` representatives."""
     order_key = "ord_" + uuid.uuid4().hex[:20]
-    people = [{"cpf": f"{i:011d}", "name": f"Representante número {i}", "groups": ["A" if i % 2 else "B"],
-               "restricted": False, "active": True, "reasons": []} for i in range(participants)]
-    return json.dumps({
-        "event_id": f"evt_{order_key}", "event_type": "ORDER_QUORUM_MET", "order_key": order_key,
-        "area_code": "CREDITO_PJ", "external_reference": None, "occurred_at": "2026-11-29T10:00:02Z",
-        "status": "QUORUM_MET", "result": {"quorum_met": True, "parties": [{
-            "role": "REQUESTER", "person_type": "PJ", "document": "33000167000101", "quorum_met": True,
-            "reason": None, "participants": people, "satisfied_rules": ["R1"], "signer_sets": [],
-            "eligible_signers": [p["cpf"] for p in people]}]},
-    }, ensure_ascii=False)
+    people = [
+        {
+            "cpf": f"{i:011d}",
+            "name": f"Representante número {i}",
+            "groups": ["A" if i % 2 else "B"],
+            "restricted": False,
+            "active": True,
+            "reasons": [],
+        }
+        for i in range(participants)
+    ]
+    return json.dumps(
+        {
+            "event_id": f"evt_{order_key}",
+            "event_type": "ORDER_QUORUM_MET",
+            "order_key": order_key,
+            "area_code": "CREDITO_PJ",
+            "external_reference": None,
+            "occurred_at": "2026-11-29T10:00:02Z",
+            "status": "QUORUM_MET",
+            "result": {
+                "quorum_met": True,
+                "parties": [
+                    {
+                        "role": "REQUESTER",
+                        "person_type": "PJ",
+                        "document": "33000167000101",
+                        "quorum_met": True,
+                        "reason": None,
+                        "participants": people,
+                        "satisfied_rules": ["R1"],
+                        "signer_sets": [],
+                        "eligible_signers": [p["cpf"] for p in people],
+                    }
+                ],
+            },
+        },
+        ensure_ascii=False,
+    )
 
 
 def receive_all(aws: LocalAws, logical: str, dlq: bool = False) -> list[dict[str, Any]]:
     url = aws.dlq_url(logical) if dlq else aws.queue_url(logical)
     messages: list[dict[str, Any]] = []
     while True:
-        batch = sqs().receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                                      MessageAttributeNames=["All"], AttributeNames=["All"]).get("Messages", [])
+        batch = (
+            sqs()
+            .receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=0,
+                MessageAttributeNames=["All"],
+                AttributeNames=["All"],
+            )
+            .get("Messages", [])
+        )
         if not batch:
             return messages
         for message in batch:  # taken for good: nothing comes back after a visibility timeout
@@ -101,6 +149,7 @@ def records_of(aws: LocalAws, logical: str) -> list[dict[str, Any]]:
 
 def each(record_handler: Any) -> Any:
     """A batch handler (as on_result_message's) running `record_handler` on every resolved record."""
+
     def handle(records: list[dict[str, Any]]) -> list[Exception | None]:
         for record in records:
             record_handler(record)

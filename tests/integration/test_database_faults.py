@@ -3,6 +3,7 @@ load makes the API answer 503 with Retry-After (never 500) without losing an ord
 
 The restart runs against a private mariadbd started by this module (never the shared server on 3306,
 which other tests use at the same time)."""
+
 from __future__ import annotations
 
 import json
@@ -42,6 +43,7 @@ def _unavailable(message: str) -> None:
 
 
 # -- a lost connection ------------------------------------------------------------------------------
+
 
 def _connection_id(conn: sa.Connection) -> int:
     return conn.exec_driver_sql("SELECT CONNECTION_ID()").scalar_one()
@@ -91,8 +93,10 @@ def test_a_read_only_answer_after_a_failover_drops_the_connection_so_the_next_on
             with engine.connect() as conn:
                 first = _connection_id(conn)
                 # What a demoted Aurora writer answers to a write, raised here on purpose.
-                conn.exec_driver_sql("SIGNAL SQLSTATE 'HY000' SET MYSQL_ERRNO = 1290, "
-                                     "MESSAGE_TEXT = 'The server is running with the --read-only option'")
+                conn.exec_driver_sql(
+                    "SIGNAL SQLSTATE 'HY000' SET MYSQL_ERRNO = 1290, "
+                    "MESSAGE_TEXT = 'The server is running with the --read-only option'"
+                )
         assert refused.value.connection_invalidated
         with engine.connect() as conn:
             assert _connection_id(conn) != first
@@ -116,6 +120,7 @@ def test_an_ordinary_sql_error_keeps_the_connection(mariadb_url):
 
 # -- MariaDB restarting under load ------------------------------------------------------------------
 
+
 class PrivateMariaDb:
     """A throwaway mariadbd on a free loopback port, with its own data directory, that can be killed and
     started again on the same port and data."""
@@ -136,20 +141,43 @@ class PrivateMariaDb:
 
     def install(self) -> None:
         done = subprocess.run(
-            [_binary("mariadb-install-db", "mysql_install_db"), "--no-defaults", f"--datadir={self.datadir}",
-             "--auth-root-authentication-method=normal", "--skip-test-db", "--user=root"],
-            capture_output=True, text=True, timeout=60)
+            [
+                _binary("mariadb-install-db", "mysql_install_db"),
+                "--no-defaults",
+                f"--datadir={self.datadir}",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+                "--user=root",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"mariadb-install-db failed: {done.stderr[-2000:]}")
 
     def start(self) -> None:
         with open(self.log, "ab") as log:  # the child keeps its own copy of the descriptor
             self.process = subprocess.Popen(
-                [_binary("mariadbd", "mysqld"), "--no-defaults", f"--datadir={self.datadir}", f"--port={self.port}",
-                 "--bind-address=127.0.0.1", f"--socket={self.root}/mysqld.sock",
-                 f"--pid-file={self.root}/mysqld.pid", "--user=root", "--skip-grant-tables", "--skip-name-resolve",
-                 "--skip-log-bin", "--innodb-buffer-pool-size=32M", "--max-connections=50"],
-                stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
+                [
+                    _binary("mariadbd", "mysqld"),
+                    "--no-defaults",
+                    f"--datadir={self.datadir}",
+                    f"--port={self.port}",
+                    "--bind-address=127.0.0.1",
+                    f"--socket={self.root}/mysqld.sock",
+                    f"--pid-file={self.root}/mysqld.pid",
+                    "--user=root",
+                    "--skip-grant-tables",
+                    "--skip-name-resolve",
+                    "--skip-log-bin",
+                    "--innodb-buffer-pool-size=32M",
+                    "--max-connections=50",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                start_new_session=True,
+            )
         wait_for(self._answers, START_TIMEOUT_SECONDS, what=f"mariadbd on port {self.port}")
 
     def kill(self) -> None:
@@ -206,9 +234,9 @@ def private_mariadb():
 
 @pytest.fixture()
 def api_on_private_db(private_mariadb):
-    import app as app_module
     from chalice.test import Client
 
+    import app as app_module
     from migrations.runner import upgrade
 
     database = f"ame_faults_{uuid.uuid4().hex[:8]}"
@@ -246,7 +274,7 @@ class Load:
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="db-fault-load", daemon=True)
 
-    def __enter__(self) -> "Load":
+    def __enter__(self) -> Load:
         self._thread.start()
         return self
 
@@ -262,8 +290,10 @@ class Load:
         headers = {"Content-Type": "application/json", **bearer()}
         while not self._stop.is_set():
             response = self._client.http.post(
-                "/v1/orders", body=json.dumps(valid_body(external_reference=uuid.uuid4().hex[:20])),
-                headers={**headers, "Idempotency-Key": uuid.uuid4().hex})
+                "/v1/orders",
+                body=json.dumps(valid_body(external_reference=uuid.uuid4().hex[:20])),
+                headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
+            )
             try:
                 body = json.loads(response.body)
             except ValueError:
@@ -273,7 +303,8 @@ class Load:
 
 
 def test_mariadb_restarting_under_load_gives_503s_with_retry_after_and_loses_no_accepted_order(
-        private_mariadb, api_on_private_db):
+    private_mariadb, api_on_private_db
+):
     client, c = api_on_private_db
     with Load(client) as load:
         wait_for(lambda: load.count(202) >= 20, 20, what="orders accepted before the crash")
@@ -281,8 +312,9 @@ def test_mariadb_restarting_under_load_gives_503s_with_retry_after_and_loses_no_
         wait_for(lambda: load.count(503) >= 3, 10, what="requests refused while the database is down")
         private_mariadb.start()
         accepted_before_restart = load.count(202)
-        wait_for(lambda: load.count(202) >= accepted_before_restart + 20, 20,
-                 what="orders accepted again after the restart")
+        wait_for(
+            lambda: load.count(202) >= accepted_before_restart + 20, 20, what="orders accepted again after the restart"
+        )
 
     statuses = {status for status, _, _ in load.answers}
     assert statuses == {202, 503}, f"answers other than 202/503: {statuses - {202, 503}}"
@@ -294,5 +326,6 @@ def test_mariadb_restarting_under_load_gives_503s_with_retry_after_and_loses_no_
     accepted = [body["order_key"] for status, _, body in load.answers if status == 202]
     missing = [key for key in accepted if c.repository.get_order(key) is None]
     assert missing == [], f"{len(missing)} of {len(accepted)} accepted orders are not in the database"
-    print(f"\ndatabase restart under load: {len(accepted)} accepted (202), "
-          f"{load.count(503)} refused (503), nothing else")
+    print(
+        f"\ndatabase restart under load: {len(accepted)} accepted (202), {load.count(503)} refused (503), nothing else"
+    )

@@ -1,5 +1,6 @@
 """The delivery repository's contract suite, on the in-memory fake, an SQLite file and the real MariaDB:
 attempts, leases, once-only give-up."""
+
 from __future__ import annotations
 
 import threading
@@ -44,7 +45,11 @@ def test_each_claim_after_a_failure_counts_one_more_attempt(store, order_key):
     store.settle(failed(order_key, "HTTP 500"))
     second = claim(store, order_key, now=T0 + timedelta(seconds=5))
     assert (first.state, first.attempts, second.state, second.attempts) == (
-        ClaimState.CLAIMED, 1, ClaimState.CLAIMED, 2)
+        ClaimState.CLAIMED,
+        1,
+        ClaimState.CLAIMED,
+        2,
+    )
     [row] = store.for_order(order_key)
     assert row["last_error"] == "HTTP 500" and row["first_attempt_at"] == T0
 
@@ -99,14 +104,19 @@ def test_one_claim_call_takes_new_and_lapsed_channels_and_leaves_delivered_lease
     store.settle(Settlement(order_key, "DONE", T0, True))
     claim(store, order_key, channel="LEASED", lease=60)
     claim(store, order_key, channel="LAPSED", lease=5)
-    requests = [ClaimRequest(order_key, channel, "NOTIFICATION", None)
-                for channel in ("NEW", "DONE", "LEASED", "LAPSED", "NEW")]
+    requests = [
+        ClaimRequest(order_key, channel, "NOTIFICATION", None) for channel in ("NEW", "DONE", "LEASED", "LAPSED", "NEW")
+    ]
 
     claims = store.claim_many(requests, T0 + timedelta(seconds=10), 30)
 
     assert [(c.state, c.attempts) for c in claims] == [
-        (ClaimState.CLAIMED, 1), (ClaimState.DELIVERED, 1), (ClaimState.BUSY, 1), (ClaimState.CLAIMED, 2),
-        (ClaimState.BUSY, 1)]
+        (ClaimState.CLAIMED, 1),
+        (ClaimState.DELIVERED, 1),
+        (ClaimState.BUSY, 1),
+        (ClaimState.CLAIMED, 2),
+        (ClaimState.BUSY, 1),
+    ]
     assert claims[2].lease_until == T0 + timedelta(seconds=60)
     rows = {r["channel"]: r for r in store.for_order(order_key)}
     assert (rows["NEW"]["attempts"], rows["LAPSED"]["attempts"], rows["LEASED"]["attempts"]) == (1, 2, 1)
@@ -131,4 +141,3 @@ def test_settlements_made_together_are_each_committed_before_their_caller_goes_o
         t.join()
     assert seen == {channel: "DELIVERED" for channel in channels}
     assert {r["channel"]: r["message_id"] for r in store.for_order(order_key)} == {c: c for c in channels}
-

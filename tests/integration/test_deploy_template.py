@@ -1,4 +1,5 @@
 """The deploy, rehearsed offline: `chalice package` with the generated merge template, linted and wired right."""
+
 from __future__ import annotations
 
 import json
@@ -6,8 +7,9 @@ import os
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -17,18 +19,37 @@ from chalicelib.queues import QUEUES
 from chalicelib.settings import Settings
 from infra import deploy
 from infra.build_template import (
-    ASL_FILE, FUNCTION_ACCESS, RETRY_PARAMETERS, STATE_MACHINE, TemplateError, app_functions, build_template,
-    dlq_logical_id, load_app,
+    ASL_FILE,
+    FUNCTION_ACCESS,
+    RETRY_PARAMETERS,
+    STATE_MACHINE,
+    TemplateError,
+    app_functions,
+    build_template,
+    dlq_logical_id,
+    load_app,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
 # The only statements allowed on Resource "*": AWS grants these actions on nothing narrower.
 STAR_ONLY_ACTIONS = {
-    "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
-    "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
-    "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses",
-    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
-    "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
 }
 
 
@@ -67,7 +88,8 @@ def test_every_queue_has_a_dead_letter_queue_with_a_redrive_policy_and_an_alarm(
         assert dlq["Properties"]["QueueName"] == spec.dlq_name
         assert queue["Properties"]["RedrivePolicy"] == {
             "deadLetterTargetArn": {"Fn::GetAtt": [dlq_logical_id(spec), "Arn"]},
-            "maxReceiveCount": spec.max_receive_count}
+            "maxReceiveCount": spec.max_receive_count,
+        }
         alarm = resources[dlq_logical_id(spec) + "Alarm"]["Properties"]
         assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible" and alarm["Threshold"] == 0
         assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": [dlq_logical_id(spec), "QueueName"]}
@@ -117,19 +139,26 @@ def test_the_packaged_asl_is_the_committed_one_with_retry_numbers_from_the_param
     deployed = json.loads(render_asl(shipped, {**values, **arns}))  # what DefinitionSubstitutions does
     assert deployed == render_definition(committed, arns, retry=values)
     rules = list(retry_rules(deployed))
-    assert len(rules) >= 10 and all((r["IntervalSeconds"], r["MaxAttempts"], r["BackoffRate"]) == (3, 5, 1.5)
-                                    for r in rules)
+    assert len(rules) >= 10 and all(
+        (r["IntervalSeconds"], r["MaxAttempts"], r["BackoffRate"]) == (3, 5, 1.5) for r in rules
+    )
     # The committed literals are the parameters' defaults: what a stack with default parameters runs.
-    defaults = {name: spec["Default"] for name, spec in build_template()["Parameters"].items()
-                if name in RETRY_PARAMETERS}
-    assert all((r["IntervalSeconds"], r["MaxAttempts"], r["BackoffRate"])
-               == (defaults["RetryIntervalSeconds"], defaults["RetryMaxAttempts"], defaults["RetryBackoffRate"])
-               for r in retry_rules(committed))
+    defaults = {
+        name: spec["Default"] for name, spec in build_template()["Parameters"].items() if name in RETRY_PARAMETERS
+    }
+    assert all(
+        (r["IntervalSeconds"], r["MaxAttempts"], r["BackoffRate"])
+        == (defaults["RetryIntervalSeconds"], defaults["RetryMaxAttempts"], defaults["RetryBackoffRate"])
+        for r in retry_rules(committed)
+    )
 
 
 def test_every_task_function_of_the_app_is_used_by_the_state_machine(resources):
-    used = {v["Fn::GetAtt"][0] for v in resources[STATE_MACHINE]["Properties"]["DefinitionSubstitutions"].values()
-            if "Fn::GetAtt" in v}
+    used = {
+        v["Fn::GetAtt"][0]
+        for v in resources[STATE_MACHINE]["Properties"]["DefinitionSubstitutions"].values()
+        if "Fn::GetAtt" in v
+    }
     tasks = {f.logical_id for f in app_functions(load_app()) if f.kind == "lambda"}
     assert tasks - used == set(), "lambda_functions no Task state invokes"
 
@@ -201,10 +230,18 @@ def test_alarms_cover_workflow_failures_api_errors_latency_and_every_partner_bre
 
     alarms = _of_type(resources, "AWS::CloudWatch::Alarm")
     metrics = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms.values()}
-    assert {("AME", obs.METRIC_WORKFLOW_FAILURES), ("AWS/ApiGateway", "5XXError"),
-            ("AWS/ApiGateway", "Latency")} <= metrics
-    breaker_partners = {d["Value"] for a in alarms.values() if a["Properties"]["MetricName"] == obs.METRIC_BREAKER_OPEN
-                        for d in a["Properties"]["Dimensions"] if d["Name"] == "partner"}
+    assert {
+        ("AME", obs.METRIC_WORKFLOW_FAILURES),
+        ("AWS/ApiGateway", "5XXError"),
+        ("AWS/ApiGateway", "Latency"),
+    } <= metrics
+    breaker_partners = {
+        d["Value"]
+        for a in alarms.values()
+        if a["Properties"]["MetricName"] == obs.METRIC_BREAKER_OPEN
+        for d in a["Properties"]["Dimensions"]
+        if d["Name"] == "partner"
+    }
     assert breaker_partners == set(obs.PARTNERS)
     assert _of_type(resources, "AWS::CloudWatch::Dashboard")
 
@@ -238,10 +275,21 @@ def test_a_function_missing_from_the_access_table_fails_the_build_with_a_clear_m
         FUNCTION_ACCESS[key] = saved
 
 
-def test_deploy_without_stage_region_or_credentials_says_what_is_missing_before_packaging(tmp_path, capsys, monkeypatch):
-    for name in ("AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                 "AWS_SESSION_TOKEN", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-                 "AWS_WEB_IDENTITY_TOKEN_FILE", "STAGE", "ARTIFACT_BUCKET"):
+def test_deploy_without_stage_region_or_credentials_says_what_is_missing_before_packaging(
+    tmp_path, capsys, monkeypatch
+):
+    for name in (
+        "AWS_DEFAULT_REGION",
+        "AWS_PROFILE",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "STAGE",
+        "ARTIFACT_BUCKET",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
@@ -259,15 +307,20 @@ def test_deploy_without_stage_region_or_credentials_says_what_is_missing_before_
 def test_upload_plan_points_code_and_definition_at_s3(packaged):
     template = deploy.for_upload(packaged["sam"], "s3://b/ame/dev/x.zip", {"Bucket": "b", "Key": "ame/dev/y.json"})
     assert {f["Properties"]["CodeUri"] for f in _functions(template["Resources"]).values()} == {"s3://b/ame/dev/x.zip"}
-    assert template["Resources"][STATE_MACHINE]["Properties"]["DefinitionUri"] == {"Bucket": "b", "Key": "ame/dev/y.json"}
+    assert template["Resources"][STATE_MACHINE]["Properties"]["DefinitionUri"] == {
+        "Bucket": "b",
+        "Key": "ame/dev/y.json",
+    }
 
 
 def test_callers_are_throttled_by_a_usage_plan_and_gateway_errors_are_problem_documents(resources):
     plan = resources["CallerUsagePlan"]["Properties"]
     assert plan["Throttle"] == {"RateLimit": {"Ref": "CallerRateLimit"}, "BurstLimit": {"Ref": "CallerBurstLimit"}}
     assert plan["ApiStages"][0]["ApiId"] == {"Ref": "RestAPI"}
-    for name, kind, status in (("UnauthorizedProblem", "UNAUTHORIZED", "401"),
-                               ("MissingTokenProblem", "MISSING_AUTHENTICATION_TOKEN", "404")):
+    for name, kind, status in (
+        ("UnauthorizedProblem", "UNAUTHORIZED", "401"),
+        ("MissingTokenProblem", "MISSING_AUTHENTICATION_TOKEN", "404"),
+    ):
         response = resources[name]["Properties"]
         assert (response["ResponseType"], response["StatusCode"]) == (kind, status)
         assert response["ResponseParameters"]["gatewayresponse.header.Content-Type"] == "'application/problem+json'"
@@ -307,7 +360,8 @@ def test_no_function_environment_holds_a_secret_value(resources):
         assert "AME_CURSOR_SECRET" not in variables and "AME_ALLOW_PLAIN_SECRETS" not in variables
         assert "AME_WEBHOOK_ALLOW_LOCAL" not in variables
         assert variables["AME_DATABASE_SECRET_ARN"] == {
-            "Fn::If": ["IsPrimary", {"Ref": "DatabaseSecret"}, {"Ref": "ReplicaDatabaseSecretArn"}]}
+            "Fn::If": ["IsPrimary", {"Ref": "DatabaseSecret"}, {"Ref": "ReplicaDatabaseSecretArn"}]
+        }
         assert variables["AME_CURSOR_SECRET_NAME"]["Fn::If"][1] == {"Ref": "CursorSecret"}
 
 
@@ -332,6 +386,7 @@ def _dicts(value: Any) -> Iterator[dict]:
 
 # -- analytics (docs/analytics.md) ----------------------------------------------------------------------
 
+
 def test_only_the_export_function_gets_the_pandas_layer_and_at_least_1024_mb(resources):
     functions = _functions(resources)
     with_layers = {k for k, v in functions.items() if v["Properties"].get("Layers")}
@@ -348,8 +403,10 @@ def test_glue_tables_use_partition_projection_and_athena_has_a_v3_encrypted_capp
     from ame_ops.analytics import query_names
     from chalicelib.domain.analytics import DIMENSIONS, FACTS
 
-    tables = {v["Properties"]["TableInput"]["Name"]: v["Properties"]["TableInput"]
-              for v in _of_type(resources, "AWS::Glue::Table").values()}
+    tables = {
+        v["Properties"]["TableInput"]["Name"]: v["Properties"]["TableInput"]
+        for v in _of_type(resources, "AWS::Glue::Table").values()
+    }
     assert set(tables) == set(FACTS) | set(DIMENSIONS)
     for name in FACTS:
         params = tables[name]["Parameters"]
@@ -362,5 +419,7 @@ def test_glue_tables_use_partition_projection_and_athena_has_a_v3_encrypted_capp
     assert config["BytesScannedCutoffPerQuery"] == {"Ref": "AthenaBytesScannedCutoff"}
     queries = {v["Properties"]["Name"] for v in _of_type(resources, "AWS::Athena::NamedQuery").values()}
     assert queries == set(query_names())
-    assert _of_type(resources, "AWS::QuickSight::DataSource")["AnalyticsQuickSightDataSource"]["Condition"] \
+    assert (
+        _of_type(resources, "AWS::QuickSight::DataSource")["AnalyticsQuickSightDataSource"]["Condition"]
         == "HasQuickSight"
+    )

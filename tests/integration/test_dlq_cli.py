@@ -1,4 +1,5 @@
 """`bin/ame dlq`: list, show and replay dead-lettered messages, safely and idempotently."""
+
 from __future__ import annotations
 
 import io

@@ -1,5 +1,6 @@
 """The local stack's AWS: Lambda dispatch from the state machine, queue polling with redrive, schedules,
 secrets and the HTTP server, driven by a small Chalice app of the test's own."""
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,11 @@ from ame_local.pollers import failed_message_ids
 from ame_local.secrets import LocalSecretsStore, generate_webhook_secret, secret_refs_in
 from ame_local.stack import LocalStack
 from chalicelib.asl import (
-    UnfilledPlaceholders, function_arn_placeholders, load_definition, render_definition, retry_rules,
+    UnfilledPlaceholders,
+    function_arn_placeholders,
+    load_definition,
+    render_definition,
+    retry_rules,
 )
 from chalicelib.queues import QUEUES
 from tests.support import wait_for
@@ -138,9 +143,7 @@ def run_execution(sfn, state_machine_arn: str, order_key: str) -> dict:
     arn = sfn.start_execution(
         stateMachineArn=state_machine_arn, name=order_key, input=json.dumps({"order_key": order_key})
     )["executionArn"]
-    return wait_for(
-        lambda: (d := sfn.describe_execution(executionArn=arn))["status"] != "RUNNING" and d, timeout=15
-    )
+    return wait_for(lambda: (d := sfn.describe_execution(executionArn=arn))["status"] != "RUNNING" and d, timeout=15)
 
 
 def test_placeholder_workflow_invokes_the_chalice_lambda_and_succeeds(stack, recorder):
@@ -154,10 +157,13 @@ def test_placeholder_workflow_invokes_the_chalice_lambda_and_succeeds(stack, rec
 
 
 def test_handler_exception_is_retried_and_caught_by_its_error_type(stack, recorder):
-    definition = json.dumps(render_definition(
-        load_definition(RETRYING_WORKFLOW), function_arn_placeholders(["call_partner"], function_arn),
-        retry={"RetryIntervalSeconds": "1"},  # 30 s as written: the test would time out without it
-    ))
+    definition = json.dumps(
+        render_definition(
+            load_definition(RETRYING_WORKFLOW),
+            function_arn_placeholders(["call_partner"], function_arn),
+            retry={"RetryIntervalSeconds": "1"},  # 30 s as written: the test would time out without it
+        )
+    )
     arn = stack.sfn.create_state_machine(
         name=f"retrying-{uuid.uuid4().hex[:6]}",
         definition=definition,
@@ -182,14 +188,16 @@ def test_poller_delivers_a_message_to_the_sqs_handler_and_deletes_it(stack, reco
     wait_for(lambda: (body, 1) in recorder.of("sqs"), timeout=10)
     attributes = wait_for(
         lambda: (
-            a := stack.sqs.get_queue_attributes(
-                QueueUrl=stack.queue_url("creation"),
-                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-            )["Attributes"]
-        )
-        and a["ApproximateNumberOfMessages"] == "0"
-        and a["ApproximateNumberOfMessagesNotVisible"] == "0"
-        and a,
+            (
+                a := stack.sqs.get_queue_attributes(
+                    QueueUrl=stack.queue_url("creation"),
+                    AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+                )["Attributes"]
+            )
+            and a["ApproximateNumberOfMessages"] == "0"
+            and a["ApproximateNumberOfMessagesNotVisible"] == "0"
+            and a
+        ),
         timeout=10,
     )
     assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
@@ -202,9 +210,7 @@ def test_reported_failure_reappears_then_lands_in_the_dlq_after_max_receive_coun
     stack.sqs.send_message(QueueUrl=stack.queue_url("creation"), MessageBody=body)
 
     dead = wait_for(
-        lambda: stack.sqs.receive_message(QueueUrl=stack.dlq_url("creation"), WaitTimeSeconds=1).get(
-            "Messages"
-        ),
+        lambda: stack.sqs.receive_message(QueueUrl=stack.dlq_url("creation"), WaitTimeSeconds=1).get("Messages"),
         timeout=max_receives * 2 + 5,
     )
     assert [m["Body"] for m in dead] == [body]
@@ -247,9 +253,9 @@ def test_api_answers_health_over_http(stack):
 
 def test_every_queue_has_its_dlq_and_the_spec_redrive_policy(stack):
     for logical, spec in QUEUES.items():
-        attributes = stack.sqs.get_queue_attributes(
-            QueueUrl=stack.queue_url(logical), AttributeNames=["All"]
-        )["Attributes"]
+        attributes = stack.sqs.get_queue_attributes(QueueUrl=stack.queue_url(logical), AttributeNames=["All"])[
+            "Attributes"
+        ]
         redrive = json.loads(attributes["RedrivePolicy"])
         assert redrive["deadLetterTargetArn"].endswith(":" + spec.dlq_name)
         assert int(redrive["maxReceiveCount"]) == spec.max_receive_count
@@ -279,7 +285,7 @@ def test_generated_secret_is_whsec_and_24_random_bytes():
     secret = generate_webhook_secret()
 
     assert secret.startswith("whsec_")
-    assert len(base64.b64decode(secret[len("whsec_"):])) == 24
+    assert len(base64.b64decode(secret[len("whsec_") :])) == 24
     assert generate_webhook_secret() != secret
 
 
@@ -337,10 +343,12 @@ UNKNOWN_FUNCTION_WORKFLOW = """
 
 
 def test_a_task_naming_an_unknown_function_fails_the_execution_as_lambda_would(stack):
-    definition = json.dumps(render_definition(load_definition(UNKNOWN_FUNCTION_WORKFLOW),
-                                              {"NobodyArn": function_arn("nobody_here")}))
+    definition = json.dumps(
+        render_definition(load_definition(UNKNOWN_FUNCTION_WORKFLOW), {"NobodyArn": function_arn("nobody_here")})
+    )
     arn = stack.sfn.create_state_machine(
-        name=f"unknown-{uuid.uuid4().hex[:6]}", definition=definition,
+        name=f"unknown-{uuid.uuid4().hex[:6]}",
+        definition=definition,
         roleArn="arn:aws:iam::123456789012:role/test",
     )["stateMachineArn"]
 
@@ -364,21 +372,54 @@ def test_loopback_calls_skip_the_aws_url_matching_but_a_tests_own_stubs_still_an
 NESTED_WORKFLOW = {
     "StartAt": "Each",
     "States": {
-        "Each": {"Type": "Map", "ItemsPath": "$.items", "Next": "Both", "Iterator": {
-            "StartAt": "Inner", "States": {"Inner": {
-                "Type": "Task", "Resource": "${InnerArn}", "End": True,
-                "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 5, "MaxAttempts": 3, "BackoffRate": 2.0}]}}}},
-        "Both": {"Type": "Parallel", "End": True, "Branches": [
-            {"StartAt": "Left", "States": {"Left": {
-                "Type": "Task", "Resource": "arn:${Partition}:lambda:x", "End": True,
-                "Retry": [{"ErrorEquals": ["A"], "IntervalSeconds": 5}, {"ErrorEquals": ["B"], "MaxAttempts": 9}]}}}]},
+        "Each": {
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "Next": "Both",
+            "Iterator": {
+                "StartAt": "Inner",
+                "States": {
+                    "Inner": {
+                        "Type": "Task",
+                        "Resource": "${InnerArn}",
+                        "End": True,
+                        "Retry": [
+                            {"ErrorEquals": ["States.ALL"], "IntervalSeconds": 5, "MaxAttempts": 3, "BackoffRate": 2.0}
+                        ],
+                    }
+                },
+            },
+        },
+        "Both": {
+            "Type": "Parallel",
+            "End": True,
+            "Branches": [
+                {
+                    "StartAt": "Left",
+                    "States": {
+                        "Left": {
+                            "Type": "Task",
+                            "Resource": "arn:${Partition}:lambda:x",
+                            "End": True,
+                            "Retry": [
+                                {"ErrorEquals": ["A"], "IntervalSeconds": 5},
+                                {"ErrorEquals": ["B"], "MaxAttempts": 9},
+                            ],
+                        }
+                    },
+                }
+            ],
+        },
     },
 }
 
 
 def test_render_definition_fills_placeholders_and_sets_every_retry_rule_nested_ones_included():
-    rendered = render_definition(NESTED_WORKFLOW, {"InnerArn": "arn:inner", "Partition": "aws", "Unused": "x"},
-                                 retry={"RetryIntervalSeconds": "1", "RetryMaxAttempts": 2, "RetryBackoffRate": "1.5"})
+    rendered = render_definition(
+        NESTED_WORKFLOW,
+        {"InnerArn": "arn:inner", "Partition": "aws", "Unused": "x"},
+        retry={"RetryIntervalSeconds": "1", "RetryMaxAttempts": 2, "RetryBackoffRate": "1.5"},
+    )
 
     rules = list(retry_rules(rendered))
     assert len(rules) == 3
@@ -402,14 +443,17 @@ def test_render_definition_names_what_is_missing_or_unknown():
 
 def _pinned(requirement: str) -> str:
     text = (REPO_ROOT / "requirements-dev.txt").read_text(encoding="utf-8")
-    return next(line.split("==")[1].strip() for line in text.splitlines()
-                if line.split("[")[0].split("==")[0].strip() == requirement)
+    return next(
+        line.split("==")[1].strip()
+        for line in text.splitlines()
+        if line.split("[")[0].split("==")[0].strip() == requirement
+    )
 
 
 def test_the_speed_patches_were_verified_with_the_pinned_moto_and_responses():
     # Bumping a pin fails here until someone checks ame_local/speedups.py against the new version.
-    assert speedups.VERIFIED_MOTO_VERSION == _pinned("moto")
-    assert speedups.VERIFIED_RESPONSES_VERSION == _pinned("responses")
+    assert _pinned("moto") == speedups.VERIFIED_MOTO_VERSION
+    assert _pinned("responses") == speedups.VERIFIED_RESPONSES_VERSION
     assert speedups.check_versions() is True
 
 
@@ -428,7 +472,11 @@ def test_speedups_are_opt_in_and_uninstalling_restores_what_they_found(stack):
 
     assert LocalAws(Chalice(app_name="plain")).speedups is None  # without speedups=True, moto as shipped
     assert [type(p).__name__ for p in stack.aws.speedups.installed] == [
-        "ParseCache", "DirectLambdaRoute", "JsonPathCache", "LoopbackPassthrough"]
+        "ParseCache",
+        "DirectLambdaRoute",
+        "JsonPathCache",
+        "LoopbackPassthrough",
+    ]
     before = AmazonStateLanguageParser.__dict__["parse"]
     extra = speedups.MotoSpeedups(stack.aws.dispatcher)
     extra.install()

@@ -1,4 +1,5 @@
 """Migrations: they build exactly schema.py on SQLite and MariaDB, re-run harmlessly, and undo cleanly."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,12 +1,13 @@
 """The order repository's contract suite, run against the in-memory fake (tests/fakes.py), an SQLite file
 and the real MariaDB: the fake the unit tests use cannot drift from the adapter production uses."""
+
 from __future__ import annotations
 
 import inspect
 import json
 import threading
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -14,13 +15,12 @@ import sqlalchemy as sa
 
 from chalicelib.adapters.db.engine import create_engine_for
 from chalicelib.adapters.db.repository import SqlOrderRepository, UnknownParty
-from chalicelib.adapters.db.schema import order_parties, orders, order_status_history, outbox
+from chalicelib.adapters.db.schema import order_parties, order_status_history, orders, outbox
 from chalicelib.domain.orders import OrderDraft, OrderParty, OrderRequest, OrderStatus, PartyRole
 from chalicelib.services.ports import IdempotencyKeyTaken, OutboxMessage
 from migrations.runner import upgrade
 from tests.conftest import MARIADB_ADMIN_URL
 from tests.fakes import InMemoryOrderRepository
-from tests.integration.conftest import clear
 from tests.support import scratch_mariadb
 
 BRT = timezone(timedelta(hours=-3))
@@ -31,8 +31,11 @@ GUARANTOR_CNPJ = "12ABC34501DE35"
 
 
 def public_methods(cls: type) -> dict[str, inspect.Signature]:
-    return {name: inspect.signature(member) for name, member in inspect.getmembers(cls, inspect.isfunction)
-            if not name.startswith("_")}
+    return {
+        name: inspect.signature(member)
+        for name, member in inspect.getmembers(cls, inspect.isfunction)
+        if not name.startswith("_")
+    }
 
 
 def test_the_fake_has_the_real_repositorys_methods_with_the_same_signatures():
@@ -169,7 +172,7 @@ def test_timestamps_come_back_as_the_same_instant_in_utc(repo):
 
 def test_naive_timestamps_are_refused_and_nothing_is_stored(repo):
     naive = datetime(2026, 11, 29, 10, 0)
-    draft = make_draft(created_at=naive.replace(tzinfo=timezone.utc)).model_copy(update={"created_at": naive})
+    draft = make_draft(created_at=naive.replace(tzinfo=UTC)).model_copy(update={"created_at": naive})
 
     with pytest.raises(ValueError, match="timezone-aware"):
         repo.create_order(draft, make_outbox(draft, created_at=T0))
@@ -285,9 +288,7 @@ def test_two_threads_racing_the_same_transition_exactly_one_wins(repo):
         def race() -> None:
             try:
                 barrier.wait(timeout=5)
-                outcomes.append(
-                    repo.transition(draft.order_key, [OrderStatus.RECEIVED], OrderStatus.PROCESSING, T0)
-                )
+                outcomes.append(repo.transition(draft.order_key, [OrderStatus.RECEIVED], OrderStatus.PROCESSING, T0))
             except BaseException as exc:  # surfaced below: a thread's failure must fail the test
                 errors.append(exc)
 
@@ -470,7 +471,10 @@ LOOKUPS = [
         "ORDER BY created_at DESC, order_key DESC LIMIT 20",
         "ix_orders_area_status_created",
     ),
-    ("SELECT * FROM orders WHERE created_by = :caller ORDER BY created_at DESC LIMIT 20", "ix_orders_created_by_created"),
+    (
+        "SELECT * FROM orders WHERE created_by = :caller ORDER BY created_at DESC LIMIT 20",
+        "ix_orders_created_by_created",
+    ),
     ("SELECT * FROM orders WHERE external_reference = :reference", "ix_orders_external_reference"),
     ("SELECT * FROM orders WHERE requester_document = :document", "ix_orders_requester_document"),
     (
@@ -499,7 +503,7 @@ def _seed_plans_database(url: str):
     """2,000 orders with parties, history and outbox rows, analysed (plans on empty tables mean nothing)."""
     upgrade(url)
     engine = create_engine_for(url)
-    base = T0.astimezone(timezone.utc).replace(tzinfo=None)
+    base = T0.astimezone(UTC).replace(tzinfo=None)
     statuses = ["QUORUM_MET"] * 6 + ["NO_QUORUM"] * 2 + ["FAILED", "PROCESSING"]
     rows = []
     for i in range(2000):
@@ -528,19 +532,39 @@ def _seed_plans_database(url: str):
         conn.execute(orders.insert(), rows)
         conn.execute(
             order_parties.insert(),
-            [{"order_key": r["order_key"], "position": 0, "role": "REQUESTER", "person_type": "PJ",
-              "document": r["requester_document"]} for r in rows],
+            [
+                {
+                    "order_key": r["order_key"],
+                    "position": 0,
+                    "role": "REQUESTER",
+                    "person_type": "PJ",
+                    "document": r["requester_document"],
+                }
+                for r in rows
+            ],
         )
         conn.execute(
             order_status_history.insert(),
-            [{"order_key": r["order_key"], "status": s, "created_at": r["created_at"]}
-             for r in rows for s in ("RECEIVED", "PROCESSING")],
+            [
+                {"order_key": r["order_key"], "status": s, "created_at": r["created_at"]}
+                for r in rows
+                for s in ("RECEIVED", "PROCESSING")
+            ],
         )
         conn.execute(
             outbox.insert(),
-            [{"message_id": f"m{i:05d}", "order_key": r["order_key"], "queue": "creation", "body": "{}",
-              "created_at": r["created_at"], "published_at": None if i % 50 == 0 else r["created_at"],
-              "attempts": 1} for i, r in enumerate(rows)],
+            [
+                {
+                    "message_id": f"m{i:05d}",
+                    "order_key": r["order_key"],
+                    "queue": "creation",
+                    "body": "{}",
+                    "created_at": r["created_at"],
+                    "published_at": None if i % 50 == 0 else r["created_at"],
+                    "attempts": 1,
+                }
+                for i, r in enumerate(rows)
+            ],
         )
         for table in ("orders", "order_parties", "order_status_history", "outbox"):
             conn.exec_driver_sql(f"ANALYZE TABLE {table}")
@@ -556,7 +580,7 @@ def test_lookup_uses_its_index_on_mariadb(seeded_mariadb, query, index):
         "caller": "product-2",
         "reference": "ref-77",
         "document": f"{77:014d}",
-        "before": T0.astimezone(timezone.utc).replace(tzinfo=None) + timedelta(seconds=1500),
+        "before": T0.astimezone(UTC).replace(tzinfo=None) + timedelta(seconds=1500),
         "key": "k00077",
     }
     with seeded_mariadb.connect() as conn:
@@ -576,8 +600,13 @@ T1 = T0 + timedelta(seconds=5)
 
 
 def _event(draft: OrderDraft) -> OutboxMessage:
-    return OutboxMessage(message_id=uuid.uuid4().hex, order_key=draft.order_key, queue="result",
-                         body=json.dumps({"event_id": "evt"}), created_at=T1)
+    return OutboxMessage(
+        message_id=uuid.uuid4().hex,
+        order_key=draft.order_key,
+        queue="result",
+        body=json.dumps({"event_id": "evt"}),
+        created_at=T1,
+    )
 
 
 def test_claim_is_owned_by_one_execution_and_resumable_by_it(repo):
@@ -611,14 +640,24 @@ def test_only_the_owner_concludes_and_the_event_is_written_with_it(repo):
     assert not repo.conclude(draft.order_key, "exec-2", OrderStatus.FAILED, T1, "x", {"q": 1}, _event(draft))
     assert repo.pending_outbox_for(draft.order_key) == []
     event = _event(draft)
-    assert repo.conclude(draft.order_key, "exec-1", OrderStatus.QUORUM_MET, T1, None,
-                         {"quorum_met": True, "amount": Decimal("1.50")}, event)
+    assert repo.conclude(
+        draft.order_key,
+        "exec-1",
+        OrderStatus.QUORUM_MET,
+        T1,
+        None,
+        {"quorum_met": True, "amount": Decimal("1.50")},
+        event,
+    )
     order = repo.get_order(draft.order_key)
     assert order.status is OrderStatus.QUORUM_MET and order.result == {"quorum_met": True, "amount": "1.50"}
     assert [m.message_id for m in repo.pending_outbox_for(draft.order_key)] == [event.message_id]
     assert not repo.conclude(draft.order_key, "exec-1", OrderStatus.NO_QUORUM, T1, None, {}, _event(draft))
     assert [h.status for h in repo.history(draft.order_key)] == [
-        OrderStatus.RECEIVED, OrderStatus.PROCESSING, OrderStatus.QUORUM_MET]
+        OrderStatus.RECEIVED,
+        OrderStatus.PROCESSING,
+        OrderStatus.QUORUM_MET,
+    ]
 
 
 def test_racing_executions_conclude_exactly_once(repo):
@@ -657,9 +696,17 @@ def test_claim_records_the_owner_and_a_history_row_and_a_terminal_order_is_not_c
 
     order = repo.get_order(draft.order_key)
     assert (order.status, order.processing_by, order.status_detail, order.version, order.updated_at) == (
-        OrderStatus.PROCESSING, "exec-1", "em processamento", 1, T1)
+        OrderStatus.PROCESSING,
+        "exec-1",
+        "em processamento",
+        1,
+        T1,
+    )
     assert [(h.status, h.detail, h.at) for h in repo.history(draft.order_key)][-1] == (
-        OrderStatus.PROCESSING, "em processamento", T1)
+        OrderStatus.PROCESSING,
+        "em processamento",
+        T1,
+    )
     assert repo.conclude(draft.order_key, "exec-1", OrderStatus.NO_QUORUM, T1, None, None, _event(draft))
     assert repo.claim(draft.order_key, "exec-2", T1) is ClaimOutcome.TERMINAL
 
@@ -682,15 +729,18 @@ def test_park_lets_go_of_the_order_and_records_when_to_try_again(repo):
     order = repo.get_order(key)
     assert order.parked
     assert (order.status, order.processing_by, order.status_detail) == (
-        OrderStatus.PROCESSING, None, "aguardando parceiro")
+        OrderStatus.PROCESSING,
+        None,
+        "aguardando parceiro",
+    )
     assert (order.redrive_count, order.first_failure_at, order.next_attempt_at, order.version) == (1, T1, T2, 2)
     assert [(h.status, h.detail) for h in repo.history(key)][-1] == (OrderStatus.PROCESSING, "aguardando parceiro")
 
 
 def test_only_the_owner_parks_and_the_first_failure_is_kept(repo):
     key = _parked(repo)
-    assert not repo.park(key, "exec-1", T2, "de novo", T2)           # no longer the owner
-    assert repo.claim(key, "exec-2", T2) is ClaimOutcome.CLAIMED     # a parked order is claimed again
+    assert not repo.park(key, "exec-1", T2, "de novo", T2)  # no longer the owner
+    assert repo.claim(key, "exec-2", T2) is ClaimOutcome.CLAIMED  # a parked order is claimed again
     assert repo.get_order(key).next_attempt_at is None
 
     assert repo.park(key, "exec-2", T2, "x" * 600, T2 + timedelta(seconds=120))
@@ -739,7 +789,11 @@ def test_bump_redrive_counts_a_new_attempt_of_a_parked_order_only(repo):
 
     order = repo.get_order(key)
     assert (order.redrive_count, order.next_attempt_at, order.updated_at, order.version) == (
-        2, T2 + timedelta(seconds=120), T2, 2)
+        2,
+        T2 + timedelta(seconds=120),
+        T2,
+        2,
+    )
     assert len(repo.history(key)) == 3
 
 
@@ -771,8 +825,10 @@ def test_release_takes_back_an_order_from_a_dead_execution_or_a_lost_message(rep
     assert repo.release(lost.order_key, None, T2, "mensagem de criação perdida; nova tentativa")
     assert not repo.release(lost.order_key, None, T2, "again")  # no longer RECEIVED
 
-    for key, detail in ((dead.order_key, "execução interrompida; nova tentativa"),
-                        (lost.order_key, "mensagem de criação perdida; nova tentativa")):
+    for key, detail in (
+        (dead.order_key, "execução interrompida; nova tentativa"),
+        (lost.order_key, "mensagem de criação perdida; nova tentativa"),
+    ):
         order = repo.get_order(key)
         assert order.parked and (order.redrive_count, order.next_attempt_at, order.status_detail) == (1, T2, detail)
         assert [(h.status, h.detail, h.at) for h in repo.history(key)][-1] == (OrderStatus.PROCESSING, detail, T2)
@@ -787,4 +843,8 @@ def test_conclude_clears_the_next_attempt_and_trims_the_detail(repo):
 
     order = repo.get_order(key)
     assert (order.status, order.next_attempt_at, len(order.status_detail), order.result) == (
-        OrderStatus.FAILED, None, 500, None)
+        OrderStatus.FAILED,
+        None,
+        500,
+        None,
+    )

@@ -1,6 +1,7 @@
 """Secrets read at run time from Secrets Manager (moto), cached, with rotation honoured: the database login
 follows a rotated password against the real MariaDB, and plain secrets in the environment are refused
 outside the local stack."""
+
 from __future__ import annotations
 
 import json
@@ -25,32 +26,41 @@ from chalicelib.settings import Settings, SettingsError
 from tests.conftest import MARIADB_ADMIN_URL, require_service
 
 BASE_ENV = {
-    "AME_DATABASE_URL": "sqlite://", "AME_PARAMETRIZADOR_URL": "http://p", "AME_DOMINIOS_URL": "http://d",
-    "AME_PODERES_URL": "http://po", "AME_PESSOAS_URL": "http://pe", "AME_CADASTRO_URL": "http://c",
-    "AME_NOTIFICACAO_URL": "http://n", "AME_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:1:stateMachine:x",
+    "AME_DATABASE_URL": "sqlite://",
+    "AME_PARAMETRIZADOR_URL": "http://p",
+    "AME_DOMINIOS_URL": "http://d",
+    "AME_PODERES_URL": "http://po",
+    "AME_PESSOAS_URL": "http://pe",
+    "AME_CADASTRO_URL": "http://c",
+    "AME_NOTIFICACAO_URL": "http://n",
+    "AME_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:1:stateMachine:x",
 }
 LAMBDA = {"AWS_LAMBDA_FUNCTION_NAME": "ame-dev-APIHandler"}
 
 
 @pytest.fixture()
 def secretsmanager(monkeypatch):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
         yield boto3.client("secretsmanager", region_name="us-east-1")
 
 
 def test_a_secret_is_cached_for_its_max_age_and_read_again_when_forced(secretsmanager):
-    arn = secretsmanager.create_secret(Name="ame/dev/database",
-                                       SecretString=json.dumps({"username": "ame", "password": "one"}))["ARN"]
+    arn = secretsmanager.create_secret(
+        Name="ame/dev/database", SecretString=json.dumps({"username": "ame", "password": "one"})
+    )["ARN"]
     secrets = RuntimeSecrets(lambda: secretsmanager, max_age=300)
     read = database_credentials(secrets, arn)
     assert read(False) == ("ame", "one")
     secretsmanager.put_secret_value(SecretId=arn, SecretString=json.dumps({"username": "ame", "password": "two"}))
-    assert read(False) == ("ame", "one")      # cached: no call per connection
-    assert read(True) == ("ame", "two")       # forced, as after a refused login
-    assert read(False) == ("ame", "two")      # and the cache holds the new value
+    assert read(False) == ("ame", "one")  # cached: no call per connection
+    assert read(True) == ("ame", "two")  # forced, as after a refused login
+    assert read(False) == ("ame", "two")  # and the cache holds the new value
 
 
 def test_with_max_age_zero_every_read_sees_the_rotated_value(secretsmanager):
@@ -69,7 +79,9 @@ def test_the_cursor_key_comes_from_secrets_manager_when_named(secretsmanager):
 
 
 def test_plain_secrets_in_the_environment_are_refused_unless_the_local_stack_allows_them():
-    plain = Settings.from_env({**BASE_ENV, "AME_CURSOR_SECRET": "k", "AME_DATABASE_URL": "mysql+pymysql://ame:pw@db/ame"})
+    plain = Settings.from_env(
+        {**BASE_ENV, "AME_CURSOR_SECRET": "k", "AME_DATABASE_URL": "mysql+pymysql://ame:pw@db/ame"}
+    )
     with pytest.raises(SettingsError, match="AME_CURSOR_SECRET_NAME"):
         cursor_secret(plain, lambda: None, environ={})
     with pytest.raises(SettingsError, match="AME_DATABASE_SECRET_ARN"):
@@ -124,7 +136,8 @@ def mariadb_user():
 def test_the_engine_logs_in_with_the_secret_and_follows_a_rotated_password(secretsmanager, mariadb_user):
     user, url, admin = mariadb_user
     arn = secretsmanager.create_secret(
-        Name=f"ame/test/{user}", SecretString=json.dumps({"username": user, "password": "first-password"}))["ARN"]
+        Name=f"ame/test/{user}", SecretString=json.dumps({"username": user, "password": "first-password"})
+    )["ARN"]
     reads: list[bool] = []
     read = database_credentials(RuntimeSecrets(lambda: secretsmanager, max_age=3600), arn)
 
@@ -140,8 +153,9 @@ def test_the_engine_logs_in_with_the_secret_and_follows_a_rotated_password(secre
         for host in ("%%", "localhost"):
             with admin.begin() as conn:
                 conn.exec_driver_sql(f"ALTER USER '{user}'@'{host}' IDENTIFIED BY 'second-password'")
-        secretsmanager.put_secret_value(SecretId=arn,
-                                        SecretString=json.dumps({"username": user, "password": "second-password"}))
+        secretsmanager.put_secret_value(
+            SecretId=arn, SecretString=json.dumps({"username": user, "password": "second-password"})
+        )
         engine.dispose()  # every pooled connection gone: the next one must log in again
         with engine.connect() as conn:
             assert conn.exec_driver_sql("SELECT 1").scalar() == 1
@@ -153,9 +167,11 @@ def test_the_engine_logs_in_with_the_secret_and_follows_a_rotated_password(secre
 def test_a_wrong_password_everywhere_is_still_an_error(secretsmanager, mariadb_user):
     user, url, _ = mariadb_user
     arn = secretsmanager.create_secret(
-        Name=f"ame/test/{user}-wrong", SecretString=json.dumps({"username": user, "password": "not-it"}))["ARN"]
-    engine = attach_rotating_credentials(create_engine_for(url),
-                                         database_credentials(RuntimeSecrets(lambda: secretsmanager), arn))
+        Name=f"ame/test/{user}-wrong", SecretString=json.dumps({"username": user, "password": "not-it"})
+    )["ARN"]
+    engine = attach_rotating_credentials(
+        create_engine_for(url), database_credentials(RuntimeSecrets(lambda: secretsmanager), arn)
+    )
     try:
         with pytest.raises(sa.exc.OperationalError, match="1045"):
             with engine.connect():

@@ -1,9 +1,10 @@
 """GET /v1/orders on SQLite and MariaDB: filters, newest first, keyset pages, signed cursors, index plans."""
+
 from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from chalice.test import Client
@@ -24,26 +25,47 @@ from migrations.runner import upgrade
 from tests.unit.test_api_routes import ENV
 from tests.unit.test_auth_support import bearer, serving_jwks
 
-T0 = datetime(2026, 11, 29, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
 CNPJ = "11222333000181"
 OTHER_CNPJ = "12ABC34501DE35"
 CPF = "52998224725"
 
 
-def store(repo: SqlOrderRepository, area: str, at: datetime, *, reference: str | None = None,
-          requester: str = CNPJ, guarantor: str | None = None, caller: str = "bff") -> str:
+def store(
+    repo: SqlOrderRepository,
+    area: str,
+    at: datetime,
+    *,
+    reference: str | None = None,
+    requester: str = CNPJ,
+    guarantor: str | None = None,
+    caller: str = "bff",
+) -> str:
     key = new_order_key(at, uuid.uuid4().bytes[:10])
-    body = {"area_code": area, "product_code": "CCB_GIRO", "platform": "BANKLINE", "signature_method": "DIGITAL",
-            "amount": "100.00", "requester": {"person_type": "PJ", "document": requester},
-            "external_reference": reference}
+    body = {
+        "area_code": area,
+        "product_code": "CCB_GIRO",
+        "platform": "BANKLINE",
+        "signature_method": "DIGITAL",
+        "amount": "100.00",
+        "requester": {"person_type": "PJ", "document": requester},
+        "external_reference": reference,
+    }
     parties = [OrderParty(position=0, role=PartyRole.REQUESTER, person_type=PersonType.PJ, document=requester)]
     if guarantor:
         body["guarantors"] = [{"person_type": "PF", "document": guarantor}]
         parties.append(OrderParty(position=1, role=PartyRole.GUARANTOR, person_type=PersonType.PF, document=guarantor))
-    draft = OrderDraft(order_key=key, created_by=caller, request=OrderRequest.model_validate(body),
-                       area_snapshot={}, parties=parties, created_at=at)
-    repo.create_order(draft, OutboxMessage(message_id=uuid.uuid4().hex, order_key=key, queue="creation",
-                                           body="{}", created_at=at))
+    draft = OrderDraft(
+        order_key=key,
+        created_by=caller,
+        request=OrderRequest.model_validate(body),
+        area_snapshot={},
+        parties=parties,
+        created_at=at,
+    )
+    repo.create_order(
+        draft, OutboxMessage(message_id=uuid.uuid4().hex, order_key=key, queue="creation", body="{}", created_at=at)
+    )
     return key
 
 
@@ -66,8 +88,14 @@ def world(engine):
         if i % 3 == 0:
             set_status(engine, key, OrderStatus.NO_QUORUM)
         keys_a.append((at, key, i))
-    keys_b = [(T0 + timedelta(seconds=30 + 60 * i), store(repo, b, T0 + timedelta(seconds=30 + 60 * i),
-                                                          requester=OTHER_CNPJ), i) for i in range(5)]
+    keys_b = [
+        (
+            T0 + timedelta(seconds=30 + 60 * i),
+            store(repo, b, T0 + timedelta(seconds=30 + 60 * i), requester=OTHER_CNPJ),
+            i,
+        )
+        for i in range(5)
+    ]
     queries = OrderQueries(repo, SqlOrderSearch(engine), CursorCodec(b"test-secret"))
     return {"a": a, "b": b, "keys_a": keys_a, "keys_b": keys_b, "queries": queries, "engine": engine}
 
@@ -114,8 +142,13 @@ def test_filters_by_status_reference_documents_and_time(world):
     assert by_requester == newest_first(world["keys_b"])
     by_guarantor, _ = walk(q, caller, guarantor_document="529.982.247-25")
     assert by_guarantor == newest_first([e for e in world["keys_a"] if e[2] % 5 == 0])
-    window, _ = walk(q, caller, area_code=world["a"], created_from=(T0 + timedelta(minutes=3)).isoformat(),
-                     created_to=(T0 + timedelta(minutes=5)).isoformat())
+    window, _ = walk(
+        q,
+        caller,
+        area_code=world["a"],
+        created_from=(T0 + timedelta(minutes=3)).isoformat(),
+        created_to=(T0 + timedelta(minutes=5)).isoformat(),
+    )
     assert window == newest_first([e for e in world["keys_a"] if 3 <= e[2] // 2 < 5])
 
 
@@ -134,21 +167,31 @@ def test_a_tampered_or_foreign_cursor_is_refused(world):
     body, _, signature = page.next_cursor.partition(".")
     forged = body[:-2] + ("AA" if body[-2:] != "AA" else "BB") + "." + signature
     other_caller = Caller("intruder", frozenset(), frozenset({world["a"]}))
-    for caller, query in [(mine, {"cursor": [forged]}),
-                          (mine, {"cursor": ["garbage"]}),
-                          (mine, {"cursor": [page.next_cursor], "status": ["RECEIVED"]}),  # another filter
-                          (other_caller, {"cursor": [page.next_cursor]})]:
+    for caller, query in [
+        (mine, {"cursor": [forged]}),
+        (mine, {"cursor": ["garbage"]}),
+        (mine, {"cursor": [page.next_cursor], "status": ["RECEIVED"]}),  # another filter
+        (other_caller, {"cursor": [page.next_cursor]}),
+    ]:
         with pytest.raises(OrderValidationError) as raised:
             q.search(caller, parse_query(query))
         assert [e.field for e in raised.value.errors] == ["cursor"]
 
 
-@pytest.mark.parametrize("params, field", [
-    ({"limit": ["0"]}, "limit"), ({"limit": ["101"]}, "limit"), ({"limit": ["ten"]}, "limit"),
-    ({"status": ["DONE"]}, "status"), ({"created_from": ["2026-11-29T10:00:00"]}, "created_from"),
-    ({"created_to": ["yesterday"]}, "created_to"), ({"requester_document": ["123"]}, "requester_document"),
-    ({"page": ["2"]}, "page"), ({"limit": ["5", "6"]}, "limit"),
-])
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"limit": ["0"]}, "limit"),
+        ({"limit": ["101"]}, "limit"),
+        ({"limit": ["ten"]}, "limit"),
+        ({"status": ["DONE"]}, "status"),
+        ({"created_from": ["2026-11-29T10:00:00"]}, "created_from"),
+        ({"created_to": ["yesterday"]}, "created_to"),
+        ({"requester_document": ["123"]}, "requester_document"),
+        ({"page": ["2"]}, "page"),
+        ({"limit": ["5", "6"]}, "limit"),
+    ],
+)
 def test_malformed_parameters_are_refused_by_name(params, field):
     with pytest.raises(OrderValidationError) as raised:
         parse_query(params)

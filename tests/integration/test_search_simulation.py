@@ -1,4 +1,5 @@
 """POST /v1/quorum/simulations: the engine's full evaluation from partner answers, without creating an order."""
+
 import json
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,19 +16,32 @@ from tests.unit.test_auth_support import bearer, serving_jwks
 
 CNPJ = "11222333000181"
 ANA, BRUNO, CARLA = "52998224725", "11144477735", "39053344705"
-POWERS = {CNPJ: {
-    "cnpj": CNPJ, "power_code": "ASSINAR_CCB",
-    "representatives": [
-        {"cpf": ANA, "groups": ["A"], "restrictions": []},
-        {"cpf": BRUNO, "groups": ["B"], "restrictions": []},
-        {"cpf": CARLA, "groups": ["A"], "restrictions": [{"type": "MAX_AMOUNT", "amount": "1000.00"}]},
-    ],
-    "rules": [{"rule_id": "R1", "description": "A e B juntos", "max_amount": None,
-               "requirements": [{"group": "A", "min_signers": 1}, {"group": "B", "min_signers": 1}]}],
-}}
+POWERS = {
+    CNPJ: {
+        "cnpj": CNPJ,
+        "power_code": "ASSINAR_CCB",
+        "representatives": [
+            {"cpf": ANA, "groups": ["A"], "restrictions": []},
+            {"cpf": BRUNO, "groups": ["B"], "restrictions": []},
+            {"cpf": CARLA, "groups": ["A"], "restrictions": [{"type": "MAX_AMOUNT", "amount": "1000.00"}]},
+        ],
+        "rules": [
+            {
+                "rule_id": "R1",
+                "description": "A e B juntos",
+                "max_amount": None,
+                "requirements": [{"group": "A", "min_signers": 1}, {"group": "B", "min_signers": 1}],
+            }
+        ],
+    }
+}
 PEOPLE = [{"cpf": ANA, "name": "Ana"}, {"cpf": BRUNO, "name": "Bruno"}, {"cpf": CARLA, "name": "Carla"}]
-OPERATORS = {CNPJ: [{"cpf": ANA, "operator_active": True, "account_access": True},
-                    {"cpf": BRUNO, "operator_active": True, "account_access": False}]}
+OPERATORS = {
+    CNPJ: [
+        {"cpf": ANA, "operator_active": True, "account_access": True},
+        {"cpf": BRUNO, "operator_active": True, "account_access": False},
+    ]
+}
 SIMULATE = bearer(scopes=["ame:quorum:simulate"])
 
 
@@ -48,13 +62,19 @@ def api():
 
 
 def simulate(client, body, headers=SIMULATE):
-    return client.http.post("/v1/quorum/simulations", body=json.dumps(body),
-                            headers={"Content-Type": "application/json", **headers})
+    return client.http.post(
+        "/v1/quorum/simulations", body=json.dumps(body), headers={"Content-Type": "application/json", **headers}
+    )
 
 
 def body(**changes):
-    return {"company": "11.222.333/0001-81", "power_code": "ASSINAR_CCB", "amount": "5000.00",
-            "date": "2026-11-29", **changes}
+    return {
+        "company": "11.222.333/0001-81",
+        "power_code": "ASSINAR_CCB",
+        "amount": "5000.00",
+        "date": "2026-11-29",
+        **changes,
+    }
 
 
 def test_quorum_met_shows_the_signer_set_the_critical_signers_and_the_excluded(api):
@@ -94,10 +114,16 @@ def test_a_company_with_nothing_registered_has_no_representatives(api):
     assert result["powers_found"] is False and result["reason"] == "NO_REPRESENTATIVES"
 
 
-@pytest.mark.parametrize("changes, field", [
-    ({"company": "11.222.333/0001-00"}, "company"), ({"amount": 10}, "amount"),
-    ({"date": "29/11/2026"}, "date"), ({"unavailable": ["123"]}, "unavailable"), ({"extra": 1}, "extra"),
-])
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"company": "11.222.333/0001-00"}, "company"),
+        ({"amount": 10}, "amount"),
+        ({"date": "29/11/2026"}, "date"),
+        ({"unavailable": ["123"]}, "unavailable"),
+        ({"extra": 1}, "extra"),
+    ],
+)
 def test_invalid_input_is_a_422_naming_the_field(api, changes, field):
     client, _ = api
     response = simulate(client, body(**changes))

@@ -1,4 +1,5 @@
 """The partner simulator on loopback, driven through AME's real partner clients and its admin API."""
+
 from __future__ import annotations
 
 import itertools
@@ -60,6 +61,7 @@ def clients(url: str, timeout: float = 2.0) -> dict:
 
 # --- every partner, through the real clients --------------------------------------------------
 
+
 def test_parametrizador_serves_the_seeded_areas(sim):
     client = ParametrizadorClient(sim.url, 2)
     credito = client.get_area(sc.AREA_CREDITO_PJ)
@@ -110,11 +112,16 @@ def test_pessoas_batches_250_cpfs_into_three_calls(sim):
     assert sim.counters()["pessoas"] == 3
 
 
-@pytest.mark.parametrize("path, body", [
-    ("/v1/people/search", {"cpfs": [f"{n:011d}" for n in range(101)]}),
-    ("/v1/companies/11222333000181/operators/search",
-     {"platform": "BANKLINE", "cpfs": [f"{n:011d}" for n in range(101)]}),
-])
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/v1/people/search", {"cpfs": [f"{n:011d}" for n in range(101)]}),
+        (
+            "/v1/companies/11222333000181/operators/search",
+            {"platform": "BANKLINE", "cpfs": [f"{n:011d}" for n in range(101)]},
+        ),
+    ],
+)
 def test_more_than_100_cpfs_is_a_bad_request(sim, path, body):
     response = requests.post(sim.url + path, json=body, timeout=2)
     assert response.status_code == 400
@@ -134,15 +141,21 @@ def test_cadastro_tells_inactive_operator_and_missing_access_apart(sim):
 def test_cadastro_serves_an_alphanumeric_cnpj_and_filters_by_platform(sim):
     client = CadastroClient(sim.url, 2)
     cnpj = sc.document_of("ALPHANUMERIC")
-    assert {o.cpf for o in client.search(cnpj, sc.PLATFORM, sc.SCENARIOS["ALPHANUMERIC"]["expected_signers"])} \
-        == set(sc.SCENARIOS["ALPHANUMERIC"]["expected_signers"])
+    assert {o.cpf for o in client.search(cnpj, sc.PLATFORM, sc.SCENARIOS["ALPHANUMERIC"]["expected_signers"])} == set(
+        sc.SCENARIOS["ALPHANUMERIC"]["expected_signers"]
+    )
     assert client.search(cnpj, "NO_SUCH_PLATFORM", sc.SCENARIOS["ALPHANUMERIC"]["expected_signers"]) == []
 
 
 def test_a_repeated_notification_answers_200_and_is_recorded_once(sim):
     client = NotificacaoClient(sim.url, 2)
-    args = ("K1:52998224725:EMAIL", "EMAIL", "maria@example.com", "ORDEM_PENDENTE_ASSINATURA",
-            {"name": "Maria Souza", "order_key": "K1", "area_name": "Crédito PJ"})
+    args = (
+        "K1:52998224725:EMAIL",
+        "EMAIL",
+        "maria@example.com",
+        "ORDEM_PENDENTE_ASSINATURA",
+        {"name": "Maria Souza", "order_key": "K1", "area_name": "Crédito PJ"},
+    )
     assert client.send(*args) is True
     assert client.send(*args) is False
     assert client.send("K1:52998224725:SMS", "SMS", "+5511999990000", "ORDEM_PENDENTE_ASSINATURA", {}) is True
@@ -168,8 +181,14 @@ def test_each_partner_counts_the_calls_it_received(sim):
     c["pessoas"].search([sc.PF_KNOWN_CPF])
     c["cadastro"].search(sc.document_of("QUORUM_AB"), sc.PLATFORM, [sc.PF_KNOWN_CPF])
     requests.get(sim.url + "/v1/nowhere", timeout=2)  # no partner: counted nowhere
-    assert sim.counters() == {"parametrizador": 2, "dominios": 1, "poderes": 1, "pessoas": 1,
-                              "cadastro": 1, "notificacao": 0}
+    assert sim.counters() == {
+        "parametrizador": 2,
+        "dominios": 1,
+        "poderes": 1,
+        "pessoas": 1,
+        "cadastro": 1,
+        "notificacao": 0,
+    }
     sim.reset_counters()
     assert set(sim.counters().values()) == {0}
 
@@ -180,6 +199,7 @@ def test_a_wrong_method_is_405_with_allow(sim):
 
 
 # --- faults -----------------------------------------------------------------------------------
+
 
 def test_error_rate_one_makes_only_that_partner_unavailable(sim):
     sim.set_faults("poderes", error_rate=1.0)
@@ -290,6 +310,7 @@ def test_a_stopped_simulator_refuses_even_pooled_connections():
 
 # --- admin API --------------------------------------------------------------------------------
 
+
 def test_admin_api_changes_faults_while_running(sim):
     answer = requests.post(sim.url + "/_admin/faults", json={"pessoas": {"error_rate": 1.0}}, timeout=2)
     assert answer.status_code == 200 and answer.json()["pessoas"]["error_rate"] == 1.0
@@ -301,8 +322,12 @@ def test_admin_api_changes_faults_while_running(sim):
 
 
 def test_admin_api_refuses_bad_faults_and_changes_nothing(sim):
-    for body in ({"pessoas": {"error_rate": 0.5}, "poderes": {"error_rate": -1}},
-                 {"pessoas": {"down": "yes"}}, {"ghost": {}}, ["pessoas"]):
+    for body in (
+        {"pessoas": {"error_rate": 0.5}, "poderes": {"error_rate": -1}},
+        {"pessoas": {"down": "yes"}},
+        {"ghost": {}},
+        ["pessoas"],
+    ):
         answer = requests.post(sim.url + "/_admin/faults", json=body, timeout=2)
         assert answer.status_code == 400, body
     assert requests.post(sim.url + "/_admin/faults", data="{not json", timeout=2).status_code == 400
@@ -326,8 +351,14 @@ def test_admin_api_reads_and_resets_counters_and_notifications(sim):
 
 def test_standalone_entry_serves_and_stops_on_sigterm():
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen([sys.executable, "-m", "ame_local.simulator", "--port", "0"], cwd=REPO,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ame_local.simulator", "--port", "0"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         banner = process.stdout.readline()
         url = banner.split()[3]
@@ -341,6 +372,7 @@ def test_standalone_entry_serves_and_stops_on_sigterm():
 
 
 # --- the seed data agrees with the scenario table ---------------------------------------------
+
 
 def _all_seeded_documents(seed_dir: Path) -> tuple[set[str], set[str]]:
     load = lambda name: json.loads((seed_dir / f"{name}.json").read_text(encoding="utf-8"))  # noqa: E731
@@ -375,8 +407,12 @@ def _reference_verdict(c: dict, name: str, on: date) -> tuple[str, str | None, l
     def restricted(rep) -> bool:
         if (rep.valid_from and on < rep.valid_from) or (rep.valid_until and on > rep.valid_until):
             return True
-        return any(r.type == "BLOCKED" or (r.type == "MAX_AMOUNT" and amount > r.amount)
-                   or r.type not in ("BLOCKED", "MAX_AMOUNT", "JOINT_ONLY") for r in rep.restrictions)
+        return any(
+            r.type == "BLOCKED"
+            or (r.type == "MAX_AMOUNT" and amount > r.amount)
+            or r.type not in ("BLOCKED", "MAX_AMOUNT", "JOINT_ONLY")
+            for r in rep.restrictions
+        )
 
     free = [r for r in powers.representatives if not restricted(r)]
     if not free:

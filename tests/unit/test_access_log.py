@@ -1,4 +1,5 @@
 """The local stack's HTTP access log keeps parameter names, never their values or personal data."""
+
 from __future__ import annotations
 
 from ame_local.access_log import access_line, redact_query_values
@@ -9,8 +10,7 @@ LINE = f"GET /v1/orders?access_token={TOKEN}&guarantor_document=529.982.247-25&s
 
 
 def test_query_values_are_redacted_and_names_kept():
-    assert redact_query_values(LINE) == (
-        "GET /v1/orders?access_token=***&guarantor_document=***&status=*** HTTP/1.1")
+    assert redact_query_values(LINE) == ("GET /v1/orders?access_token=***&guarantor_document=***&status=*** HTTP/1.1")
 
 
 def test_personal_data_in_a_path_is_masked():

@@ -1,10 +1,11 @@
 """Analytics rules (pure) and GET /v1/insights over a fake roll-up store, through Chalice's test client."""
+
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,7 +13,6 @@ import pytest
 
 from chalicelib.domain.analytics import (
     VERDICT_BUCKETS_MS,
-    FactBatch,
     OrderRow,
     PartyRow,
     amount_band,
@@ -35,21 +35,44 @@ T0 = datetime(2026, 11, 29, 10, 0)
 
 
 def _order(key: str, status: str, verdict_after_ms: int | None = 1500, **over) -> OrderRow:
-    values = dict(order_key=key, area_code="CREDITO_PJ", product_code="CCB_GIRO", platform="BANKLINE",
-                  signature_method="DIGITAL", amount=Decimal("250000.00"), requester_person_type="PJ",
-                  requester_document="11222333000181", status=status, created_at=T0,
-                  updated_at=T0 + timedelta(seconds=2), history_rows=3, claims=1, parks=0,
-                  verdict_at=None if verdict_after_ms is None else T0 + timedelta(milliseconds=verdict_after_ms),
-                  partner_calls=3, partner_errors=0, partner_latency_ms=300,
-                  by_partner={"poderes": (1, 0, 100), "pessoas": (1, 0, 100), "cadastro": (1, 0, 100)})
+    values = dict(
+        order_key=key,
+        area_code="CREDITO_PJ",
+        product_code="CCB_GIRO",
+        platform="BANKLINE",
+        signature_method="DIGITAL",
+        amount=Decimal("250000.00"),
+        requester_person_type="PJ",
+        requester_document="11222333000181",
+        status=status,
+        created_at=T0,
+        updated_at=T0 + timedelta(seconds=2),
+        history_rows=3,
+        claims=1,
+        parks=0,
+        verdict_at=None if verdict_after_ms is None else T0 + timedelta(milliseconds=verdict_after_ms),
+        partner_calls=3,
+        partner_errors=0,
+        partner_latency_ms=300,
+        by_partner={"poderes": (1, 0, 100), "pessoas": (1, 0, 100), "cadastro": (1, 0, 100)},
+    )
     values.update(over)
     return OrderRow(**values)
 
 
 def _party(key: str, position: int, met: bool | None, reason: str | None = None, person_type="PJ") -> PartyRow:
-    return PartyRow(order_key=key, position=position, role="REQUESTER" if position == 0 else "GUARANTOR",
-                    person_type=person_type, quorum_met=met, reason=reason, participants=2, rules_applicable=2,
-                    rules_satisfied=1 if met else 0, excluded={"MAX_AMOUNT": 1} if met is False else {})
+    return PartyRow(
+        order_key=key,
+        position=position,
+        role="REQUESTER" if position == 0 else "GUARANTOR",
+        person_type=person_type,
+        quorum_met=met,
+        reason=reason,
+        participants=2,
+        rules_applicable=2,
+        rules_satisfied=1 if met else 0,
+        excluded={"MAX_AMOUNT": 1} if met is False else {},
+    )
 
 
 def test_the_cost_of_a_typical_order_follows_docs_cost_md():
@@ -59,8 +82,16 @@ def test_the_cost_of_a_typical_order_follows_docs_cost_md():
     assert estimated_cost_usd(1, 1, 2) > estimated_cost_usd(1, 1, 1) > estimated_cost_usd(0, 1, 1)
 
 
-@pytest.mark.parametrize("amount, band", [("10000.00", "<=10k"), ("10000.01", "10k-100k"), ("250000", "100k-1M"),
-                                          ("5000000", "1M-5M"), ("5000000.01", ">5M")])
+@pytest.mark.parametrize(
+    "amount, band",
+    [
+        ("10000.00", "<=10k"),
+        ("10000.01", "10k-100k"),
+        ("250000", "100k-1M"),
+        ("5000000", "1M-5M"),
+        ("5000000.01", ">5M"),
+    ],
+)
 def test_amount_bands_include_their_upper_bound(amount, band):
     assert amount_band(Decimal(amount)) == band
 
@@ -73,8 +104,11 @@ def test_requester_id_is_a_keyed_hmac_that_keeps_distinct_counts_and_hides_the_d
 
 
 def test_fact_rows_take_the_failure_reason_from_the_first_party_without_quorum():
-    batch = build_facts([_order("A", "NO_QUORUM"), _order("B", "FAILED", None), _order("C", "PROCESSING", None)],
-                        [_party("A", 0, True), _party("A", 1, False, "PERSON_NOT_FOUND", "PF")], b"k")
+    batch = build_facts(
+        [_order("A", "NO_QUORUM"), _order("B", "FAILED", None), _order("C", "PROCESSING", None)],
+        [_party("A", 0, True), _party("A", 1, False, "PERSON_NOT_FOUND", "PF")],
+        b"k",
+    )
     o = batch.orders
     assert o["failure_reason"] == ["PERSON_NOT_FOUND", "TECHNICAL_FAILURE", None]
     assert o["quorum_met"] == [False, None, None]
@@ -88,7 +122,7 @@ def test_fact_rows_take_the_failure_reason_from_the_first_party_without_quorum()
 def test_the_roll_up_table_has_one_column_per_histogram_bucket():
     from chalicelib.adapters.db.schema import VERDICT_BUCKETS, insights_daily
 
-    assert VERDICT_BUCKETS == len(VERDICT_BUCKETS_MS) + 1
+    assert len(VERDICT_BUCKETS_MS) + 1 == VERDICT_BUCKETS
     assert sum(c.name.startswith("verdict_bucket_") for c in insights_daily.columns) == VERDICT_BUCKETS
 
 
@@ -102,27 +136,41 @@ def test_histogram_percentiles_fall_inside_the_right_bucket():
 
 
 def test_insights_answer_fills_every_day_and_matches_the_openapi_model():
-    batch = build_facts([_order("A", "QUORUM_MET"), _order("B", "NO_QUORUM")],
-                        [_party("A", 0, True), _party("B", 0, False, "NO_RULE_SATISFIED")], b"k")
+    batch = build_facts(
+        [_order("A", "QUORUM_MET"), _order("B", "NO_QUORUM")],
+        [_party("A", 0, True), _party("B", 0, False, "NO_RULE_SATISFIED")],
+        b"k",
+    )
     daily, reasons = rollup(batch)
-    rows = [{"area_code": k[0], "day": k[1], "platform": k[2], "signature_method": k[3], "product_code": k[4], **v}
-            for k, v in daily.items()]
+    rows = [
+        {"area_code": k[0], "day": k[1], "platform": k[2], "signature_method": k[3], "product_code": k[4], **v}
+        for k, v in daily.items()
+    ]
     reason_rows = [{"reason": r, "parties": n} for (_, _, r), n in reasons.items()]
 
-    body = insights("CREDITO_PJ", date(2026, 11, 28), date(2026, 11, 29), rows, rows, reason_rows,
-                    datetime(2026, 11, 29, 11, tzinfo=timezone.utc))
+    body = insights(
+        "CREDITO_PJ",
+        date(2026, 11, 28),
+        date(2026, 11, 29),
+        rows,
+        rows,
+        reason_rows,
+        datetime(2026, 11, 29, 11, tzinfo=UTC),
+    )
 
     Insights.model_validate(body)
     Insights.model_validate(INSIGHTS_EXAMPLE)
     assert [d["day"] for d in body["days"]] == ["2026-11-28", "2026-11-29"]
     assert body["totals"]["quorum_rate"] == 0.5 and body["days"][1]["orders"] == 2
-    assert body["no_quorum_reasons"] == [{"reason": "NO_RULE_SATISFIED", "parties": 1,
-                                          "description": "Nenhum agrupamento pode ser atendido"}]
+    assert body["no_quorum_reasons"] == [
+        {"reason": "NO_RULE_SATISFIED", "parties": 1, "description": "Nenhum agrupamento pode ser atendido"}
+    ]
     assert body["partners"] == {"calls": 6, "errors": 0, "error_rate": 0.0, "latency_ms_avg": 100.0}
     assert body["refreshed_through"] == "2026-11-29T11:00:00Z"
 
 
 # -- the route -------------------------------------------------------------------------------------------
+
 
 class FakeRollup:
     def __init__(self, daily, reasons):
@@ -139,13 +187,25 @@ class FakeRollup:
 
 @pytest.fixture()
 def insights_api():
-    row = {"area_code": "CREDITO_PJ", "day": date(2026, 11, 29), "platform": "BANKLINE", "signature_method": "DIGITAL",
-           "product_code": "CCB_GIRO", "orders": 4, "quorum_met": 3, "no_quorum": 1, "failed": 0, "in_progress": 0,
-           "verdict_histogram": [0, 0, 0, 4] + [0] * 10, "partner_calls": 12, "partner_errors": 1,
-           "partner_latency_ms": 1200}
+    row = {
+        "area_code": "CREDITO_PJ",
+        "day": date(2026, 11, 29),
+        "platform": "BANKLINE",
+        "signature_method": "DIGITAL",
+        "product_code": "CCB_GIRO",
+        "orders": 4,
+        "quorum_met": 3,
+        "no_quorum": 1,
+        "failed": 0,
+        "in_progress": 0,
+        "verdict_histogram": [0, 0, 0, 4] + [0] * 10,
+        "partner_calls": 12,
+        "partner_errors": 1,
+        "partner_latency_ms": 1200,
+    }
     with api_over_fakes(ENV) as (client, c):
         store = FakeRollup([row], [{"reason": "ALL_RESTRICTED", "parties": 1}])
-        c.insights = InsightsQueries(store, FixedClock(datetime(2026, 11, 30, 9, tzinfo=timezone.utc)))
+        c.insights = InsightsQueries(store, FixedClock(datetime(2026, 11, 30, 9, tzinfo=UTC)))
         yield client, store
 
 
@@ -175,12 +235,15 @@ def test_insights_of_an_area_the_caller_does_not_serve_is_403_and_reads_nothing(
     assert store.asked == []
 
 
-@pytest.mark.parametrize("query, field, code", [
-    ("", "area_code", "REQUIRED"),
-    ("area_code=CREDITO_PJ&from=29/11/2026", "from", "INVALID_FORMAT"),
-    ("area_code=CREDITO_PJ&from=2026-11-30&to=2026-11-01", "from", "INVALID_RANGE"),
-    ("area_code=CREDITO_PJ&from=2024-01-01&to=2026-11-01", "from", "RANGE_TOO_LONG"),
-])
+@pytest.mark.parametrize(
+    "query, field, code",
+    [
+        ("", "area_code", "REQUIRED"),
+        ("area_code=CREDITO_PJ&from=29/11/2026", "from", "INVALID_FORMAT"),
+        ("area_code=CREDITO_PJ&from=2026-11-30&to=2026-11-01", "from", "INVALID_RANGE"),
+        ("area_code=CREDITO_PJ&from=2024-01-01&to=2026-11-01", "from", "RANGE_TOO_LONG"),
+    ],
+)
 def test_bad_insights_parameters_are_422_naming_the_field(insights_api, query, field, code):
     client, _ = insights_api
     response = client.http.get(f"/v1/insights?{query}", headers=bearer())
@@ -191,11 +254,14 @@ def test_bad_insights_parameters_are_422_naming_the_field(insights_api, query, f
 def test_insights_needs_a_token_with_the_read_scope(insights_api):
     client, _ = insights_api
     assert client.http.get("/v1/insights?area_code=CREDITO_PJ").status_code == 401
-    assert client.http.get("/v1/insights?area_code=CREDITO_PJ",
-                           headers=bearer(scopes=["ame:orders:write"])).status_code == 403
+    assert (
+        client.http.get("/v1/insights?area_code=CREDITO_PJ", headers=bearer(scopes=["ame:orders:write"])).status_code
+        == 403
+    )
 
 
 # -- pyarrow stays out of the API -------------------------------------------------------------------------
+
 
 def test_pyarrow_duckdb_and_sqlglot_are_not_runtime_dependencies():
     runtime = (ROOT / "requirements.txt").read_text(encoding="utf-8").lower()
@@ -203,22 +269,28 @@ def test_pyarrow_duckdb_and_sqlglot_are_not_runtime_dependencies():
 
 
 def test_only_the_export_path_imports_pyarrow():
-    code = ("import sys, json\n"
-            "import app\n"
-            "from chalicelib.bootstrap import Container\n"
-            "from chalicelib.services import analytics_export, insights\n"
-            "from chalicelib.adapters.db import analytics\n"
-            "from chalicelib.entrypoints import api_views, schedules\n"
-            "print(json.dumps('pyarrow' in sys.modules))")
+    code = (
+        "import sys, json\n"
+        "import app\n"
+        "from chalicelib.bootstrap import Container\n"
+        "from chalicelib.services import analytics_export, insights\n"
+        "from chalicelib.adapters.db import analytics\n"
+        "from chalicelib.entrypoints import api_views, schedules\n"
+        "print(json.dumps('pyarrow' in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "false"
-    importing = [str(p.relative_to(ROOT)) for p in (ROOT / "chalicelib").rglob("*.py")
-                 if "import pyarrow" in p.read_text(encoding="utf-8")]
+    importing = [
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "chalicelib").rglob("*.py")
+        if "import pyarrow" in p.read_text(encoding="utf-8")
+    ]
     assert importing == ["chalicelib/adapters/parquet.py"]
 
 
 # -- partner calls per order ------------------------------------------------------------------------------
+
 
 def test_partner_calls_of_an_invocation_are_tallied_per_order_and_handed_over_once():
     from chalicelib import observability as obs

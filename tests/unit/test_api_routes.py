@@ -1,7 +1,8 @@
 """The HTTP layer: status codes, problem documents, headers — over fakes, through Chalice's test client."""
+
 import json
-from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import pytest
 from chalice.test import Client
@@ -9,16 +10,22 @@ from chalice.test import Client
 from chalicelib.bootstrap import Container, set_container
 from chalicelib.services.intake import IntakeService
 from chalicelib.settings import Settings
-from tests.unit.test_auth_support import AUTH_ENV, bearer, serving_jwks
 from tests.fakes import FixedClock, InMemoryOrderRepository, RecordingQueue, StaticAreas, StaticDomains
+from tests.unit.test_auth_support import AUTH_ENV, bearer, serving_jwks
 from tests.unit.test_intake_service import AREA, DOMAINS
 from tests.unit.test_order_request import valid_body
 
 ENV = {
-    "AME_DATABASE_URL": "sqlite://", "AME_PARAMETRIZADOR_URL": "http://p", "AME_DOMINIOS_URL": "http://d",
-    "AME_PODERES_URL": "http://po", "AME_PESSOAS_URL": "http://pe", "AME_CADASTRO_URL": "http://c",
-    "AME_NOTIFICACAO_URL": "http://n", "AME_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:1:stateMachine:x",
-    "AME_RETRY_AFTER_SECONDS": "7", **AUTH_ENV,
+    "AME_DATABASE_URL": "sqlite://",
+    "AME_PARAMETRIZADOR_URL": "http://p",
+    "AME_DOMINIOS_URL": "http://d",
+    "AME_PODERES_URL": "http://po",
+    "AME_PESSOAS_URL": "http://pe",
+    "AME_CADASTRO_URL": "http://c",
+    "AME_NOTIFICACAO_URL": "http://n",
+    "AME_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:1:stateMachine:x",
+    "AME_RETRY_AFTER_SECONDS": "7",
+    **AUTH_ENV,
 }
 
 
@@ -54,8 +61,9 @@ AUTH = bearer()
 
 def post(client, body, headers=None):
     raw = body if isinstance(body, (bytes, str)) else json.dumps(body)
-    return client.http.post("/v1/orders", body=raw,
-                            headers={"Content-Type": "application/json", **AUTH, **(headers or {})})
+    return client.http.post(
+        "/v1/orders", body=raw, headers={"Content-Type": "application/json", **AUTH, **(headers or {})}
+    )
 
 
 def test_post_answers_202_with_location_and_get_reads_it_back(api):

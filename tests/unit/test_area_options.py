@@ -1,4 +1,5 @@
 """GET /v1/areas/{area_code}/options: the portal form's reference data (docs/contracts.md §2)."""
+
 import json
 
 import pytest
@@ -29,8 +30,11 @@ def test_options_list_the_areas_choices_with_names_and_only_active_domain_values
     assert body["area_code"] == "CREDITO_PJ"
     assert body["platforms"] == [{"code": "BANKLINE", "name": "Bankline"}]
     assert body["signature_methods"][0]["code"] == "DIGITAL" and body["signature_methods"][0]["name"]
-    assert body["limits"] == {"max_amount": "5000000.00", "max_guarantors": AREA.limits.max_guarantors,
-                              "max_documents": AREA.limits.max_documents}
+    assert body["limits"] == {
+        "max_amount": "5000000.00",
+        "max_guarantors": AREA.limits.max_guarantors,
+        "max_documents": AREA.limits.max_documents,
+    }
     assert body["products"] == [{"code": "CCB_GIRO", "name": "CCB Giro"}]  # OLD_PRODUCT is inactive
     active_types = [v.key for v in DOMAINS["document_types"].values if v.active]
     assert [d["code"] for d in body["document_types"]] == active_types

@@ -1,14 +1,15 @@
 """Identity and tenancy: RS256 tokens against a JWKS, 401/403 problem documents, areas, request ids, CORS."""
+
 import json
 import time
 
 import pytest
 
+from ame_local.issuer import AUDIENCE, ISSUER, LocalIssuer
 from chalicelib.auth import JwksCache, TokenError, TokenVerifier
 from tests.unit.test_api_routes import ENV, api_over_fakes
 from tests.unit.test_auth_support import OTHER_ISSUER, TEST_ISSUER, bearer
 from tests.unit.test_order_request import valid_body
-from ame_local.issuer import AUDIENCE, ISSUER, LocalIssuer
 
 PORTAL = "https://portal.example"
 
@@ -24,6 +25,7 @@ def code_of(token, v=None):
 
 
 # -- the verifier -----------------------------------------------------------------------------------
+
 
 def test_valid_token_gives_the_caller_its_scopes_and_areas():
     caller = verifier().verify(TEST_ISSUER.mint("bff", ["CREDITO_PJ", "CONSIGNADO"], ["ame:orders:read"]))
@@ -115,6 +117,7 @@ def test_issuer_down_keeps_the_keys_it_already_has():
 
 # -- through the API ---------------------------------------------------------------------------------
 
+
 @pytest.fixture()
 def api():
     with api_over_fakes({**ENV, "AME_CORS_ORIGINS": PORTAL + ", https://other-portal.example"}) as served:
@@ -122,8 +125,9 @@ def api():
 
 
 def create(client, headers, body=None):
-    return client.http.post("/v1/orders", body=json.dumps(body or valid_body()),
-                            headers={"Content-Type": "application/json", **headers})
+    return client.http.post(
+        "/v1/orders", body=json.dumps(body or valid_body()), headers={"Content-Type": "application/json", **headers}
+    )
 
 
 def problem(response):
@@ -138,12 +142,18 @@ def test_no_token_is_401(api):
     assert c.repository.orders == {}
 
 
-@pytest.mark.parametrize("headers, code", [
-    ({"Authorization": "Bearer " + TEST_ISSUER.mint("bff", ["CREDITO_PJ"], now=time.time() - 7200)}, "TOKEN_EXPIRED"),
-    (bearer(issuer=OTHER_ISSUER), "INVALID_SIGNATURE"),
-    ({"Authorization": "Basic dXNlcjpwYXNz"}, "INVALID_AUTHORIZATION_HEADER"),
-    ({"Authorization": "Bearer abc"}, "MALFORMED_TOKEN"),
-])
+@pytest.mark.parametrize(
+    "headers, code",
+    [
+        (
+            {"Authorization": "Bearer " + TEST_ISSUER.mint("bff", ["CREDITO_PJ"], now=time.time() - 7200)},
+            "TOKEN_EXPIRED",
+        ),
+        (bearer(issuer=OTHER_ISSUER), "INVALID_SIGNATURE"),
+        ({"Authorization": "Basic dXNlcjpwYXNz"}, "INVALID_AUTHORIZATION_HEADER"),
+        ({"Authorization": "Bearer abc"}, "MALFORMED_TOKEN"),
+    ],
+)
 def test_bad_token_is_a_401_problem_naming_the_authorization_header(api, headers, code):
     client, c = api
     response = create(client, headers)
@@ -159,8 +169,12 @@ def test_missing_scope_is_a_403_problem(api):
     response = create(client, bearer(scopes=["ame:orders:read"]))
     assert response.status_code == 403 and problem(response)["code"] == "INSUFFICIENT_SCOPE"
     assert c.repository.orders == {}
-    assert client.http.get("/v1/orders/01ARZ3NDEKTSV4RRFFQ69G5FAV",
-                           headers=bearer(scopes=["ame:orders:write"])).status_code == 403
+    assert (
+        client.http.get(
+            "/v1/orders/01ARZ3NDEKTSV4RRFFQ69G5FAV", headers=bearer(scopes=["ame:orders:write"])
+        ).status_code
+        == 403
+    )
 
 
 def test_creating_for_an_area_the_caller_does_not_serve_is_403_before_the_area_is_looked_up(api):

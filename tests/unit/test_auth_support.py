@@ -1,8 +1,9 @@
 """Test helper (no tests here): a throw-away issuer whose JWKS the settings point at, and bearer headers."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Iterable, Iterator
 
 import responses
 
@@ -24,6 +25,11 @@ def serving_jwks(issuer: LocalIssuer = TEST_ISSUER, url: str = JWKS_URL) -> Iter
         yield mock
 
 
-def bearer(client: str = "portal-bff", areas: Iterable[str] = ("CREDITO_PJ",), scopes: Iterable[str] | None = None,
-           issuer: LocalIssuer = TEST_ISSUER, **claims) -> dict[str, str]:
+def bearer(
+    client: str = "portal-bff",
+    areas: Iterable[str] = ("CREDITO_PJ",),
+    scopes: Iterable[str] | None = None,
+    issuer: LocalIssuer = TEST_ISSUER,
+    **claims,
+) -> dict[str, str]:
     return {"Authorization": "Bearer " + issuer.mint(client, list(areas), scopes, **claims)}

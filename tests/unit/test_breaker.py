@@ -1,4 +1,5 @@
 """The per-partner circuit breaker: opens on a failure rate, fails fast, half-opens to probe."""
+
 import pytest
 
 from chalicelib.adapters.breaker import (
@@ -37,8 +38,9 @@ def guarded(store=None, clock=None):
     clock = clock or Clock()
     partner = Partner()
     states = []
-    breaker = CircuitBreaker("poderes", store or InProcessBreakerStore(), POLICY, clock,
-                             on_state=lambda p, is_open: states.append(is_open))
+    breaker = CircuitBreaker(
+        "poderes", store or InProcessBreakerStore(), POLICY, clock, on_state=lambda p, is_open: states.append(is_open)
+    )
     return BreakerGuarded(partner, breaker), partner, clock, breaker, states
 
 
@@ -75,7 +77,7 @@ def test_too_few_calls_never_open_it():
 
 
 def test_permanent_errors_do_not_count_as_failures():
-    client, partner, *_ , breaker, _states = guarded()
+    client, partner, *_, breaker, _states = guarded()
     partner.fail_with = PartnerRejected("poderes", "400")
     for _ in range(10):
         with pytest.raises(PartnerRejected):

@@ -1,4 +1,5 @@
 """Claim check: which bodies go to S3, what the reference looks like, and what a bad reference does."""
+
 from __future__ import annotations
 
 import hashlib
@@ -58,8 +59,14 @@ def test_one_byte_over_the_threshold_travels_as_a_reference_with_the_agreed_shap
 
     envelope = json.loads(claims.check_in("result", body))
 
-    assert envelope == {"claim_check": {"bucket": BUCKET, "key": f"claims/result/{digest}.json",
-                                        "sha256": digest, "bytes": THRESHOLD + 1}}
+    assert envelope == {
+        "claim_check": {
+            "bucket": BUCKET,
+            "key": f"claims/result/{digest}.json",
+            "sha256": digest,
+            "bytes": THRESHOLD + 1,
+        }
+    }
     stored = s3().get_object(Bucket=BUCKET, Key=f"claims/result/{digest}.json")
     assert stored["Body"].read().decode("utf-8") == body
     assert stored["ServerSideEncryption"] == "AES256"
@@ -121,9 +128,16 @@ def test_a_big_body_without_a_bucket_is_a_configuration_error_not_a_silent_overs
 
 
 def test_the_threshold_is_a_setting_that_defaults_below_the_sqs_limit():
-    base = {"AME_DATABASE_URL": "sqlite://", "AME_PARAMETRIZADOR_URL": "p", "AME_DOMINIOS_URL": "d",
-            "AME_PODERES_URL": "po", "AME_PESSOAS_URL": "pe", "AME_CADASTRO_URL": "c", "AME_NOTIFICACAO_URL": "n",
-            "AME_STATE_MACHINE_ARN": "arn"}
+    base = {
+        "AME_DATABASE_URL": "sqlite://",
+        "AME_PARAMETRIZADOR_URL": "p",
+        "AME_DOMINIOS_URL": "d",
+        "AME_PODERES_URL": "po",
+        "AME_PESSOAS_URL": "pe",
+        "AME_CADASTRO_URL": "c",
+        "AME_NOTIFICACAO_URL": "n",
+        "AME_STATE_MACHINE_ARN": "arn",
+    }
     assert Settings.from_env(base).claim_check_threshold_bytes == 200 * 1024
     assert Settings.from_env({**base, "AME_CLAIM_CHECK_THRESHOLD_BYTES": "4096"}).claim_check_threshold_bytes == 4096
     with pytest.raises(Exception):

@@ -1,4 +1,5 @@
 """Cold start: `import app` loads the entry declarations only, and every Lambda handler string runs as in the app."""
+
 import json
 import subprocess
 import sys
@@ -10,9 +11,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # What every Lambda function imports at cold start: the declarations, nothing behind them.
 DECLARATIONS = {
-    "app", "chalicelib", "chalicelib.entrypoints", "chalicelib.entrypoints.api",
-    "chalicelib.entrypoints.middleware", "chalicelib.entrypoints.queue_handlers", "chalicelib.entrypoints.schedules",
-    "chalicelib.entrypoints.workflow_tasks", "chalicelib.queues",
+    "app",
+    "chalicelib",
+    "chalicelib.entrypoints",
+    "chalicelib.entrypoints.api",
+    "chalicelib.entrypoints.middleware",
+    "chalicelib.entrypoints.queue_handlers",
+    "chalicelib.entrypoints.schedules",
+    "chalicelib.entrypoints.workflow_tasks",
+    "chalicelib.queues",
 }
 
 
@@ -25,8 +32,17 @@ def _run(code: str) -> dict:
 def test_importing_app_loads_the_entry_declarations_and_nothing_behind_them():
     seen = _run("import sys, json; import app; print(json.dumps(sorted(sys.modules)))")
     assert {m for m in seen if m.split(".")[0] in ("app", "chalicelib")} == DECLARATIONS
-    heavy = {"dataclasses", "uuid", "concurrent.futures", "pydantic", "sqlalchemy", "boto3", "requests", "jwt",
-             "aws_lambda_powertools"}
+    heavy = {
+        "dataclasses",
+        "uuid",
+        "concurrent.futures",
+        "pydantic",
+        "sqlalchemy",
+        "boto3",
+        "requests",
+        "jwt",
+        "aws_lambda_powertools",
+    }
     assert heavy.isdisjoint(seen)
 
 
@@ -34,28 +50,48 @@ def _handler_strings() -> list[str]:
     import app
 
     a = app.app
-    return sorted({f.handler_string for f in a.pure_lambda_functions}
-                  | {s.handler_string for s in a.event_sources}
-                  | {h.handler_string for h in a.builtin_auth_handlers})
+    return sorted(
+        {f.handler_string for f in a.pure_lambda_functions}
+        | {s.handler_string for s in a.event_sources}
+        | {h.handler_string for h in a.builtin_auth_handlers}
+    )
 
 
 def test_every_function_chalice_deploys_has_a_handler_string_in_an_entrypoint_module():
     modules = {h.rsplit(".", 1)[0] for h in _handler_strings()}
-    assert modules == {"chalicelib.entrypoints.api", "chalicelib.entrypoints.queue_handlers",
-                       "chalicelib.entrypoints.schedules", "chalicelib.entrypoints.workflow_tasks"}
+    assert modules == {
+        "chalicelib.entrypoints.api",
+        "chalicelib.entrypoints.queue_handlers",
+        "chalicelib.entrypoints.schedules",
+        "chalicelib.entrypoints.workflow_tasks",
+    }
 
 
 # The smallest event Chalice's event class of each kind of function accepts.
 EVENTS = {
     "SQSEvent": {"Records": []},
-    "CloudWatchEvent": {"version": "0", "id": "e", "detail-type": "Scheduled Event", "source": "aws.events",
-                        "account": "123456789012", "time": "2026-11-29T10:00:00Z", "region": "us-east-1",
-                        "resources": [], "detail": {}},
+    "CloudWatchEvent": {
+        "version": "0",
+        "id": "e",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2026-11-29T10:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {},
+    },
 }
 
 
-@pytest.mark.parametrize("module", ["chalicelib.entrypoints.queue_handlers", "chalicelib.entrypoints.schedules",
-                                    "chalicelib.entrypoints.workflow_tasks"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "chalicelib.entrypoints.queue_handlers",
+        "chalicelib.entrypoints.schedules",
+        "chalicelib.entrypoints.workflow_tasks",
+    ],
+)
 def test_a_function_started_by_its_handler_string_runs_the_middleware_without_app_py(module):
     # Lambda imports the handler's module, not app.py: each function carries the middleware itself.
     handlers = [h for h in _handler_strings() if h.rsplit(".", 1)[0] == module]
@@ -81,9 +117,11 @@ def test_a_function_started_by_its_handler_string_runs_the_middleware_without_ap
 
 
 def test_the_authorizer_is_loaded_from_its_module_without_app_py():
-    code = ("import json, sys\n"
-            "from chalicelib.entrypoints.api import ame_token\n"
-            "print(json.dumps([type(ame_token).__name__, 'app' in sys.modules]))")
+    code = (
+        "import json, sys\n"
+        "from chalicelib.entrypoints.api import ame_token\n"
+        "print(json.dumps([type(ame_token).__name__, 'app' in sys.modules]))"
+    )
     assert _run(code) == ["ChaliceAuthorizer", False]
 
 

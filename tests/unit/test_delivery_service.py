@@ -1,4 +1,5 @@
 """DeliveryService over fakes: what each event delivers, once per channel, retried with backoff, given up."""
+
 from __future__ import annotations
 
 import json
@@ -25,17 +26,24 @@ MARIA, JOAO, ANA = "52998224725", "11144477735", "39053344705"
 HOOK = {"url": "http://127.0.0.1:9100/hooks/credito-pj", "secret_ref": "ame/webhooks/CREDITO_PJ"}
 
 
-def event(event_type: str = "ORDER_QUORUM_MET", signers: list[str] | None = None, key: str = KEY,
-          **extra: Any) -> str:
+def event(event_type: str = "ORDER_QUORUM_MET", signers: list[str] | None = None, key: str = KEY, **extra: Any) -> str:
     signers = [MARIA, JOAO] if signers is None else signers
-    return json.dumps({
-        "event_id": f"evt_{key}", "event_type": event_type, "order_key": key, "area_code": "CREDITO_PJ",
-        "external_reference": "contrato-123", "occurred_at": "2026-11-29T10:00:02Z",
-        "status": event_type.removeprefix("ORDER_"),
-        "result": {"quorum_met": event_type == "ORDER_QUORUM_MET",
-                   "parties": [{"role": "REQUESTER", "eligible_signers": signers, "participants": []}]},
-        **extra,
-    })
+    return json.dumps(
+        {
+            "event_id": f"evt_{key}",
+            "event_type": event_type,
+            "order_key": key,
+            "area_code": "CREDITO_PJ",
+            "external_reference": "contrato-123",
+            "occurred_at": "2026-11-29T10:00:02Z",
+            "status": event_type.removeprefix("ORDER_"),
+            "result": {
+                "quorum_met": event_type == "ORDER_QUORUM_MET",
+                "parties": [{"role": "REQUESTER", "eligible_signers": signers, "participants": []}],
+            },
+            **extra,
+        }
+    )
 
 
 class Orders:
@@ -60,8 +68,8 @@ class Deliveries(InMemoryDeliveryRepository):
     def __init__(self, orders: Orders) -> None:
         super().__init__(InMemoryOrderRepository())
         self.orders = orders
-        self.history: list[str] = []      # the history rows given-up deliveries wrote
-        self.calls: list[str] = []        # what was asked of the store, in order
+        self.history: list[str] = []  # the history rows given-up deliveries wrote
+        self.calls: list[str] = []  # what was asked of the store, in order
         self.down: Exception | None = None
 
     def order_contexts(self, order_keys):
@@ -115,19 +123,40 @@ class Notifications:
             self.log.append(f"notify {notification_id}")
         if self.fail:
             raise PartnerUnavailable("notificacao", "server error", 503)
-        self.sent.append({"notification_id": notification_id, "channel": channel, "recipient": recipient,
-                          "template": template, "variables": variables})
+        self.sent.append(
+            {
+                "notification_id": notification_id,
+                "channel": channel,
+                "recipient": recipient,
+                "template": template,
+                "variables": variables,
+            }
+        )
         return True
 
 
 def service(webhooks=None, notifications=None, orders=None, queue=None, clock=None):
     orders = orders or Orders()
-    parts = SimpleNamespace(webhooks=webhooks or Webhooks(), notifications=notifications or Notifications(),
-                            orders=orders, deliveries=Deliveries(orders),
-                            queue=queue or RecordingQueue(), clock=clock or FixedClock())
+    parts = SimpleNamespace(
+        webhooks=webhooks or Webhooks(),
+        notifications=notifications or Notifications(),
+        orders=orders,
+        deliveries=Deliveries(orders),
+        queue=queue or RecordingQueue(),
+        clock=clock or FixedClock(),
+    )
     settings = DeliveryPolicy(backoff_base_seconds=10, backoff_max_seconds=60, lease_seconds=30)
-    parts.service = DeliveryService(parts.orders, parts.deliveries, parts.webhooks, parts.notifications,
-                                    parts.queue, parts.clock, settings, max_attempts=5, rand=lambda: 1.0)
+    parts.service = DeliveryService(
+        parts.orders,
+        parts.deliveries,
+        parts.webhooks,
+        parts.notifications,
+        parts.queue,
+        parts.clock,
+        settings,
+        max_attempts=5,
+        rand=lambda: 1.0,
+    )
     return parts
 
 
@@ -225,12 +254,15 @@ def test_a_channel_leased_by_another_copy_is_retried_after_the_lease():
     assert s.webhooks.calls == [] and retry.value.delay_seconds == 45
 
 
-@pytest.mark.parametrize("body, why", [
-    ("{not json", "JSON"),
-    (event(event_type="ORDER_SIGNED"), "event_type"),
-    (json.dumps({"event_id": "x"}), "event_type"),
-    (event().replace(KEY, "01JUNKNOWN0000000000000000"), "desconhecida"),
-])
+@pytest.mark.parametrize(
+    "body, why",
+    [
+        ("{not json", "JSON"),
+        (event(event_type="ORDER_SIGNED"), "event_type"),
+        (json.dumps({"event_id": "x"}), "event_type"),
+        (event().replace(KEY, "01JUNKNOWN0000000000000000"), "desconhecida"),
+    ],
+)
 def test_malformed_or_unknown_events_are_poisoned_with_the_reason(body, why):
     s = service()
     with pytest.raises(PoisonedEvent, match=why):
@@ -246,8 +278,13 @@ K1, K2, K3 = "01JDELIVERY0000000000000K1", "01JDELIVERY0000000000000K2", "01JDEL
 def test_a_batch_reads_its_orders_once_claims_once_and_answers_each_event_on_its_own():
     s = service(webhooks=Webhooks(failing={f"evt_{K2}"}))
     s.orders.keys = {K1, K2}
-    batch = [(event("ORDER_NO_QUORUM", key=K1), 1), ("{not json", 1), (event("ORDER_NO_QUORUM", key=K3), 1),
-             (event("ORDER_NO_QUORUM", key=K2), 1), (event("ORDER_NO_QUORUM", key=K1), 1)]
+    batch = [
+        (event("ORDER_NO_QUORUM", key=K1), 1),
+        ("{not json", 1),
+        (event("ORDER_NO_QUORUM", key=K3), 1),
+        (event("ORDER_NO_QUORUM", key=K2), 1),
+        (event("ORDER_NO_QUORUM", key=K1), 1),
+    ]
 
     with ThreadPoolExecutor(4) as executor:
         ok, bad, unknown, failed, repeated = s.service.deliver_batch(batch, executor)
@@ -291,11 +328,13 @@ def test_each_channel_of_an_event_is_recorded_before_the_next_one_is_attempted()
     s.service._queue = LoggedQueue(log)
     s.orders.keys = {K1, K2}
     with ThreadPoolExecutor(2) as executor:
-        s.service.deliver_batch([(event(key=K1, signers=[JOAO]), 1), (event("ORDER_NO_QUORUM", key=K2), 1)],
-                                executor)
+        s.service.deliver_batch([(event(key=K1, signers=[JOAO]), 1), (event("ORDER_NO_QUORUM", key=K2), 1)], executor)
     assert [c for c in log[2:] if K1 in c] == [
-        f"post evt_{K1}", f"settle {K1} WEBHOOK", f"notify {K1}:{JOAO}:SMS", f"settle {K1} SMS:{JOAO}",
-        f"hand on rdy_{K1}", f"settle {K1} ENVELOPE_READY",
+        f"post evt_{K1}",
+        f"settle {K1} WEBHOOK",
+        f"notify {K1}:{JOAO}:SMS",
+        f"settle {K1} SMS:{JOAO}",
+        f"hand on rdy_{K1}",
+        f"settle {K1} ENVELOPE_READY",
     ]
     assert [c for c in log[2:] if K2 in c] == [f"post evt_{K2}", f"settle {K2} WEBHOOK"]
-

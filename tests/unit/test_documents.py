@@ -1,4 +1,5 @@
 """CPF/CNPJ normalisation and check digits, alphanumeric CNPJ included."""
+
 import pytest
 
 from chalicelib.domain.documents import (

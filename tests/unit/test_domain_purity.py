@@ -1,4 +1,5 @@
 """The domain stays pure: no module under chalicelib/domain imports frameworks, I/O clients or the OS."""
+
 from __future__ import annotations
 
 import ast

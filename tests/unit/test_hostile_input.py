@@ -1,5 +1,6 @@
 """Input that used to reach a 500 or be stored as sent: deep nesting, huge numbers, path walking codes,
 hidden and look-alike characters. Each answers a 4xx naming what is wrong, and nothing is stored."""
+
 from __future__ import annotations
 
 import json
@@ -16,15 +17,14 @@ from tests.unit.test_order_request import valid_body
 
 def simulate(client, body):
     raw = body if isinstance(body, (bytes, str)) else json.dumps(body)
-    return client.http.post("/v1/quorum/simulations", body=raw,
-                            headers={"Content-Type": "application/json", **AUTH})
+    return client.http.post("/v1/quorum/simulations", body=raw, headers={"Content-Type": "application/json", **AUTH})
 
 
 SIMULATION = {"company": "11.222.333/0001-81", "power_code": "ASSINAR_CCB", "amount": "1000.00"}
 
 HOSTILE_BODIES = {
     "100,000 nested [": b"[" * 100_000 + b"]" * 100_000,
-    "40,000 nested {": b"{\"a\":" * 40_000 + b"1" + b"}" * 40_000,
+    "40,000 nested {": b'{"a":' * 40_000 + b"1" + b"}" * 40_000,
     "33 levels": b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1),
     "unclosed 100,000 [": b"[" * 100_000,
     "5,000-digit integer in an unknown field": b'{"area_code": "CREDITO_PJ", "x": ' + b"9" * 5000 + b"}",
@@ -60,8 +60,9 @@ def test_an_oversized_number_is_refused_before_python_tries_to_convert_it():
     assert (refused.value.status, refused.value.code) == (400, "MALFORMED_JSON")
 
 
-@pytest.mark.parametrize("code", ["..", ".", "...", ".hidden", "../ASSINAR_CCB", "ASSINAR/..", "A%2F..", "ASSINAR CCB",
-                                  "x" * 65])
+@pytest.mark.parametrize(
+    "code", ["..", ".", "...", ".hidden", "../ASSINAR_CCB", "ASSINAR/..", "A%2F..", "ASSINAR CCB", "x" * 65]
+)
 def test_a_simulation_power_code_that_could_walk_the_poderes_url_is_a_422_naming_it(api, code):
     client, _ = api
     response = simulate(client, {**SIMULATION, "power_code": code})
@@ -123,16 +124,26 @@ def test_hidden_and_look_alike_characters_in_a_document_title_are_422_naming_it(
     assert c.repository.orders == {}
 
 
-@pytest.mark.parametrize("text", ["Contrato CCB nº 123 — São Paulo", "Договор 123", "Σύμβαση 5", "契約書 7",
-                                  "Crédito PJ / João & Maria (2026)", "contrato-123 😀"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Contrato CCB nº 123 — São Paulo",
+        "Договор 123",
+        "Σύμβαση 5",
+        "契約書 7",
+        "Crédito PJ / João & Maria (2026)",
+        "contrato-123 😀",
+    ],
+)
 def test_ordinary_text_in_any_one_script_passes(text):
     assert clean_text(text) == text
 
 
 def test_text_is_stored_in_nfc():
     decomposed = "Cre\u0301dito Sa\u0303o Paulo"
-    request = OrderRequest.model_validate(valid_body(external_reference=decomposed,
-                                                     documents=[{"document_type": "CCB", "title": decomposed}]))
+    request = OrderRequest.model_validate(
+        valid_body(external_reference=decomposed, documents=[{"document_type": "CCB", "title": decomposed}])
+    )
     assert request.external_reference == "Crédito São Paulo" == request.documents[0].title
     assert DocumentRequest(document_type="CCB", title="Ma\u0301rio").title == "Mário"
 

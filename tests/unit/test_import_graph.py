@@ -3,6 +3,7 @@
 A function-level import is still a dependency: a cycle through one is as hard to read as any other. Imports
 under `if TYPE_CHECKING:` are left out (they never run).
 """
+
 from __future__ import annotations
 
 import ast
@@ -26,7 +27,8 @@ def _is_type_checking_block(node: ast.AST) -> bool:
         return False
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _imported(module: str, path: Path, known: set[str]) -> set[str]:

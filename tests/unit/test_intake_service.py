@@ -1,4 +1,5 @@
 """The intake use case against fakes of AME's own ports."""
+
 import json
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -13,20 +14,35 @@ from chalicelib.services.intake import IntakeService, OutboxRelay
 from tests.fakes import DictCache, FixedClock, InMemoryOrderRepository, RecordingQueue, StaticAreas, StaticDomains
 from tests.unit.test_order_request import valid_body
 
-AREA = AreaSettings.model_validate({
-    "area_code": "CREDITO_PJ", "name": "Crédito PJ", "active": True, "cost_center": "4471",
-    "platforms": ["BANKLINE"], "signature_methods": ["DIGITAL"], "powers_check": True, "operator_check": True,
-    "power_codes": {"requester": "ASSINAR_CCB", "guarantor": "PRESTAR_AVAL"},
-    "limits": {"max_amount": "5000000.00", "max_guarantors": 2, "max_documents": 2},
-    "webhook": {"url": "http://127.0.0.1:9100/hooks/credito-pj", "secret_ref": "ame/webhooks/CREDITO_PJ"},
-})
+AREA = AreaSettings.model_validate(
+    {
+        "area_code": "CREDITO_PJ",
+        "name": "Crédito PJ",
+        "active": True,
+        "cost_center": "4471",
+        "platforms": ["BANKLINE"],
+        "signature_methods": ["DIGITAL"],
+        "powers_check": True,
+        "operator_check": True,
+        "power_codes": {"requester": "ASSINAR_CCB", "guarantor": "PRESTAR_AVAL"},
+        "limits": {"max_amount": "5000000.00", "max_guarantors": 2, "max_documents": 2},
+        "webhook": {"url": "http://127.0.0.1:9100/hooks/credito-pj", "secret_ref": "ame/webhooks/CREDITO_PJ"},
+    }
+)
 INACTIVE = AREA.model_copy(update={"area_code": "OLD", "active": False})
 DOMAINS = {
-    "products": DomainValues.model_validate({"domain": "products", "values": [
-        {"key": "CCB_GIRO", "label": "CCB Giro", "active": True},
-        {"key": "OLD_PRODUCT", "label": "Old", "active": False}]}),
-    "document_types": DomainValues.model_validate({"domain": "document_types", "values": [
-        {"key": "CCB", "label": "CCB", "active": True}]}),
+    "products": DomainValues.model_validate(
+        {
+            "domain": "products",
+            "values": [
+                {"key": "CCB_GIRO", "label": "CCB Giro", "active": True},
+                {"key": "OLD_PRODUCT", "label": "Old", "active": False},
+            ],
+        }
+    ),
+    "document_types": DomainValues.model_validate(
+        {"domain": "document_types", "values": [{"key": "CCB", "label": "CCB", "active": True}]}
+    ),
 }
 
 
@@ -101,19 +117,28 @@ def test_queue_failure_still_accepts_and_leaves_the_outbox_for_the_relay(world):
     assert relay.run_once() == 0
 
 
-@pytest.mark.parametrize("changes, expected", [
-    ({"area_code": "NOPE"}, ("area_code", "AREA_NOT_FOUND")),
-    ({"area_code": "OLD"}, ("area_code", "AREA_INACTIVE")),
-    ({"platform": "MOBILE"}, ("platform", "PLATFORM_NOT_ALLOWED")),
-    ({"signature_method": "PAPER"}, ("signature_method", "SIGNATURE_METHOD_NOT_ALLOWED")),
-    ({"amount": "5000000.01"}, ("amount", "AMOUNT_ABOVE_LIMIT")),
-    ({"product_code": "UNKNOWN"}, ("product_code", "DOMAIN_KEY_NOT_FOUND")),
-    ({"product_code": "OLD_PRODUCT"}, ("product_code", "DOMAIN_KEY_INACTIVE")),
-    ({"documents": [{"document_type": "XYZ", "title": "t"}]}, ("documents[0].document_type", "DOMAIN_KEY_NOT_FOUND")),
-    ({"guarantors": [{"person_type": "PF", "document": "52998224725"}] * 3}, ("guarantors", "TOO_MANY_GUARANTORS")),
-    ({"documents": [{"document_type": "CCB", "title": "t"}] * 3}, ("documents", "TOO_MANY_DOCUMENTS")),
-    ({"guarantors": [{"person_type": "PJ", "document": "11222333000181"}]}, ("guarantors[0].document", "DUPLICATE_PARTY")),
-])
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({"area_code": "NOPE"}, ("area_code", "AREA_NOT_FOUND")),
+        ({"area_code": "OLD"}, ("area_code", "AREA_INACTIVE")),
+        ({"platform": "MOBILE"}, ("platform", "PLATFORM_NOT_ALLOWED")),
+        ({"signature_method": "PAPER"}, ("signature_method", "SIGNATURE_METHOD_NOT_ALLOWED")),
+        ({"amount": "5000000.01"}, ("amount", "AMOUNT_ABOVE_LIMIT")),
+        ({"product_code": "UNKNOWN"}, ("product_code", "DOMAIN_KEY_NOT_FOUND")),
+        ({"product_code": "OLD_PRODUCT"}, ("product_code", "DOMAIN_KEY_INACTIVE")),
+        (
+            {"documents": [{"document_type": "XYZ", "title": "t"}]},
+            ("documents[0].document_type", "DOMAIN_KEY_NOT_FOUND"),
+        ),
+        ({"guarantors": [{"person_type": "PF", "document": "52998224725"}] * 3}, ("guarantors", "TOO_MANY_GUARANTORS")),
+        ({"documents": [{"document_type": "CCB", "title": "t"}] * 3}, ("documents", "TOO_MANY_DOCUMENTS")),
+        (
+            {"guarantors": [{"person_type": "PJ", "document": "11222333000181"}]},
+            ("guarantors[0].document", "DUPLICATE_PARTY"),
+        ),
+    ],
+)
 def test_business_rule_violations_are_422_with_the_field_and_store_nothing(world, changes, expected):
     service, repo, queue, *_ = world
     with pytest.raises(OrderValidationError) as info:
@@ -135,7 +160,7 @@ def test_all_violations_are_reported_together(world):
 
 
 def test_partner_down_is_dependency_unavailable_and_stores_nothing(world):
-    service, repo, *_ , areas, domains = world
+    service, repo, *_, areas, domains = world
     areas.fail = True
     with pytest.raises(DependencyUnavailable):
         service.create("local", valid_body())
@@ -171,8 +196,9 @@ def test_warm_cache_skips_parametrizador_and_dominios(world):
     _, repo, queue, clock, areas, domains = world
     cache = DictCache()
     executor = ThreadPoolExecutor(4)
-    service = IntakeService(CachedAreaDirectory(areas, cache, 300), CachedDomainDirectory(domains, cache, 300),
-                            repo, queue, clock, executor)
+    service = IntakeService(
+        CachedAreaDirectory(areas, cache, 300), CachedDomainDirectory(domains, cache, 300), repo, queue, clock, executor
+    )
     service.create("local", valid_body())
     calls = (areas.calls, domains.calls)
     service.create("local", valid_body())

@@ -1,4 +1,5 @@
 """The local OIDC provider (ame_local/oidc.py): PKCE, single-use codes, refresh rotation, expiry."""
+
 import base64
 import hashlib
 import json
@@ -16,8 +17,13 @@ from tests.unit.test_auth_support import TEST_ISSUER
 ORIGIN = "http://127.0.0.1:8000"
 REDIRECT = ORIGIN + "/portal/callback"
 FORM = {"content-type": "application/x-www-form-urlencoded"}
-USER = PortalUser("ana.credito", "Ana Credito", ("CREDITO_PJ",), ("ame:orders:write", "ame:orders:read"),
-                  hash_password("senha-local", iterations=1000))
+USER = PortalUser(
+    "ana.credito",
+    "Ana Credito",
+    ("CREDITO_PJ",),
+    ("ame:orders:write", "ame:orders:read"),
+    hash_password("senha-local", iterations=1000),
+)
 
 
 class Clock:
@@ -36,8 +42,16 @@ def clock():
 @pytest.fixture()
 def provider(clock):
     client = Client("portal", frozenset({REDIRECT}), frozenset({ORIGIN + "/portal/"}))
-    return OidcProvider(ORIGIN + "/oidc", TEST_ISSUER, [client], {USER.username: USER}, access_ttl=60,
-                        refresh_ttl=600, code_ttl=30, clock=clock)
+    return OidcProvider(
+        ORIGIN + "/oidc",
+        TEST_ISSUER,
+        [client],
+        {USER.username: USER},
+        access_ttl=60,
+        refresh_ttl=600,
+        code_ttl=30,
+        clock=clock,
+    )
 
 
 def pkce() -> tuple[str, str]:
@@ -47,9 +61,17 @@ def pkce() -> tuple[str, str]:
 
 
 def authorize_params(challenge: str, **extra: str) -> dict[str, str]:
-    return {"response_type": "code", "client_id": "portal", "redirect_uri": REDIRECT, "state": "s1",
-            "scope": "openid profile ame:orders:write ame:orders:read ame:quorum:simulate",
-            "code_challenge": challenge, "code_challenge_method": "S256", "nonce": "n1", **extra}
+    return {
+        "response_type": "code",
+        "client_id": "portal",
+        "redirect_uri": REDIRECT,
+        "state": "s1",
+        "scope": "openid profile ame:orders:write ame:orders:read ame:quorum:simulate",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "nonce": "n1",
+        **extra,
+    }
 
 
 def sign_in(provider, challenge: str, password: str = "senha-local", **extra: str):
@@ -66,13 +88,16 @@ def code_of(answer) -> str:
 
 
 def token(provider, **form: str):
-    status, _, body = provider.handle("POST", "/oidc/token", "", FORM,
-                                      urlencode({"client_id": "portal", **form}).encode())
+    status, _, body = provider.handle(
+        "POST", "/oidc/token", "", FORM, urlencode({"client_id": "portal", **form}).encode()
+    )
     return status, json.loads(body)
 
 
 def exchange(provider, code: str, verifier: str, redirect_uri: str = REDIRECT):
-    return token(provider, grant_type="authorization_code", code=code, code_verifier=verifier, redirect_uri=redirect_uri)
+    return token(
+        provider, grant_type="authorization_code", code=code, code_verifier=verifier, redirect_uri=redirect_uri
+    )
 
 
 def test_discovery_names_the_endpoints_and_s256_only(provider):
@@ -99,13 +124,19 @@ def test_code_flow_gives_tokens_ame_accepts_through_its_normal_verifier(provider
     verifier, challenge = pkce()
     status, answer = exchange(provider, code_of(sign_in(provider, challenge)), verifier)
     assert status == 200 and answer["token_type"] == "Bearer" and answer["expires_in"] == 60
-    ame = TokenVerifier(None, None, None, 0, trusted=[TrustedIssuer(
-        ORIGIN + "/oidc", JwksCache(lambda: TEST_ISSUER.jwks()), audience="ame")])
+    ame = TokenVerifier(
+        None,
+        None,
+        None,
+        0,
+        trusted=[TrustedIssuer(ORIGIN + "/oidc", JwksCache(lambda: TEST_ISSUER.jwks()), audience="ame")],
+    )
     caller = ame.verify(answer["access_token"])
     assert caller.client_id == "portal:ana.credito" and caller.areas == {"CREDITO_PJ"}
     assert caller.scopes == {"ame:orders:write", "ame:orders:read"}  # simulate asked for, not the user's
-    claims = jwt.decode(answer["id_token"], TEST_ISSUER.private_key.public_key(), algorithms=["RS256"],
-                        audience="portal")
+    claims = jwt.decode(
+        answer["id_token"], TEST_ISSUER.private_key.public_key(), algorithms=["RS256"], audience="portal"
+    )
     assert claims["name"] == "Ana Credito" and claims["nonce"] == "n1"
 
 
@@ -142,19 +173,22 @@ def test_code_expires(provider, clock):
 
 def test_redirect_uri_must_match_exactly(provider):
     verifier, challenge = pkce()
-    status, headers, body = provider.handle("GET", "/oidc/authorize", urlencode(
-        authorize_params(challenge, redirect_uri=REDIRECT + "/")), {}, b"")
+    status, headers, body = provider.handle(
+        "GET", "/oidc/authorize", urlencode(authorize_params(challenge, redirect_uri=REDIRECT + "/")), {}, b""
+    )
     assert status == 400 and "Location" not in headers  # never redirected to an unregistered address
     code = code_of(sign_in(provider, challenge))
     assert exchange(provider, code, verifier, redirect_uri=ORIGIN + "/portal/other")[0] == 400
 
 
-@pytest.mark.parametrize("change", [{"code_challenge_method": "plain"}, {"code_challenge": ""},
-                                    {"response_type": "token"}])
+@pytest.mark.parametrize(
+    "change", [{"code_challenge_method": "plain"}, {"code_challenge": ""}, {"response_type": "token"}]
+)
 def test_only_code_with_s256_pkce_is_accepted(provider, change):
     _, challenge = pkce()
-    status, headers, _ = provider.handle("GET", "/oidc/authorize", urlencode(authorize_params(challenge, **change)),
-                                         {}, b"")
+    status, headers, _ = provider.handle(
+        "GET", "/oidc/authorize", urlencode(authorize_params(challenge, **change)), {}, b""
+    )
     assert status == 302 and "error=" in headers["Location"] and "code=" not in headers["Location"]
 
 
@@ -188,14 +222,18 @@ def test_access_token_expires_after_its_ttl(provider, clock):
 def test_userinfo_and_logout(provider):
     verifier, challenge = pkce()
     _, answer = exchange(provider, code_of(sign_in(provider, challenge)), verifier)
-    status, _, body = provider.handle("GET", "/oidc/userinfo", "", {"authorization": "Bearer " + answer["access_token"]}, b"")
+    status, _, body = provider.handle(
+        "GET", "/oidc/userinfo", "", {"authorization": "Bearer " + answer["access_token"]}, b""
+    )
     assert status == 200 and json.loads(body)["name"] == "Ana Credito"
     assert provider.handle("GET", "/oidc/userinfo", "", {"authorization": "Bearer x"}, b"")[0] == 401
-    status, headers, _ = provider.handle("GET", "/oidc/logout", urlencode(
-        {"post_logout_redirect_uri": ORIGIN + "/portal/", "state": "z"}), {}, b"")
+    status, headers, _ = provider.handle(
+        "GET", "/oidc/logout", urlencode({"post_logout_redirect_uri": ORIGIN + "/portal/", "state": "z"}), {}, b""
+    )
     assert status == 302 and headers["Location"] == ORIGIN + "/portal/?state=z"
-    status, headers, _ = provider.handle("GET", "/oidc/logout", urlencode(
-        {"post_logout_redirect_uri": "https://evil.example/"}), {}, b"")
+    status, headers, _ = provider.handle(
+        "GET", "/oidc/logout", urlencode({"post_logout_redirect_uri": "https://evil.example/"}), {}, b""
+    )
     assert status == 200 and "Location" not in headers
 
 

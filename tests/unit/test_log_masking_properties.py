@@ -1,5 +1,6 @@
 """Log masking as a property: CPFs, CNPJs (numeric and alphanumeric, any case), e-mails, phones, Bearer tokens
 and whsec_ secrets generated inside random text never survive mask_text, whatever stands next to them."""
+
 from __future__ import annotations
 
 import base64
@@ -37,11 +38,30 @@ def cnpjs(draw) -> str:
 @st.composite
 def phones(draw) -> str:
     ddd = draw(st.sampled_from(["11", "21", "31", "47", "61", "85", "99"]))
-    first = draw(st.sampled_from(["9" + draw(st.text(string.digits, min_size=4, max_size=4)),
-                                  draw(st.text("2345", min_size=1, max_size=1)) + draw(st.text(string.digits, min_size=3, max_size=3))]))
+    first = draw(
+        st.sampled_from(
+            [
+                "9" + draw(st.text(string.digits, min_size=4, max_size=4)),
+                draw(st.text("2345", min_size=1, max_size=1)) + draw(st.text(string.digits, min_size=3, max_size=3)),
+            ]
+        )
+    )
     last = draw(st.text(string.digits, min_size=4, max_size=4))
-    shape = draw(st.sampled_from(["+55{d}{f}{l}", "+55 {d} {f}-{l}", "+55 ({d}) {f}-{l}", "55{d}{f}{l}",
-                                  "({d}) {f}-{l}", "({d}){f}-{l}", "({d}) {f}{l}", "{d} {f}-{l}", "+55-{d}-{f}-{l}"]))
+    shape = draw(
+        st.sampled_from(
+            [
+                "+55{d}{f}{l}",
+                "+55 {d} {f}-{l}",
+                "+55 ({d}) {f}-{l}",
+                "55{d}{f}{l}",
+                "({d}) {f}-{l}",
+                "({d}){f}-{l}",
+                "({d}) {f}{l}",
+                "{d} {f}-{l}",
+                "+55-{d}-{f}-{l}",
+            ]
+        )
+    )
     return shape.format(d=ddd, f=first, l=last)
 
 

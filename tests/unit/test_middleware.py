@@ -4,6 +4,7 @@ The functions are enumerated from the app object itself: a route, task, queue co
 without the middleware fails here. Each is invoked with the smallest event of its kind; the real
 observability middleware runs, and in place of the handler's own work a probe records what it bound.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,13 +19,32 @@ KEY = "01JDQ7Z8K3M4N5P6Q7R8S9T0VW"
 APP = app_module.app
 
 EVENTS = {
-    "sqs": {"Records": [{"messageId": "m-1", "receiptHandle": "r", "body": json.dumps({"order_key": KEY}),
-                         "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
-                         "md5OfBody": "", "eventSource": "aws:sqs", "awsRegion": "us-east-1",
-                         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:ame-envelope-creation"}]},
-    "schedule": {"version": "0", "id": "e", "detail-type": "Scheduled Event", "source": "aws.events",
-                 "account": "123456789012", "time": "2026-11-29T10:00:00Z", "region": "us-east-1",
-                 "resources": [], "detail": {}},
+    "sqs": {
+        "Records": [
+            {
+                "messageId": "m-1",
+                "receiptHandle": "r",
+                "body": json.dumps({"order_key": KEY}),
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "awsRegion": "us-east-1",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:ame-envelope-creation",
+            }
+        ]
+    },
+    "schedule": {
+        "version": "0",
+        "id": "e",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2026-11-29T10:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {},
+    },
 }
 
 
@@ -65,19 +85,33 @@ def _routes() -> list[tuple[str, str]]:
 def _api_event(path: str, method: str) -> dict:
     concrete = path.replace("{order_key}", KEY)
     return {
-        "resource": path, "path": concrete, "httpMethod": method, "body": None, "isBase64Encoded": False,
-        "headers": {"content-type": "application/json"}, "multiValueQueryStringParameters": None,
-        "pathParameters": {"order_key": KEY} if "{order_key}" in path else None, "stageVariables": None,
-        "requestContext": {"resourcePath": path, "httpMethod": method, "requestId": "api-request-1",
-                           "authorizer": {"client_id": "t", "scope": "ame:orders:read", "areas": "CREDITO_PJ"}},
+        "resource": path,
+        "path": concrete,
+        "httpMethod": method,
+        "body": None,
+        "isBase64Encoded": False,
+        "headers": {"content-type": "application/json"},
+        "multiValueQueryStringParameters": None,
+        "pathParameters": {"order_key": KEY} if "{order_key}" in path else None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": path,
+            "httpMethod": method,
+            "requestId": "api-request-1",
+            "authorizer": {"client_id": "t", "scope": "ame:orders:read", "areas": "CREDITO_PJ"},
+        },
     }
 
 
 def test_the_app_deploys_the_functions_this_test_walks():
     assert len(_routes()) >= 13
     assert {f.name for f in APP.pure_lambda_functions} >= {"load_order", "park_order", "publish_result"}
-    assert {s.name for s in APP.event_sources} == {"on_creation_message", "on_result_message", "relay_outbox",
-                                                   "sweep_orders"}
+    assert {s.name for s in APP.event_sources} == {
+        "on_creation_message",
+        "on_result_message",
+        "relay_outbox",
+        "sweep_orders",
+    }
 
 
 @pytest.mark.parametrize("path, method", _routes())

@@ -1,4 +1,5 @@
 """Observability: personal data masked in logs, tracing and metrics silent outside Lambda, EMF shape in Lambda."""
+
 from __future__ import annotations
 
 import io
@@ -38,13 +39,18 @@ def test_order_keys_and_ordinary_words_are_left_alone():
 
 
 def test_nested_extras_and_eleven_digit_integers_are_masked_but_safe_keys_are_not():
-    masked = obs.mask_value({
+    masked = obs.mask_value(
+        {
+            "order_key": "01JDQ7Z8K3M4N5P6Q7R8S9T0VW",
+            "people": [{"cpf": 52998224725, "email": "a@b.co"}],
+            "count": 3,
+        }
+    )
+    assert masked == {
         "order_key": "01JDQ7Z8K3M4N5P6Q7R8S9T0VW",
-        "people": [{"cpf": 52998224725, "email": "a@b.co"}],
+        "people": [{"cpf": "***.***.***-25", "email": "a***@b.co"}],
         "count": 3,
-    })
-    assert masked == {"order_key": "01JDQ7Z8K3M4N5P6Q7R8S9T0VW",
-                      "people": [{"cpf": "***.***.***-25", "email": "a***@b.co"}], "count": 3}
+    }
 
 
 def test_json_log_line_masks_message_and_extras_and_carries_the_bound_order():
@@ -88,8 +94,10 @@ def test_partner_call_outside_lambda_reraises_and_emits_nothing(monkeypatch, cap
 
 
 def test_importing_the_module_loads_neither_powertools_nor_xray():
-    code = ("import sys, chalicelib.observability as o; "
-            "print(any(m.startswith(('aws_xray_sdk', 'aws_lambda_powertools')) for m in sys.modules))")
+    code = (
+        "import sys, chalicelib.observability as o; "
+        "print(any(m.startswith(('aws_xray_sdk', 'aws_lambda_powertools')) for m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 

@@ -1,7 +1,8 @@
 """The OpenAPI 3.1 document: valid, complete both ways, generated from the request models, served with /docs."""
+
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import jsonschema_rs
@@ -36,8 +37,12 @@ def app_operations():
     import app as app_module
 
     # OPTIONS answers CORS preflights: browser plumbing, not part of the API a client programs against.
-    return {(path, method.lower()) for path, methods in app_module.app.routes.items()
-            for method in methods if method != "OPTIONS"}
+    return {
+        (path, method.lower())
+        for path, methods in app_module.app.routes.items()
+        for method in methods
+        if method != "OPTIONS"
+    }
 
 
 def test_document_is_valid_openapi_3_1(doc):
@@ -105,25 +110,47 @@ def _validator(doc, name):
 
 
 def _stored_order() -> StoredOrder:
-    at = datetime(2026, 11, 29, 10, 0, tzinfo=timezone.utc)
+    at = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
     party = OrderParty(position=0, role=PartyRole.REQUESTER, person_type=PersonType.PJ, document="11222333000181")
     return StoredOrder(
-        order_key="01ARZ3NDEKTSV4RRFFQ69G5FAV", status=OrderStatus.PROCESSING, status_detail="em processamento",
-        created_by="bff", area_code="CREDITO_PJ", product_code="CCB_GIRO", platform="BANKLINE",
-        signature_method="DIGITAL", amount=Decimal("10.5"), external_reference=None, requester=party,
-        guarantors=[], documents=[DocumentRequest(document_type="CCB", title="t")], area_snapshot={},
-        result={"quorum_met": False, "parties": []}, created_at=at, updated_at=at)
+        order_key="01ARZ3NDEKTSV4RRFFQ69G5FAV",
+        status=OrderStatus.PROCESSING,
+        status_detail="em processamento",
+        created_by="bff",
+        area_code="CREDITO_PJ",
+        product_code="CCB_GIRO",
+        platform="BANKLINE",
+        signature_method="DIGITAL",
+        amount=Decimal("10.5"),
+        external_reference=None,
+        requester=party,
+        guarantors=[],
+        documents=[DocumentRequest(document_type="CCB", title="t")],
+        area_snapshot={},
+        result={"quorum_met": False, "parties": []},
+        created_at=at,
+        updated_at=at,
+    )
 
 
 def test_what_the_presenters_produce_matches_the_documented_answers(doc):
     order = _stored_order()
     assert _validator(doc, "Order").is_valid(presenters.order_view(order, []))
     assert _validator(doc, "Order").is_valid(presenters.accepted_view(order))
-    summary = OrderSummary(order_key=order.order_key, status=order.status, area_code="CREDITO_PJ",
-                           product_code="CCB_GIRO", platform="BANKLINE", signature_method="DIGITAL",
-                           amount="10.50", external_reference="x",
-                           requester=Party(person_type="PJ", document="11222333000181"), created_by="bff",
-                           created_at=order.created_at, updated_at=order.updated_at)
+    summary = OrderSummary(
+        order_key=order.order_key,
+        status=order.status,
+        area_code="CREDITO_PJ",
+        product_code="CCB_GIRO",
+        platform="BANKLINE",
+        signature_method="DIGITAL",
+        amount="10.50",
+        external_reference="x",
+        requester=Party(person_type="PJ", document="11222333000181"),
+        created_by="bff",
+        created_at=order.created_at,
+        updated_at=order.updated_at,
+    )
     page = presenters.page_view(SearchPage([summary], "abc", 20))
     assert _validator(doc, "OrderPage").is_valid(page)
     history = presenters.history_view(order, [StatusChange(status=OrderStatus.RECEIVED, at=order.created_at)])
@@ -151,8 +178,15 @@ def test_openapi_json_and_docs_are_served_without_a_token():
     assert page.headers["X-Content-Type-Options"] == "nosniff"
 
 
-@pytest.mark.parametrize("asset, kind", [("ame-docs.js", "text/javascript"), ("ame-docs.css", "text/css"),
-                                         ("swagger-ui-bundle.js", "text/javascript"), ("swagger-ui.css", "text/css")])
+@pytest.mark.parametrize(
+    "asset, kind",
+    [
+        ("ame-docs.js", "text/javascript"),
+        ("ame-docs.css", "text/css"),
+        ("swagger-ui-bundle.js", "text/javascript"),
+        ("swagger-ui.css", "text/css"),
+    ],
+)
 def test_docs_assets_are_served_from_the_package(asset, kind):
     import app as app_module
 

@@ -1,4 +1,5 @@
 """The POST /v1/orders body: schema, money as decimal strings, field names in every error."""
+
 from decimal import Decimal
 
 import pytest
@@ -42,8 +43,9 @@ def test_bad_requester_check_digits_name_the_field():
 
 
 def test_bad_guarantor_document_names_its_index():
-    body = valid_body(guarantors=[{"person_type": "PF", "document": "52998224725"},
-                                  {"person_type": "PF", "document": "123"}])
+    body = valid_body(
+        guarantors=[{"person_type": "PF", "document": "52998224725"}, {"person_type": "PF", "document": "123"}]
+    )
     assert ("guarantors[1].document", "INVALID_DOCUMENT") in errors_of(body)
 
 

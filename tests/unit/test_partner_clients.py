@@ -1,9 +1,11 @@
 """Partner HTTP clients against `responses`: typed results, error mapping, batching and quoting."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import requests
@@ -34,42 +36,80 @@ def _cpfs(count: int) -> list[str]:
 
 
 AREA = {
-    "area_code": "CREDITO_PJ", "name": "Crédito PJ", "active": True, "cost_center": "4471",
-    "platforms": ["BANKLINE"], "signature_methods": ["DIGITAL"], "powers_check": True,
-    "operator_check": True, "power_codes": {"requester": "ASSINAR_CCB", "guarantor": "PRESTAR_AVAL"},
+    "area_code": "CREDITO_PJ",
+    "name": "Crédito PJ",
+    "active": True,
+    "cost_center": "4471",
+    "platforms": ["BANKLINE"],
+    "signature_methods": ["DIGITAL"],
+    "powers_check": True,
+    "operator_check": True,
+    "power_codes": {"requester": "ASSINAR_CCB", "guarantor": "PRESTAR_AVAL"},
     "limits": {"max_amount": "5000000.00", "max_guarantors": 3, "max_documents": 10},
     "webhook": {"url": "http://127.0.0.1:9100/hooks/credito-pj", "secret_ref": "ame/webhooks/CREDITO_PJ"},
     "a_field_added_later": "ignored",
 }
 POWERS = {
-    "cnpj": CNPJ, "power_code": "ASSINAR_CCB",
+    "cnpj": CNPJ,
+    "power_code": "ASSINAR_CCB",
     "representatives": [
-        {"cpf": "52998224725", "groups": ["A"], "valid_from": "2020-01-01", "valid_until": None,
-         "restrictions": [{"type": "MAX_AMOUNT", "amount": "100000.00"}]},
-        {"cpf": "11144477735", "groups": ["A", "B"], "valid_from": "2021-05-10", "valid_until": "2027-05-10",
-         "restrictions": []},
+        {
+            "cpf": "52998224725",
+            "groups": ["A"],
+            "valid_from": "2020-01-01",
+            "valid_until": None,
+            "restrictions": [{"type": "MAX_AMOUNT", "amount": "100000.00"}],
+        },
+        {
+            "cpf": "11144477735",
+            "groups": ["A", "B"],
+            "valid_from": "2021-05-10",
+            "valid_until": "2027-05-10",
+            "restrictions": [],
+        },
     ],
     "rules": [
-        {"rule_id": "R2", "description": "A com B", "max_amount": None,
-         "requirements": [{"group": "A", "min_signers": 1}, {"group": "B", "min_signers": 1}]},
+        {
+            "rule_id": "R2",
+            "description": "A com B",
+            "max_amount": None,
+            "requirements": [{"group": "A", "min_signers": 1}, {"group": "B", "min_signers": 1}],
+        },
     ],
 }
 
 # partner → (client class, the call, HTTP method, path the call hits, a valid 2xx body)
 CALLS: dict[str, tuple[type, Callable[[Any], Any], str, str, Any]] = {
-    "parametrizador": (ParametrizadorClient, lambda c: c.get_area("CREDITO_PJ"), "GET",
-                       "/v1/areas/CREDITO_PJ", AREA),
-    "dominios": (DominiosClient, lambda c: c.get_domain("products"), "GET", "/v1/domains/products",
-                 {"domain": "products", "values": []}),
-    "poderes": (PoderesClient, lambda c: c.get_powers(CNPJ, "ASSINAR_CCB"), "GET",
-                f"/v1/companies/{CNPJ}/powers/ASSINAR_CCB", POWERS),
-    "pessoas": (PessoasClient, lambda c: c.search(["52998224725"]), "POST", "/v1/people/search",
-                {"people": []}),
-    "cadastro": (CadastroClient, lambda c: c.search(CNPJ, "BANKLINE", ["52998224725"]), "POST",
-                 f"/v1/companies/{CNPJ}/operators/search", {"operators": []}),
-    "notificacao": (NotificacaoClient,
-                    lambda c: c.send("K:52998224725:EMAIL", "EMAIL", "maria@example.com", "T", {}),
-                    "POST", "/v1/notifications", {"status": "ACCEPTED"}),
+    "parametrizador": (ParametrizadorClient, lambda c: c.get_area("CREDITO_PJ"), "GET", "/v1/areas/CREDITO_PJ", AREA),
+    "dominios": (
+        DominiosClient,
+        lambda c: c.get_domain("products"),
+        "GET",
+        "/v1/domains/products",
+        {"domain": "products", "values": []},
+    ),
+    "poderes": (
+        PoderesClient,
+        lambda c: c.get_powers(CNPJ, "ASSINAR_CCB"),
+        "GET",
+        f"/v1/companies/{CNPJ}/powers/ASSINAR_CCB",
+        POWERS,
+    ),
+    "pessoas": (PessoasClient, lambda c: c.search(["52998224725"]), "POST", "/v1/people/search", {"people": []}),
+    "cadastro": (
+        CadastroClient,
+        lambda c: c.search(CNPJ, "BANKLINE", ["52998224725"]),
+        "POST",
+        f"/v1/companies/{CNPJ}/operators/search",
+        {"operators": []},
+    ),
+    "notificacao": (
+        NotificacaoClient,
+        lambda c: c.send("K:52998224725:EMAIL", "EMAIL", "maria@example.com", "T", {}),
+        "POST",
+        "/v1/notifications",
+        {"status": "ACCEPTED"},
+    ),
 }
 PARTNER_NAMES = sorted(CALLS)
 GET_PARTNERS = ["dominios", "parametrizador", "poderes"]
@@ -94,6 +134,7 @@ def _register(rsps: responses.RequestsMock, partner: str, **kwargs: Any) -> None
 
 # --- success mapping --------------------------------------------------------------------------
 
+
 def test_parametrizador_maps_the_area_to_typed_settings(rsps):
     rsps.get(f"{BASE}/v1/areas/CREDITO_PJ", json=AREA)
     area = ParametrizadorClient(BASE, timeout=2).get_area("CREDITO_PJ")
@@ -109,9 +150,16 @@ def test_parametrizador_area_without_webhook_maps_to_none(rsps):
 
 
 def test_dominios_maps_values_and_finds_a_key(rsps):
-    rsps.get(f"{BASE}/v1/domains/document_types", json={"domain": "document_types", "values": [
-        {"key": "CCB", "label": "Cédula de Crédito Bancário", "active": True},
-        {"key": "NP", "label": "Nota Promissória", "active": False}]})
+    rsps.get(
+        f"{BASE}/v1/domains/document_types",
+        json={
+            "domain": "document_types",
+            "values": [
+                {"key": "CCB", "label": "Cédula de Crédito Bancário", "active": True},
+                {"key": "NP", "label": "Nota Promissória", "active": False},
+            ],
+        },
+    )
     domain = DominiosClient(BASE).get_domain("document_types")
     assert isinstance(domain, DomainValues)
     assert domain.find("CCB").active is True
@@ -147,8 +195,10 @@ def test_a_path_segment_outside_the_code_pattern_is_never_sent(rsps, code):
 
 
 def test_pessoas_maps_people_with_missing_contacts(rsps):
-    rsps.post(f"{BASE}/v1/people/search", json={"people": [
-        {"cpf": "52998224725", "name": "Maria Souza", "email": "maria@example.com", "phone": None}]})
+    rsps.post(
+        f"{BASE}/v1/people/search",
+        json={"people": [{"cpf": "52998224725", "name": "Maria Souza", "email": "maria@example.com", "phone": None}]},
+    )
     people = PessoasClient(BASE).search(["52998224725", "11144477735"])
     assert [(p.cpf, p.email, p.phone) for p in people] == [("52998224725", "maria@example.com", None)]
     assert json.loads(rsps.calls[0].request.body) == {"cpfs": ["52998224725", "11144477735"]}
@@ -175,8 +225,10 @@ def test_pessoas_sends_each_cpf_once_and_skips_the_call_when_there_is_none(rsps)
 
 
 def test_cadastro_maps_operators_and_sends_the_platform(rsps):
-    rsps.post(f"{BASE}/v1/companies/{ALNUM_CNPJ}/operators/search", json={"operators": [
-        {"cpf": "52998224725", "operator_active": True, "account_access": False}]})
+    rsps.post(
+        f"{BASE}/v1/companies/{ALNUM_CNPJ}/operators/search",
+        json={"operators": [{"cpf": "52998224725", "operator_active": True, "account_access": False}]},
+    )
     operators = CadastroClient(BASE).search(ALNUM_CNPJ, "BANKLINE", ["52998224725"])
     assert [(o.cpf, o.operator_active, o.account_access) for o in operators] == [("52998224725", True, False)]
     assert json.loads(rsps.calls[0].request.body) == {"platform": "BANKLINE", "cpfs": ["52998224725"]}
@@ -195,16 +247,26 @@ def test_notificacao_is_true_when_accepted_and_false_when_already_sent(rsps):
     rsps.post(f"{BASE}/v1/notifications", status=202, json={"status": "ACCEPTED"})
     rsps.post(f"{BASE}/v1/notifications", status=200, json={"status": "ALREADY_SENT"})
     client = NotificacaoClient(BASE)
-    args = ("K:52998224725:EMAIL", "EMAIL", "maria@example.com", "ORDEM_PENDENTE_ASSINATURA",
-            {"name": "Maria Souza", "order_key": "K"})
+    args = (
+        "K:52998224725:EMAIL",
+        "EMAIL",
+        "maria@example.com",
+        "ORDEM_PENDENTE_ASSINATURA",
+        {"name": "Maria Souza", "order_key": "K"},
+    )
     assert client.send(*args) is True
     assert client.send(*args) is False
     assert json.loads(rsps.calls[0].request.body) == {
-        "notification_id": "K:52998224725:EMAIL", "channel": "EMAIL", "recipient": "maria@example.com",
-        "template": "ORDEM_PENDENTE_ASSINATURA", "variables": {"name": "Maria Souza", "order_key": "K"}}
+        "notification_id": "K:52998224725:EMAIL",
+        "channel": "EMAIL",
+        "recipient": "maria@example.com",
+        "template": "ORDEM_PENDENTE_ASSINATURA",
+        "variables": {"name": "Maria Souza", "order_key": "K"},
+    }
 
 
 # --- errors, for every client -----------------------------------------------------------------
+
 
 @pytest.mark.parametrize("partner", GET_PARTNERS)
 def test_a_404_on_a_lookup_means_not_found(rsps, partner):
@@ -283,6 +345,7 @@ def test_both_error_kinds_are_partner_errors():
 
 
 # --- construction -----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("partner", PARTNER_NAMES)
 def test_every_call_carries_the_configured_timeout(rsps, partner):

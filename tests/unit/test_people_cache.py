@@ -1,4 +1,5 @@
 """Pessoas behind a per-CPF cache: fresh hits skip the partner, stale answers cover an outage."""
+
 import pytest
 
 from chalicelib.adapters.cache import InProcessTtlCache
@@ -7,8 +8,10 @@ from chalicelib.services.ports import PartnerUnavailable
 from tests.fakes import FakePeople
 
 ANA, BIA, UNKNOWN = "52998224725", "11144477735", "26457513182"
-PEOPLE = [{"cpf": ANA, "name": "Ana", "email": "a@x", "phone": None},
-          {"cpf": BIA, "name": "Bia", "email": None, "phone": "+55"}]
+PEOPLE = [
+    {"cpf": ANA, "name": "Ana", "email": "a@x", "phone": None},
+    {"cpf": BIA, "name": "Bia", "email": None, "phone": "+55"},
+]
 
 
 class Clock:

@@ -1,4 +1,5 @@
 """`make deploy`'s portal step (infra/portal_deploy.py) and the template's portal pieces, offline."""
+
 import json
 
 import pytest
@@ -6,9 +7,15 @@ import pytest
 from infra import portal_deploy
 from infra.portal_template import CONDITION, PRE_TOKEN_CODE, SPA_FALLBACK_CODE, portal_config, resources
 
-OUTPUTS = {"PortalBucketName": "ame-portal-bucket", "PortalDistributionId": "E123", "PortalDomainName": "d1.cloudfront.net",
-           "PortalUserPoolId": "sa-east-1_Abc", "PortalClientId": "client123",
-           "PortalSignInDomain": "ame-dev.auth.sa-east-1.amazoncognito.com", "PortalUrl": "https://d1.cloudfront.net/portal/"}
+OUTPUTS = {
+    "PortalBucketName": "ame-portal-bucket",
+    "PortalDistributionId": "E123",
+    "PortalDomainName": "d1.cloudfront.net",
+    "PortalUserPoolId": "sa-east-1_Abc",
+    "PortalClientId": "client123",
+    "PortalSignInDomain": "ame-dev.auth.sa-east-1.amazoncognito.com",
+    "PortalUrl": "https://d1.cloudfront.net/portal/",
+}
 
 
 @pytest.fixture()
@@ -43,6 +50,7 @@ class FakeClient:
             if method == "describe_stacks":
                 return {"Stacks": [{"Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in OUTPUTS.items()]}]}
             return {}
+
         return call
 
 
@@ -58,7 +66,11 @@ def test_upload_sends_every_file_the_stage_config_and_invalidates_the_unhashed_t
     session = FakeSession()
     message = portal_deploy.upload("ame-dev", "sa-east-1", portal_deploy.plan(dist), session=session)
     uploads = [c for c in session.calls if c[1] == "upload_file"]
-    assert {c[2][2] for c in uploads} == {"portal/index.html", "portal/assets/app-ab12.js", "portal/assets/app-ab12.css"}
+    assert {c[2][2] for c in uploads} == {
+        "portal/index.html",
+        "portal/assets/app-ab12.js",
+        "portal/assets/app-ab12.css",
+    }
     [config] = [c for c in session.calls if c[1] == "put_object"]
     body = json.loads(config[3]["Body"])
     assert config[3]["Key"] == "portal/config.json" and body["apiBaseUrl"] == "https://d1.cloudfront.net"
@@ -96,8 +108,12 @@ def test_every_portal_resource_exists_only_with_the_portal_and_the_bucket_is_pri
 def test_the_pre_token_trigger_puts_areas_scopes_and_audience_in_the_access_token():
     namespace: dict = {}
     exec(compile(PRE_TOKEN_CODE, "pre_token", "exec"), namespace)
-    event = {"request": {"userAttributes": {"custom:areas": "CREDITO_PJ, CONSIGNADO",
-                                            "custom:scopes": "ame:orders:read ame:admin"}}, "response": {}}
+    event = {
+        "request": {
+            "userAttributes": {"custom:areas": "CREDITO_PJ, CONSIGNADO", "custom:scopes": "ame:orders:read ame:admin"}
+        },
+        "response": {},
+    }
     access = namespace["handler"](event, None)["response"]["claimsAndScopeOverrideDetails"]["accessTokenGeneration"]
     assert access["claimsToAddOrOverride"] == {"areas": ["CREDITO_PJ", "CONSIGNADO"], "ame_aud": "ame"}
     assert access["scopesToAdd"] == ["ame:orders:read"]  # only AME's scopes

@@ -1,5 +1,6 @@
 """The portal's pure helpers (CPF/CNPJ check digits incl. alphanumeric CNPJ, masks, BRL, São Paulo dates),
 run with Node's own test runner: portal/test/format.test.mjs."""
+
 from __future__ import annotations
 
 import os
@@ -18,7 +19,13 @@ def test_portal_format_helpers():
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail("node is missing (CI=true: this test must fail, not skip)")
         pytest.skip("node is missing")
-    result = subprocess.run([node, "--test", "test/"], cwd=PORTAL, capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "TZ": "UTC"})
+    result = subprocess.run(
+        [node, "--test", "test/"],
+        cwd=PORTAL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TZ": "UTC"},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "# fail 0" in result.stdout and "# pass 5" in result.stdout

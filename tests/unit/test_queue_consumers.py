@@ -1,4 +1,5 @@
 """Result batches: the batch's work runs once, Powertools' BatchProcessor reports the records that failed."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -14,11 +15,20 @@ class SqsEvent:
 
     def __init__(self, bodies: list[str]):
         self.context = None
-        self._records = [{"messageId": f"m-{i}", "receiptHandle": f"r-{i}", "body": body,
-                          "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
-                          "md5OfBody": "", "eventSource": "aws:sqs", "awsRegion": "us-east-1",
-                          "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:ame-envelope-result"}
-                         for i, body in enumerate(bodies)]
+        self._records = [
+            {
+                "messageId": f"m-{i}",
+                "receiptHandle": f"r-{i}",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "awsRegion": "us-east-1",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:ame-envelope-result",
+            }
+            for i, body in enumerate(bodies)
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         return {"Records": self._records}
@@ -38,8 +48,12 @@ def test_the_batch_handler_sees_every_body_at_once_and_only_failed_records_are_r
         seen.append([r["body"] for r in records])
         return [None if r["body"] == "ok" else RuntimeError(r["body"]) for r in records]
 
-    answer = process_batch_together(SqsEvent(["ok", "bad-1", "ok", "bad-3"]), handle, executor,
-                                    lambda record, exc: failed.append((record["messageId"], str(exc))))
+    answer = process_batch_together(
+        SqsEvent(["ok", "bad-1", "ok", "bad-3"]),
+        handle,
+        executor,
+        lambda record, exc: failed.append((record["messageId"], str(exc))),
+    )
 
     assert seen == [["ok", "bad-1", "ok", "bad-3"]]
     assert answer == {"batchItemFailures": [{"itemIdentifier": "m-1"}, {"itemIdentifier": "m-3"}]}

@@ -1,4 +1,5 @@
 """The engine's whole answer pinned on seeded companies, so that speed work cannot change a byte of it."""
+
 from __future__ import annotations
 
 import hashlib
@@ -66,30 +67,40 @@ def seeded_case(
             restrictions.append({"type": rnd.choice(["PROCURACAO_ESPECIAL", "blocked"])})
         elif roll < 0.19:
             restrictions += [{"type": "JOINT_ONLY"}, {"type": "BLOCKED"}, {"type": "MAX_AMOUNT", "amount": "1.00"}]
-        reps.append({
-            "cpf": cpf,
-            "groups": rnd.sample(names, rnd.randint(1, min(3, groups))),
-            "valid_from": rnd.choice([None, "2019-03-01", "2026-11-29", "2026-11-30"] + ["2024-01-15"] * 6),
-            "valid_until": rnd.choice([None, "2026-11-28", "2026-11-29"] + ["2028-06-30"] * 6),
-            "restrictions": restrictions,
-        })
+        reps.append(
+            {
+                "cpf": cpf,
+                "groups": rnd.sample(names, rnd.randint(1, min(3, groups))),
+                "valid_from": rnd.choice([None, "2019-03-01", "2026-11-29", "2026-11-30"] + ["2024-01-15"] * 6),
+                "valid_until": rnd.choice([None, "2026-11-28", "2026-11-29"] + ["2028-06-30"] * 6),
+                "restrictions": restrictions,
+            }
+        )
         if rnd.random() < 0.08:
-            inactive[cpf] = rnd.sample(["NOT_FOUND", "NO_OPERATOR", "NO_ACCOUNT_ACCESS", "OTHER_FINDING"],
-                                       rnd.randint(0, 2))
+            inactive[cpf] = rnd.sample(
+                ["NOT_FOUND", "NO_OPERATOR", "NO_ACCOUNT_ACCESS", "OTHER_FINDING"], rnd.randint(0, 2)
+            )
     for rep in rnd.sample(reps, max(1, people // 50)):
         reps.append({**rep, "groups": rnd.sample(names, 1), "restrictions": rnd.choice([[], [{"type": "BLOCKED"}]])})
     rnd.shuffle(reps)
     rule_list = []
     for index in range(rules):
         chosen = [rnd.choice(names + ["GX"]) for _ in range(rnd.randint(1, max_requirements))]
-        rule_list.append({
-            "rule_id": f"R{index:03d}" if rnd.random() < 0.97 else "R000",
-            "max_amount": rnd.choice([None, None, "250000.00", "249999.99", f"{rnd.randrange(100, 5000) * 1000}.00"]),
-            "requirements": [{"group": g, "min_signers": rnd.choice([0, 1, 1, 2, 2, 3, max_signers])} for g in chosen],
-        })
+        rule_list.append(
+            {
+                "rule_id": f"R{index:03d}" if rnd.random() < 0.97 else "R000",
+                "max_amount": rnd.choice(
+                    [None, None, "250000.00", "249999.99", f"{rnd.randrange(100, 5000) * 1000}.00"]
+                ),
+                "requirements": [
+                    {"group": g, "min_signers": rnd.choice([0, 1, 1, 2, 2, 3, max_signers])} for g in chosen
+                ],
+            }
+        )
     rule_list += [dict(rnd.choice(rule_list)) for _ in range(max(1, rules // 20))]  # duplicated rules
     company = CompanyPowers.model_validate(
-        {"cnpj": "11222333000181", "power_code": "ASSINAR_CCB", "representatives": reps, "rules": rule_list})
+        {"cnpj": "11222333000181", "power_code": "ASSINAR_CCB", "representatives": reps, "rules": rule_list}
+    )
     return company, inactive, rnd.sample(cpfs, what_if)
 
 
@@ -118,9 +129,25 @@ def test_pinned_cases_exercise_every_part_of_the_answer():
     assert any(result.unavailable for result in results)
     assert {f.problem for result in results for f in result.failed_rules} == {"EMPTY_RULE", "NOT_ENOUGH_SIGNERS"}
     assert any(result.skipped_rules for result in results)
-    assert {"MAX_AMOUNT", "BLOCKED", "EXPIRED", "NOT_YET_VALID", "UNKNOWN_RESTRICTION", "NOT_FOUND",
-            "NO_OPERATOR", "NO_ACCOUNT_ACCESS", "UNAVAILABLE"} <= reasons
+    assert {
+        "MAX_AMOUNT",
+        "BLOCKED",
+        "EXPIRED",
+        "NOT_YET_VALID",
+        "UNKNOWN_RESTRICTION",
+        "NOT_FOUND",
+        "NO_OPERATOR",
+        "NO_ACCOUNT_ACCESS",
+        "UNAVAILABLE",
+    } <= reasons
     assert any(p.joint_only for result in results for p in result.participants)
-    assert {"DUPLICATE_REPRESENTATIVE", "DUPLICATE_RULE_ID", "EMPTY_RULE", "NON_POSITIVE_MIN_SIGNERS",
-            "REQUIREMENT_EXCEEDS_GROUP", "DUPLICATE_RULE", "DOMINATED_RULE",
-            "GROUP_WITHOUT_REPRESENTATIVES"} <= lint_codes
+    assert {
+        "DUPLICATE_REPRESENTATIVE",
+        "DUPLICATE_RULE_ID",
+        "EMPTY_RULE",
+        "NON_POSITIVE_MIN_SIGNERS",
+        "REQUIREMENT_EXCEEDS_GROUP",
+        "DUPLICATE_RULE",
+        "DOMINATED_RULE",
+        "GROUP_WITHOUT_REPRESENTATIVES",
+    } <= lint_codes

@@ -1,9 +1,10 @@
 """The quorum engine against a brute-force oracle that tries every subset of people (hypothesis)."""
+
 from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache
 from itertools import combinations
 from typing import Any
 
@@ -33,19 +34,23 @@ RESTRICTIONS: dict[str, tuple[dict[str, Any], str | None]] = {
 def cases(draw: st.DrawFn) -> dict[str, Any]:
     people = []
     for index in range(draw(st.integers(0, 8))):
-        people.append({
-            "cpf": f"{index + 1:011d}",
-            "groups": sorted(draw(st.sets(st.sampled_from(GROUPS), min_size=1, max_size=3))),
-            "kind": draw(st.sampled_from([None, None, None, None, *RESTRICTIONS])),
-            "joint": draw(st.booleans()) and draw(st.booleans()),
-            "inactive": draw(st.sampled_from([(), (), (), ("NOT_FOUND",), ("NO_OPERATOR",), ("NO_ACCOUNT_ACCESS",)])),
-            "unavailable": draw(st.integers(0, 9)) == 0,
-        })
+        people.append(
+            {
+                "cpf": f"{index + 1:011d}",
+                "groups": sorted(draw(st.sets(st.sampled_from(GROUPS), min_size=1, max_size=3))),
+                "kind": draw(st.sampled_from([None, None, None, None, *RESTRICTIONS])),
+                "joint": draw(st.booleans()) and draw(st.booleans()),
+                "inactive": draw(
+                    st.sampled_from([(), (), (), ("NOT_FOUND",), ("NO_OPERATOR",), ("NO_ACCOUNT_ACCESS",)])
+                ),
+                "unavailable": draw(st.integers(0, 9)) == 0,
+            }
+        )
     rules = []
     for index in range(draw(st.integers(0, 4))):
-        requirements = draw(st.lists(
-            st.tuples(st.sampled_from(GROUPS), st.sampled_from([0, 1, 1, 1, 2, 2, 3])), min_size=1, max_size=3
-        ))
+        requirements = draw(
+            st.lists(st.tuples(st.sampled_from(GROUPS), st.sampled_from([0, 1, 1, 1, 2, 2, 3])), min_size=1, max_size=3)
+        )
         max_amount = draw(st.sampled_from([None, None, "100.00", "250000.00"]))
         rules.append({"rule_id": f"R{index + 1}", "max_amount": max_amount, "requirements": requirements})
     order = draw(st.permutations(range(len(people))))
@@ -62,10 +67,17 @@ def build(case: dict[str, Any], order: Any = None) -> CompanyPowers:
         if p["joint"]:
             entry["restrictions"] = [*entry["restrictions"], {"type": "JOINT_ONLY"}]
         reps.append(entry)
-    rules = [{"rule_id": r["rule_id"], "max_amount": r["max_amount"],
-              "requirements": [{"group": g, "min_signers": n} for g, n in r["requirements"]]} for r in case["rules"]]
+    rules = [
+        {
+            "rule_id": r["rule_id"],
+            "max_amount": r["max_amount"],
+            "requirements": [{"group": g, "min_signers": n} for g, n in r["requirements"]],
+        }
+        for r in case["rules"]
+    ]
     return CompanyPowers.model_validate(
-        {"cnpj": "11222333000181", "power_code": "ASSINAR_CCB", "representatives": reps, "rules": rules})
+        {"cnpj": "11222333000181", "power_code": "ASSINAR_CCB", "representatives": reps, "rules": rules}
+    )
 
 
 def evaluate(case: dict[str, Any], order: Any = None) -> PartyEvaluation:
@@ -75,6 +87,7 @@ def evaluate(case: dict[str, Any], order: Any = None) -> PartyEvaluation:
 
 
 # --- the oracle: nothing clever, every subset and every assignment -----------------------------
+
 
 def restricted(p: dict[str, Any]) -> bool:
     return p["kind"] is not None and RESTRICTIONS[p["kind"]][1] is not None
@@ -98,7 +111,8 @@ def slots(rule: dict[str, Any]) -> tuple[str, ...]:
 
 def max_filled(rule_slots: tuple[str, ...], pool: tuple[tuple[str, frozenset[str]], ...]) -> int:
     """Most slots that distinct people of `pool` can fill, trying every assignment."""
-    @lru_cache(maxsize=None)
+
+    @cache
     def best(slot: int, used: frozenset[str]) -> int:
         if slot == len(rule_slots):
             return 0
@@ -107,6 +121,7 @@ def max_filled(rule_slots: tuple[str, ...], pool: tuple[tuple[str, frozenset[str
             if cpf not in used and rule_slots[slot] in groups:
                 options.append(1 + best(slot + 1, used | {cpf}))
         return max(options)
+
     return best(0, frozenset())
 
 
@@ -119,7 +134,7 @@ def pool_of(people: list[dict[str, Any]]) -> tuple[tuple[str, frozenset[str]], .
 
 
 def applies(rule: dict[str, Any]) -> bool:
-    return rule["max_amount"] is None or AMOUNT <= Decimal(rule["max_amount"])
+    return rule["max_amount"] is None or Decimal(rule["max_amount"]) >= AMOUNT
 
 
 def minimal_sets(rule: dict[str, Any], people: list[dict[str, Any]]) -> list[frozenset[str]]:
@@ -148,7 +163,9 @@ def oracle_reason(case: dict[str, Any], met: bool) -> str | None:
     if not unrestricted:
         return "ALL_RESTRICTED"
     if all(p["inactive"] for p in unrestricted):
-        return "PERSON_NOT_FOUND" if all(p["inactive"] == ("NOT_FOUND",) for p in unrestricted) else "NO_ACTIVE_OPERATOR"
+        return (
+            "PERSON_NOT_FOUND" if all(p["inactive"] == ("NOT_FOUND",) for p in unrestricted) else "NO_ACTIVE_OPERATOR"
+        )
     return "NO_RULE_SATISFIED"
 
 
@@ -165,7 +182,8 @@ def test_satisfied_rules_and_party_reason_match_the_oracle(case):
     expected = tuple(r["rule_id"] for r in applicable if oracle_satisfied(r, case["people"]))
     assert result.satisfied_rules == expected
     assert tuple(s.rule_id for s in result.skipped_rules) == tuple(
-        r["rule_id"] for r in case["rules"] if not applies(r))
+        r["rule_id"] for r in case["rules"] if not applies(r)
+    )
     assert result.quorum_met == bool(expected)
     assert result.reason == oracle_reason(case, bool(expected))
 
@@ -231,7 +249,8 @@ def test_critical_signers_eligibility_and_notification_match_the_oracle(case):
     if satisfied:
         applicable = [r for r in case["rules"] if applies(r)]
         critical = sorted(
-            p["cpf"] for p in people
+            p["cpf"]
+            for p in people
             if not any(oracle_satisfied(r, [q for q in people if q is not p]) for r in applicable)
         )
     else:
@@ -244,17 +263,16 @@ def test_critical_signers_eligibility_and_notification_match_the_oracle(case):
         rule = next(r for r in satisfied if r["rule_id"] == eligibility.rule_id)
         for (group, needed), requirement in zip(rule["requirements"], eligibility.requirements):
             assert (requirement.group, requirement.min_signers) == (group, needed)
-            assert requirement.cpfs == tuple(sorted(
-                p["cpf"] for p in people if group in p["groups"] and eligible_for(p, rule)))
+            assert requirement.cpfs == tuple(
+                sorted(p["cpf"] for p in people if group in p["groups"] and eligible_for(p, rule))
+            )
 
 
 @PROPERTY_SETTINGS
 @given(cases())
 def test_participants_match_the_oracle_and_output_ignores_representative_order(case):
     result = evaluate(case)
-    expected = sorted(
-        (p["cpf"], tuple(p["groups"]), restricted(p), can_sign(p), p["joint"]) for p in case["people"]
-    )
+    expected = sorted((p["cpf"], tuple(p["groups"]), restricted(p), can_sign(p), p["joint"]) for p in case["people"])
     assert [(p.cpf, p.groups, p.restricted, p.active, p.joint_only) for p in result.participants] == expected
     assert evaluate(case, case["order"]).to_dict() == result.to_dict()
 

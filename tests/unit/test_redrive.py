@@ -1,5 +1,6 @@
 """Try again later and the sweeper (services/redrive.py) over the in-memory repository, whose rules the
 contract suite (tests/integration/test_repository.py) keeps equal to the SQL adapter's."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,14 @@ from tests.fakes import (
 )
 from tests.integration.test_repository import make_draft, make_outbox
 
-POLICY = RedrivePolicy(base_seconds=60, max_interval_seconds=3600, max_total_seconds=86400,
-                       stuck_after_seconds=900, grace_seconds=120, jitter=0.0)
+POLICY = RedrivePolicy(
+    base_seconds=60,
+    max_interval_seconds=3600,
+    max_total_seconds=86400,
+    stuck_after_seconds=900,
+    grace_seconds=120,
+    jitter=0.0,
+)
 PARTNER_DOWN = {"Error": "PartnerUnavailable", "Cause": json.dumps({"errorMessage": "poderes: HTTP 503"})}
 
 
@@ -33,8 +40,7 @@ class World:
         self.repo, self.queue, self.clock = InMemoryOrderRepository(), RecordingQueue(), FixedClock()
         self.starter = FakeStarter()
         workflow = EnvelopeWorkflow(self.repo, FakePowers(), FakePeople(), FakeOperators(), self.queue, self.clock)
-        self.redrive = Redrive(self.repo, self.queue, self.starter, workflow, self.clock, policy,
-                               rng=random.Random(7))
+        self.redrive = Redrive(self.repo, self.queue, self.starter, workflow, self.clock, policy, rng=random.Random(7))
 
     def order(self, execution: str | None = "exec-1") -> str:
         """A new order, claimed by `execution` (None: left RECEIVED)."""
@@ -48,8 +54,12 @@ class World:
 
     def creations(self) -> list[tuple[str, int, int]]:
         """(order_key, attempt, delay) of each creation message sent."""
-        return [(m.order_key, m.attempt, delay) for (queue, body), delay in zip(self.queue.sent, self.queue.delays)
-                if queue == "creation" for m in [parse_creation_message(body)]]
+        return [
+            (m.order_key, m.attempt, delay)
+            for (queue, body), delay in zip(self.queue.sent, self.queue.delays)
+            if queue == "creation"
+            for m in [parse_creation_message(body)]
+        ]
 
 
 @pytest.fixture()
@@ -67,8 +77,12 @@ def test_parking_lets_go_of_the_order_and_sends_the_redrive_with_the_first_inter
     outcome = world.redrive.park(key, "exec-1", PARTNER_DOWN)
 
     order = world.repo.get_order(key)
-    assert outcome == {"order_key": key, "outcome": "PARKED", "attempt": 1,
-                       "next_attempt_at": (now + timedelta(seconds=60)).isoformat()}
+    assert outcome == {
+        "order_key": key,
+        "outcome": "PARKED",
+        "attempt": 1,
+        "next_attempt_at": (now + timedelta(seconds=60)).isoformat(),
+    }
     assert order.parked and order.redrive_count == 1 and order.first_failure_at == now
     assert "aguardando parceiro (PartnerUnavailable: poderes: HTTP 503); nova tentativa 1" in order.status_detail
     assert world.creations() == [(key, 1, 60)]
@@ -115,7 +129,7 @@ def test_only_the_owning_execution_parks_the_order(world):
 def test_past_the_total_budget_the_order_fails_with_the_reason(world):
     world = World(RedrivePolicy(base_seconds=60, max_total_seconds=300, jitter=0.0))
     key = world.order()
-    world.redrive.park(key, "exec-1", PARTNER_DOWN)     # first failure now; waits 60 s
+    world.redrive.park(key, "exec-1", PARTNER_DOWN)  # first failure now; waits 60 s
     world.clock.advance(250)
     world.repo.claim(key, "exec-2", world.clock.now())
 
@@ -134,7 +148,7 @@ def test_past_the_total_budget_the_order_fails_with_the_reason(world):
 
 def test_the_sweeper_redrives_a_parked_order_once_it_is_due(world):
     key = world.order()
-    world.redrive.park(key, "exec-1", PARTNER_DOWN)   # message sent; next attempt at +60 s, resend at +180 s
+    world.redrive.park(key, "exec-1", PARTNER_DOWN)  # message sent; next attempt at +60 s, resend at +180 s
     world.clock.advance(179)
     assert world.redrive.sweep() == {"redriven": 0, "released": 0}
 
@@ -172,7 +186,7 @@ def test_a_recent_execution_is_not_checked(world):
 
 
 def test_a_received_order_whose_creation_message_was_lost_is_redriven(world):
-    lost = world.order(execution=None)       # its creation message was published, then lost
+    lost = world.order(execution=None)  # its creation message was published, then lost
     draft = make_draft(created_at=world.clock.now())
     world.repo.create_order(draft, make_outbox(draft))  # unpublished: the outbox relay's, not the sweeper's
     world.clock.advance(901)

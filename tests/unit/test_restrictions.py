@@ -1,4 +1,5 @@
 """Restrictions (ressalvas) judged against an order: contracts §1."""
+
 from __future__ import annotations
 
 from datetime import date

@@ -1,5 +1,6 @@
 """Several issuers (AME_TOKEN_ISSUERS): the portal's sign-in next to the products' issuer, through the
 container's production path (settings → JWKS over HTTP → verifier)."""
+
 import json
 import time
 
@@ -31,8 +32,9 @@ def test_products_and_portal_tokens_are_both_accepted():
     with serving_jwks() as mock:
         mock.get(PORTAL_JWKS, json=OTHER_ISSUER.jwks())
         product = v.verify(token(bearer("portal-bff")))
-        person = v.verify(OTHER_ISSUER.mint("portal:ana.credito", ["CREDITO_PJ"], ["ame:orders:read"],
-                                            iss=PORTAL_ISSUER))
+        person = v.verify(
+            OTHER_ISSUER.mint("portal:ana.credito", ["CREDITO_PJ"], ["ame:orders:read"], iss=PORTAL_ISSUER)
+        )
     assert product.client_id == "portal-bff"
     assert person.client_id == "portal:ana.credito" and person.areas == {"CREDITO_PJ"}
 
@@ -58,13 +60,30 @@ def test_an_unknown_issuer_is_refused_before_any_key_is_fetched():
 
 
 def test_cognito_access_tokens_are_checked_by_client_id_and_map_groups_to_areas():
-    v = verifier({COGNITO_ISSUER: {"jwks_url": COGNITO_JWKS, "client_ids": ["portal-app-client"],
-                                   "areas_claim": "cognito:groups", "area_group_prefix": "area:",
-                                   "caller_claim": "username", "caller_prefix": "portal:"}})
+    v = verifier(
+        {
+            COGNITO_ISSUER: {
+                "jwks_url": COGNITO_JWKS,
+                "client_ids": ["portal-app-client"],
+                "areas_claim": "cognito:groups",
+                "area_group_prefix": "area:",
+                "caller_claim": "username",
+                "caller_prefix": "portal:",
+            }
+        }
+    )
     now = int(time.time())
-    cognito = {"iss": COGNITO_ISSUER, "client_id": "portal-app-client", "token_use": "access",
-               "username": "ana.credito", "scope": "openid ame:orders:read", "iat": now, "exp": now + 300,
-               "cognito:groups": ["area:CREDITO_PJ", "admins"], "sub": "0b1c-uuid"}
+    cognito = {
+        "iss": COGNITO_ISSUER,
+        "client_id": "portal-app-client",
+        "token_use": "access",
+        "username": "ana.credito",
+        "scope": "openid ame:orders:read",
+        "iat": now,
+        "exp": now + 300,
+        "cognito:groups": ["area:CREDITO_PJ", "admins"],
+        "sub": "0b1c-uuid",
+    }
 
     def sign(claims: dict) -> str:  # Cognito's access token: no aud, no areas claim
         return jwt.encode(claims, TEST_ISSUER.private_key, algorithm="RS256", headers={"kid": TEST_ISSUER.kid})
@@ -80,10 +99,15 @@ def test_cognito_access_tokens_are_checked_by_client_id_and_map_groups_to_areas(
     assert other_client.value.code == "INVALID_AUDIENCE" and id_token.value.code == "INVALID_TOKEN"
 
 
-@pytest.mark.parametrize("raw, message", [
-    ("[1]", "JSON object"), ("{bad", "not valid JSON"), ('{"i": {"audience": "ame"}}', "jwks_url"),
-    ('{"i": {"jwks_url": "http://x"}}', "audience or client_ids"),
-])
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ("[1]", "JSON object"),
+        ("{bad", "not valid JSON"),
+        ('{"i": {"audience": "ame"}}', "jwks_url"),
+        ('{"i": {"jwks_url": "http://x"}}', "audience or client_ids"),
+    ],
+)
 def test_a_bad_issuers_setting_is_an_error_naming_it(raw, message):
     with pytest.raises(ValueError, match=message):
         parse_trusted_issuers(raw)
@@ -99,9 +123,17 @@ def test_the_deployed_cognito_setting_accepts_access_tokens_carrying_the_trigger
     issuers = json.loads(template.replace("${AWS::Region}", "us-east-1").replace("${PortalUserPool}", "us-east-1_Abc"))
     v = verifier(issuers)
     now = int(time.time())
-    claims = {"iss": COGNITO_ISSUER, "client_id": "any-client-of-the-pool", "token_use": "access",
-              "username": "bruno", "scope": "ame:orders:read", "iat": now, "exp": now + 300,
-              "areas": ["CONSIGNADO"], "ame_aud": "ame"}
+    claims = {
+        "iss": COGNITO_ISSUER,
+        "client_id": "any-client-of-the-pool",
+        "token_use": "access",
+        "username": "bruno",
+        "scope": "ame:orders:read",
+        "iat": now,
+        "exp": now + 300,
+        "areas": ["CONSIGNADO"],
+        "ame_aud": "ame",
+    }
 
     def sign(c: dict) -> str:
         return jwt.encode(c, TEST_ISSUER.private_key, algorithm="RS256", headers={"kid": TEST_ISSUER.kid})

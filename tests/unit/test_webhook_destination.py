@@ -1,5 +1,6 @@
 """Webhook destinations an area's editor cannot aim at AME's network: every URL of the abuse review is
 refused, the connection goes to the address that was checked, and readers see only a sanitized outcome."""
+
 from __future__ import annotations
 
 import base64
@@ -43,30 +44,30 @@ REVIEW_URLS = [
     "https://user:pw@product.example/hooks",
 ]
 MORE_URLS = [
-    "https://0177.0.0.1/hooks",             # octal
-    "https://127.1/hooks",                  # short IPv4
-    "https://0x7f000001/hooks",             # one hex number
-    "https://[::ffff:127.0.0.1]/hooks",     # IPv4-mapped loopback
-    "https://[::ffff:a9fe:a9fe]/hooks",     # IPv4-mapped metadata
-    "https://[64:ff9b::a9fe:a9fe]/hooks",   # NAT64 metadata
+    "https://0177.0.0.1/hooks",  # octal
+    "https://127.1/hooks",  # short IPv4
+    "https://0x7f000001/hooks",  # one hex number
+    "https://[::ffff:127.0.0.1]/hooks",  # IPv4-mapped loopback
+    "https://[::ffff:a9fe:a9fe]/hooks",  # IPv4-mapped metadata
+    "https://[64:ff9b::a9fe:a9fe]/hooks",  # NAT64 metadata
     "https://192.168.1.10/hooks",
     "https://172.16.0.1/hooks",
-    "https://100.64.0.1/hooks",             # carrier-grade NAT
-    "https://[fe80::1]/hooks",              # link-local
+    "https://100.64.0.1/hooks",  # carrier-grade NAT
+    "https://[fe80::1]/hooks",  # link-local
     "https://169.254.1.1/hooks",
-    "https://[fc00::1]/hooks",              # unique-local
-    "https://224.0.0.251/hooks",            # multicast
+    "https://[fc00::1]/hooks",  # unique-local
+    "https://224.0.0.251/hooks",  # multicast
     "https://[ff02::1]/hooks",
     "https://0.0.0.0/hooks",
     "https://user@product.example/hooks",
     "https://:pw@product.example/hooks",
-    "http://product.example/hooks",         # http outside the local stack
+    "http://product.example/hooks",  # http outside the local stack
     "ftp://product.example/hooks",
     "file:///etc/passwd",
     "https:///hooks",
     "https://product.example:0/hooks",
     "https://product.example:99999/hooks",
-    "https://prod\u0443ct.example/hooks",   # a Cyrillic letter in the name
+    "https://prod\u0443ct.example/hooks",  # a Cyrillic letter in the name
     "https://product.example/hooks\r\nX-Injected: 1",
     "https://product.example/hooks#frag",
 ]
@@ -78,9 +79,17 @@ def test_the_url_is_refused(url):
         checked_url(url, resolve=public_dns)
 
 
-@pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data/", "http://[fd00:ec2::254]/",
-                                 "http://169.254.170.2/v2/credentials", "http://user:pw@127.0.0.1:9100/hooks",
-                                 "http://2130706433:9100/hooks", "http://10.0.0.5:6379/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fd00:ec2::254]/",
+        "http://169.254.170.2/v2/credentials",
+        "http://user:pw@127.0.0.1:9100/hooks",
+        "http://2130706433:9100/hooks",
+        "http://10.0.0.5:6379/",
+    ],
+)
 def test_the_local_stack_allows_loopback_but_never_metadata_private_credentials_or_numeric_hosts(url):
     with pytest.raises(DestinationRefused):
         checked_url(url, allow_local=True, resolve=public_dns)
@@ -94,7 +103,11 @@ def test_the_local_stack_allows_http_to_loopback():
 def test_a_public_https_url_is_pinned_to_the_address_it_resolved_to():
     destination = checked_url("https://Product.Example:8443/hooks/ame?x=1", resolve=public_dns)
     assert (destination.host, destination.ip, destination.port, destination.path) == (
-        "product.example", PUBLIC, 8443, "/hooks/ame?x=1")
+        "product.example",
+        PUBLIC,
+        8443,
+        "/hooks/ame?x=1",
+    )
     assert destination.host_header == "product.example:8443"
 
 
@@ -134,8 +147,9 @@ class Product:
                     if not line:
                         break
                     head += line
-                length = next((int(h.split(b":")[1]) for h in head.split(b"\r\n")
-                               if h.lower().startswith(b"content-length")), 0)
+                length = next(
+                    (int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")), 0
+                )
                 stream.read(length)
                 self.heads.append(head)
                 conn.sendall(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
@@ -155,8 +169,9 @@ def test_the_post_goes_to_the_checked_address_with_the_name_in_the_host_header()
     try:
         sender = WebhookSender(Secrets(), allow_local=True, resolve=resolver)
         # product.invalid does not exist in any DNS: only the checked address can have been reached.
-        attempt = sender.send(f"http://product.invalid:{product.port}/hooks/ame", "ame/webhooks/CREDITO_PJ",
-                              "evt_01J", b"{}")
+        attempt = sender.send(
+            f"http://product.invalid:{product.port}/hooks/ame", "ame/webhooks/CREDITO_PJ", "evt_01J", b"{}"
+        )
     finally:
         product.stop()
     assert attempt.delivered and looked_up == ["product.invalid"]

@@ -1,5 +1,6 @@
 """Webhook signatures verify with the `standardwebhooks` library; the sender, against a receiver on loopback,
 never follows a redirect and reports every failure as a failed attempt."""
+
 import base64
 import json
 import socket
@@ -91,8 +92,7 @@ def reference_body(reference: str) -> bytes:
 
 
 def test_a_2xx_is_a_delivery_with_the_signed_body_as_sent(product):
-    attempt = Sender(Secrets(SECRET)).send(product.base_url + "/hooks/ame", "ame/webhooks/CREDITO_PJ",
-                                                  "evt_01J", BODY)
+    attempt = Sender(Secrets(SECRET)).send(product.base_url + "/hooks/ame", "ame/webhooks/CREDITO_PJ", "evt_01J", BODY)
     [received] = product.received()
     assert attempt.delivered and attempt.status == 200
     assert received.verified and received.webhook_id == "evt_01J" and received.body == json.loads(BODY)
@@ -100,8 +100,9 @@ def test_a_2xx_is_a_delivery_with_the_signed_body_as_sent(product):
 
 def test_a_redirect_is_not_followed_and_counts_as_a_failure(product):
     product.plan("moved", [307])
-    attempt = Sender(Secrets(SECRET)).send(product.base_url + "/hooks/ame", "ame/webhooks/CREDITO_PJ",
-                                                  "evt_01J", reference_body("moved"))
+    attempt = Sender(Secrets(SECRET)).send(
+        product.base_url + "/hooks/ame", "ame/webhooks/CREDITO_PJ", "evt_01J", reference_body("moved")
+    )
     assert (attempt.delivered, attempt.status, attempt.error) == (False, 307, "HTTP 307")
     assert len(product.received()) == 1
 
@@ -162,7 +163,9 @@ class CountingProduct:
                     if not line:
                         return
                     head += line
-                length = next(int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length"))
+                length = next(
+                    int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")
+                )
                 stream.read(length)
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
                 if self.close_after_answer:
@@ -202,4 +205,3 @@ def test_a_connection_the_product_closed_while_idle_is_not_reused():
 def test_a_url_with_an_impossible_port_is_refused(url):
     attempt = Sender(Secrets(SECRET)).send(url, "ame/webhooks/CREDITO_PJ", "evt_01J", BODY)
     assert (attempt.delivered, attempt.error) == (False, "destino recusado")
-

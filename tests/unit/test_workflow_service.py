@@ -1,12 +1,19 @@
 """The workflow's use cases, run in the order the state machine runs them, over fakes."""
+
 import json
 from concurrent.futures import ThreadPoolExecutor
 
 from chalicelib.domain.orders import OrderStatus
 from chalicelib.services.intake import IntakeService
-from chalicelib.services.workflow import EnvelopeWorkflow, KIND_PF, KIND_PJ_POWERS
+from chalicelib.services.workflow import KIND_PF, KIND_PJ_POWERS, EnvelopeWorkflow
 from tests.fakes import (
-    FakeOperators, FakePeople, FakePowers, FixedClock, InMemoryOrderRepository, RecordingQueue, StaticAreas,
+    FakeOperators,
+    FakePeople,
+    FakePowers,
+    FixedClock,
+    InMemoryOrderRepository,
+    RecordingQueue,
+    StaticAreas,
     StaticDomains,
 )
 from tests.unit.test_intake_service import AREA, DOMAINS
@@ -22,14 +29,25 @@ def powers(reps, rules):
 
 
 def rep(cpf, groups, restrictions=(), valid_until=None):
-    return {"cpf": cpf, "groups": groups, "valid_from": "2020-01-01", "valid_until": valid_until,
-            "restrictions": list(restrictions)}
+    return {
+        "cpf": cpf,
+        "groups": groups,
+        "valid_from": "2020-01-01",
+        "valid_until": valid_until,
+        "restrictions": list(restrictions),
+    }
 
 
-RULE_AB = {"rule_id": "R2", "description": "A com B", "max_amount": None,
-           "requirements": [{"group": "A", "min_signers": 1}, {"group": "B", "min_signers": 1}]}
-PEOPLE = [{"cpf": c, "name": n, "email": f"{n.lower()}@example.com", "phone": "+5511999990000"}
-          for c, n in ((ANA, "Ana"), (BRUNO, "Bruno"), (CARLA, "Carla"), (GUARANTOR_PF, "Gil"))]
+RULE_AB = {
+    "rule_id": "R2",
+    "description": "A com B",
+    "max_amount": None,
+    "requirements": [{"group": "A", "min_signers": 1}, {"group": "B", "min_signers": 1}],
+}
+PEOPLE = [
+    {"cpf": c, "name": n, "email": f"{n.lower()}@example.com", "phone": "+5511999990000"}
+    for c, n in ((ANA, "Ana"), (BRUNO, "Bruno"), (CARLA, "Carla"), (GUARANTOR_PF, "Gil"))
+]
 ACTIVE = [{"cpf": c, "operator_active": True, "account_access": True} for c in (ANA, BRUNO, CARLA)]
 
 
@@ -40,14 +58,16 @@ class World:
         self.people = FakePeople(people)
         self.operators = FakeOperators({COMPANY: operators})
         self.executor = ThreadPoolExecutor(2)
-        self.intake = IntakeService(StaticAreas({"CREDITO_PJ": AREA}), StaticDomains(DOMAINS), self.repo,
-                                    self.queue, self.clock, self.executor)
+        self.intake = IntakeService(
+            StaticAreas({"CREDITO_PJ": AREA}), StaticDomains(DOMAINS), self.repo, self.queue, self.clock, self.executor
+        )
         self.flow = EnvelopeWorkflow(self.repo, self.powers, self.people, self.operators, self.queue, self.clock)
 
     def run(self, body=None, execution="exec-1"):
         """What the state machine does, step by step."""
-        order_key = self.intake.create("local", body or valid_body(
-            guarantors=[{"person_type": "PF", "document": GUARANTOR_PF}])).order.order_key
+        order_key = self.intake.create(
+            "local", body or valid_body(guarantors=[{"person_type": "PF", "document": GUARANTOR_PF}])
+        ).order.order_key
         loaded = self.flow.load_order(order_key, execution)
         assert loaded["claimed"]
         for item in loaded["parties"]:
@@ -96,27 +116,43 @@ def test_company_without_representatives_has_no_quorum_and_skips_people_and_oper
 
 
 def test_restricted_representatives_are_kept_with_data_but_not_sent_to_cadastro():
-    world = World(powers([rep(ANA, ["A"], [{"type": "BLOCKED", "reason": "x"}]), rep(BRUNO, ["B"]),
-                          rep(CARLA, ["A"])], [RULE_AB]))
+    world = World(
+        powers([rep(ANA, ["A"], [{"type": "BLOCKED", "reason": "x"}]), rep(BRUNO, ["B"]), rep(CARLA, ["A"])], [RULE_AB])
+    )
     key, _ = world.run()
     party = world.order(key).result["parties"][0]
     ana = next(p for p in party["participants"] if p["cpf"] == ANA)
-    assert ana == {"cpf": ANA, "name": "Ana", "groups": ["A"], "restricted": True, "active": False,
-                   "reasons": ["BLOCKED"]}
+    assert ana == {
+        "cpf": ANA,
+        "name": "Ana",
+        "groups": ["A"],
+        "restricted": True,
+        "active": False,
+        "reasons": ["BLOCKED"],
+    }
     assert world.operators.calls == [(COMPANY, "BANKLINE", sorted([BRUNO, CARLA]))]
     assert sorted(world.people.calls[0]) == sorted([ANA, BRUNO, CARLA])
 
 
 def test_all_restricted_party_reason():
-    world = World(powers([rep(ANA, ["A"], [{"type": "MAX_AMOUNT", "amount": "1000.00"}]),
-                          rep(BRUNO, ["B"], valid_until="2021-01-01")], [RULE_AB]))
+    world = World(
+        powers(
+            [
+                rep(ANA, ["A"], [{"type": "MAX_AMOUNT", "amount": "1000.00"}]),
+                rep(BRUNO, ["B"], valid_until="2021-01-01"),
+            ],
+            [RULE_AB],
+        )
+    )
     key, _ = world.run()
     assert world.order(key).result["parties"][0]["reason"] == "ALL_RESTRICTED"
 
 
 def test_nobody_with_an_active_operator_party_reason():
-    world = World(powers([rep(ANA, ["A"]), rep(BRUNO, ["B"])], [RULE_AB]),
-                  operators=[{"cpf": ANA, "operator_active": False, "account_access": True}])
+    world = World(
+        powers([rep(ANA, ["A"]), rep(BRUNO, ["B"])], [RULE_AB]),
+        operators=[{"cpf": ANA, "operator_active": False, "account_access": True}],
+    )
     key, _ = world.run()
     party = world.order(key).result["parties"][0]
     assert party["reason"] == "NO_ACTIVE_OPERATOR"
@@ -125,8 +161,9 @@ def test_nobody_with_an_active_operator_party_reason():
 
 
 def test_unknown_pf_guarantor_means_no_quorum_for_the_order():
-    world = World(powers([rep(ANA, ["A"]), rep(BRUNO, ["B"])], [RULE_AB]),
-                  people=[p for p in PEOPLE if p["cpf"] != GUARANTOR_PF])
+    world = World(
+        powers([rep(ANA, ["A"]), rep(BRUNO, ["B"])], [RULE_AB]), people=[p for p in PEOPLE if p["cpf"] != GUARANTOR_PF]
+    )
     key, verdict = world.run()
     assert verdict["status"] == "NO_QUORUM"
     guarantor = world.order(key).result["parties"][1]
@@ -137,7 +174,12 @@ def test_a_second_execution_changes_nothing_and_publishes_nothing():
     world = World(powers([rep(ANA, ["A"]), rep(BRUNO, ["B"])], [RULE_AB]))
     key, _ = world.run()
     history = world.repo.history(key)
-    assert world.flow.load_order(key, "exec-2") == {"order_key": key, "claimed": False, "outcome": "TERMINAL", "parties": []}
+    assert world.flow.load_order(key, "exec-2") == {
+        "order_key": key,
+        "claimed": False,
+        "outcome": "TERMINAL",
+        "parties": [],
+    }
     assert world.flow.conclude_order(key, "exec-2")["status"] == "ALREADY_CONCLUDED"
     assert world.flow.record_failure(key, "exec-2", {"Error": "X"})["status"] == "ALREADY_CONCLUDED"
     world.flow.publish_result(key)
@@ -149,7 +191,12 @@ def test_concurrent_execution_finds_the_order_busy():
     key = world.intake.create("local", valid_body(guarantors=[])).order.order_key
     assert world.flow.load_order(key, "exec-1")["claimed"]
     assert world.flow.load_order(key, "exec-1")["outcome"] == "RESUMED"  # a retried LoadOrder
-    assert world.flow.load_order(key, "exec-2") == {"order_key": key, "claimed": False, "outcome": "BUSY", "parties": []}
+    assert world.flow.load_order(key, "exec-2") == {
+        "order_key": key,
+        "claimed": False,
+        "outcome": "BUSY",
+        "parties": [],
+    }
     assert world.flow.record_failure(key, "exec-2", {"Error": "PartnerUnavailable"})["status"] == "ALREADY_CONCLUDED"
     assert world.order(key).status is OrderStatus.PROCESSING
 
@@ -159,7 +206,9 @@ def test_technical_failure_is_recorded_with_its_cause_and_published():
     key = world.intake.create("local", valid_body(guarantors=[])).order.order_key
     world.flow.load_order(key, "exec-1")
     cause = json.dumps({"errorMessage": "poderes indisponível", "errorType": "PartnerUnavailable"})
-    assert world.flow.record_failure(key, "exec-1", {"Error": "PartnerUnavailable", "Cause": cause})["status"] == "FAILED"
+    assert (
+        world.flow.record_failure(key, "exec-1", {"Error": "PartnerUnavailable", "Cause": cause})["status"] == "FAILED"
+    )
     world.flow.publish_result(key)
     order = world.order(key)
     assert order.status is OrderStatus.FAILED and "poderes indisponível" in order.status_detail
@@ -169,7 +218,8 @@ def test_technical_failure_is_recorded_with_its_cause_and_published():
 def test_pj_party_without_powers_check_is_met_without_calling_poderes():
     world = World(powers([rep(ANA, ["A"])], [RULE_AB]))
     area = AREA.model_copy(update={"powers_check": False})
-    world.intake = IntakeService(StaticAreas({"CREDITO_PJ": area}), StaticDomains(DOMAINS), world.repo,
-                                 world.queue, world.clock, world.executor)
+    world.intake = IntakeService(
+        StaticAreas({"CREDITO_PJ": area}), StaticDomains(DOMAINS), world.repo, world.queue, world.clock, world.executor
+    )
     key, verdict = world.run(valid_body(guarantors=[]))
     assert verdict["status"] == "QUORUM_MET" and world.powers.calls == []

@@ -1,4 +1,5 @@
 """The Step Functions task handlers: each passes the state's input to its workflow method, errors keep their names."""
+
 import pytest
 from sqlalchemy.exc import OperationalError
 
@@ -34,21 +35,30 @@ def recorded():
     set_container(None)
 
 
-@pytest.mark.parametrize("task, event, called", [
-    ("load_order", {"order_key": KEY, "execution_id": "arn:e"}, ("load_order", [KEY, "arn:e"])),
-    ("fetch_powers", {"order_key": KEY, "position": "2"}, ("fetch_powers", [KEY, 2])),
-    ("fetch_people", {"order_key": KEY, "position": 1}, ("fetch_people", [KEY, 1])),
-    ("check_operators", {"order_key": KEY, "position": 0}, ("check_operators", [KEY, 0])),
-    ("decide_party", {"order_key": KEY, "position": 3}, ("decide_party", [KEY, 3])),
-    ("evaluate_person", {"order_key": KEY, "position": 4}, ("evaluate_person", [KEY, 4])),
-    ("conclude_order", {"order_key": KEY, "execution_id": "arn:e"}, ("conclude_order", [KEY, "arn:e"])),
-    ("record_failure", {"order_key": KEY, "execution_id": "arn:e", "error": {"Error": "X"}},
-     ("record_failure", [KEY, "arn:e", {"Error": "X"}])),
-    ("record_failure", {"order_key": KEY, "execution_id": "arn:e"}, ("record_failure", [KEY, "arn:e", None])),
-    ("publish_result", {"order_key": KEY}, ("publish_result", [KEY])),
-    ("park_order", {"order_key": KEY, "execution_id": "arn:e", "error": {"Error": "Y"}},
-     ("park", [KEY, "arn:e", {"Error": "Y"}])),
-])
+@pytest.mark.parametrize(
+    "task, event, called",
+    [
+        ("load_order", {"order_key": KEY, "execution_id": "arn:e"}, ("load_order", [KEY, "arn:e"])),
+        ("fetch_powers", {"order_key": KEY, "position": "2"}, ("fetch_powers", [KEY, 2])),
+        ("fetch_people", {"order_key": KEY, "position": 1}, ("fetch_people", [KEY, 1])),
+        ("check_operators", {"order_key": KEY, "position": 0}, ("check_operators", [KEY, 0])),
+        ("decide_party", {"order_key": KEY, "position": 3}, ("decide_party", [KEY, 3])),
+        ("evaluate_person", {"order_key": KEY, "position": 4}, ("evaluate_person", [KEY, 4])),
+        ("conclude_order", {"order_key": KEY, "execution_id": "arn:e"}, ("conclude_order", [KEY, "arn:e"])),
+        (
+            "record_failure",
+            {"order_key": KEY, "execution_id": "arn:e", "error": {"Error": "X"}},
+            ("record_failure", [KEY, "arn:e", {"Error": "X"}]),
+        ),
+        ("record_failure", {"order_key": KEY, "execution_id": "arn:e"}, ("record_failure", [KEY, "arn:e", None])),
+        ("publish_result", {"order_key": KEY}, ("publish_result", [KEY])),
+        (
+            "park_order",
+            {"order_key": KEY, "execution_id": "arn:e", "error": {"Error": "Y"}},
+            ("park", [KEY, "arn:e", {"Error": "Y"}]),
+        ),
+    ],
+)
 def test_each_task_calls_its_method_with_the_fields_of_the_state_input(recorded, task, event, called):
     import app
 
@@ -66,7 +76,7 @@ def test_each_task_is_a_module_attribute_named_as_its_lambda_handler_string():
 
 
 def test_a_database_outage_leaves_as_database_unavailable(recorded):
-    recorded.workflow = Recorder(OperationalError("SELECT 1", {}, Exception("(2003, \"Can't connect\")")))
+    recorded.workflow = Recorder(OperationalError("SELECT 1", {}, Exception('(2003, "Can\'t connect")')))
     with pytest.raises(DatabaseUnavailable) as info:
         workflow_tasks.load_order({"order_key": KEY, "execution_id": "arn:e"}, None)
     assert isinstance(info.value.__cause__, OperationalError)

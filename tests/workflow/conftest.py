@@ -1,14 +1,14 @@
 """The real statemachine.asl.json in moto's interpreter, task handlers in-process, the simulator on loopback."""
+
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
 
-from ame_local.config import LocalConfig, REGION, ACCOUNT_ID, STATE_MACHINE_NAME
+from ame_local.config import ACCOUNT_ID, REGION, STATE_MACHINE_NAME, LocalConfig
 from ame_local.stack import LocalStack
 from tests.support import wait_for
-
 
 # Try again later on a test's time scale: park for ~1 s, give up after 8 s of partner outage.
 FAST_RESILIENCE = {
@@ -25,8 +25,9 @@ FAST_RESILIENCE = {
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory):
     db = tmp_path_factory.mktemp("workflow") / "ame.sqlite3"
-    config = LocalConfig(port=0, partners_port=0, database_url=f"sqlite:///{db}", serve_http=False,
-                         schedule_interval_seconds=3600.0)
+    config = LocalConfig(
+        port=0, partners_port=0, database_url=f"sqlite:///{db}", serve_http=False, schedule_interval_seconds=3600.0
+    )
     with pytest.MonkeyPatch.context() as env:
         for name, value in FAST_RESILIENCE.items():
             env.setenv(name, value)
@@ -53,15 +54,30 @@ def seed_company(stack, cnpj: str, cpfs: list[str]) -> None:
     """A company whose representatives alternate groups A and B, all known and active: quorum by A+B."""
     seed = stack.simulator.seed
     seed.powers[(cnpj, "ASSINAR_CCB")] = {
-        "cnpj": cnpj, "power_code": "ASSINAR_CCB",
-        "representatives": [{"cpf": c, "groups": ["A" if i % 2 else "B"], "valid_from": "2020-01-01",
-                             "valid_until": None, "restrictions": []} for i, c in enumerate(cpfs)],
-        "rules": [{"rule_id": "R1", "description": "A+B", "max_amount": None,
-                   "requirements": [{"group": "A", "min_signers": 1}, {"group": "B", "min_signers": 1}]}]}
+        "cnpj": cnpj,
+        "power_code": "ASSINAR_CCB",
+        "representatives": [
+            {
+                "cpf": c,
+                "groups": ["A" if i % 2 else "B"],
+                "valid_from": "2020-01-01",
+                "valid_until": None,
+                "restrictions": [],
+            }
+            for i, c in enumerate(cpfs)
+        ],
+        "rules": [
+            {
+                "rule_id": "R1",
+                "description": "A+B",
+                "max_amount": None,
+                "requirements": [{"group": "A", "min_signers": 1}, {"group": "B", "min_signers": 1}],
+            }
+        ],
+    }
     for c in cpfs:
         seed.people[c] = {"cpf": c, "name": f"Pessoa {c}", "email": None, "phone": None}
-    seed.operators[(cnpj, "BANKLINE")] = {c: {"cpf": c, "operator_active": True, "account_access": True}
-                                          for c in cpfs}
+    seed.operators[(cnpj, "BANKLINE")] = {c: {"cpf": c, "operator_active": True, "account_access": True} for c in cpfs}
 
 
 def valid_cpfs(n: int) -> list[str]:

@@ -1,5 +1,6 @@
 """A company with 2,000 representatives, end to end: the state machine carries keys only, and the ~300 KB
 result event travels through the result queue as a claim check and still reaches the result handler."""
+
 from __future__ import annotations
 
 import hashlib
@@ -22,8 +23,9 @@ STATE_PAYLOAD_BUDGET = 8 * 1024
 
 def result_body(order_key: str) -> str:
     with container().engine.connect() as conn:
-        [row] = conn.execute(sa.select(outbox.c.body).where(outbox.c.order_key == order_key,
-                                                            outbox.c.queue == "result")).all()
+        [row] = conn.execute(
+            sa.select(outbox.c.body).where(outbox.c.order_key == order_key, outbox.c.queue == "result")
+        ).all()
     return row.body
 
 
@@ -37,8 +39,7 @@ def envelope_ready_message(stack, message_id: str) -> dict:
             if message["MessageId"] == message_id:
                 found.update(message)
             else:  # someone else's: let it go at once
-                sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"],
-                                              VisibilityTimeout=0)
+                sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
         return bool(found)
 
     wait_for(poll, 30.0, what=f"envelope-ready message {message_id}")
@@ -80,5 +81,7 @@ def test_the_2000_representatives_result_event_reaches_the_result_handler_throug
     message = json.loads(container().claim_checks.check_out(handed_on["Body"]))
     assert message["order_key"] == key and message["ready_id"] == f"rdy_{key}"
     assert len(message["result"]["parties"][0]["participants"]) == REPRESENTATIVES
-    print(f"\n{REPRESENTATIVES} representatives: largest state machine history event {largest} bytes, "
-          f"result event {len(raw)} bytes on S3, {len(handed_on['Body'])} bytes on the queue")
+    print(
+        f"\n{REPRESENTATIVES} representatives: largest state machine history event {largest} bytes, "
+        f"result event {len(raw)} bytes on S3, {len(handed_on['Body'])} bytes on the queue"
+    )

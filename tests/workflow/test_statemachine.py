@@ -1,4 +1,5 @@
 """The envelope-creation workflow, end to end inside one process: queue → Step Functions → verdict."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,12 @@ import sqlalchemy as sa
 from ame_local.simulator import scenarios as sc
 from chalicelib.adapters.db.schema import outbox
 from chalicelib.asl import (
-    RETRY_SETTINGS, function_arn_placeholder, load_definition, placeholders, render_definition, retry_rules,
+    RETRY_SETTINGS,
+    function_arn_placeholder,
+    load_definition,
+    placeholders,
+    render_definition,
+    retry_rules,
 )
 from chalicelib.bootstrap import container
 from tests.support import wait_for
@@ -28,14 +34,17 @@ def create(body) -> str:
 
 
 def terminal(order_key: str):
-    return wait_for(lambda: (o := container().repository.get_order(order_key)) and o.status.terminal and o,
-                    what=f"terminal status of {order_key}")
+    return wait_for(
+        lambda: (o := container().repository.get_order(order_key)) and o.status.terminal and o,
+        what=f"terminal status of {order_key}",
+    )
 
 
 def result_events(order_key: str) -> list[dict]:
     with container().engine.connect() as conn:
-        rows = conn.execute(sa.select(outbox.c.body).where(outbox.c.order_key == order_key,
-                                                           outbox.c.queue == "result")).all()
+        rows = conn.execute(
+            sa.select(outbox.c.body).where(outbox.c.order_key == order_key, outbox.c.queue == "result")
+        ).all()
     return [json.loads(r.body) for r in rows]
 
 
@@ -93,8 +102,9 @@ def test_a_second_execution_for_a_finished_order_changes_nothing(stack):
     key = create(sc.order_body(requester="QUORUM_AB"))
     first = terminal(key)
     history = container().repository.history(key)
-    second = stack.sfn.start_execution(stateMachineArn=stack.state_machine_arn, name=f"{key}-again",
-                                       input=json.dumps({"order_key": key}))
+    second = stack.sfn.start_execution(
+        stateMachineArn=stack.state_machine_arn, name=f"{key}-again", input=json.dumps({"order_key": key})
+    )
     assert wait_execution(stack, second["executionArn"])["status"] == "SUCCEEDED"
     assert container().repository.history(key) == history
     assert container().repository.get_order(key).result == first.result
@@ -106,8 +116,9 @@ def test_two_concurrent_executions_give_one_verdict_and_one_event(stack):
     stack.simulator.set_faults("poderes", latency_ms=300)
     try:
         key = create(sc.order_body(requester="QUORUM_AB"))
-        other = stack.sfn.start_execution(stateMachineArn=stack.state_machine_arn, name=f"{key}-dup",
-                                          input=json.dumps({"order_key": key}))
+        other = stack.sfn.start_execution(
+            stateMachineArn=stack.state_machine_arn, name=f"{key}-dup", input=json.dumps({"order_key": key})
+        )
         terminal(key)
         wait_execution(stack, other["executionArn"])
         wait_execution(stack, execution_arn(key))
@@ -135,8 +146,9 @@ def test_partner_down_past_the_retries_parks_the_order_and_it_resumes_when_back(
     stack.simulator.set_faults("poderes", down=True)
     try:
         key = create(sc.order_body(requester="QUORUM_AB"))
-        parked = wait_for(lambda: (o := container().repository.get_order(key)) and o.parked and o,
-                          what="the order to be parked")
+        parked = wait_for(
+            lambda: (o := container().repository.get_order(key)) and o.parked and o, what="the order to be parked"
+        )
     finally:
         stack.simulator.clear_faults()
     assert parked.status.value == "PROCESSING" and "aguardando parceiro" in parked.status_detail
@@ -171,14 +183,22 @@ def test_a_lost_creation_message_is_sent_again_by_the_relay_then_taken_back_by_t
         key = c.intake.create("local", sc.order_body(requester="QUORUM_AB")).order.order_key
         assert c.repository.get_order(key).status.value == "RECEIVED"
         # Unconsumed, its outbox row is still pending: the relay sends it again once it is old enough.
-        wait_for(lambda: c.outbox_relay.run_once() >= 1, timeout=15, interval=0.2,
-                 what="the relay to send the creation message again")
+        wait_for(
+            lambda: c.outbox_relay.run_once() >= 1,
+            timeout=15,
+            interval=0.2,
+            what="the relay to send the creation message again",
+        )
         assert sum(key in body for body in sent) == 2
     finally:
         c.queue.send = original
     # The relay's send was lost too; the row is marked sent, so the sweeper takes the order back.
-    wait_for(lambda: c.redrive.sweep()["released"] >= 1, timeout=15, interval=0.5,
-             what="the sweeper to take the stranded order back")
+    wait_for(
+        lambda: c.redrive.sweep()["released"] >= 1,
+        timeout=15,
+        interval=0.5,
+        what="the sweeper to take the stranded order back",
+    )
     order = terminal(key)
     assert order.status.value == "QUORUM_MET"
 

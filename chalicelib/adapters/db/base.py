@@ -1,11 +1,13 @@
 """What every SQL store shares: stored times, stored JSON, one write transaction, and the status change."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -23,11 +25,11 @@ def to_db_time(value: datetime) -> datetime:
     """Naive UTC, as stored. A naive input is refused: its zone is a guess we will not make."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"datetime must be timezone-aware: {value!r}")
-    return value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value.astimezone(UTC).replace(tzinfo=None)
 
 
 def from_db_time(value: datetime | None) -> datetime | None:
-    return None if value is None else value.replace(tzinfo=timezone.utc)
+    return None if value is None else value.replace(tzinfo=UTC)
 
 
 def loads(text: str | None) -> Any:
@@ -67,21 +69,38 @@ class SqlStore:
         with db_transaction(name), self._writer.begin() as conn:
             yield conn
 
-    def _change_status(self, conn: sa.Connection, order_key: str, when: Any, status: OrderStatus,
-                       detail: str | None, at: datetime, **values: Any) -> bool:
+    def _change_status(
+        self,
+        conn: sa.Connection,
+        order_key: str,
+        when: Any,
+        status: OrderStatus,
+        detail: str | None,
+        at: datetime,
+        **values: Any,
+    ) -> bool:
         """Compare-and-set: the order moves to `status` (with `detail` and any other `values`) only where
         `when` holds, and the move gets its history row, in the caller's transaction. False, and nothing
         written, when `when` does not hold (or there is no such order). `at` is already naive UTC."""
         changed = conn.execute(
             orders.update()
             .where(orders.c.order_key == order_key, when)
-            .values(status=OrderStatus(status).value, status_detail=detail, version=orders.c.version + 1,
-                    updated_at=at, updated_by=self._system_actor, **values)
+            .values(
+                status=OrderStatus(status).value,
+                status_detail=detail,
+                version=orders.c.version + 1,
+                updated_at=at,
+                updated_by=self._system_actor,
+                **values,
+            )
         ).rowcount
         if changed != 1:
             return False
-        conn.execute(order_status_history.insert().values(
-            order_key=order_key, status=OrderStatus(status).value, detail=detail, created_at=at))
+        conn.execute(
+            order_status_history.insert().values(
+                order_key=order_key, status=OrderStatus(status).value, detail=detail, created_at=at
+            )
+        )
         return True
 
     @staticmethod

@@ -1,18 +1,20 @@
 """SqlDeliveryRepository: per order and channel, whether the result was delivered, when, in how many attempts."""
+
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from chalicelib.adapters.db.engine import WRITE_OPTION
 from chalicelib.adapters.db.base import from_db_time, to_db_time
+from chalicelib.adapters.db.engine import WRITE_OPTION
 from chalicelib.adapters.db.schema import order_deliveries, order_status_history, orders
 from chalicelib.services.delivery import Claim, ClaimRequest, ClaimState, Settlement
 
@@ -25,20 +27,42 @@ _d = order_deliveries.c
 # deliveries of one batch share the GIL.
 _KEY = sa.and_(_d.order_key == sa.bindparam("k"), _d.channel == sa.bindparam("ch"))
 _READ_ORDERS = sa.select(_d.order_key, _d.channel, _d.status, _d.attempts, _d.lease_until).where(
-    _d.order_key.in_(sa.bindparam("keys", expanding=True)))
-_TAKE = (order_deliveries.update()
-         .where(_KEY, _d.status != DELIVERED, sa.or_(_d.lease_until.is_(None), _d.lease_until <= sa.bindparam("at")))
-         .values(attempts=_d.attempts + 1, lease_until=sa.bindparam("until"), last_attempt_at=sa.bindparam("at"),
-                 first_attempt_at=sa.func.coalesce(_d.first_attempt_at, sa.bindparam("at"))))
-_SUCCEED = (order_deliveries.update().where(_KEY, _d.status != DELIVERED)
-            .values(status=DELIVERED, delivered_at=sa.bindparam("at"), lease_until=None, last_error=None,
-                    message_id=sa.func.coalesce(sa.bindparam("mid", type_=sa.String()), _d.message_id)))
-_RELEASE = (order_deliveries.update().where(_KEY, _d.status != DELIVERED)
-            .values(lease_until=None, last_error=sa.bindparam("err")))
-_GIVE_UP = (order_deliveries.update().where(_KEY, _d.status == PENDING)
-            .values(status=FAILED, lease_until=None, last_error=sa.bindparam("err")))
+    _d.order_key.in_(sa.bindparam("keys", expanding=True))
+)
+_TAKE = (
+    order_deliveries.update()
+    .where(_KEY, _d.status != DELIVERED, sa.or_(_d.lease_until.is_(None), _d.lease_until <= sa.bindparam("at")))
+    .values(
+        attempts=_d.attempts + 1,
+        lease_until=sa.bindparam("until"),
+        last_attempt_at=sa.bindparam("at"),
+        first_attempt_at=sa.func.coalesce(_d.first_attempt_at, sa.bindparam("at")),
+    )
+)
+_SUCCEED = (
+    order_deliveries.update()
+    .where(_KEY, _d.status != DELIVERED)
+    .values(
+        status=DELIVERED,
+        delivered_at=sa.bindparam("at"),
+        lease_until=None,
+        last_error=None,
+        message_id=sa.func.coalesce(sa.bindparam("mid", type_=sa.String()), _d.message_id),
+    )
+)
+_RELEASE = (
+    order_deliveries.update()
+    .where(_KEY, _d.status != DELIVERED)
+    .values(lease_until=None, last_error=sa.bindparam("err"))
+)
+_GIVE_UP = (
+    order_deliveries.update()
+    .where(_KEY, _d.status == PENDING)
+    .values(status=FAILED, lease_until=None, last_error=sa.bindparam("err"))
+)
 _ORDERS = sa.select(orders.c.order_key, orders.c.status, orders.c.area_code, orders.c.area_snapshot).where(
-    orders.c.order_key.in_(sa.bindparam("keys", expanding=True)))
+    orders.c.order_key.in_(sa.bindparam("keys", expanding=True))
+)
 _ORDER_STATUS = sa.select(orders.c.status).where(orders.c.order_key == sa.bindparam("k"))
 # A copy of the batch inserting the same channel between our read and our insert (MySQL): read again.
 CLAIM_TRIES = 3
@@ -47,7 +71,7 @@ CLAIM_TRIES = 3
 class _Ticket:
     """One settlement waiting to be recorded, by its own caller or with another one's group."""
 
-    __slots__ = ("settlement", "done", "error")
+    __slots__ = ("done", "error", "settlement")
 
     def __init__(self, settlement: Settlement) -> None:
         self.settlement = settlement
@@ -78,9 +102,15 @@ class SqlDeliveryRepository:
             return {}
         with self._engine.connect() as conn:
             rows = conn.execute(_ORDERS, {"keys": list(order_keys)}).all()
-        return {row.order_key: {"order_key": row.order_key, "status": row.status, "area_code": row.area_code,
-                                "area_snapshot": json.loads(row.area_snapshot) if row.area_snapshot else {}}
-                for row in rows}
+        return {
+            row.order_key: {
+                "order_key": row.order_key,
+                "status": row.status,
+                "area_code": row.area_code,
+                "area_snapshot": json.loads(row.area_snapshot) if row.area_snapshot else {},
+            }
+            for row in rows
+        }
 
     def claim_many(self, requests: Sequence[ClaimRequest], now: datetime, lease_seconds: float) -> list[Claim]:
         """Take each channel's lease and count one attempt, unless it was delivered or is leased (by
@@ -104,8 +134,10 @@ class SqlDeliveryRepository:
 
     @staticmethod
     def _claim_in(conn: Connection, requests: Sequence[ClaimRequest], at: datetime, until: datetime) -> list[Claim]:
-        rows = {(r.order_key, r.channel): r
-                for r in conn.execute(_READ_ORDERS, {"keys": sorted({q.order_key for q in requests})})}
+        rows = {
+            (r.order_key, r.channel): r
+            for r in conn.execute(_READ_ORDERS, {"keys": sorted({q.order_key for q in requests})})
+        }
         claims: list[Claim | None] = [None] * len(requests)
         fresh: list[dict[str, Any]] = []
         taken: set[tuple[str, str]] = set()
@@ -116,14 +148,26 @@ class SqlDeliveryRepository:
             if key in taken:  # the same channel twice in one batch: the first holds the lease
                 claims[i] = Claim(ClaimState.BUSY, 1 if row is None else row.attempts + 1, from_db_time(until))
             elif row is None:
-                fresh.append({"order_key": request.order_key, "channel": request.channel, "kind": request.kind,
-                              "target": request.target[:500] if request.target else None, "status": PENDING,
-                              "attempts": 1, "lease_until": until, "first_attempt_at": at, "last_attempt_at": at})
+                fresh.append(
+                    {
+                        "order_key": request.order_key,
+                        "channel": request.channel,
+                        "kind": request.kind,
+                        "target": request.target[:500] if request.target else None,
+                        "status": PENDING,
+                        "attempts": 1,
+                        "lease_until": until,
+                        "first_attempt_at": at,
+                        "last_attempt_at": at,
+                    }
+                )
                 claims[i] = Claim(ClaimState.CLAIMED, 1, from_db_time(until))
             elif row.status == DELIVERED:
                 claims[i] = Claim(ClaimState.DELIVERED, row.attempts)
-            elif conn.execute(_TAKE, {"k": request.order_key, "ch": request.channel, "at": at,
-                                      "until": until}).rowcount == 1:
+            elif (
+                conn.execute(_TAKE, {"k": request.order_key, "ch": request.channel, "at": at, "until": until}).rowcount
+                == 1
+            ):
                 claims[i] = Claim(ClaimState.CLAIMED, row.attempts + 1, from_db_time(until))
             else:
                 claims[i] = Claim(ClaimState.BUSY, row.attempts, from_db_time(row.lease_until))
@@ -170,10 +214,21 @@ class SqlDeliveryRepository:
 
     @staticmethod
     def _settle_in(conn: Connection, settlements: list[Settlement]) -> None:
-        delivered = [{"k": s.order_key, "ch": s.channel, "at": to_db_time(s.at),
-                      "mid": s.message_id[:128] if s.message_id else None} for s in settlements if s.delivered]
-        released = [{"k": s.order_key, "ch": s.channel, "err": (s.error or "")[:500]}
-                    for s in settlements if not s.delivered and s.history_detail is None]
+        delivered = [
+            {
+                "k": s.order_key,
+                "ch": s.channel,
+                "at": to_db_time(s.at),
+                "mid": s.message_id[:128] if s.message_id else None,
+            }
+            for s in settlements
+            if s.delivered
+        ]
+        released = [
+            {"k": s.order_key, "ch": s.channel, "err": (s.error or "")[:500]}
+            for s in settlements
+            if not s.delivered and s.history_detail is None
+        ]
         if delivered:  # one executemany each: the statement's cost is paid once for the group
             conn.execute(_SUCCEED, delivered)
         if released:
@@ -185,24 +240,35 @@ class SqlDeliveryRepository:
                 continue  # delivered, or given up already: no second history row
             # The history keeps status changes; a failed delivery is logged under the order's current status.
             status = conn.execute(_ORDER_STATUS, {"k": s.order_key}).scalar_one()
-            conn.execute(order_status_history.insert().values(
-                order_key=s.order_key, status=status, detail=(s.history_detail or "")[:500],
-                created_at=to_db_time(s.at)))
+            conn.execute(
+                order_status_history.insert().values(
+                    order_key=s.order_key,
+                    status=status,
+                    detail=(s.history_detail or "")[:500],
+                    created_at=to_db_time(s.at),
+                )
+            )
 
     def for_order(self, order_key: str) -> list[dict[str, Any]]:
-        query = (sa.select(order_deliveries).where(order_deliveries.c.order_key == order_key)
-                 .order_by(order_deliveries.c.kind, order_deliveries.c.channel))
+        query = (
+            sa.select(order_deliveries)
+            .where(order_deliveries.c.order_key == order_key)
+            .order_by(order_deliveries.c.kind, order_deliveries.c.channel)
+        )
         with self._engine.connect() as conn:
             rows = conn.execute(query).all()
-        return [{
-            "channel": r.channel,
-            "kind": r.kind,
-            "target": r.target,
-            "status": r.status,
-            "attempts": r.attempts,
-            "last_error": r.last_error,
-            "message_id": r.message_id,
-            "first_attempt_at": from_db_time(r.first_attempt_at),
-            "last_attempt_at": from_db_time(r.last_attempt_at),
-            "delivered_at": from_db_time(r.delivered_at),
-        } for r in rows]
+        return [
+            {
+                "channel": r.channel,
+                "kind": r.kind,
+                "target": r.target,
+                "status": r.status,
+                "attempts": r.attempts,
+                "last_error": r.last_error,
+                "message_id": r.message_id,
+                "first_attempt_at": from_db_time(r.first_attempt_at),
+                "last_attempt_at": from_db_time(r.last_attempt_at),
+                "delivered_at": from_db_time(r.delivered_at),
+            }
+            for r in rows
+        ]

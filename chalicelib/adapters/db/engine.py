@@ -1,4 +1,5 @@
 """Builds the SQLAlchemy engine for AME's database: MySQL/Aurora through pymysql, or an SQLite file."""
+
 from __future__ import annotations
 
 import threading
@@ -55,11 +56,13 @@ def _mysql_engine(url: str, overrides: dict[str, Any]) -> Engine:
 # demotes the old writer to a reader: until DNS moves, its connections answer every write with
 # "read-only", so they are dropped (the whole pool with them) and new ones follow the writer endpoint.
 # A server shutting down answers 1053 on connections it has not closed yet.
-MYSQL_RECONNECT_ERRORS = frozenset({
-    1053,  # ER_SERVER_SHUTDOWN
-    1290,  # ER_OPTION_PREVENTS_STATEMENT (--read-only)
-    1836,  # ER_READ_ONLY_MODE
-})
+MYSQL_RECONNECT_ERRORS = frozenset(
+    {
+        1053,  # ER_SERVER_SHUTDOWN
+        1290,  # ER_OPTION_PREVENTS_STATEMENT (--read-only)
+        1836,  # ER_READ_ONLY_MODE
+    }
+)
 
 
 def _mysql_disconnects(context: Any) -> None:

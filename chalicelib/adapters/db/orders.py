@@ -1,8 +1,10 @@
 """The orders themselves: creation (with its idempotency key), reading, and status transitions."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -191,7 +193,9 @@ class SqlOrders(SqlStore):
         )
         with self._engine.connect() as conn:
             rows = conn.execute(query).all()
-        return [StatusChange(status=OrderStatus(r.status), detail=r.detail, at=from_db_time(r.created_at)) for r in rows]
+        return [
+            StatusChange(status=OrderStatus(r.status), detail=r.detail, at=from_db_time(r.created_at)) for r in rows
+        ]
 
     # -- status -----------------------------------------------------------------------------------
 
@@ -210,5 +214,4 @@ class SqlOrders(SqlStore):
         at = to_db_time(now)
         extra: dict[str, Any] = {} if result is None else {"result": dumps(result)}
         with self._write("transition") as conn:
-            return self._change_status(conn, order_key, orders.c.status.in_(expected_values), new, detail, at,
-                                       **extra)
+            return self._change_status(conn, order_key, orders.c.status.in_(expected_values), new, detail, at, **extra)

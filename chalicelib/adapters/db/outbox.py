@@ -1,4 +1,5 @@
 """The outbox: messages written with the change that caused them, until the relay has sent them."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -50,13 +51,20 @@ class SqlOutbox(SqlStore):
         with self._write("mark_creation_delivered") as conn:
             conn.execute(
                 outbox.update()
-                .where(outbox.c.order_key == order_key, outbox.c.queue == CREATION_QUEUE,
-                       outbox.c.published_at.is_(None))
+                .where(
+                    outbox.c.order_key == order_key, outbox.c.queue == CREATION_QUEUE, outbox.c.published_at.is_(None)
+                )
                 .values(published_at=to_db_time(now), attempts=outbox.c.attempts + 1)
             )
 
 
 def outbox_message(r: Any) -> OutboxMessage:
-    return OutboxMessage(message_id=r.message_id, order_key=r.order_key, queue=r.queue, body=r.body,
-                         created_at=from_db_time(r.created_at), published_at=from_db_time(r.published_at),
-                         attempts=r.attempts)
+    return OutboxMessage(
+        message_id=r.message_id,
+        order_key=r.order_key,
+        queue=r.queue,
+        body=r.body,
+        created_at=from_db_time(r.created_at),
+        published_at=from_db_time(r.published_at),
+        attempts=r.attempts,
+    )

@@ -1,4 +1,5 @@
 """Try again later and the sweeper: parking an order, taking a stuck one back, and re-driving the due ones."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -16,18 +17,24 @@ _PARKED = sa.and_(_PROCESSING, orders.c.processing_by.is_(None))
 class SqlRedriveStore(SqlStore):
     """The RedriveStore port (chalicelib/services/ports.py)."""
 
-    def park(self, order_key: str, execution_id: str, now: datetime, detail: str,
-             next_attempt_at: datetime) -> bool:
+    def park(self, order_key: str, execution_id: str, now: datetime, detail: str, next_attempt_at: datetime) -> bool:
         """Try again later: the owning execution lets go of the order (PROCESSING, no owner) and
         records when the next attempt is due. One transaction with its history row."""
         at = to_db_time(now)
         owned = sa.and_(_PROCESSING, orders.c.processing_by == execution_id)
         with self._write("park") as conn:
             return self._change_status(
-                conn, order_key, owned, OrderStatus.PROCESSING, detail[:500], at,
-                processing_by=None, redrive_count=orders.c.redrive_count + 1,
+                conn,
+                order_key,
+                owned,
+                OrderStatus.PROCESSING,
+                detail[:500],
+                at,
+                processing_by=None,
+                redrive_count=orders.c.redrive_count + 1,
                 first_failure_at=sa.func.coalesce(orders.c.first_failure_at, at),
-                next_attempt_at=to_db_time(next_attempt_at))
+                next_attempt_at=to_db_time(next_attempt_at),
+            )
 
     def release(self, order_key: str, owner: str | None, now: datetime, detail: str) -> bool:
         """The sweeper takes a stuck order back: from a dead execution (`owner`) or, with owner None,
@@ -38,16 +45,25 @@ class SqlRedriveStore(SqlStore):
         else:
             stuck = sa.and_(_PROCESSING, orders.c.processing_by == owner)
         with self._write("release") as conn:
-            return self._change_status(conn, order_key, stuck, OrderStatus.PROCESSING, detail[:500], at,
-                                       processing_by=None, redrive_count=orders.c.redrive_count + 1,
-                                       next_attempt_at=at)
+            return self._change_status(
+                conn,
+                order_key,
+                stuck,
+                OrderStatus.PROCESSING,
+                detail[:500],
+                at,
+                processing_by=None,
+                redrive_count=orders.c.redrive_count + 1,
+                next_attempt_at=at,
+            )
 
     def due_for_redrive(self, now: datetime, limit: int) -> list[tuple[str, int]]:
         """Parked orders whose next attempt is due: (order_key, redrive_count), oldest due first."""
         query = (
             sa.select(orders.c.order_key, orders.c.redrive_count)
             .where(_PARKED, orders.c.next_attempt_at <= to_db_time(now))
-            .order_by(orders.c.next_attempt_at).limit(limit)
+            .order_by(orders.c.next_attempt_at)
+            .limit(limit)
         )
         with self._engine.connect() as conn:
             return [(r.order_key, r.redrive_count) for r in conn.execute(query)]
@@ -55,9 +71,11 @@ class SqlRedriveStore(SqlStore):
     def postpone(self, order_key: str, until: datetime) -> None:
         """A re-drive message is on its way: do not send another before `until`."""
         with self._write("postpone") as conn:
-            conn.execute(orders.update()
-                         .where(orders.c.order_key == order_key, orders.c.processing_by.is_(None))
-                         .values(next_attempt_at=to_db_time(until)))
+            conn.execute(
+                orders.update()
+                .where(orders.c.order_key == order_key, orders.c.processing_by.is_(None))
+                .values(next_attempt_at=to_db_time(until))
+            )
 
     def bump_redrive(self, order_key: str, now: datetime, next_attempt_at: datetime) -> int | None:
         """A parked order is re-driven under a new attempt number (a fresh execution name); returns it."""
@@ -65,13 +83,18 @@ class SqlRedriveStore(SqlStore):
             changed = conn.execute(
                 orders.update()
                 .where(orders.c.order_key == order_key, _PARKED)
-                .values(redrive_count=orders.c.redrive_count + 1, next_attempt_at=to_db_time(next_attempt_at),
-                        updated_at=to_db_time(now), updated_by=self._system_actor)
+                .values(
+                    redrive_count=orders.c.redrive_count + 1,
+                    next_attempt_at=to_db_time(next_attempt_at),
+                    updated_at=to_db_time(now),
+                    updated_by=self._system_actor,
+                )
             ).rowcount
             if changed != 1:
                 return None
             count: int = conn.execute(
-                sa.select(orders.c.redrive_count).where(orders.c.order_key == order_key)).scalar_one()
+                sa.select(orders.c.redrive_count).where(orders.c.order_key == order_key)
+            ).scalar_one()
             return count
 
     def stale_orders(self, status: OrderStatus, updated_before: datetime, limit: int) -> list[tuple[str, str | None]]:
@@ -79,7 +102,8 @@ class SqlRedriveStore(SqlStore):
         query = (
             sa.select(orders.c.order_key, orders.c.processing_by)
             .where(orders.c.status == OrderStatus(status).value, orders.c.updated_at < to_db_time(updated_before))
-            .order_by(orders.c.updated_at).limit(limit)
+            .order_by(orders.c.updated_at)
+            .limit(limit)
         )
         with self._engine.connect() as conn:
             return [(r.order_key, r.processing_by) for r in conn.execute(query)]

@@ -2,6 +2,7 @@
 
 Each role lives in its own module; this class only puts them together, so one engine serves them all and
 callers that need several roles (the composition root) hold one object."""
+
 from __future__ import annotations
 
 from chalicelib.adapters.db.orders import SqlOrders

@@ -1,4 +1,5 @@
 """AME's tables as SQLAlchemy Core metadata; migrations/versions must create exactly this."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -193,7 +194,7 @@ party_artifacts = sa.Table(
     **TABLE_OPTIONS,
 )
 
-# Result delivery (issue 5): one row per order and channel (WEBHOOK, ENVELOPE_READY, EMAIL:<cpf>,
+# Result delivery: one row per order and channel (WEBHOOK, ENVELOPE_READY, EMAIL:<cpf>,
 # SMS:<cpf>). The primary key is the exactly-once guard; the lease keeps two copies of one event
 # from working on the same channel at once.
 order_deliveries = sa.Table(

@@ -1,4 +1,5 @@
 """SqlOrderSearch: the portal's order search as index-ordered keyset queries (MySQL/Aurora and SQLite)."""
+
 from __future__ import annotations
 
 import heapq
@@ -10,15 +11,25 @@ from sqlalchemy.engine import Engine
 
 from chalicelib.adapters.db.base import from_db_time, to_db_time
 from chalicelib.adapters.db.schema import order_parties, orders
-from chalicelib.domain.orders import PartyRole
 from chalicelib.domain.money import format_amount
+from chalicelib.domain.orders import PartyRole
 from chalicelib.services.order_views import OrderSummary, Party
 from chalicelib.services.search import OrderFilter, Position
 
 _COLUMNS = (
-    orders.c.order_key, orders.c.status, orders.c.area_code, orders.c.product_code, orders.c.platform,
-    orders.c.signature_method, orders.c.amount, orders.c.external_reference, orders.c.requester_person_type,
-    orders.c.requester_document, orders.c.created_by, orders.c.created_at, orders.c.updated_at,
+    orders.c.order_key,
+    orders.c.status,
+    orders.c.area_code,
+    orders.c.product_code,
+    orders.c.platform,
+    orders.c.signature_method,
+    orders.c.amount,
+    orders.c.external_reference,
+    orders.c.requester_person_type,
+    orders.c.requester_document,
+    orders.c.created_by,
+    orders.c.created_at,
+    orders.c.updated_at,
 )
 
 
@@ -65,8 +76,7 @@ class SqlOrderSearch:
         # A caller serving several areas: one ordered index scan per area, merged here, instead of an
         # IN (...) that the database would have to sort in full before taking a page.
         with self._engine.connect() as conn:
-            runs = [[_summary(r) for r in conn.execute(area_query(area, where, after, limit))]
-                    for area in where.areas]
+            runs = [[_summary(r) for r in conn.execute(area_query(area, where, after, limit))] for area in where.areas]
         if len(runs) == 1:
             return runs[0]
         merged = heapq.merge(*runs, key=lambda s: (s.created_at, s.order_key), reverse=True)
@@ -76,10 +86,16 @@ class SqlOrderSearch:
 def _summary(row: Any) -> OrderSummary:
     amount = row.amount if isinstance(row.amount, Decimal) else Decimal(str(row.amount))
     return OrderSummary(
-        order_key=row.order_key, status=row.status, area_code=row.area_code, product_code=row.product_code,
-        platform=row.platform, signature_method=row.signature_method, amount=format_amount(amount),
+        order_key=row.order_key,
+        status=row.status,
+        area_code=row.area_code,
+        product_code=row.product_code,
+        platform=row.platform,
+        signature_method=row.signature_method,
+        amount=format_amount(amount),
         external_reference=row.external_reference,
         requester=Party(person_type=row.requester_person_type, document=row.requester_document),
         created_by=row.created_by,
-        created_at=from_db_time(row.created_at), updated_at=from_db_time(row.updated_at),
+        created_at=from_db_time(row.created_at),
+        updated_at=from_db_time(row.updated_at),
     )

@@ -1,9 +1,11 @@
 """What the workflow tasks write: the claim on an order, partner answers per party, the parties' verdicts,
 and the conclusion with its event."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -36,10 +38,19 @@ class SqlWorkflowStore(SqlStore):
         claimable = sa.or_(
             orders.c.status == OrderStatus.RECEIVED.value,
             # a parked order (try again later) is claimed again by its re-drive execution
-            sa.and_(orders.c.status == OrderStatus.PROCESSING.value, orders.c.processing_by.is_(None)))
+            sa.and_(orders.c.status == OrderStatus.PROCESSING.value, orders.c.processing_by.is_(None)),
+        )
         with self._write("claim") as conn:
-            if self._change_status(conn, order_key, claimable, OrderStatus.PROCESSING, PROCESSING_DETAIL, at,
-                                   processing_by=execution_id, next_attempt_at=None):
+            if self._change_status(
+                conn,
+                order_key,
+                claimable,
+                OrderStatus.PROCESSING,
+                PROCESSING_DETAIL,
+                at,
+                processing_by=execution_id,
+                next_attempt_at=None,
+            ):
                 return ClaimOutcome.CLAIMED
             row = conn.execute(
                 sa.select(orders.c.status, orders.c.processing_by).where(orders.c.order_key == order_key)
@@ -53,17 +64,27 @@ class SqlWorkflowStore(SqlStore):
 
     def put_artifact(self, order_key: str, position: int, kind: str, payload: Any, now: datetime) -> None:
         """Replace one party artifact; re-running a task rewrites the same row."""
-        key = (party_artifacts.c.order_key == order_key, party_artifacts.c.position == position,
-               party_artifacts.c.kind == kind)
+        key = (
+            party_artifacts.c.order_key == order_key,
+            party_artifacts.c.position == position,
+            party_artifacts.c.kind == kind,
+        )
         with self._write("put_artifact") as conn:
             conn.execute(party_artifacts.delete().where(*key))
-            conn.execute(party_artifacts.insert().values(
-                order_key=order_key, position=position, kind=kind, payload=dumps(payload),
-                updated_at=to_db_time(now)))
+            conn.execute(
+                party_artifacts.insert().values(
+                    order_key=order_key,
+                    position=position,
+                    kind=kind,
+                    payload=dumps(payload),
+                    updated_at=to_db_time(now),
+                )
+            )
 
     def get_artifacts(self, order_key: str, position: int) -> dict[str, Any]:
         query = sa.select(party_artifacts.c.kind, party_artifacts.c.payload).where(
-            party_artifacts.c.order_key == order_key, party_artifacts.c.position == position)
+            party_artifacts.c.order_key == order_key, party_artifacts.c.position == position
+        )
         with self._engine.connect() as conn:
             return {r.kind: loads(r.payload) for r in conn.execute(query)}
 
@@ -92,9 +113,7 @@ class SqlWorkflowStore(SqlStore):
             if updated != 1:
                 raise UnknownParty(f"{order_key} has no party at position {position}")
             for table in (order_participants, order_rules):
-                conn.execute(
-                    table.delete().where(table.c.order_key == order_key, table.c.party_position == position)
-                )
+                conn.execute(table.delete().where(table.c.order_key == order_key, table.c.party_position == position))
             if participant_rows:
                 conn.execute(order_participants.insert(), participant_rows)
             if rule_rows:
@@ -139,8 +158,16 @@ class SqlWorkflowStore(SqlStore):
             details[r.party_position]["rules"].append(rule_detail(r._mapping))
         return details
 
-    def conclude(self, order_key: str, execution_id: str, status: OrderStatus, now: datetime,
-                 detail: str | None, result: dict[str, Any] | None, event: OutboxMessage) -> bool:
+    def conclude(
+        self,
+        order_key: str,
+        execution_id: str,
+        status: OrderStatus,
+        now: datetime,
+        detail: str | None,
+        result: dict[str, Any] | None,
+        event: OutboxMessage,
+    ) -> bool:
         """Terminal status + history + the event's outbox row, in one transaction, by compare-and-set:
         only the execution that owns the PROCESSING order (or anyone while it is still RECEIVED)."""
         at = to_db_time(now)
@@ -148,9 +175,16 @@ class SqlWorkflowStore(SqlStore):
         owned = sa.and_(orders.c.status == OrderStatus.PROCESSING.value, orders.c.processing_by == execution_id)
         unclaimed = orders.c.status == OrderStatus.RECEIVED.value
         with self._write("conclude") as conn:
-            if not self._change_status(conn, order_key, sa.or_(owned, unclaimed), status, detail, at,
-                                       next_attempt_at=None,
-                                       result=dumps(result) if result is not None else None):
+            if not self._change_status(
+                conn,
+                order_key,
+                sa.or_(owned, unclaimed),
+                status,
+                detail,
+                at,
+                next_attempt_at=None,
+                result=dumps(result) if result is not None else None,
+            ):
                 return False
             self._insert_outbox(conn, event, published_at=None, attempts=0)
         return True
@@ -159,8 +193,9 @@ class SqlWorkflowStore(SqlStore):
 # -- rows and their reading back: shared with the in-memory fake's contract (tests/fakes.py) -------------
 
 
-def check_unique(order_key: str, position: int, participant_rows: list[dict[str, Any]],
-                 rule_rows: list[dict[str, Any]]) -> None:
+def check_unique(
+    order_key: str, position: int, participant_rows: list[dict[str, Any]], rule_rows: list[dict[str, Any]]
+) -> None:
     cpfs = [row["cpf"] for row in participant_rows]
     if len(set(cpfs)) != len(cpfs):
         raise ValueError(f"duplicate participant CPF for party {position} of {order_key}")
