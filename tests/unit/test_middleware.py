@@ -77,7 +77,7 @@ def test_the_app_deploys_the_functions_this_test_walks():
     assert len(_routes()) >= 13
     assert {f.name for f in APP.pure_lambda_functions} >= {"load_order", "park_order", "publish_result"}
     assert {s.name for s in APP.event_sources} == {"on_creation_message", "on_result_message", "relay_outbox",
-                                                   "sweep_orders"}
+                                                   "sweep_orders", "export_analytics"}
 
 
 @pytest.mark.parametrize("path, method", _routes())
