@@ -397,7 +397,14 @@ def container() -> Container:
         with _lock:
             if _container is None:
                 _container = Container()
+                _register_partner_call_sink()
     return _container
+
+
+def _register_partner_call_sink() -> None:
+    from chalicelib import observability
+
+    observability.set_partner_call_sink(lambda: container().partner_call_ledger)
 
 
 def set_container(new: Container | None) -> None:
@@ -405,3 +412,5 @@ def set_container(new: Container | None) -> None:
     global _container
     with _lock:
         _container = new
+    if new is not None:
+        _register_partner_call_sink()

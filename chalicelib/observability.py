@@ -426,17 +426,27 @@ def _tally_partner_call(partner: str, latency_ms: float, failed: bool) -> None:
     entry[2] += int(round(latency_ms))
 
 
-def flush_partner_calls(sink: Callable[[str, dict[str, tuple[int, int, int]]], None] | None = None) -> bool:
-    """Hands this invocation's tally to `sink` (default: the composition root's ledger); never raises."""
+PartnerCallSink = Callable[[str, dict[str, tuple[int, int, int]]], None]
+_partner_call_sink: Callable[[], PartnerCallSink] | None = None
+
+
+def set_partner_call_sink(provider: Callable[[], PartnerCallSink] | None) -> None:
+    """The composition root registers where tallies go (its analytics ledger); observability never imports it."""
+    global _partner_call_sink
+    _partner_call_sink = provider
+
+
+def flush_partner_calls(sink: PartnerCallSink | None = None) -> bool:
+    """Hands this invocation's tally to `sink` (default: the registered ledger); never raises."""
     tally, order_key = _partner_tally.get(), _order_key.get()
     _partner_tally.set(None)
     if not tally or not order_key:
         return False
     try:
         if sink is None:
-            from chalicelib.bootstrap import container
-
-            sink = container().partner_call_ledger
+            if _partner_call_sink is None:
+                return False
+            sink = _partner_call_sink()
         sink(order_key, {p: (c, e, ms) for p, (c, e, ms) in tally.items()})
         return True
     except Exception:

@@ -344,7 +344,7 @@ def _texts(value: Any) -> Iterator[str]:
 
 
 SECRET_NAME_WORDS = ("PASSWORD", "SECRET", "TOKEN", "KEY", "CREDENTIAL")
-NOT_SECRETS = {"AME_TOKEN_ISSUER", "AME_TOKEN_AUDIENCE"}  # who issues tokens and for whom: public
+NOT_SECRETS = {"AME_TOKEN_ISSUER", "AME_TOKEN_AUDIENCE", "AME_TOKEN_ISSUERS"}  # who issues tokens and for whom: public
 
 
 def test_no_function_environment_holds_a_secret_value(resources):

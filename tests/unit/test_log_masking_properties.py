@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import string
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from stdnum.br import cnpj as stdnum_cnpj
 from stdnum.br import cpf as stdnum_cpf
@@ -88,10 +88,12 @@ def jwts(draw) -> str:
 SECRETS = st.one_of(cpfs(), cnpjs(), phones(), st.emails(), bearer_tokens(), webhook_secrets(), jwts())
 
 
+def _sensitive_part(secret: str) -> str:
+    return secret.split()[-1] if secret.lower().startswith("bearer") else secret  # the scheme may stay
+
+
 def _survives(secret: str, masked: str) -> bool:
-    if secret.lower().startswith("bearer"):
-        secret = secret.split()[-1]  # the scheme may stay; the token may not
-    return secret in masked
+    return _sensitive_part(secret) in masked
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -100,6 +102,8 @@ def test_no_generated_secret_survives_inside_random_text(before, secret, after):
     # An e-mail's own atext neighbours would extend it; a token's charset likewise: both keep a gap.
     if "@" in secret or secret.lower().startswith(("bearer", "whsec_", "eyj")):
         before, after = before + " ", " " + after
+    # Filler that happens to spell the secret itself is not a leak of it.
+    assume(_sensitive_part(secret) not in before + after)
     masked = obs.mask_text(before + secret + after)
     assert not _survives(secret, masked), masked
 
@@ -113,15 +117,15 @@ def test_several_secrets_in_one_line_are_all_masked(secrets, glue):
 
 def test_the_cases_the_review_found():
     cases = {
-        "cpf_52998224725": "cpf_*********25",
-        "doc52998224725x": "doc*********25x",
+        "cpf_52998224725": "cpf_***.***.***-25",
+        "doc52998224725x": "doc***.***.***-25x",
         "cnpj 12abc34501de35": "cnpj ************35",
         "cnpj:12abc34501de35,": "cnpj:************35,",
         "tel (11) 99999-0000.": "tel +55*********.",
         "tel 5511999990000.": "tel +55*********.",
         "Authorization: Bearer abc.def-ghi": "Authorization: Bearer ***",
         "secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw": "secret whsec_***",
-        "?access_token=xyz&guarantor_document=529.982.247-25": "?access_token=***&guarantor_document=*********25",
+        "?access_token=xyz&guarantor_document=529.982.247-25": "?access_token=***&guarantor_document=***.***.***-25",
     }
     for text, expected in cases.items():
         assert obs.mask_text(text) == expected
