@@ -355,7 +355,9 @@ def test_no_function_environment_holds_a_secret_value(resources):
             texts = list(_texts(value))
             assert not any("{{resolve:" in t for t in texts), f"{lid} {name} resolves a secret into the environment"
             if any(word in name for word in SECRET_NAME_WORDS) and name not in NOT_SECRETS:
-                assert name.endswith(("_SECRET_ARN", "_SECRET_NAME")), f"{lid} {name} looks like a secret value"
+                assert name.endswith(("_SECRET_ARN", "_SECRET_NAME", "_SECRET_REF")), (
+                    f"{lid} {name} looks like a secret value"
+                )
         assert "@" not in "".join(_texts(variables["AME_DATABASE_URL"])), f"{lid}: credentials in the database URL"
         assert "AME_CURSOR_SECRET" not in variables and "AME_ALLOW_PLAIN_SECRETS" not in variables
         assert "AME_WEBHOOK_ALLOW_LOCAL" not in variables
