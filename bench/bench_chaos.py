@@ -1,7 +1,7 @@
 """Chaos benchmark: the chaos suite's run — 300 orders over HTTP through the in-process local
 stack — once without faults and once with them (20 % errors and 5 % timeouts on every partner, Poderes
 down for 8 s, 10 % of SQS records delivered twice, Lambda workers killed), printing each run's figures
-and the ratios chaos / clean. The run itself is tests/chaos/harness.py, shared with the suite.
+and the ratios chaos / clean. The run itself is tests/e2e/chaos/harness.py, shared with the suite.
 
 Run: .venv/bin/python bench/bench_chaos.py [orders]
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.chaos.harness import ChaosPlan, Figures, chaos_stack, figures, run_orders  # noqa: E402
+from tests.e2e.chaos.harness import ChaosPlan, Figures, chaos_stack, figures, run_orders  # noqa: E402
 
 
 def one_run(plan: ChaosPlan) -> Figures:

@@ -14,7 +14,7 @@ from ame_local.webhook_receiver import DROP
 from chalicelib.bootstrap import container
 from chalicelib.entrypoints import presenters
 from chalicelib.queues import QUEUES
-from tests.delivery.conftest import (
+from tests.integration.delivery.conftest import (
     create_order,
     delete_messages,
     invoke_result_handler,

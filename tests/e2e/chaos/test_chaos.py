@@ -8,9 +8,9 @@ from collections import Counter
 
 import pytest
 
-from tests.chaos.harness import TERMINAL, Outcome, expected_channels
+from tests.e2e.chaos.harness import TERMINAL, Outcome, expected_channels
 
-# The first test also pays for the package's run (tests/chaos/conftest.py): more than pytest.ini's 300 s
+# The first test also pays for the package's run (tests/e2e/chaos/conftest.py): more than pytest.ini's 300 s
 # may pass when the machine is busy.
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(900)]
 

@@ -1,4 +1,4 @@
-"""One chaos run per session of this package (tests/chaos/harness.py): the tests read its outcome."""
+"""One chaos run per session of this package (tests/e2e/chaos/harness.py): the tests read its outcome."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.chaos.harness import ChaosPlan, Outcome, chaos_stack, execute
+from tests.e2e.chaos.harness import ChaosPlan, Outcome, chaos_stack, execute
 
 
 @pytest.fixture(scope="package")
