@@ -3,6 +3,7 @@ recorded reads back exactly, newest first, filtered by area, caller, company and
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -108,3 +109,62 @@ def test_a_naive_time_is_refused(journal):
     with pytest.raises(ValueError):
         journal.record(replace(ENTRY, simulated_at=datetime(2026, 12, 3, 10, 0)))
     assert journal.recent() == []
+
+
+# -- bin/ame simulations list ----------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def audited_database(tmp_path, monkeypatch) -> str:
+    from chalicelib.adapters.db.engine import create_engine_for
+    from migrations.runner import upgrade
+
+    url = f"sqlite:///{tmp_path / 'ame.sqlite'}"
+    upgrade(url)
+    engine = create_engine_for(url)
+    journal = SqlSimulationJournal(engine)
+    now = datetime.now(UTC)
+    journal.record(replace(ENTRY, simulated_at=now - timedelta(days=3), request_id="old"))
+    journal.record(replace(ENTRY, simulated_at=now - timedelta(hours=2), area_code="CONSIGNADO", request_id="other"))
+    journal.record(
+        replace(ENTRY, simulated_at=now - timedelta(hours=1), client_id="portal:ana.credito", request_id="ana")
+    )
+    engine.dispose()
+    monkeypatch.setenv("AME_DATABASE_URL", url)
+    return url
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    import io
+
+    from ame_ops.__main__ import main
+
+    out = io.StringIO()
+    return main(["simulations", "list", *args], out), out.getvalue()
+
+
+def test_bin_ame_simulations_list_filters_by_area_client_company_and_since(audited_database):
+    def request_ids(*args: str) -> list[str]:
+        code, text = run_cli(*args, "--json")
+        assert code == 0
+        return [s["request_id"] for s in json.loads(text)["simulations"]]
+
+    assert request_ids() == ["ana", "other", "old"]
+    assert request_ids("--area", "CONSIGNADO") == ["other"]
+    assert request_ids("--client", "portal:ana.credito") == ["ana"]
+    assert request_ids("--since", "1d") == ["ana", "other"]
+    assert request_ids("--area", "CREDITO_PJ", "--since", "2020-01-01") == ["ana", "old"]
+    assert request_ids("--company", "12.ABC.345/01DE-35", "--limit", "1") == ["ana"]
+    assert request_ids("--company", "11.222.333/0001-81") == []
+
+
+def test_bin_ame_simulations_list_prints_a_table_by_default(audited_database):
+    code, text = run_cli("--area", "CONSIGNADO")
+    lines = text.splitlines()
+    assert code == 0 and lines[0].split()[:5] == ["simulated_at", "client_id", "subject", "area_code", "company"]
+    assert "CONSIGNADO" in lines[1] and "12ABC34501DE35" in lines[1] and lines[-1] == "(1 simulations)"
+
+
+@pytest.mark.parametrize("args", [["--since", "yesterday"], ["--limit", "0"], ["--company", "123"]])
+def test_bin_ame_simulations_list_refuses_bad_arguments(audited_database, args):
+    assert run_cli(*args)[0] == 2
