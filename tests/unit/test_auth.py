@@ -331,3 +331,11 @@ def test_search_for_an_area_the_caller_does_not_serve_is_403(api):
     client, _ = api
     response = client.http.get("/v1/orders?area_code=CONSIGNADO", headers=bearer())
     assert response.status_code == 403 and problem(response)["errors"][0]["field"] == "area_code"
+
+
+def test_make_token_refuses_a_client_id_ame_would_refuse(capsys):
+    from ame_local.issuer import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["token", "--client", "Portal-BFF ", "--areas", "CREDITO_PJ"])
+    assert exited.value.code == 2 and "--client" in capsys.readouterr().err
