@@ -205,10 +205,10 @@ class LocalStack:
             env.update({"AME_JWKS_URL": self.jwks_url, "AME_TOKEN_ISSUER": ISSUER, "AME_TOKEN_AUDIENCE": AUDIENCE})
         if self.oidc is not None:
             # The portal's sign-in, accepted through the same path as Cognito when deployed (docs/deploy.md).
-            from ame_local.oidc import ACCESS_AUDIENCE
+            from ame_local.oidc import AME_ISSUER_RULES
 
             issuers = json.loads(os.environ.get("AME_TOKEN_ISSUERS") or "{}")
-            issuers[self.oidc.issuer] = {"jwks_url": self.oidc.jwks_url, "audience": ACCESS_AUDIENCE}
+            issuers[self.oidc.issuer] = {"jwks_url": self.oidc.jwks_url, **AME_ISSUER_RULES}
             env["AME_TOKEN_ISSUERS"] = json.dumps(issuers)
         return env
 

@@ -266,7 +266,15 @@ class Container:
     def quorum_simulator(self):
         from chalicelib.services.simulation import QuorumSimulator
 
-        return QuorumSimulator(self.powers, self.people, self.operators, self.clock, self.executor)
+        return QuorumSimulator(
+            self.areas, self.powers, self.people, self.operators, self.simulation_journal, self.clock, self.executor
+        )
+
+    @cached_property
+    def simulation_journal(self):
+        from chalicelib.adapters.db.simulations import SqlSimulationJournal
+
+        return SqlSimulationJournal(self.engine)
 
     # -- result delivery -------------------------------------------------------------------
     @cached_property
