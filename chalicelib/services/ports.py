@@ -318,3 +318,16 @@ class FailureRecorder(Protocol):
     def record_failure(self, order_key: str, execution_id: str, error: dict[str, Any] | None) -> dict[str, Any]:
         """Conclude the order FAILED with the error's name and message, if `execution_id` still owns it;
         {"order_key", "status": "FAILED" | "ALREADY_CONCLUDED"}."""
+
+
+# -- operations report (docs/runbook.md) ------------------------------------------------------------
+
+
+class ParkedBacklogReader(Protocol):
+    def parked_backlog(self) -> tuple[int, datetime | None]:
+        """(how many orders are parked waiting for a partner, when the oldest of them first failed)."""
+
+
+class BreakerStates(Protocol):
+    def open_partners(self) -> dict[str, bool]:
+        """Every breaker-guarded partner → whether its shared breaker is open now."""
