@@ -373,7 +373,9 @@ class LocalStack:
 
         self._sites = LocalSites()
 
-        class NoDelayHandler(site_handler(ProblemRequestHandler, self._sites)):  # type: ignore[misc]
+        gateway = ProblemRequestHandler.for_app(self.app)  # unknown paths and methods answered as API Gateway does
+
+        class NoDelayHandler(site_handler(gateway, self._sites)):  # type: ignore[misc]
             # Without TCP_NODELAY each keep-alive answer waits ~40 ms on Nagle + delayed ACK.
             disable_nagle_algorithm = True
 

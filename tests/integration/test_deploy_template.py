@@ -421,18 +421,43 @@ def test_callers_are_throttled_by_a_usage_plan_and_gateway_errors_are_problem_do
     plan = resources["CallerUsagePlan"]["Properties"]
     assert plan["Throttle"] == {"RateLimit": {"Ref": "CallerRateLimit"}, "BurstLimit": {"Ref": "CallerBurstLimit"}}
     assert plan["ApiStages"][0]["ApiId"] == {"Ref": "RestAPI"}
-    for name, kind, status in (
-        ("UnauthorizedProblem", "UNAUTHORIZED", "401"),
-        ("MissingTokenProblem", "MISSING_AUTHENTICATION_TOKEN", "404"),
+    from chalicelib.entrypoints.problems import missing_token_document, route_not_found_document
+
+    for name, kind, status, document in (
+        ("UnauthorizedProblem", "UNAUTHORIZED", "401", missing_token_document()),
+        ("MissingTokenProblem", "MISSING_AUTHENTICATION_TOKEN", "404", route_not_found_document()),
     ):
         response = resources[name]["Properties"]
         assert (response["ResponseType"], response["StatusCode"]) == (kind, status)
         assert response["ResponseParameters"]["gatewayresponse.header.Content-Type"] == "'application/problem+json'"
+        assert response["ResponseParameters"]["gatewayresponse.header.X-Request-Id"] == "context.requestId"
         body = json.loads(response["ResponseTemplates"]["application/json"])
         assert body["status"] == int(status)
-        # The same document the API's own errors carry (one builder for both).
-        assert body == problem_document(int(status), body["code"], body["detail"])
+        # The same document the API's own errors carry, and the local server's (one builder for all).
+        assert body == document
+        assert {k: v for k, v in body.items() if k != "errors"} == problem_document(
+            int(status), body["code"], body["detail"]
+        )
         assert body["title"] and body["type"].startswith("https://")
+
+
+def test_every_path_answers_the_methods_it_lacks_with_a_405_problem_and_allow(resources):
+    from chalicelib.entrypoints.problems import method_not_allowed_document
+
+    paths = resources["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    routes = load_app().routes
+    assert set(paths) == set(routes)
+    for path, methods in paths.items():
+        declared = sorted(m.upper() for m in methods if not m.startswith("x-"))
+        assert declared and set(declared) >= {m.upper() for m in routes[path]}, path
+        fallback = methods["x-amazon-apigateway-any-method"]
+        assert "security" not in fallback  # answered before any authorizer, like an unknown path
+        integration = fallback["x-amazon-apigateway-integration"]
+        assert integration["type"] == "mock"
+        answer = integration["responses"]["default"]
+        assert answer["statusCode"] == "405"
+        assert answer["responseParameters"]["method.response.header.Allow"] == "'" + ", ".join(declared) + "'"
+        assert json.loads(answer["responseTemplates"]["application/json"]) == method_not_allowed_document()
 
 
 def _texts(value: Any) -> Iterator[str]:
