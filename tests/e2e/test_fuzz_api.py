@@ -92,7 +92,7 @@ def test_generated_requests_get_no_5xx_and_answers_that_match_the_document(stack
     assert not any(status >= 500 for status in statuses)
 
 
-def test_coverage_phase_is_clean_on_every_operation_and_method(stack):
+def test_coverage_phase_is_clean_on_every_operation_and_method(stack, tmp_path):
     """Schemathesis' coverage phase: boundary values of every parameter and body field, missing and
     malformed parts, and every HTTP method each path does not declare (TRACE, PUT, HEAD, ...), with all of
     its checks. Unknown methods must answer 405 with `Allow` and a problem document, as the packaged
@@ -120,7 +120,8 @@ def test_coverage_phase_is_clean_on_every_operation_and_method(stack):
         "--header",
         "Authorization: " + auth(stack, ttl_seconds=3600)["Authorization"],
     ]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=240)
+    # In a scratch folder: the CLI keeps a cache of crashes in ./.schemathesis.
+    run = subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=tmp_path)
     summary = run.stdout[run.stdout.find("SUMMARY") :] if "SUMMARY" in run.stdout else run.stdout[-3000:]
     print(f"\nschemathesis coverage phase:\n{summary}")
     assert run.returncode == 0, run.stdout[-8000:] + run.stderr[-2000:]
