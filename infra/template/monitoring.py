@@ -14,7 +14,6 @@ from infra.template.common import (
     API_STAGE,
     CRITICAL,
     INFO,
-    SEVERITY_NAMES,
     SEVERITY_TOPICS,
     STATE_MACHINE,
     WARNING,
@@ -27,6 +26,7 @@ from infra.template.common import (
 )
 from infra.template.inventory import AppFunction
 
+SEVERITY_ASCII = {INFO: "informacao", WARNING: "aviso", CRITICAL: "critico"}
 SEVERITY_PARAMETER_PREFIX = {INFO: "AlertsInfo", WARNING: "AlertsWarning", CRITICAL: "AlertsCritical"}
 
 
@@ -52,7 +52,8 @@ def alert_topics() -> dict[str, Any]:
             "Type": "AWS::SNS::Topic",
             "Properties": {
                 "TopicName": sub("${AWS::StackName}-alerts-" + severity),
-                "DisplayName": f"AME {SEVERITY_NAMES[severity]}",
+                # ASCII on purpose: SMS senders and some mail clients mangle accents.
+                "DisplayName": f"AME {SEVERITY_ASCII[severity]}",
             },
         }
         for protocol, suffix in (("email", "Email"), ("sms", "Sms")):
@@ -139,7 +140,7 @@ def alarms() -> dict[str, Any]:
         ),
         "WorkflowFailureRateAlarm": metric_math_alarm(
             "Share of workflow executions ending FAILED above WorkflowFailureRateThreshold over 5 minutes",
-            "FILL(failed, 0) / MAX([FILL(started, 0), FILL(failed, 0), 1])",
+            "FILL(failed, 0) / IF(FILL(started, 0) > 0, FILL(started, 0), 1)",
             {
                 "failed": _ame(obs.METRIC_WORKFLOW_FAILURES, "Sum"),
                 "started": {
@@ -216,7 +217,7 @@ def partner_alarms(partner: str) -> dict[str, Any]:
     calls = _ame(obs.METRIC_PARTNER_LATENCY, "SampleCount", partner=partner)
     transient = _ame(obs.METRIC_PARTNER_ERRORS, "Sum", partner=partner, kind="transient")
     permanent = _ame(obs.METRIC_PARTNER_ERRORS, "Sum", partner=partner, kind="permanent")
-    error_rate = "(FILL(transient, 0) + FILL(permanent, 0)) / MAX([FILL(calls, 0), 1])"
+    error_rate = "(FILL(transient, 0) + FILL(permanent, 0)) / IF(FILL(calls, 0) > 0, FILL(calls, 0), 1)"
     resources: dict[str, Any] = {
         f"{pid}BreakerOpenAlarm": alarm(
             f"Circuit breaker to {partner} opened: calls fail fast",
@@ -323,7 +324,7 @@ def partner_alarms(partner: str) -> dict[str, Any]:
     return resources
 
 
-PARTNER_ERROR_RATE = "(FILL(transient{i}, 0) + FILL(permanent{i}, 0)) / MAX([FILL(calls{i}, 0), 1])"
+PARTNER_ERROR_RATE = "(FILL(transient{i}, 0) + FILL(permanent{i}, 0)) / IF(FILL(calls{i}, 0) > 0, FILL(calls{i}, 0), 1)"
 # Verdicts carry area and verdict dimensions: their total over every area is a SEARCH.
 VERDICTS_TOTAL = "SUM(SEARCH('{%s,area,service,verdict} MetricName=\"%s\"', 'Sum', 300))" % (
     obs.NAMESPACE,
@@ -467,7 +468,13 @@ def dashboard_body(functions: list[AppFunction], queues: Mapping[str, QueueSpec]
                     row
                     for i, p in enumerate(obs.PARTNERS)
                     for row in (
-                        [{"expression": f"FILL(calls{i}, 0) / MAX([verdicts, 1])", "label": p, "id": f"per{i}"}],
+                        [
+                            {
+                                "expression": f"FILL(calls{i}, 0) / IF(FILL(verdicts, 0) > 0, FILL(verdicts, 0), 1)",
+                                "label": p,
+                                "id": f"per{i}",
+                            }
+                        ],
                         [
                             obs.NAMESPACE,
                             obs.METRIC_PARTNER_LATENCY,
