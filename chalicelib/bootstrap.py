@@ -387,14 +387,14 @@ class Container:
         from chalicelib.adapters.db.backlog import SqlParkedBacklog
         from chalicelib.services.operations_report import OperationsReport
 
-        return OperationsReport(SqlParkedBacklog(self.engine), _BreakerStates(self), self.clock)
+        return OperationsReport(SqlParkedBacklog(self.engine), SharedBreakerStates(self), self.clock)
 
     @cached_property
     def partner_call_ledger(self):
         return self.analytics_store.add_partner_calls
 
 
-class _BreakerStates:
+class SharedBreakerStates:
     """The BreakerStates port over the container's breakers and their shared store."""
 
     def __init__(self, owner: Container) -> None:

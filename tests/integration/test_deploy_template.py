@@ -355,6 +355,8 @@ def test_trimmed_package_still_imports_the_app_and_what_its_functions_load(packa
         names = archive.namelist()
         archive.extractall(tmp_path)
     assert not any(n.startswith("botocore/") for n in names)
+    # Local-only tooling never ships: the Prometheus client of the local /metrics and the local stack.
+    assert not any(n.startswith(("prometheus_client/", "ame_local/")) for n in names)
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); import app, sqlalchemy as sa, pymysql, redis, requests, jwt;"
         "from stdnum.br import cpf, cnpj; assert cpf.is_valid('52998224725') and cnpj.is_valid('12ABC34501DE35');"
