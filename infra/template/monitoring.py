@@ -27,7 +27,6 @@ from infra.template.common import (
 from infra.template.inventory import AppFunction
 
 SEVERITY_ASCII = {INFO: "informacao", WARNING: "aviso", CRITICAL: "critico"}
-SEVERITY_PARAMETER_PREFIX = {INFO: "AlertsInfo", WARNING: "AlertsWarning", CRITICAL: "AlertsCritical"}
 
 
 def partner_id(partner: str) -> str:
@@ -47,7 +46,7 @@ def alert_topics() -> dict[str, Any]:
     """One SNS topic per severity, its e-mail/SMS subscriptions and optional Slack channel (AWS Chatbot)."""
     resources: dict[str, Any] = {}
     for severity, topic in SEVERITY_TOPICS.items():
-        prefix = SEVERITY_PARAMETER_PREFIX[severity]
+        prefix = topic  # its parameters and conditions are named after the topic (parameters.py)
         resources[topic] = {
             "Type": "AWS::SNS::Topic",
             "Properties": {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.template.common import ref
+from infra.template.common import SEVERITY_NAMES, SEVERITY_TOPICS, ref
 
 LOG_RETENTION_DAYS = [
     1,
@@ -153,7 +153,8 @@ def conditions() -> dict[str, Any]:
     }
 
 
-SEVERITY_PREFIXES = {"AlertsInfo": "informação", "AlertsWarning": "aviso", "AlertsCritical": "crítico"}
+# Each severity's parameters are named after its topic: AlertsCriticalEmail, AlertsCriticalSms, ...
+SEVERITY_PREFIXES = {topic: SEVERITY_NAMES[severity] for severity, topic in SEVERITY_TOPICS.items()}
 
 
 def alert_parameters() -> dict[str, Any]:
