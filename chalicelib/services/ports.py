@@ -362,3 +362,16 @@ class SimulationJournal(Protocol):
         limit: int = 100,
     ) -> list[SimulationRecord]:
         """Newest first, at most `limit`, filtered by whichever of the arguments are given."""
+
+
+# -- operations report (docs/runbook.md) ------------------------------------------------------------
+
+
+class ParkedBacklogReader(Protocol):
+    def parked_backlog(self) -> tuple[int, datetime | None]:
+        """(how many orders are parked waiting for a partner, when the oldest of them first failed)."""
+
+
+class BreakerStates(Protocol):
+    def open_partners(self) -> dict[str, bool]:
+        """Every breaker-guarded partner → whether its shared breaker is open now."""

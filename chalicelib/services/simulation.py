@@ -93,6 +93,14 @@ class SimulationRequest(BaseModel):
     def _amount(cls, value: Any) -> Decimal:
         return parse_amount(value)
 
+    @field_validator("on", mode="before")
+    @classmethod
+    def _iso_date(cls, value: Any) -> Any:
+        # The document says a "YYYY-MM-DD" string; pydantic alone would also take 0 as 1970-01-01.
+        if value is not None and not isinstance(value, str):
+            raise ValueError("data no formato AAAA-MM-DD")
+        return value
+
     @field_validator("unavailable")
     @classmethod
     def _cpfs(cls, values: list[str]) -> list[str]:
