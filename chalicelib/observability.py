@@ -81,7 +81,7 @@ _EMAIL = r"([A-Za-z0-9.!#$%&'*+/=?^_`{|}~-])[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]*@([A
 _PHONE = (
     r"(?<![\d+])(?:\+\s?55|55)[\s.-]?\(?\d{2}\)?[\s.-]?9?\d{4}[\s.-]?\d{4}(?!\d)"
     r"|(?<!\d)\(\d{2}\)[\s.-]?9?\d{4}[\s.-]?\d{4}(?!\d)"
-    r"|(?<![\d(])\d{2}[\s.]9?\d{4}-\d{4}(?!\d)"
+    r"|(?<!\d)\d{2}[\s.]9?\d{4}-\d{4}(?!\d)"
 )
 # Documents are told apart from their neighbours by digits only: `cpf_52998224725` and `cpf52998224725x`
 # are CPFs. A CNPJ spelled with letters cannot be told from its neighbours by shape, so a 14-character
