@@ -617,3 +617,25 @@ class FakeOperators:
         self.calls.append((cnpj, platform, list(cpfs)))
         known = self.operators.get(cnpj, {})
         return [known[c] for c in cpfs if c in known]
+
+
+class FakeRateLimiter:
+    """The RateLimiter port in memory on a clock the test moves (the domain's bucket arithmetic), recording
+    every bucket asked for; tests/integration/test_rate_limiter.py runs the same contract over it and Redis."""
+
+    def __init__(self, now: float = 1_000.0) -> None:
+        self.now = now
+        self.asked: list[str] = []
+        self._lock = threading.Lock()
+        self._states: dict[str, Any] = {}
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def acquire(self, bucket: str, limit: Any) -> Any:
+        from chalicelib.domain.throttling import take
+
+        with self._lock:
+            self.asked.append(bucket)
+            self._states[bucket], decision = take(self._states.get(bucket), self.now, limit)
+            return decision

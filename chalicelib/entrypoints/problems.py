@@ -18,6 +18,7 @@ from chalicelib.domain.errors import (
     IdempotencyConflict,
     OrderNotFound,
     OrderValidationError,
+    RateLimited,
 )
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ _TITLES = {
     413: "Corpo grande demais",
     415: "Tipo de conteúdo não suportado",
     422: "Dados inválidos",
+    429: "Muitas requisições",
     500: "Erro interno",
     503: "Serviço temporariamente indisponível",
 }
@@ -128,6 +130,13 @@ def with_problems(retry_after: Callable[[], int]) -> Callable:
                     errors=[
                         field_error(field=exc.field, code="AREA_NOT_ALLOWED", message="área fora das áreas do token")
                     ],
+                )
+            except RateLimited as exc:
+                return problem(
+                    429,
+                    "RATE_LIMITED",
+                    f"limite de requisições do chamador excedido; tente novamente em {exc.retry_after_header} s",
+                    headers={"Retry-After": exc.retry_after_header},
                 )
             except OrderValidationError as exc:
                 return problem(422, "VALIDATION_FAILED", "a requisição tem campos inválidos", errors=exc.errors)

@@ -18,6 +18,7 @@ from chalicelib.domain.partners import (
     Operator,
     Person,
 )
+from chalicelib.domain.throttling import Decision, RateLimit
 
 # The logical name of the envelope-creation queue (chalicelib/queues.py), as outbox rows name it.
 CREATION_QUEUE = "creation"
@@ -268,6 +269,12 @@ class Notifier(Protocol):
         self, notification_id: str, channel: str, recipient: str, template: str, variables: dict[str, Any]
     ) -> bool:
         """Raises PartnerError when Notificação does not take it; a repeated id sends nothing again."""
+
+
+class RateLimiter(Protocol):
+    def acquire(self, bucket: str, limit: RateLimit) -> Decision:
+        """Take one token from the named bucket (shaped by `limit`), or say how long until one is back.
+        Never raises: a limiter whose store is down decides by itself (docs/security.md)."""
 
 
 class Cache(Protocol):
