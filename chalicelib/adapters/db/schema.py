@@ -215,6 +215,9 @@ order_deliveries = sa.Table(
     **TABLE_OPTIONS,
 )
 
+# The notification cap: a recipient's notifications per channel ("EMAIL:<cpf>") within a window (0007).
+sa.Index("ix_order_deliveries_channel_first", order_deliveries.c.channel, order_deliveries.c.first_attempt_at)
+
 # GET /v1/orders by area, newest first (migration 0004); area + status uses ix_orders_area_status_created.
 sa.Index("ix_orders_area_created", orders.c.area_code, orders.c.created_at, orders.c.order_key)
 
