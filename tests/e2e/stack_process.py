@@ -24,7 +24,14 @@ SEED_AREAS = ("CREDITO_PJ", "CAMBIO_PF", "AREA_INATIVA", "AREA_INEXISTENTE")
 # The callers of the benchmarks and of the fuzzer post faster than a product may: their own buckets are
 # large. Every other caller (the e2e tests' "e2e", bench_abuse's) keeps the stack's default limit.
 HARNESS_CALLERS = ("bench", "bench-portal", "fuzzer")
-HARNESS_CALLER_LIMITS = json.dumps({c: {"rate_per_second": 10_000, "burst": 10_000} for c in HARNESS_CALLERS})
+# And one caller with a tiny bucket, for the end-to-end test of the 429 (tests/e2e/test_local_stack.py).
+THROTTLED_CALLER = "e2e-throttled"
+HARNESS_CALLER_LIMITS = json.dumps(
+    {
+        **{c: {"rate_per_second": 10_000, "burst": 10_000} for c in HARNESS_CALLERS},
+        THROTTLED_CALLER: {"rate_per_second": 0.01, "burst": 2},
+    }
+)
 
 
 @dataclass
