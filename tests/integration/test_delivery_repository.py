@@ -188,3 +188,43 @@ def test_contract_given_up_notifications_do_not_count_and_webhooks_are_never_cap
     assert [notify(store, key).state for key in keys[1:3]] == [ClaimState.CLAIMED, ClaimState.CLAIMED]
     webhook = store.claim_many([ClaimRequest(keys[3], "WEBHOOK", "WEBHOOK", "https://x")], T0, 30.0, cap=CAP)
     assert [c.state for c in webhook] == [ClaimState.CLAIMED]
+
+
+def test_contract_two_batches_notifying_the_same_person_at_once_stay_within_the_cap(store, repo, backend, monkeypatch):
+    """Two consumers claim at the same instant for one person with no notification yet. Each SQL claim waits
+    (up to 0.5 s) after counting for the other to have counted too: without the recipient's lock both would
+    count 0 and together pass the cap; with it the second counts only once the first has committed."""
+    keys = sorted(create(repo)[0].order_key for _ in range(6))
+    batches = [keys[:3], keys[3:]]
+    start, counted = threading.Barrier(2), threading.Barrier(2, timeout=0.5)
+    results: list[list[ClaimState]] = [[], []]
+    if backend is not None:
+        from chalicelib.adapters.db import deliveries
+
+        over, waited = deliveries._over, threading.local()
+
+        def over_after_both_counted(cap, request, sent):
+            if not getattr(waited, "done", False):
+                waited.done = True
+                try:
+                    counted.wait()
+                except threading.BrokenBarrierError:
+                    pass  # the other claim is held behind this one's lock: as it should be
+            return over(cap, request, sent)
+
+        monkeypatch.setattr(deliveries, "_over", over_after_both_counted)
+
+    def claim_batch(i: int) -> None:
+        requests = [ClaimRequest(key, f"EMAIL:{CPF}", "NOTIFICATION", CPF) for key in batches[i]]
+        start.wait()
+        results[i] = [c.state for c in store.claim_many(requests, T0, 30.0, cap=CAP)]
+
+    threads = [threading.Thread(target=claim_batch, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    states = results[0] + results[1]
+    assert len(states) == 6
+    assert states.count(ClaimState.CLAIMED) == CAP.limit
+    assert states.count(ClaimState.SUPPRESSED) == 6 - CAP.limit

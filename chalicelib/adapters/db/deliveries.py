@@ -11,11 +11,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from chalicelib.adapters.db.base import from_db_time, to_db_time
 from chalicelib.adapters.db.engine import WRITE_OPTION
-from chalicelib.adapters.db.schema import order_deliveries, order_status_history, orders
+from chalicelib.adapters.db.schema import notification_recipients, order_deliveries, order_status_history, orders
 from chalicelib.services.delivery import (
     NOTIFICATION,
     Claim,
@@ -36,7 +36,7 @@ _d = order_deliveries.c
 # deliveries of one batch share the GIL.
 _KEY = sa.and_(_d.order_key == sa.bindparam("k"), _d.channel == sa.bindparam("ch"))
 # Notifications a recipient got per channel within the window (ix_order_deliveries_channel_first): those
-# sent or on their way; suppressed ones and given-up ones reached nobody.
+# sent or on their way; suppressed ones and given-up ones reached nobody. Read after _lock_recipients.
 _RECENT_PER_CHANNEL = (
     sa.select(_d.channel, sa.func.count())
     .where(
@@ -46,6 +46,12 @@ _RECENT_PER_CHANNEL = (
         _d.first_attempt_at >= sa.bindparam("since"),
     )
     .group_by(_d.channel)
+)
+_LOCK_RECIPIENTS = (
+    sa.select(notification_recipients.c.channel)
+    .where(notification_recipients.c.channel.in_(sa.bindparam("channels", expanding=True)))
+    .order_by(notification_recipients.c.channel)
+    .with_for_update()
 )
 _READ_ORDERS = sa.select(_d.order_key, _d.channel, _d.status, _d.attempts, _d.lease_until).where(
     _d.order_key.in_(sa.bindparam("keys", expanding=True))
@@ -85,8 +91,31 @@ _ORDERS = sa.select(orders.c.order_key, orders.c.status, orders.c.area_code, ord
     orders.c.order_key.in_(sa.bindparam("keys", expanding=True))
 )
 _ORDER_STATUS = sa.select(orders.c.status).where(orders.c.order_key == sa.bindparam("k"))
-# A copy of the batch inserting the same channel between our read and our insert (MySQL): read again.
+# A copy of the batch inserting the same channel between our read and our insert (MySQL), or two batches
+# counting the same recipient's notifications (MySQL deadlock, one rolled back): read again.
 CLAIM_TRIES = 3
+MYSQL_DEADLOCK = 1213
+
+
+def _deadlock(exc: OperationalError) -> bool:
+    return bool(getattr(exc.orig, "args", None)) and exc.orig.args[0] == MYSQL_DEADLOCK
+
+
+def _lock_recipients(conn: Connection, channels: list[str]) -> None:
+    """Take the recipients' rows (created on first use) for the rest of the transaction, in channel order:
+    on MySQL, under READ COMMITTED (no gap locks), a locked row is what makes two batches notifying the
+    same person count one after the other; SQLite's writer gate serializes claims anyway."""
+    rows = [{"channel": channel} for channel in channels]
+    if conn.dialect.name in ("mysql", "mariadb"):
+        from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+        upsert = mysql_insert(notification_recipients)
+        conn.execute(upsert.on_duplicate_key_update(channel=upsert.inserted.channel), rows)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        conn.execute(sqlite_insert(notification_recipients).on_conflict_do_nothing(), rows)
+    conn.execute(_LOCK_RECIPIENTS, {"channels": channels})
 
 
 def _over(cap: NotificationCap, request: ClaimRequest, sent: dict[str, int]) -> bool:
@@ -183,6 +212,9 @@ class SqlDeliveryRepository:
             except IntegrityError:
                 if not tries_left:
                     raise
+            except OperationalError as exc:
+                if not tries_left or not _deadlock(exc):
+                    raise
         raise AssertionError("unreachable")
 
     @staticmethod
@@ -204,6 +236,7 @@ class SqlDeliveryRepository:
                 {q.channel for q in requests if q.kind == NOTIFICATION and (q.order_key, q.channel) not in rows}
             )
             if channels:
+                _lock_recipients(conn, channels)
                 since = at - timedelta(seconds=cap.window_seconds)
                 sent = dict(conn.execute(_RECENT_PER_CHANNEL, {"channels": channels, "since": since}).tuples().all())
         claims: list[Claim | None] = [None] * len(requests)
