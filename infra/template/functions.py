@@ -225,7 +225,7 @@ def resources(functions: list[AppFunction], queues: Mapping[str, QueueSpec]) -> 
                     "does not list with that consumer"
                 )
             props["Timeout"] = spec.consumer_timeout
-            # Only this key under the Chalice-generated event: its Queue and BatchSize stay as generated.
+            # Only these keys under the Chalice-generated event: its Queue and BatchSize stay as generated.
             source: dict[str, Any] = {"FunctionResponseTypes": ["ReportBatchItemFailures"]}
             if fn.key == RESULT_CONSUMER:
                 # Notificação and the products' webhooks see at most this many consumers at once; messages
