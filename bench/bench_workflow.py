@@ -45,6 +45,8 @@ STACK_ENV = {
     "AME_AREA_CACHE_TTL_SECONDS": "0",
     "AME_PEOPLE_CACHE_FRESH_SECONDS": "0",  # every order asks Pessoas, as the critical path counts it
     "AME_LOCAL_SCHEDULE_SECONDS": "3600",
+    # Every order notifies the same seeded signers: measure the workflow, not the notification cap.
+    "AME_NOTIFICATION_CAP": "1000000",
 }
 
 

@@ -215,6 +215,21 @@ class Container:
 
         return WorkflowLauncher(self.repository, self.workflow_starter, self.clock)
 
+    # -- per-caller throttling (docs/security.md) ---------------------------------------------
+    @cached_property
+    def rate_limiter(self):
+        from chalicelib.adapters.rate_limit import build_rate_limiter
+
+        # One bucket per caller shared by every Lambda instance when Redis is configured; this process's
+        # own buckets otherwise (the local stack runs the API in one process, so they are exact there).
+        return build_rate_limiter(self.settings.redis_url)
+
+    @cached_property
+    def caller_throttle(self):
+        from chalicelib.services.throttling import CallerThrottle
+
+        return CallerThrottle(self.rate_limiter, self.settings.caller_limits)
+
     # -- identity, reads, search and what-if --------------------------------------------
     @cached_property
     def token_verifier(self):

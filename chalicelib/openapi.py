@@ -275,6 +275,11 @@ ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
             [{"field": "requester.document", "code": "INVALID_DOCUMENT", "message": "dígitos verificadores inválidos"}],
         ),
     ),
+    429: (
+        "O chamador (client_id do token) excedeu sua taxa de requisições desta operação; nada foi feito. "
+        "Tente após Retry-After (docs/security.md).",
+        _problem_example(429, "RATE_LIMITED", "limite de requisições do chamador excedido; tente novamente em 1 s"),
+    ),
     500: (
         "Erro inesperado (sem detalhes internos).",
         _problem_example(500, "INTERNAL_ERROR", "erro interno inesperado"),
@@ -296,7 +301,7 @@ _RETRY_AFTER = {"description": "Segundos até tentar de novo.", "required": True
 def _error(status: int) -> dict[str, Any]:
     description, example = ERRORS[status]
     headers = {"X-Request-Id": _REQUEST_ID}
-    if status == 503:
+    if status in (429, 503):
         headers["Retry-After"] = _RETRY_AFTER
     if status == 401:
         headers["WWW-Authenticate"] = {"schema": {"type": "string"}}
@@ -498,7 +503,7 @@ def build_document() -> dict[str, Any]:
                             },
                         )
                     },
-                    [400, 401, 403, 409, 413, 415, 422, 500, 503],
+                    [400, 401, 403, 409, 413, 415, 422, 429, 500, 503],
                 ),
             },
             "get": {
@@ -618,7 +623,7 @@ def build_document() -> dict[str, Any]:
                                 extra_headers={"Cache-Control": {"schema": {"type": "string"}}},
                             )
                         },
-                        [400, 401, 403, 413, 415, 422, 500, 503],
+                        [400, 401, 403, 413, 415, 422, 429, 500, 503],
                     ),
                     "403": _error_as(
                         403,

@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from chalicelib.domain.throttling import CallerLimits
+
 
 class SettingsError(RuntimeError):
     """A required setting is missing or invalid: an error at start, never a silent default."""
@@ -26,6 +28,10 @@ class DeliveryPolicy(BaseModel):
     backoff_max_seconds: float = Field(900.0, alias="AME_DELIVERY_BACKOFF_MAX_SECONDS", ge=0, le=43200)
     lease_seconds: float = Field(60.0, alias="AME_DELIVERY_LEASE_SECONDS", gt=0)
     concurrency: int = Field(10, alias="AME_DELIVERY_CONCURRENCY", ge=1, le=64)
+    # No person (by CPF) gets more than this many notifications per channel (EMAIL, SMS) per window; the
+    # rest are recorded SUPPRESSED on their orders, never silently dropped (docs/delivery.md).
+    notification_cap: int = Field(10, alias="AME_NOTIFICATION_CAP", ge=1)
+    notification_cap_window_seconds: float = Field(3600.0, alias="AME_NOTIFICATION_CAP_WINDOW_SECONDS", gt=0)
 
     model_config = {"populate_by_name": True, "extra": "ignore", "defer_build": True, "frozen": True}
 
@@ -83,6 +89,9 @@ class Settings(BaseModel):
     database_secret_arn: str | None = Field(None, alias="AME_DATABASE_SECRET_ARN")
     cursor_secret_name: str | None = Field(None, alias="AME_CURSOR_SECRET_NAME")
     secrets_max_age_seconds: int = Field(300, alias="AME_SECRETS_MAX_AGE_SECONDS", ge=0, le=3600)
+    # Per-caller throttling (docs/security.md): JSON {"default": {"rate_per_second", "burst"}, "<client_id>":
+    # {...}}; a token bucket per caller and action, in Redis when AME_REDIS_URL is set, else in this process.
+    caller_limits: CallerLimits = Field(default_factory=CallerLimits, alias="AME_CALLER_LIMITS")
 
     # Result delivery: its own section, read from the same flat variables (AME_DELIVERY_*, AME_WEBHOOK_*).
     delivery: DeliveryPolicy = Field(default_factory=lambda: DeliveryPolicy.model_validate({}))

@@ -42,7 +42,6 @@ from infra.template import (
     queues as queue_section,
 )
 from infra.template.common import (
-    API_NAME,
     ASL_FILE,
     BUCKET_NAME,
     RETRY_PARAMETERS,
@@ -51,7 +50,6 @@ from infra.template.common import (
     dlq_logical_id,
     get_att,
     ref,
-    sub,
 )
 from infra.template.inventory import FUNCTION_ACCESS, Access, AppFunction, app_functions, load_app
 
@@ -96,13 +94,7 @@ def build_template(
             raise TemplateError(f"logical ids defined twice: {sorted(overlap)}")
         resources.update(section)
     if any(fn.kind == "route" for fn in functions):
-        resources["RestAPI"] = {
-            "Properties": {
-                "Name": sub(API_NAME),
-                "TracingEnabled": True,
-                "DefinitionBody": api.unsupported_methods(app.routes),
-            }
-        }
+        resources["RestAPI"] = {"Properties": api.rest_api_properties(app.routes)}
         resources.update(api.resources())
     # Chalice's DefaultRole allows sqs:* reads on '*'; no function uses it any more, so it keeps no policy.
     resources["DefaultRole"] = {"Properties": {"Policies": []}}

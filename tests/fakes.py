@@ -30,6 +30,7 @@ from chalicelib.domain.orders import (
     stored_from_draft,
 )
 from chalicelib.domain.partners import AreaSettings, DomainValues
+from chalicelib.services.delivery import suppression_note
 from chalicelib.services.ports import (
     CREATION_QUEUE,
     Claim,
@@ -37,6 +38,7 @@ from chalicelib.services.ports import (
     ClaimRequest,
     ClaimState,
     IdempotencyKeyTaken,
+    NotificationCap,
     OutboxMessage,
     PartnerUnavailable,
     Settlement,
@@ -428,13 +430,26 @@ class InMemoryDeliveryRepository:
             for k, o in found.items()
         }
 
-    def claim_many(self, requests: Sequence[ClaimRequest], now: datetime, lease_seconds: float) -> list[Claim]:
+    def claim_many(
+        self,
+        requests: Sequence[ClaimRequest],
+        now: datetime,
+        lease_seconds: float,
+        cap: NotificationCap | None = None,
+    ) -> list[Claim]:
         if not requests:
             return []
         at = _utc(now)
         until = at + timedelta(seconds=lease_seconds)
         with self._lock:
             before = {key: copy.copy(row) for key, row in self.rows.items()}  # what the transaction reads
+            sent: dict[str, int] = {}
+            if cap is not None:
+                since = at - timedelta(seconds=cap.window_seconds)
+                for row in before.values():
+                    recent = row.first_attempt_at is not None and row.first_attempt_at >= since
+                    if row.kind == "NOTIFICATION" and row.status in ("PENDING", DELIVERED) and recent:
+                        sent[row.channel] = sent.get(row.channel, 0) + 1
             claims: list[Claim | None] = [None] * len(requests)
             taken: set[tuple[str, str]] = set()
             for i in sorted(range(len(requests)), key=lambda i: (requests[i].order_key, requests[i].channel)):
@@ -444,7 +459,25 @@ class InMemoryDeliveryRepository:
                 live = self.rows.get(key)
                 if key in taken:
                     claims[i] = Claim(ClaimState.BUSY, 1 if row is None else row.attempts + 1, until)
+                elif (
+                    row is None
+                    and cap is not None
+                    and request.kind == "NOTIFICATION"
+                    and sent.get(request.channel, 0) >= cap.limit
+                ):
+                    self.rows[key] = DeliveryRow(
+                        request.order_key,
+                        request.channel,
+                        request.kind,
+                        request.target[:500] if request.target else None,
+                        status="SUPPRESSED",
+                        last_error=suppression_note(cap),
+                        first_attempt_at=at,
+                    )
+                    claims[i] = Claim(ClaimState.SUPPRESSED, 0)
+                    taken.add(key)
                 elif row is None:
+                    sent[request.channel] = sent.get(request.channel, 0) + 1
                     self.rows[key] = DeliveryRow(
                         request.order_key,
                         request.channel,
@@ -458,6 +491,8 @@ class InMemoryDeliveryRepository:
                     claims[i] = Claim(ClaimState.CLAIMED, 1, until)
                 elif row.status == DELIVERED:
                     claims[i] = Claim(ClaimState.DELIVERED, row.attempts)
+                elif row.status == "SUPPRESSED":
+                    claims[i] = Claim(ClaimState.SUPPRESSED, row.attempts)
                 elif (
                     live is not None
                     and live.status != DELIVERED
@@ -662,3 +697,25 @@ class InMemorySimulationJournal:
         ]
         found.sort(key=lambda pair: (pair[1].simulated_at, pair[0]), reverse=True)
         return [e for _, e in found[: max(1, limit)]]
+
+
+class FakeRateLimiter:
+    """The RateLimiter port in memory on a clock the test moves (the domain's bucket arithmetic), recording
+    every bucket asked for; tests/integration/test_rate_limiter.py runs the same contract over it and Redis."""
+
+    def __init__(self, now: float = 1_000.0) -> None:
+        self.now = now
+        self.asked: list[str] = []
+        self._lock = threading.Lock()
+        self._states: dict[str, Any] = {}
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def acquire(self, bucket: str, limit: Any) -> Any:
+        from chalicelib.domain.throttling import take
+
+        with self._lock:
+            self.asked.append(bucket)
+            self._states[bucket], decision = take(self._states.get(bucket), self.now, limit)
+            return decision

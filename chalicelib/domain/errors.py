@@ -42,3 +42,13 @@ class AreaNotFound(AmeError):
     def __init__(self, area_code: str):
         super().__init__(area_code)
         self.area_code = area_code
+
+
+class RateLimited(AmeError):
+    """The caller used up its allowance for this action (429 with Retry-After); nothing was done."""
+
+    def __init__(self, client_id: str, action: str, retry_after_header: str):
+        super().__init__(f"{client_id}: {action}")
+        self.client_id = client_id
+        self.action = action
+        self.retry_after_header = retry_after_header

@@ -244,8 +244,17 @@ def docs_asset(request: Any, asset: str) -> Response:
 # -- orders ----------------------------------------------------------------------------------------
 
 
+def _throttle(caller: Caller, action: str) -> None:
+    """The caller's token bucket for `action`, taken before anything else is read, parsed, called or
+    written: over the limit the answer is 429 with Retry-After and nothing was done (docs/security.md)."""
+    container().caller_throttle.check(caller.client_id, action)
+
+
 @endpoint(SCOPE_WRITE)
 def create_order(request: Any, caller: Caller) -> Response:
+    from chalicelib.domain.throttling import ACTION_CREATE_ORDER
+
+    _throttle(caller, ACTION_CREATE_ORDER)
     key = _idempotency_key(request.headers)
     body = _parse_body(request)
     area_code = body.get("area_code") if isinstance(body, dict) else None
@@ -311,6 +320,9 @@ def area_options(request: Any, caller: Caller, area_code: str) -> Response:
 
 @endpoint(SCOPE_SIMULATE)
 def simulate_quorum(request: Any, caller: Caller) -> Response:
+    from chalicelib.domain.throttling import ACTION_SIMULATE
+
+    _throttle(caller, ACTION_SIMULATE)
     # Tenancy (the area must be one of the caller's), the audit record and CPF masking: the service's.
     answer = container().quorum_simulator.simulate(caller, _parse_body(request), _CURRENT_REQUEST_ID.get())
     return _json(200, answer, {"Cache-Control": "no-store"})

@@ -18,6 +18,7 @@ from chalicelib.domain.errors import (
     IdempotencyConflict,
     OrderNotFound,
     OrderValidationError,
+    RateLimited,
 )
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ _TITLES = {
     413: "Corpo grande demais",
     415: "Tipo de conteúdo não suportado",
     422: "Dados inválidos",
+    429: "Muitas requisições",
     500: "Erro interno",
     503: "Serviço temporariamente indisponível",
 }
@@ -101,6 +103,12 @@ def method_not_allowed_document() -> dict[str, Any]:
     return problem_document(
         405, "METHOD_NOT_ALLOWED", "método não suportado nesta rota; os aceitos estão no cabeçalho Allow"
     )
+
+
+def stage_throttled_document() -> dict[str, Any]:
+    """The stage's MethodSettings refused the request (API Gateway: THROTTLED): the code the per-caller
+    bucket answers with, so a client handles both 429s alike."""
+    return problem_document(429, "RATE_LIMITED", "limite de requisições da API excedido; tente novamente em instantes")
 
 
 def allowed_methods(views: Mapping[str, Any]) -> list[str]:
@@ -166,6 +174,13 @@ def with_problems(retry_after: Callable[[], int]) -> Callable:
                     errors=[
                         field_error(field=exc.field, code="AREA_NOT_ALLOWED", message="área fora das áreas do token")
                     ],
+                )
+            except RateLimited as exc:
+                return problem(
+                    429,
+                    "RATE_LIMITED",
+                    f"limite de requisições do chamador excedido; tente novamente em {exc.retry_after_header} s",
+                    headers={"Retry-After": exc.retry_after_header},
                 )
             except OrderValidationError as exc:
                 return problem(422, "VALIDATION_FAILED", "a requisição tem campos inválidos", errors=exc.errors)

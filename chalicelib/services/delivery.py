@@ -24,6 +24,7 @@ from chalicelib.services.ports import (
     Clock,
     DeliveryStore,
     MessageQueue,
+    NotificationCap,
     Notifier,
     PartnerError,
     PartyDetailsReader,
@@ -83,6 +84,12 @@ class RetryLater(Exception):
 
 class ChannelFailed(Exception):
     """One attempt of one channel failed (non-2xx, timeout, connection error, partner error)."""
+
+
+def suppression_note(cap: NotificationCap) -> str:
+    """What a suppressed notification's record says (its `last_error`), as the order's readers see it."""
+    window = f"{cap.window_seconds / 3600:g} h" if cap.window_seconds >= 3600 else f"{cap.window_seconds:g} s"
+    return f"suprimida: a pessoa já recebeu {cap.limit} notificação(ões) deste canal em {window}"
 
 
 def backoff_seconds(attempt: int, base: float, cap: float, rand: Callable[[], float] = random.random) -> int:
@@ -210,7 +217,7 @@ class DeliveryService:
         ]
         now = self._clock.now()
         try:
-            claims = iter(self._deliveries.claim_many(requests, now, self.settings.lease_seconds))
+            claims = iter(self._deliveries.claim_many(requests, now, self.settings.lease_seconds, cap=self.cap))
         except Exception as exc:
             for item, _ in planned:
                 item.failure = exc
@@ -222,6 +229,15 @@ class DeliveryService:
                     item.claimed.append((work, claim))
                 elif claim.state == ClaimState.DELIVERED:
                     item.done += 1
+                elif claim.state == ClaimState.SUPPRESSED:
+                    # Recorded on the order (deliveries, status SUPPRESSED), never sent: the recipient
+                    # reached the cap of this channel. Done, as far as retries are concerned.
+                    item.done += 1
+                    record_delivery_attempt(work.kind, "suppressed")
+                    log.warning(
+                        "notification suppressed: recipient over the cap",
+                        extra={"order_key": item.event.order_key, "channel": work.channel.split(":", 1)[0]},
+                    )
                 else:
                     wait_seconds = 1
                     if claim.lease_until is not None:
@@ -288,6 +304,10 @@ class DeliveryService:
             delay = 0 if item.last else max([self.backoff(receive_count), *item.waits])
             return RetryLater(delay, item.reasons)
         return {"order_key": item.event.order_key, "event_id": item.event.event_id, "channels": item.done}
+
+    @property
+    def cap(self) -> NotificationCap:
+        return NotificationCap(self.settings.notification_cap, self.settings.notification_cap_window_seconds)
 
     def backoff(self, receive_count: int) -> int:
         return backoff_seconds(

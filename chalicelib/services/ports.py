@@ -19,6 +19,7 @@ from chalicelib.domain.partners import (
     Operator,
     Person,
 )
+from chalicelib.domain.throttling import Decision, RateLimit
 
 # The logical name of the envelope-creation queue (chalicelib/queues.py), as outbox rows name it.
 CREATION_QUEUE = "creation"
@@ -195,6 +196,7 @@ class ClaimState(StrEnum):
     CLAIMED = "CLAIMED"  # this caller holds the lease: do the work, then succeed() or release()
     DELIVERED = "DELIVERED"  # done before: do nothing
     BUSY = "BUSY"  # another copy holds a live lease: come back after it expires
+    SUPPRESSED = "SUPPRESSED"  # a notification over its recipient's cap: recorded, never sent
 
 
 @dataclass(frozen=True)
@@ -211,6 +213,14 @@ class ClaimRequest(NamedTuple):
     channel: str
     kind: str
     target: str | None
+
+
+class NotificationCap(NamedTuple):
+    """No recipient (the CPF a notification channel names) gets more than `limit` notifications per channel in
+    any `window_seconds`: a new one beyond that is recorded SUPPRESSED instead of being claimed."""
+
+    limit: int
+    window_seconds: float
 
 
 class Settlement(NamedTuple):
@@ -234,9 +244,18 @@ class DeliveryStore(Protocol):
     def order_contexts(self, order_keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         """{order_key: {"order_key", "status", "area_code", "area_snapshot"}} of those orders that exist."""
 
-    def claim_many(self, requests: Sequence[ClaimRequest], now: datetime, lease_seconds: float) -> list[Claim]:
+    def claim_many(
+        self,
+        requests: Sequence[ClaimRequest],
+        now: datetime,
+        lease_seconds: float,
+        cap: NotificationCap | None = None,
+    ) -> list[Claim]:
         """Per request, in its order: count one attempt and take the channel's lease, unless the channel
-        is delivered or leased elsewhere (or earlier in `requests`). One transaction."""
+        is delivered, suppressed or leased elsewhere (or earlier in `requests`). With a `cap`, a notification
+        channel never attempted whose recipient already has `cap.limit` notifications of that channel
+        (pending or delivered, first attempted within the window, counting earlier ones of `requests`) is
+        recorded SUPPRESSED and answered so. One transaction."""
 
     def settle(self, settlement: Settlement) -> None:
         """Record a claimed attempt's end, and return once it is recorded: delivered; failed, the lease
@@ -269,6 +288,12 @@ class Notifier(Protocol):
         self, notification_id: str, channel: str, recipient: str, template: str, variables: dict[str, Any]
     ) -> bool:
         """Raises PartnerError when Notificação does not take it; a repeated id sends nothing again."""
+
+
+class RateLimiter(Protocol):
+    def acquire(self, bucket: str, limit: RateLimit) -> Decision:
+        """Take one token from the named bucket (shaped by `limit`), or say how long until one is back.
+        Never raises: a limiter whose store is down decides by itself (docs/security.md)."""
 
 
 class Cache(Protocol):

@@ -21,7 +21,9 @@ from infra.template.common import (
     sub,
 )
 from infra.template.database import cursor_secret, cursor_secret_arn, database_secret, database_url
-from infra.template.inventory import FUNCTION_ACCESS, Access, AppFunction
+from infra.template.inventory import FUNCTION_ACCESS, PARTNER_TASKS, Access, AppFunction
+
+RESULT_CONSUMER = "on_result_message"
 
 
 def function_role(fn: AppFunction, access: Access, queues: Mapping[str, QueueSpec]) -> dict[str, Any]:
@@ -177,6 +179,9 @@ def function_environment() -> dict[str, Any]:
         "AME_TOKEN_ISSUER": ref("TokenIssuer"),
         "AME_TOKEN_AUDIENCE": ref("TokenAudience"),
         "AME_CORS_ORIGINS": ref("CorsOrigins"),
+        "AME_CALLER_LIMITS": ref("CallerLimits"),
+        "AME_NOTIFICATION_CAP": ref("NotificationCap"),
+        "AME_NOTIFICATION_CAP_WINDOW_SECONDS": ref("NotificationCapWindowSeconds"),
         "AME_TOKEN_ISSUERS": portal_template.token_issuers(),
         # Secrets by name only: their values are read at run time (anyone who may read a function's
         # configuration reads its environment). One cursor key for every container, or a search cursor
@@ -207,6 +212,10 @@ def resources(functions: list[AppFunction], queues: Mapping[str, QueueSpec]) -> 
             "VpcConfig": {"SecurityGroupIds": [ref("LambdaSecurityGroup")], "SubnetIds": ref("PrivateSubnetIds")},
             "LoggingConfig": {"LogGroup": ref(f"{fn.logical_id}LogGroup"), "LogFormat": "Text"},
         }
+        if fn.key in PARTNER_TASKS:
+            # A burst of orders cannot exhaust a partner: at most this many calls to it at once. A throttled
+            # task invocation is Lambda.TooManyRequestsException, which every Task retries and then parks.
+            props["ReservedConcurrentExecutions"] = ref("PartnerTaskConcurrency")
         merged: dict[str, Any] = {"Properties": props}
         if fn.kind == "sqs":
             spec = by_consumer.get(fn.key)
@@ -216,10 +225,13 @@ def resources(functions: list[AppFunction], queues: Mapping[str, QueueSpec]) -> 
                     "does not list with that consumer"
                 )
             props["Timeout"] = spec.consumer_timeout
-            # Only this key under the Chalice-generated event: its Queue and BatchSize stay as generated.
-            props["Events"] = {
-                f"{fn.logical_id}SqsEventSource": {"Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}}
-            }
+            # Only these keys under the Chalice-generated event: its Queue and BatchSize stay as generated.
+            source: dict[str, Any] = {"FunctionResponseTypes": ["ReportBatchItemFailures"]}
+            if fn.key == RESULT_CONSUMER:
+                # Notificação and the products' webhooks see at most this many consumers at once; messages
+                # wait in the queue instead of being throttled back (ScalingConfig, not reserved concurrency).
+                source["ScalingConfig"] = {"MaximumConcurrency": ref("DeliveryMaxConcurrency")}
+            props["Events"] = {f"{fn.logical_id}SqsEventSource": {"Properties": source}}
             # The event source names the queue by ARN text, which CloudFormation cannot order on.
             merged["DependsOn"] = [spec.logical_id]
         resources[fn.logical_id] = merged

@@ -50,6 +50,11 @@ FUNCTION_ACCESS: dict[str, Access] = {
 }
 
 
+# The workflow tasks that call a partner (Poderes, Pessoas, Cadastro Único): each gets reserved concurrency
+# (PartnerTaskConcurrency), so a burst of orders cannot become a burst of partner calls.
+PARTNER_TASKS = frozenset({"fetch_powers", "fetch_people", "check_operators", "evaluate_person"})
+
+
 @dataclass
 class AppFunction:
     key: str  # FUNCTION_ACCESS key: Chalice name, or api_handler

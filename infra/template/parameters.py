@@ -60,8 +60,28 @@ def parameters(stage: str) -> dict[str, Any]:
         "TokenIssuer": text("", "Expected `iss` of API tokens"),
         "TokenAudience": text("ame", "Expected `aud` of API tokens"),
         "CorsOrigins": text("", "Portal origins allowed by CORS, comma-separated (empty: none)"),
-        "CallerRateLimit": number(50, "Steady requests per second allowed to each caller's API key", MinValue=1),
-        "CallerBurstLimit": number(100, "Burst of requests allowed to each caller's API key", MinValue=1),
+        # Throttling (docs/security.md). The stage's limits count every caller together; per caller, AME's
+        # own token bucket in Redis (AME_CALLER_LIMITS) answers 429 before any partner call or write.
+        "StageRateLimit": number(100, "Steady requests per second of the whole API stage (all callers)", MinValue=1),
+        "StageBurstLimit": number(200, "Burst of requests of the whole API stage (all callers)", MinValue=1),
+        "WriteRateLimit": number(
+            25, "Steady requests per second of POST /v1/orders and of POST /v1/quorum/simulations (each)", MinValue=1
+        ),
+        "WriteBurstLimit": number(50, "Burst of POST /v1/orders and of POST /v1/quorum/simulations (each)", MinValue=1),
+        "CallerLimits": text(
+            '{"default": {"rate_per_second": 10, "burst": 50}}',
+            "AME_CALLER_LIMITS: per-caller token bucket, JSON {default, <client_id>: {rate_per_second, burst}}",
+        ),
+        "PartnerTaskConcurrency": number(
+            20,
+            "Reserved concurrency of each workflow task that calls a partner (Poderes, Pessoas, Cadastro Unico)",
+            MinValue=1,
+        ),
+        "DeliveryMaxConcurrency": number(
+            5, "Most result-consumer instances at once (calls Notificacao and the webhooks)", MinValue=2, MaxValue=1000
+        ),
+        "NotificationCap": number(10, "Notifications per person (CPF) per channel per window", MinValue=1),
+        "NotificationCapWindowSeconds": number(3600, "Window of NotificationCap, in seconds", MinValue=1),
         "PartnerTimeoutSeconds": text("3", "Timeout of each partner call"),
         "LogLevel": text("INFO", "Log level of every function", AllowedValues=["DEBUG", "INFO", "WARNING", "ERROR"]),
         "VpcId": {"Type": "AWS::EC2::VPC::Id", "Description": "VPC of the database, the cache and the functions"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -19,6 +20,18 @@ READY = "AME local stack ready: "
 
 
 SEED_AREAS = ("CREDITO_PJ", "CAMBIO_PF", "AREA_INATIVA", "AREA_INEXISTENTE")
+
+# The callers of the benchmarks and of the fuzzer post faster than a product may: their own buckets are
+# large. Every other caller (the e2e tests' "e2e", bench_abuse's) keeps the stack's default limit.
+HARNESS_CALLERS = ("bench", "bench-portal", "fuzzer")
+# And one caller with a tiny bucket, for the end-to-end test of the 429 (tests/e2e/test_local_stack.py).
+THROTTLED_CALLER = "e2e-throttled"
+HARNESS_CALLER_LIMITS = json.dumps(
+    {
+        **{c: {"rate_per_second": 10_000, "burst": 10_000} for c in HARNESS_CALLERS},
+        THROTTLED_CALLER: {"rate_per_second": 0.01, "burst": 2},
+    }
+)
 
 
 @dataclass
@@ -58,6 +71,7 @@ def running_stack(
         "AME_JWKS_URL": "",
         # The seeded webhooks go to a receiver on a free port: parallel stacks never share 9100.
         "AME_LOCAL_WEBHOOK_PORT": "0",
+        "AME_CALLER_LIMITS": HARNESS_CALLER_LIMITS,
     }
     env.update(extra_env or {})
     process = subprocess.Popen(

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from ame_local.simulator import scenarios as sc
-from tests.e2e.stack_process import running_stack
+from tests.e2e.stack_process import THROTTLED_CALLER, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -45,6 +45,28 @@ def post(api: str, body, key: str | None = None) -> requests.Response:
 
 def test_health_answers(stack):
     assert requests.get(f"{stack.api_url}/health", timeout=5).json() == {"status": "ok"}
+
+
+def test_a_caller_over_its_rate_gets_429_with_retry_after_and_no_partner_call(stack):
+    auth = stack.auth(THROTTLED_CALLER, ("CREDITO_PJ",))  # burst 2, one token per 100 s
+
+    def create(i: int) -> requests.Response:
+        body = sc.order_body("NO_REPRESENTATIVES", external_reference=f"e2e-throttled-{i}")
+        return requests.post(f"{stack.api_url}/v1/orders", json=body, headers=auth, timeout=10)
+
+    def partner_calls() -> dict:
+        return requests.get(f"{stack.partners_url}/_admin/counters", timeout=5).json()
+
+    assert [create(0).status_code, create(1).status_code] == [202, 202]
+    before = partner_calls()
+    response = create(2)
+    assert response.status_code == 429
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert 1 <= int(response.headers["Retry-After"]) <= 100
+    assert response.json()["code"] == "RATE_LIMITED"
+    assert partner_calls()["parametrizador"] == before["parametrizador"]  # refused before any partner call
+    # Another caller has its own bucket.
+    assert post(stack.api_url, sc.order_body("NO_REPRESENTATIVES", external_reference="e2e-other")).status_code == 202
 
 
 def test_order_is_accepted_and_moves_on_to_its_verdict(stack):

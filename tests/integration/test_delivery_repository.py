@@ -10,6 +10,7 @@ import pytest
 
 from chalicelib.adapters.db.deliveries import SqlDeliveryRepository
 from chalicelib.services.delivery import ClaimRequest, ClaimState, Settlement
+from chalicelib.services.ports import NotificationCap
 from tests.fakes import InMemoryDeliveryRepository
 from tests.integration.test_repository import T0, create, public_methods
 
@@ -141,3 +142,89 @@ def test_settlements_made_together_are_each_committed_before_their_caller_goes_o
         t.join()
     assert seen == {channel: "DELIVERED" for channel in channels}
     assert {r["channel"]: r["message_id"] for r in store.for_order(order_key)} == {c: c for c in channels}
+
+
+# -- the notification cap: per recipient (CPF) and channel, within a window ------------------------------
+
+CAP = NotificationCap(limit=2, window_seconds=3600)
+CPF = "52998224725"
+
+
+def notify(store, key, now=T0, channel="EMAIL", cap=CAP):
+    [taken] = store.claim_many([ClaimRequest(key, f"{channel}:{CPF}", "NOTIFICATION", CPF)], now, 30.0, cap=cap)
+    return taken
+
+
+def test_contract_notifications_beyond_the_cap_are_recorded_suppressed(store, repo):
+    keys = [create(repo)[0].order_key for _ in range(4)]
+    states = [notify(store, key, now=T0 + timedelta(seconds=i)).state for i, key in enumerate(keys)]
+    assert states == [ClaimState.CLAIMED, ClaimState.CLAIMED, ClaimState.SUPPRESSED, ClaimState.SUPPRESSED]
+    [row] = store.for_order(keys[2])
+    assert row["status"] == "SUPPRESSED" and row["attempts"] == 0 and row["delivered_at"] is None
+    assert row["last_error"].startswith("suprimida") and row["target"] == CPF
+    # A suppressed channel stays suppressed when its event comes again: never sent later.
+    assert notify(store, keys[2], now=T0 + timedelta(hours=5)).state == ClaimState.SUPPRESSED
+
+
+def test_contract_the_cap_is_per_channel_and_counts_only_the_window(store, repo):
+    keys = [create(repo)[0].order_key for _ in range(4)]
+    for key in keys[:2]:
+        assert notify(store, key).state == ClaimState.CLAIMED
+    assert notify(store, keys[2], channel="SMS").state == ClaimState.CLAIMED  # another medium, its own count
+    assert notify(store, keys[3], now=T0 + timedelta(seconds=3601)).state == ClaimState.CLAIMED  # window moved
+
+
+def test_contract_within_one_batch_the_cap_counts_earlier_requests(store, repo):
+    keys = sorted(create(repo)[0].order_key for _ in range(3))
+    requests = [ClaimRequest(key, f"EMAIL:{CPF}", "NOTIFICATION", CPF) for key in keys]
+    states = [c.state for c in store.claim_many(requests, T0, 30.0, cap=CAP)]
+    assert states == [ClaimState.CLAIMED, ClaimState.CLAIMED, ClaimState.SUPPRESSED]
+
+
+def test_contract_given_up_notifications_do_not_count_and_webhooks_are_never_capped(store, repo):
+    keys = [create(repo)[0].order_key for _ in range(4)]
+    notify(store, keys[0])
+    store.settle(failed(keys[0], "Notificação 503", history_detail="desistiu", channel=f"EMAIL:{CPF}"))
+    assert [notify(store, key).state for key in keys[1:3]] == [ClaimState.CLAIMED, ClaimState.CLAIMED]
+    webhook = store.claim_many([ClaimRequest(keys[3], "WEBHOOK", "WEBHOOK", "https://x")], T0, 30.0, cap=CAP)
+    assert [c.state for c in webhook] == [ClaimState.CLAIMED]
+
+
+def test_contract_two_batches_notifying_the_same_person_at_once_stay_within_the_cap(store, repo, backend, monkeypatch):
+    """Two consumers claim at the same instant for one person with no notification yet. Each SQL claim waits
+    (up to 0.5 s) after counting for the other to have counted too: without the recipient's lock both would
+    count 0 and together pass the cap; with it the second counts only once the first has committed."""
+    keys = sorted(create(repo)[0].order_key for _ in range(6))
+    batches = [keys[:3], keys[3:]]
+    start, counted = threading.Barrier(2), threading.Barrier(2, timeout=0.5)
+    results: list[list[ClaimState]] = [[], []]
+    if backend is not None:
+        from chalicelib.adapters.db import deliveries
+
+        over, waited = deliveries._over, threading.local()
+
+        def over_after_both_counted(cap, request, sent):
+            if not getattr(waited, "done", False):
+                waited.done = True
+                try:
+                    counted.wait()
+                except threading.BrokenBarrierError:
+                    pass  # the other claim is held behind this one's lock: as it should be
+            return over(cap, request, sent)
+
+        monkeypatch.setattr(deliveries, "_over", over_after_both_counted)
+
+    def claim_batch(i: int) -> None:
+        requests = [ClaimRequest(key, f"EMAIL:{CPF}", "NOTIFICATION", CPF) for key in batches[i]]
+        start.wait()
+        results[i] = [c.state for c in store.claim_many(requests, T0, 30.0, cap=CAP)]
+
+    threads = [threading.Thread(target=claim_batch, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    states = results[0] + results[1]
+    assert len(states) == 6
+    assert states.count(ClaimState.CLAIMED) == CAP.limit
+    assert states.count(ClaimState.SUPPRESSED) == 6 - CAP.limit

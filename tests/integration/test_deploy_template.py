@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.asl import load_definition, placeholders, render_asl, render_definition, retry_rules
+from chalicelib.asl import load_definition, logical_id, placeholders, render_asl, render_definition, retry_rules
+from chalicelib.domain.throttling import CallerLimits
 from chalicelib.entrypoints.problems import problem_document
 from chalicelib.queues import QUEUES
 from chalicelib.settings import Settings
@@ -419,15 +420,17 @@ def test_upload_plan_points_code_and_definition_at_s3(packaged):
     }
 
 
-def test_callers_are_throttled_by_a_usage_plan_and_gateway_errors_are_problem_documents(resources):
-    plan = resources["CallerUsagePlan"]["Properties"]
-    assert plan["Throttle"] == {"RateLimit": {"Ref": "CallerRateLimit"}, "BurstLimit": {"Ref": "CallerBurstLimit"}}
-    assert plan["ApiStages"][0]["ApiId"] == {"Ref": "RestAPI"}
-    from chalicelib.entrypoints.problems import missing_token_document, route_not_found_document
+def test_gateway_errors_are_problem_documents(resources):
+    from chalicelib.entrypoints.problems import (
+        missing_token_document,
+        route_not_found_document,
+        stage_throttled_document,
+    )
 
     for name, kind, status, document in (
         ("UnauthorizedProblem", "UNAUTHORIZED", "401", missing_token_document()),
         ("MissingTokenProblem", "MISSING_AUTHENTICATION_TOKEN", "404", route_not_found_document()),
+        ("ThrottledProblem", "THROTTLED", "429", stage_throttled_document()),
     ):
         response = resources[name]["Properties"]
         assert (response["ResponseType"], response["StatusCode"]) == (kind, status)
@@ -441,6 +444,63 @@ def test_callers_are_throttled_by_a_usage_plan_and_gateway_errors_are_problem_do
             int(status), body["code"], body["detail"]
         )
         assert body["title"] and body["type"].startswith("https://")
+    throttled = resources["ThrottledProblem"]["Properties"]
+    assert throttled["ResponseParameters"]["gatewayresponse.header.Retry-After"] == "'1'"
+    assert json.loads(throttled["ResponseTemplates"]["application/json"])["code"] == "RATE_LIMITED"
+
+
+# -- throttling (docs/security.md) ----------------------------------------------------------------------
+
+
+def test_the_stage_throttles_every_method_and_the_write_routes_tighter(packaged, resources):
+    settings = resources["RestAPI"]["Properties"]["MethodSettings"]
+    by_route = {(s["ResourcePath"], s["HttpMethod"]): s for s in settings}
+    assert by_route[("/*", "*")]["ThrottlingRateLimit"] == {"Ref": "StageRateLimit"}
+    assert by_route[("/*", "*")]["ThrottlingBurstLimit"] == {"Ref": "StageBurstLimit"}
+    for path in ("/~1v1~1orders", "/~1v1~1quorum~1simulations"):
+        assert by_route[(path, "POST")]["ThrottlingRateLimit"] == {"Ref": "WriteRateLimit"}
+        assert by_route[(path, "POST")]["ThrottlingBurstLimit"] == {"Ref": "WriteBurstLimit"}
+    # Every throttled path is a route of the app (a typo would throttle nothing).
+    import app as app_module
+
+    for path, method in by_route:
+        if path != "/*":
+            assert method in app_module.app.routes[path.replace("~1", "/")[1:]]
+    parameters = packaged["sam"]["Parameters"]
+    assert parameters["WriteRateLimit"]["Default"] <= parameters["StageRateLimit"]["Default"]
+
+
+def test_no_usage_plan_without_api_keys(resources):
+    """A usage plan throttles only requests that carry one of its API keys: without keys it does nothing."""
+    plans = _of_type(resources, "AWS::ApiGateway::UsagePlan")
+    keys = _of_type(resources, "AWS::ApiGateway::UsagePlanKey")
+    assert not plans or keys, "a usage plan with no UsagePlanKey throttles nothing"
+    assert plans == {}  # the per-caller limit is AME's token bucket per client_id instead
+
+
+def test_partner_calling_tasks_have_reserved_concurrency_and_delivery_a_maximum(resources):
+    from infra.template.inventory import PARTNER_TASKS
+
+    functions = _functions(resources)
+    reserved = {
+        lid for lid, fn in functions.items() if fn["Properties"].get("ReservedConcurrentExecutions") is not None
+    }
+    assert reserved == {logical_id(name) for name in PARTNER_TASKS}
+    for lid in reserved:
+        assert functions[lid]["Properties"]["ReservedConcurrentExecutions"] == {"Ref": "PartnerTaskConcurrency"}
+    source = functions["OnResultMessage"]["Properties"]["Events"]["OnResultMessageSqsEventSource"]["Properties"]
+    assert source["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "DeliveryMaxConcurrency"}}
+
+
+def test_throttling_settings_reach_every_function_and_their_defaults_are_valid(packaged, resources):
+    parameters = packaged["sam"]["Parameters"]
+    limits = CallerLimits.model_validate(parameters["CallerLimits"]["Default"])
+    assert limits.default.rate_per_second > 0
+    for fn in _functions(resources).values():
+        variables = fn["Properties"]["Environment"]["Variables"]
+        assert variables["AME_CALLER_LIMITS"] == {"Ref": "CallerLimits"}
+        assert variables["AME_NOTIFICATION_CAP"] == {"Ref": "NotificationCap"}
+        assert variables["AME_NOTIFICATION_CAP_WINDOW_SECONDS"] == {"Ref": "NotificationCapWindowSeconds"}
 
 
 def test_every_path_answers_the_methods_it_lacks_with_a_405_problem_and_allow(resources):

@@ -78,9 +78,9 @@ class Deliveries(InMemoryDeliveryRepository):
             raise self.down
         return {k: {**self.orders.order, "order_key": k} for k in order_keys if k in self.orders.keys}
 
-    def claim_many(self, requests, now, lease_seconds):
+    def claim_many(self, requests, now, lease_seconds, cap=None):
         self.calls.append(f"claim_many {len(requests)}")
-        return super().claim_many(requests, now, lease_seconds)
+        return super().claim_many(requests, now, lease_seconds, cap)
 
     def settle(self, settlement):
         self.calls.append(f"settle {settlement.order_key} {settlement.channel}")
@@ -338,3 +338,44 @@ def test_each_channel_of_an_event_is_recorded_before_the_next_one_is_attempted()
         f"settle {K1} ENVELOPE_READY",
     ]
     assert [c for c in log[2:] if K2 in c] == [f"post evt_{K2}", f"settle {K2} WEBHOOK"]
+
+
+# -- the notification cap ------------------------------------------------------------------------------
+
+
+def test_a_flood_of_orders_notifies_each_person_at_most_the_cap_and_records_the_rest_suppressed():
+    from chalicelib.entrypoints.presenters import _notification_item
+
+    s = service()
+    s.service.settings = DeliveryPolicy(
+        backoff_base_seconds=10, lease_seconds=30, notification_cap=3, notification_cap_window_seconds=3600
+    )
+    keys = [f"01JFLOOD{i:018d}" for i in range(20)]
+    s.orders.keys = set(keys)
+    for key in keys:
+        s.clock.advance(1)
+        summary = s.service.deliver(event(key=key))
+        assert summary["channels"] == 5  # webhook, 3 notifications (sent or suppressed), envelope-ready
+    per_person: dict[tuple[str, str], int] = {}
+    for sent in s.notifications.sent:
+        _, cpf, channel = sent["notification_id"].split(":")
+        per_person[(cpf, channel)] = per_person.get((cpf, channel), 0) + 1
+    assert per_person == {(MARIA, "EMAIL"): 3, (MARIA, "SMS"): 3, (JOAO, "SMS"): 3}
+    assert len(s.webhooks.calls) == 20 and len(s.queue.sent) == 20  # the product is told about every order
+    rows = [r for r in s.deliveries.for_order(keys[-1]) if r["kind"] == "NOTIFICATION"]
+    shown = [_notification_item(keys[-1], r) for r in rows]
+    assert {(n["channel"], n["status"], n["delivered"], n["attempts"]) for n in shown} == {
+        ("EMAIL", "SUPPRESSED", False, 0),
+        ("SMS", "SUPPRESSED", False, 0),
+    }
+    assert all(n["last_error"].startswith("suprimida") for n in shown)
+    # An hour later the window has moved: the person is notified again.
+    s.clock.advance(3600)
+    late = "01JFLOODLATE00000000000000"
+    s.orders.keys.add(late)
+    s.service.deliver(event(key=late))
+    assert [n["notification_id"] for n in s.notifications.sent[-3:]] == [
+        f"{late}:{MARIA}:EMAIL",
+        f"{late}:{MARIA}:SMS",
+        f"{late}:{JOAO}:SMS",
+    ]

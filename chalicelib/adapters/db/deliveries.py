@@ -11,21 +11,48 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from chalicelib.adapters.db.base import from_db_time, to_db_time
 from chalicelib.adapters.db.engine import WRITE_OPTION
-from chalicelib.adapters.db.schema import order_deliveries, order_status_history, orders
-from chalicelib.services.delivery import Claim, ClaimRequest, ClaimState, Settlement
+from chalicelib.adapters.db.schema import notification_recipients, order_deliveries, order_status_history, orders
+from chalicelib.services.delivery import (
+    NOTIFICATION,
+    Claim,
+    ClaimRequest,
+    ClaimState,
+    NotificationCap,
+    Settlement,
+    suppression_note,
+)
 
 PENDING = "PENDING"
 DELIVERED = "DELIVERED"
 FAILED = "FAILED"
+SUPPRESSED = "SUPPRESSED"  # a notification over its recipient's cap: recorded, never sent (final)
 
 _d = order_deliveries.c
 # Built once: composing SQLAlchemy statements per call cost more CPU than running them, and the
 # deliveries of one batch share the GIL.
 _KEY = sa.and_(_d.order_key == sa.bindparam("k"), _d.channel == sa.bindparam("ch"))
+# Notifications a recipient got per channel within the window (ix_order_deliveries_channel_first): those
+# sent or on their way; suppressed ones and given-up ones reached nobody. Read after _lock_recipients.
+_RECENT_PER_CHANNEL = (
+    sa.select(_d.channel, sa.func.count())
+    .where(
+        _d.channel.in_(sa.bindparam("channels", expanding=True)),
+        _d.kind == NOTIFICATION,
+        _d.status.in_([PENDING, DELIVERED]),
+        _d.first_attempt_at >= sa.bindparam("since"),
+    )
+    .group_by(_d.channel)
+)
+_LOCK_RECIPIENTS = (
+    sa.select(notification_recipients.c.channel)
+    .where(notification_recipients.c.channel.in_(sa.bindparam("channels", expanding=True)))
+    .order_by(notification_recipients.c.channel)
+    .with_for_update()
+)
 _READ_ORDERS = sa.select(_d.order_key, _d.channel, _d.status, _d.attempts, _d.lease_until).where(
     _d.order_key.in_(sa.bindparam("keys", expanding=True))
 )
@@ -64,8 +91,56 @@ _ORDERS = sa.select(orders.c.order_key, orders.c.status, orders.c.area_code, ord
     orders.c.order_key.in_(sa.bindparam("keys", expanding=True))
 )
 _ORDER_STATUS = sa.select(orders.c.status).where(orders.c.order_key == sa.bindparam("k"))
-# A copy of the batch inserting the same channel between our read and our insert (MySQL): read again.
+# A copy of the batch inserting the same channel between our read and our insert (MySQL), or two batches
+# counting the same recipient's notifications (MySQL deadlock, one rolled back): read again.
 CLAIM_TRIES = 3
+MYSQL_DEADLOCK = 1213
+
+
+def _deadlock(exc: OperationalError) -> bool:
+    return bool(getattr(exc.orig, "args", None)) and exc.orig.args[0] == MYSQL_DEADLOCK
+
+
+def _lock_recipients(conn: Connection, channels: list[str]) -> None:
+    """Take the recipients' rows (created on first use) for the rest of the transaction, in channel order:
+    on MySQL, under READ COMMITTED (no gap locks), a locked row is what makes two batches notifying the
+    same person count one after the other; SQLite's writer gate serializes claims anyway."""
+    rows = [{"channel": channel} for channel in channels]
+    if conn.dialect.name in ("mysql", "mariadb"):
+        from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+        upsert = mysql_insert(notification_recipients)
+        conn.execute(upsert.on_duplicate_key_update(channel=upsert.inserted.channel), rows)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        conn.execute(sqlite_insert(notification_recipients).on_conflict_do_nothing(), rows)
+    conn.execute(_LOCK_RECIPIENTS, {"channels": channels})
+
+
+def _over(cap: NotificationCap, request: ClaimRequest, sent: dict[str, int]) -> bool:
+    """A notification whose recipient already got `cap.limit` of this channel (within the window)."""
+    return request.kind == NOTIFICATION and sent.get(request.channel, 0) >= cap.limit
+
+
+def _fresh_row(
+    request: ClaimRequest, at: datetime, until: datetime | None, status: str, note: str | None
+) -> dict[str, Any]:
+    """A channel's first row: claimed (PENDING, leased until `until`, one attempt) or SUPPRESSED (no attempt,
+    `note` says why). Every row of one INSERT has the same columns."""
+    claimed = status == PENDING
+    return {
+        "order_key": request.order_key,
+        "channel": request.channel,
+        "kind": request.kind,
+        "target": request.target[:500] if request.target else None,
+        "status": status,
+        "attempts": 1 if claimed else 0,
+        "lease_until": until,
+        "last_error": note,
+        "first_attempt_at": at,
+        "last_attempt_at": at if claimed else None,
+    }
 
 
 class _Ticket:
@@ -112,9 +187,16 @@ class SqlDeliveryRepository:
             for row in rows
         }
 
-    def claim_many(self, requests: Sequence[ClaimRequest], now: datetime, lease_seconds: float) -> list[Claim]:
+    def claim_many(
+        self,
+        requests: Sequence[ClaimRequest],
+        now: datetime,
+        lease_seconds: float,
+        cap: NotificationCap | None = None,
+    ) -> list[Claim]:
         """Take each channel's lease and count one attempt, unless it was delivered or is leased (by
-        another copy, or by an earlier request of this batch: the same event twice in one batch).
+        another copy, or by an earlier request of this batch: the same event twice in one batch); with a
+        `cap`, a notification never attempted whose recipient is at the cap is inserted SUPPRESSED.
 
         One transaction: a read of the orders' channels, one INSERT of the channels never attempted
         (already claimed) and a conditional UPDATE per channel attempted before. Rows are written in
@@ -126,18 +208,37 @@ class SqlDeliveryRepository:
         for tries_left in range(CLAIM_TRIES - 1, -1, -1):
             try:
                 with self._write() as conn:
-                    return self._claim_in(conn, requests, at, until)
+                    return self._claim_in(conn, requests, at, until, cap)
             except IntegrityError:
                 if not tries_left:
+                    raise
+            except OperationalError as exc:
+                if not tries_left or not _deadlock(exc):
                     raise
         raise AssertionError("unreachable")
 
     @staticmethod
-    def _claim_in(conn: Connection, requests: Sequence[ClaimRequest], at: datetime, until: datetime) -> list[Claim]:
+    def _claim_in(
+        conn: Connection,
+        requests: Sequence[ClaimRequest],
+        at: datetime,
+        until: datetime,
+        cap: NotificationCap | None,
+    ) -> list[Claim]:
         rows = {
             (r.order_key, r.channel): r
             for r in conn.execute(_READ_ORDERS, {"keys": sorted({q.order_key for q in requests})})
         }
+        # Per notification channel (one recipient, one medium), how many it got within the cap's window.
+        sent: dict[str, int] = {}
+        if cap is not None:
+            channels = sorted(
+                {q.channel for q in requests if q.kind == NOTIFICATION and (q.order_key, q.channel) not in rows}
+            )
+            if channels:
+                _lock_recipients(conn, channels)
+                since = at - timedelta(seconds=cap.window_seconds)
+                sent = dict(conn.execute(_RECENT_PER_CHANNEL, {"channels": channels, "since": since}).tuples().all())
         claims: list[Claim | None] = [None] * len(requests)
         fresh: list[dict[str, Any]] = []
         taken: set[tuple[str, str]] = set()
@@ -147,23 +248,18 @@ class SqlDeliveryRepository:
             row = rows.get(key)
             if key in taken:  # the same channel twice in one batch: the first holds the lease
                 claims[i] = Claim(ClaimState.BUSY, 1 if row is None else row.attempts + 1, from_db_time(until))
+            elif row is None and cap is not None and _over(cap, request, sent):
+                fresh.append(_fresh_row(request, at, None, SUPPRESSED, suppression_note(cap)))
+                claims[i] = Claim(ClaimState.SUPPRESSED, 0)
+                taken.add(key)  # the same channel again in this batch waits, then finds it suppressed
             elif row is None:
-                fresh.append(
-                    {
-                        "order_key": request.order_key,
-                        "channel": request.channel,
-                        "kind": request.kind,
-                        "target": request.target[:500] if request.target else None,
-                        "status": PENDING,
-                        "attempts": 1,
-                        "lease_until": until,
-                        "first_attempt_at": at,
-                        "last_attempt_at": at,
-                    }
-                )
+                sent[request.channel] = sent.get(request.channel, 0) + 1
+                fresh.append(_fresh_row(request, at, until, PENDING, None))
                 claims[i] = Claim(ClaimState.CLAIMED, 1, from_db_time(until))
             elif row.status == DELIVERED:
                 claims[i] = Claim(ClaimState.DELIVERED, row.attempts)
+            elif row.status == SUPPRESSED:
+                claims[i] = Claim(ClaimState.SUPPRESSED, row.attempts)
             elif (
                 conn.execute(_TAKE, {"k": request.order_key, "ch": request.channel, "at": at, "until": until}).rowcount
                 == 1

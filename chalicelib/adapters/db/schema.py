@@ -215,6 +215,17 @@ order_deliveries = sa.Table(
     **TABLE_OPTIONS,
 )
 
+# The notification cap (migration 0007): a recipient's notifications per channel ("EMAIL:<cpf>") within a
+# window, counted on this index; and one row per such channel, locked while a claim counts and inserts, so
+# two batches notifying the same person count one after the other.
+sa.Index("ix_order_deliveries_channel_first", order_deliveries.c.channel, order_deliveries.c.first_attempt_at)
+notification_recipients = sa.Table(
+    "notification_recipients",
+    metadata,
+    sa.Column("channel", sa.String(CODE), primary_key=True),
+    **TABLE_OPTIONS,
+)
+
 # GET /v1/orders by area, newest first (migration 0004); area + status uses ix_orders_area_status_created.
 sa.Index("ix_orders_area_created", orders.c.area_code, orders.c.created_at, orders.c.order_key)
 

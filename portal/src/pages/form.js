@@ -251,6 +251,10 @@ export function NewOrder() {
         const wait = error.retryAfter ?? 5;
         setWaitSeconds(wait);
         setBanner({ kind: "error", text: `O AME não conseguiu consultar os parceiros agora. Tente novamente em ${wait} s.` });
+      } else if (error instanceof ApiError && error.status === 429) {
+        const wait = error.retryAfter ?? 5;
+        setWaitSeconds(wait);
+        setBanner({ kind: "error", text: `Muitas ordens enviadas em pouco tempo. Tente novamente em ${wait} s; a mesma submissão não cria ordem repetida.` });
       } else if (error instanceof ApiError && error.status === 409) {
         save(ATTEMPT_KEY, null);
         setBanner({ kind: "error", text: "Esta submissão já foi usada com outros dados. Revise e envie de novo." });

@@ -157,7 +157,7 @@ function WhatIf({ order, party, index }) {
       setResult({ state: "ready", data, error: null });
     } catch (error) {
       if (error instanceof SessionExpired) return;
-      const wait = error instanceof ApiError && error.status === 503 ? ` Tente novamente em ${error.retryAfter ?? 5} s.` : "";
+      const wait = error instanceof ApiError && (error.status === 503 || error.status === 429) ? ` Tente novamente em ${error.retryAfter ?? 5} s.` : "";
       setResult({ state: "error", data: null, error: `A simulação falhou: ${error.message}.${wait}` });
     }
   }

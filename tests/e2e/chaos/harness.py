@@ -40,6 +40,11 @@ CLIENT = "chaos-product"
 # Resilience timings on a test's time scale. The re-drive budget is an hour on purpose: the run lasts
 # a couple of minutes, so an order that ends FAILED means a bug, never an exhausted budget.
 RESILIENCE_ENV = {
+    # 300 orders from one product in seconds, to the same seeded signers: the suite is about faults, so its
+    # caller's bucket and the notification cap are out of the way (tests/unit/test_throttling.py and the
+    # delivery contract suite cover them).
+    "AME_CALLER_LIMITS": json.dumps({CLIENT: {"rate_per_second": 10_000, "burst": 10_000}}),
+    "AME_NOTIFICATION_CAP": "1000000",
     "AME_PARTNER_TIMEOUT_SECONDS": "0.5",
     "AME_REDRIVE_BASE_SECONDS": "1",
     "AME_REDRIVE_MAX_INTERVAL_SECONDS": "4",
