@@ -217,9 +217,16 @@ def test_painel_with_the_keyboard_alone_keeps_the_filters_in_the_url(stack, page
     other.close()
 
 
-def test_painel_of_an_area_outside_the_token_says_so(stack, page, console):
+def test_painel_of_an_area_outside_the_token_or_a_reversed_range_says_why(stack, page, console):
     console.allow(HTTP_ERROR.format(403))
+    console.allow(HTTP_ERROR.format(422))
     sign_in(page, stack, path="/portal/painel?area=CAMBIO_PF")
-    expect(page.get_by_role("alert")).to_contain_text("Não foi possível carregar o painel")
+    expect(page.get_by_role("alert")).to_contain_text("Não foi possível carregar o painel: você não tem acesso")
     expect(page.locator(".chart")).to_have_count(0)
     check_axe(page, "Painel (area not allowed)")
+    page.get_by_label("Área", exact=True).select_option("CREDITO_PJ")
+    page.get_by_label("De", exact=True).fill("2026-12-01")
+    page.get_by_label("Até", exact=True).fill("2026-11-01")
+    page.get_by_role("button", name="Aplicar").click()
+    expect(page).to_have_url(re.compile(r"\?area=CREDITO_PJ&de=2026-12-01&ate=2026-11-01$"))
+    expect(page.get_by_role("alert")).to_contain_text("'from' deve ser anterior ou igual a 'to'")
