@@ -37,8 +37,8 @@ const GROUPS = [
 ];
 
 function problemText(error) {
-  if (error instanceof ApiError && error.fieldErrors.length) return error.fieldErrors.map((e) => e.message).join("; ");
   if (error instanceof ApiError && error.status === 403) return "você não tem acesso a esta área";
+  if (error instanceof ApiError && error.fieldErrors.length) return error.fieldErrors.map((e) => e.message).join("; ");
   return error instanceof ApiError ? error.message : "falha de rede";
 }
 
