@@ -203,13 +203,27 @@ function Reasons({ body }) {
   </section>`;
 }
 
+/** Ticks of a logarithmic axis: the powers of ten inside the scale (0,1 s, 1 s, 10 s, 100 s …), no minor ones. */
+function decades(u, axisIdx, min, max) {
+  const out = [];
+  for (let e = Math.floor(Math.log10(min)); e <= Math.ceil(Math.log10(max)); e++) {
+    const v = 10 ** e;
+    if (v >= min * 0.999 && v <= max * 1.001) out.push(v);
+  }
+  return out;
+}
+
 function TimeToVerdict({ body }) {
   const days = body.days;
   const seconds = (v) => (v === null ? null : v / 1000);
   const data = [days.map((_, i) => i), days.map((d) => seconds(d.verdict_ms_p50)), days.map((d) => seconds(d.verdict_ms_p95))];
   const options = {
-    scales: { x: { time: false } },
-    axes: [dayAxis(days), axis((u, splits) => splits.map((v) => `${formatDecimal(v)} s`), { size: 56 })],
+    // Logarithmic: seconds and the minutes of parked orders are both readable on one axis.
+    scales: { x: { time: false }, y: { distr: 3, log: 10 } },
+    axes: [
+      dayAxis(days),
+      axis((u, splits) => splits.map((v) => `${formatDecimal(v)} s`), { size: 64, splits: decades }),
+    ],
     series: [{}, line("p50", C.blue), line("p95", C.purple, { dash: [6, 4] })],
   };
   const t = body.time_to_verdict_ms;
@@ -218,8 +232,9 @@ function TimeToVerdict({ body }) {
     <p>No período: mediana (p50) <strong>${formatDuration(t.p50)}</strong>, p95 <strong>${formatDuration(t.p95)}</strong>,
       em ${formatInt(t.count)} ordens com veredito.</p>
     <${Chart} source=${body} options=${options} data=${data}
-      summary=${`Gráfico de linhas: tempo da entrada ao veredito por dia, p50 e p95; no período p50 ${formatDuration(t.p50)} e p95 ${formatDuration(t.p95)}.`} />
+      summary=${`Gráfico de linhas, escala logarítmica: tempo da entrada ao veredito por dia, p50 e p95; no período p50 ${formatDuration(t.p50)} e p95 ${formatDuration(t.p95)}.`} />
     <${Legend} items=${[["p50 (mediana)", "sw-blue"], ["p95", "sw-purple dashed"]]} />
+    <p class="hint">Escala logarítmica: segundos e minutos (ordens que esperaram um parceiro) no mesmo gráfico.</p>
     <${TableAlternative} id="tabela-veredito" caption="Tempo até o veredito por dia, em milissegundos"
       head=${["Dia", "p50 (ms)", "p95 (ms)"]}
       rows=${days.map((d) => [formatDay(d.day, true), formatInt(d.verdict_ms_p50), formatInt(d.verdict_ms_p95)])} />
