@@ -79,7 +79,9 @@ def rate(value: float | None) -> float | None:
 def test_painel_shows_the_seeded_orders_and_every_table_matches_the_api(stack, page, console):
     api = rolled_up(stack)
     chunks: list[str] = []
+    hosts: set[str] = set()
     page.on("request", lambda r: chunks.append(r.url) if "/portal/assets/painel-" in r.url else None)
+    page.on("request", lambda r: hosts.add(r.url.split("/")[2]) if r.url.startswith("http") else None)
     sign_in(page, stack)
     assert chunks == [], "the chart chunk must not load before the Painel is opened"
     page.get_by_role("navigation", name="Principal").get_by_role("link", name="Painel").click()
@@ -167,6 +169,7 @@ def test_painel_shows_the_seeded_orders_and_every_table_matches_the_api(stack, p
     widths = page.locator(".chart .uplot").evaluate_all("els => els.map(e => e.getBoundingClientRect().right)")
     assert widths and max(widths) <= 375
     check_axe(page, "Painel at 375 px")
+    assert hosts == {stack.api_url.split("/")[2]}, "everything from the stack's own origin (no CDN)"
 
 
 def test_painel_with_the_keyboard_alone_keeps_the_filters_in_the_url(stack, page, context, console):
