@@ -240,9 +240,15 @@ def seed_orders(
 
 
 def seed_orders_mariadb_fast(engine: sa.Engine, n: int, first_day: date, days: int) -> int:
-    """The same shape for `n` orders, generated inside MariaDB (INSERT … SELECT FROM seq_1_to_n)."""
+    """The same shape for `n` orders, generated inside MariaDB (INSERT … SELECT FROM seq_1_to_n).
+
+    Keys follow creation time, as AME's ULID order keys do: a day's orders are neighbours in the primary key,
+    so reading a window of days touches that part of the table only. (Spreading each day's orders over the
+    whole key range, e.g. day = seq % days, makes every window read the whole table: with MariaDB's default
+    128 MB buffer pool a million orders then took over 13 minutes to read back.)"""
     seq = f"seq_1_to_{n}"
     start = first_day.isoformat()
+    span = days * 86400  # seconds: order seq is created at (seq - 1) * span / n after the first day
     statements = [
         f"""INSERT INTO orders (order_key, status, status_detail, version, created_by, updated_by, area_code,
               product_code, platform, signature_method, amount, external_reference, requester_person_type,
@@ -261,8 +267,8 @@ def seed_orders_mariadb_fast(engine: sa.Engine, n: int, first_day: date, days: i
                    IF(seq % 2 = 0, '{{"name": "Crédito PJ", "cost_center": "4471"}}',
                                    '{{"name": "Câmbio PF", "cost_center": "5120"}}'), '{{}}', NULL,
                    NULL, 0, NULL, NULL,
-                   TIMESTAMP('{start}') + INTERVAL (seq % {days}) DAY + INTERVAL ((seq * 7) % 86400) SECOND,
-                   TIMESTAMP('{start}') + INTERVAL (seq % {days}) DAY + INTERVAL ((seq * 7) % 86400) SECOND
+                   TIMESTAMP('{start}') + INTERVAL ((seq - 1) * {span} DIV {n}) SECOND,
+                   TIMESTAMP('{start}') + INTERVAL ((seq - 1) * {span} DIV {n}) SECOND
                      + INTERVAL (300 + (seq * 131) % 5000) * 1000 MICROSECOND
             FROM {seq}""",
         """INSERT INTO order_status_history (order_key, status, detail, created_at)

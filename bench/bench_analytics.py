@@ -4,7 +4,8 @@ in DuckDB, Parquet bytes per million orders, and GET /v1/insights over a year of
 Run: .venv/bin/python bench/bench_analytics.py [--orders 1000000]   (AME_BENCH_MARIADB_URL: admin URL)
 Goals: full export <= 2 x the read; incremental run with 10,000 changed orders <= 10 s; each named query
 <= 1 s over 1,000,000 orders; insights p95 <= 50 ms over one year of an area's roll-ups.
-The orders are generated inside MariaDB (INSERT ... SELECT over its sequence engine), 365 days of them.
+The orders are generated inside MariaDB (INSERT ... SELECT over its sequence engine), 365 days of them, keys in
+creation order as AME's ULIDs are (ame_local/analytics_seed.py says why that matters for the read).
 """
 
 from __future__ import annotations
@@ -70,7 +71,17 @@ def main() -> int:
         engine = create_export_engine(url)
         started = time.perf_counter()
         seed_orders_mariadb_fast(engine, args.orders, FIRST_DAY, DAYS)
-        print(f"  generated in MariaDB in {time.perf_counter() - started:.1f} s")
+        print(f"  generated in MariaDB in {time.perf_counter() - started:.1f} s; {_load()}", flush=True)
+        with engine.connect() as conn:
+            pool = conn.exec_driver_sql("SELECT @@innodb_buffer_pool_size").scalar() or 0
+            size = conn.exec_driver_sql(
+                "SELECT SUM(data_length + index_length) FROM information_schema.tables WHERE table_schema = DATABASE()"
+            ).scalar()
+        print(
+            f"  tables {int(size or 0) / 2**20:,.0f} MiB (data + indexes, InnoDB's estimate) vs buffer pool "
+            f"{int(pool) / 2**20:,.0f} MiB",
+            flush=True,
+        )
         store = SqlAnalyticsStore(engine)
         days = store.all_days()
 

@@ -13,6 +13,7 @@ the same machine clock. Both bounds are printed; the verdict's true delay lies b
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import re
 import statistics
@@ -59,6 +60,17 @@ def first_load_bytes(dist: Path) -> tuple[int, int, list[str]]:
     return raw, gz, assets
 
 
+def lazy_chunks(dist: Path) -> dict[str, tuple[int, int, list[str]]]:
+    """Each lazily loaded chunk (the Painel: its page and the chart library) as build.mjs lists it."""
+    manifest = json.loads((dist / "assets-manifest.json").read_text(encoding="utf-8"))
+    out = {}
+    for name, files in manifest["lazy"].items():
+        raw = sum((dist / f).stat().st_size for f in files)
+        gz = sum(len(gzip.compress((dist / f).read_bytes(), compresslevel=9)) for f in files)
+        out[name] = (raw, gz, files)
+    return out
+
+
 def median_ms(values: list[float]) -> str:
     return f"{statistics.median(values) * 1000:7.1f} ms" if values else "   n/a"
 
@@ -74,6 +86,7 @@ def main() -> None:
 
     dist = build_portal()
     raw, gz, assets = first_load_bytes(dist)
+    lazy = lazy_chunks(dist)
     with tempfile.TemporaryDirectory() as tmp, running_stack(Path(tmp)) as stack, sync_playwright() as p:
         api = stack.api_url
         headers = stack.auth(client="bench-portal", areas=("CREDITO_PJ",))
@@ -167,6 +180,12 @@ def main() -> None:
         f"  first-load JS+CSS          : {gz / 1024:7.1f} KB gzipped ({raw / 1024:.1f} KB raw; {', '.join(assets)})"
         f"   goal <= 150 KB  {'OK' if gz <= 150 * 1024 else 'OVER'}"
     )
+    for name, (lazy_raw, lazy_gz, files) in lazy.items():
+        print(
+            f"  {name} chunk (lazy)        : {lazy_gz / 1024:7.1f} KB gzipped ({lazy_raw / 1024:.1f} KB raw; "
+            f"{', '.join(files)}), loaded only when the {name.title()} opens; first load + {name}: "
+            f"{(gz + lazy_gz) / 1024:.1f} KB"
+        )
     print(
         f"  navigation → form usable   : median {median_ms(interactive)}  p95 {p95_ms(interactive)}  "
         f"(first, cold cache: {first_interactive * 1000:.1f} ms)   goal <= 1000 ms  "

@@ -25,6 +25,8 @@ PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 PARQUET_INPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
 PARQUET_OUTPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
 MIN_BYTES_SCANNED_CUTOFF = 10_000_000  # Athena refuses less
+# Athena writes every query's answer (and its metadata) under athena-results/ and never deletes them.
+RESULTS_EXPIRATION_DAYS = 7
 
 
 def _sub(text: str) -> dict[str, Any]:
@@ -67,6 +69,13 @@ def parameters(stage: str) -> dict[str, Any]:
             "Default": 10_000_000_000,
             "MinValue": MIN_BYTES_SCANNED_CUTOFF,
             "Description": "Athena stops a query of the analytics workgroup past this many bytes scanned",
+        },
+        "AthenaResultsExpirationDays": {
+            "Type": "Number",
+            "Default": RESULTS_EXPIRATION_DAYS,
+            "MinValue": 1,
+            "Description": f"Days the bucket keeps Athena's query results under {RESULTS_PREFIX}/ "
+            "(a lifecycle rule deletes them; the named queries can always be run again)",
         },
         "QuickSightPrincipalArn": {
             "Type": "String",
@@ -273,6 +282,21 @@ def resources(bucket_name: str, bucket_logical_id: str) -> dict[str, Any]:
     return out
 
 
+def lifecycle_rules() -> list[dict[str, Any]]:
+    """Rules for the bucket that holds the analytics files: Athena's results expire (current versions after
+    AthenaResultsExpirationDays, and, since the bucket is versioned, the versions left behind a day later)."""
+    return [
+        {
+            "Id": "expire-athena-results",
+            "Status": "Enabled",
+            "Prefix": f"{RESULTS_PREFIX}/",
+            "ExpirationInDays": _ref("AthenaResultsExpirationDays"),
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+        }
+    ]
+
+
 def outputs() -> dict[str, Any]:
     return {
         "AnalyticsDatabaseName": {"Value": _ref("AnalyticsDatabase")},
@@ -298,4 +322,9 @@ def extend(template: dict[str, Any], stage: str, bucket_name: str, bucket_logica
         if logical_id in resources_:
             raise ValueError(f"logical id defined twice: {logical_id}")
         resources_[logical_id] = resource
+    if bucket_logical_id in resources_:  # the bucket's own rules stay; the analytics rules are added to them
+        bucket = resources_[bucket_logical_id].setdefault("Properties", {})
+        rules = bucket.setdefault("LifecycleConfiguration", {}).setdefault("Rules", [])
+        ids = {rule["Id"] for rule in rules}
+        rules.extend(rule for rule in lifecycle_rules() if rule["Id"] not in ids)
     return template

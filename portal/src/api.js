@@ -68,6 +68,7 @@ export const getOptions = (area) => api("GET", `/v1/areas/${encodeURIComponent(a
 export const getOrder = (key) => api("GET", `/v1/orders/${encodeURIComponent(key)}`);
 export const getHistory = (key) => api("GET", `/v1/orders/${encodeURIComponent(key)}/history`);
 export const searchOrders = (params) => api("GET", `/v1/orders?${new URLSearchParams(params)}`);
+export const getInsights = (params) => api("GET", `/v1/insights?${new URLSearchParams(params)}`);
 export const createOrder = (body, idempotencyKey) =>
   api("POST", "/v1/orders", { body, headers: { "Idempotency-Key": idempotencyKey } });
 

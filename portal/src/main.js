@@ -3,6 +3,7 @@ import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { html } from "htm/preact";
 import "./style.css";
+import "uplot/dist/uPlot.min.css"; // the Painel's charts: a few rules, so its lazy chunk needs no stylesheet of its own
 import { claims, createAuth, onSession, session, signIn, signOut, startSession } from "./auth.js";
 import { setApiBase } from "./api.js";
 import { navigate, usePageTitle } from "./router.js";
@@ -11,6 +12,7 @@ import { NewOrder } from "./pages/form.js";
 import { OrderPage } from "./pages/order.js";
 
 const BASE = "/portal/";
+let painelModule = null; // pages/painel.js and the chart library: a separate chunk, loaded on the Painel only
 const CALLBACK = "/portal/callback";
 
 function useLocation() {
@@ -54,6 +56,7 @@ function route(path) {
   const rest = path.startsWith(BASE) ? path.slice(BASE.length) : path.replace(/^\/portal/, "");
   if (rest === "" || rest === "ordens" || rest === "ordens/") return { page: "list" };
   if (rest === "ordens/nova") return { page: "new" };
+  if (rest === "painel" || rest === "painel/") return { page: "painel" };
   const m = rest.match(/^ordens\/([^/]+)$/);
   if (m) return { page: "order", key: decodeURIComponent(m[1]) };
   return { page: "missing" };
@@ -69,6 +72,7 @@ function Header({ name, current }) {
       <nav aria-label="Principal">
         ${link("/portal/", "Ordens", "list")}
         ${link("/portal/ordens/nova", "Nova ordem", "new")}
+        ${link("/portal/painel", "Painel", "painel")}
         <a href="/docs">API</a>
       </nav>
       <div class="who">
@@ -109,6 +113,30 @@ function MissingPage() {
     </main>`;
 }
 
+function LazyPainel({ search }) {
+  const [mod, setMod] = useState(painelModule);
+  const [failed, setFailed] = useState(false);
+  usePageTitle("Painel");
+  useEffect(() => {
+    if (mod) return;
+    import("./pages/painel.js").then(
+      (loaded) => {
+        painelModule = loaded;
+        setMod(loaded);
+      },
+      () => setFailed(true),
+    );
+  }, []);
+  if (mod) return html`<${mod.Painel} search=${search} />`;
+  return html`
+    <main id="conteudo" tabindex="-1">
+      <h1>Painel</h1>
+      ${failed
+        ? html`<p class="error" role="alert">Não foi possível carregar o painel. Verifique a conexão e recarregue a página.</p>`
+        : html`<p class="loading" role="status">Carregando o painel…</p>`}
+    </main>`;
+}
+
 function App() {
   const s = useSession();
   const loc = useLocation();
@@ -120,6 +148,7 @@ function App() {
   let page;
   if (r.page === "list") page = html`<${OrdersList} search=${loc.search} />`;
   else if (r.page === "new") page = html`<${NewOrder} />`;
+  else if (r.page === "painel") page = html`<${LazyPainel} search=${loc.search} />`;
   else if (r.page === "order") page = html`<${OrderPage} key=${r.key} orderKey=${r.key} />`;
   else page = html`<${MissingPage} />`;
   return html`<${Header} name=${name} current=${r.page} />${page}`;

@@ -592,6 +592,23 @@ def test_only_the_export_function_gets_the_pandas_layer_and_at_least_1024_mb(res
     assert export["Environment"]["Variables"]["AME_ANALYTICS_HMAC_SECRET_REF"] == {"Ref": "AnalyticsHmacSecret"}
 
 
+def test_athena_results_expire_and_the_bucket_keeps_its_other_rules(resources, packaged):
+    from infra.analytics_template import RESULTS_PREFIX
+
+    rules = {r["Id"]: r for r in resources["DocumentBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]}
+    athena = rules["expire-athena-results"]
+    assert athena["Status"] == "Enabled" and athena["Prefix"] == f"{RESULTS_PREFIX}/"
+    assert athena["ExpirationInDays"] == {"Ref": "AthenaResultsExpirationDays"}
+    assert athena["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}  # the bucket is versioned
+    parameter = packaged["sam"]["Parameters"]["AthenaResultsExpirationDays"]
+    assert parameter["Default"] == 7 and parameter["MinValue"] == 1
+    assert {"expire-claim-checks", "expire-old-versions"} <= set(rules)  # the bucket's own rules stay
+    # The workgroup writes exactly where the rule expires.
+    (workgroup,) = _of_type(resources, "AWS::Athena::WorkGroup").values()
+    location = workgroup["Properties"]["WorkGroupConfiguration"]["ResultConfiguration"]["OutputLocation"]["Fn::Sub"]
+    assert location.endswith(f"/{RESULTS_PREFIX}/")
+
+
 def test_glue_tables_use_partition_projection_and_athena_has_a_v3_encrypted_capped_workgroup(resources):
     from ame_ops.analytics import query_names
     from chalicelib.domain.analytics import DIMENSIONS, FACTS

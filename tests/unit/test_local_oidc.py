@@ -239,9 +239,11 @@ def test_userinfo_and_logout(provider):
 
 def test_seeded_users_sign_in_with_the_documented_password():
     users = load_users()
-    assert set(users) == {"ana.credito", "bruno.consignado", "carla.leitura"}
+    assert set(users) == {"ana.credito", "bruno.consignado", "carla.leitura", "dora.dados"}
     assert users["carla.leitura"].scopes == ("ame:orders:read",)
+    assert users["dora.dados"].areas == ("CREDITO_PJ", "CAMBIO_PF")
     from ame_local.oidc import check_password
 
     assert check_password("senha-local", users["bruno.consignado"].password_hash)
+    assert check_password("senha-local", users["dora.dados"].password_hash)
     assert not check_password("outra", users["bruno.consignado"].password_hash)

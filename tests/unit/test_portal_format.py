@@ -1,5 +1,5 @@
-"""The portal's pure helpers (CPF/CNPJ check digits incl. alphanumeric CNPJ, masks, BRL, São Paulo dates),
-run with Node's own test runner: portal/test/format.test.mjs."""
+"""The portal's pure helpers (CPF/CNPJ check digits incl. alphanumeric CNPJ, masks, BRL, São Paulo dates, the
+Painel's filters and numbers) run with Node's own test runner: portal/test/*.test.mjs."""
 
 from __future__ import annotations
 
@@ -28,4 +28,4 @@ def test_portal_format_helpers():
         env={**os.environ, "TZ": "UTC"},
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "# fail 0" in result.stdout and "# pass 5" in result.stdout
+    assert "# fail 0" in result.stdout and "# pass 7" in result.stdout
