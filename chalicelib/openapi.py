@@ -10,9 +10,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
-from chalicelib.domain.orders import AMOUNT_PATTERN, FieldError, OrderRequest, OrderStatus, PersonType
+from chalicelib.domain.orders import AMOUNT_PATTERN, FieldError, OrderRequest, OrderStatus
 from chalicelib.openapi_insights import INSIGHTS_EXAMPLE, Insights, insights_parameters
-from chalicelib.services.order_views import Order, OrderHistory, OrderPage
+from chalicelib.services.order_views import Order, OrderHistory, OrderPage, OrderResult
 from chalicelib.services.search import SearchQuery
 from chalicelib.services.simulation import SimulationRequest
 
@@ -91,29 +91,6 @@ class AreaOptions(_Answer):
     limits: AreaLimitsView
     products: list[CodeName]
     document_types: list[CodeName]
-
-
-class PartyVerdict(_Answer):
-    """One party's verdict inside `Order.result.parties` (docs/contracts.md §2)."""
-
-    role: str
-    person_type: PersonType
-    document: str
-    power_code: str | None
-    quorum_met: bool
-    reason: str | None
-    participants: list[dict[str, Any]]
-    satisfied_rules: list[str]
-    signer_sets: list[dict[str, Any]]
-    eligible_signers: list[str]
-    critical_signers: list[str] = []
-    failed_rules: list[dict[str, Any]] = []
-    skipped_rules: list[dict[str, Any]] = []
-
-
-class OrderResult(_Answer):
-    quorum_met: bool
-    parties: list[PartyVerdict]
 
 
 class Problem(_Answer):
