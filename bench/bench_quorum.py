@@ -1,12 +1,25 @@
-"""Benchmark: quorum evaluation with explanations vs json.loads of the same Poderes answer."""
+"""Benchmark: quorum evaluation with explanations vs json.loads of the same Poderes answer.
+
+    python bench/bench_quorum.py                 # this tree
+    python bench/bench_quorum.py --against main  # this tree and `main` side by side (any git ref)
+
+With --against, the ref's chalicelib/ is extracted (git archive) to a temporary folder and each case runs
+in child processes, this tree's and the ref's taking turns, so that both meet the same machine load.
+"""
 
 from __future__ import annotations
 
+import argparse
 import gc
+import io
 import json
+import os
 import random
 import statistics
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import date
@@ -14,11 +27,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from chalicelib.domain.partners import CompanyPowers
-from chalicelib.domain.quorum import evaluate_party
-
+ROOT = Path(__file__).resolve().parents[1]
+CASES = {1_000: 101, 10_000: 31}  # representatives -> repetitions (a shared machine needs many)
 GROUPS = 20
 RULES = 200
 MAX_REQUIREMENTS = 5
@@ -92,6 +102,9 @@ def medians(actions: dict[str, Callable[[], object]], repetitions: int) -> dict[
 
 
 def run_case(representatives: int, repetitions: int) -> tuple[float, float]:
+    from chalicelib.domain.partners import CompanyPowers
+    from chalicelib.domain.quorum import evaluate_party
+
     text, inactive = poderes_answer(representatives, seed=representatives)
     powers = CompanyPowers.model_validate(json.loads(text))
     result = evaluate_party(powers, AMOUNT, ON, inactive=inactive)
@@ -128,14 +141,80 @@ def run_case(representatives: int, repetitions: int) -> tuple[float, float]:
     return ratio, with_lint / decode
 
 
+def _extract(ref: str, into: Path) -> None:
+    """The ref's chalicelib/ (all the engine imports) as committed, into `into`."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", ref, "chalicelib"], check=True, capture_output=True
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+
+
+def _child(root: Path, representatives: int) -> tuple[float, float, str]:
+    """One case in a fresh process importing chalicelib from `root`: (ratio, ratio with lint, its printout)."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--root", str(root), "--case", str(representatives)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    *lines, last = done.stdout.rstrip("\n").split("\n")
+    ratio, with_lint = (float(x) for x in last.split())
+    return ratio, with_lint, "\n".join(lines)
+
+
+def against(ref: str, rounds: int) -> bool:
+    label = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", ref], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    met = True
+    with tempfile.TemporaryDirectory(prefix="bench-quorum-") as tmp:
+        _extract(ref, Path(tmp))
+        trees = {"this tree": ROOT, f"{ref} ({label})": Path(tmp)}
+        for representatives in CASES:
+            ratios: dict[str, list[float]] = {name: [] for name in trees}
+            lint: dict[str, list[float]] = {name: [] for name in trees}
+            for turn in range(rounds):
+                for name, root in trees.items():
+                    ratio, with_lint, printout = _child(root, representatives)
+                    ratios[name].append(ratio)
+                    lint[name].append(with_lint)
+                    if turn == 0:
+                        print(f"== {name}\n{printout}")
+            print(f"== {representatives} representatives, median ratio of {rounds} alternating runs each:")
+            for name in trees:
+                ratio = statistics.median(ratios[name])
+                print(
+                    f"   {name:<28} evaluation / decoding {ratio:5.2f}"
+                    f"   with lint {statistics.median(lint[name]):5.2f}   runs {', '.join(f'{r:.2f}' for r in ratios[name])}"
+                )
+            mine, theirs = (statistics.median(ratios[name]) for name in trees)
+            print(f"   this tree / {ref}: {mine / theirs:.2f}")
+            met = met and mine <= GOAL_RATIO
+    return met
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--against", metavar="REF", help="also run the bench on this git ref, side by side")
+    parser.add_argument("--rounds", type=int, default=3, help="with --against: alternating runs per tree and case")
+    parser.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)  # the tree to import
+    parser.add_argument("--case", type=int, choices=sorted(CASES), help=argparse.SUPPRESS)  # one case, for --against
+    args = parser.parse_args()
+    sys.path.insert(0, str(args.root))
+    if args.case:
+        ratio, with_lint = run_case(args.case, CASES[args.case])
+        print(f"{ratio} {with_lint}")
+        return 0
     print("Timed as evaluation: evaluate_party() on an already-built CompanyPowers, computing restrictions,")
     print("matching, signer sets, eligibility, failure explanations and critical signers; the rule-set lint")
     print("(a report on Poderes' answer that does not depend on the order) is timed beside it.")
-    # Many rounds: on a shared machine a median of few samples moves by tens of percent.
-    ratios = [run_case(1_000, 101), run_case(10_000, 31)]
-    met = all(r <= GOAL_RATIO for r, _ in ratios)
-    print(f"goal evaluation <= {GOAL_RATIO} x decoding: {'met' if met else 'NOT met'}")
+    if args.against:
+        met = against(args.against, args.rounds)
+    else:
+        met = all(ratio <= GOAL_RATIO for ratio, _ in (run_case(n, repetitions) for n, repetitions in CASES.items()))
+    print(f"goal evaluation <= {GOAL_RATIO} x decoding (this tree): {'met' if met else 'NOT met'}")
     return 0
 
 
