@@ -25,8 +25,21 @@ from chalicelib.domain.orders import (
     OrderStatus,
     StatusChange,
     StoredOrder,
+    stored_from_draft,
 )
 from chalicelib.services.ports import IdempotencyKeyTaken, OutboxMessage
+
+# Columns written as the domain's StoredOrder holds them (domain.orders.stored_from_draft: one mapping).
+_AS_STORED = (
+    "order_key",
+    "created_by",
+    "area_code",
+    "product_code",
+    "platform",
+    "signature_method",
+    "amount",
+    "external_reference",
+)
 
 
 class SqlOrders(SqlStore):
@@ -45,21 +58,15 @@ class SqlOrders(SqlStore):
         requester = next((p for p in draft.parties if p.position == 0), None)
         if requester is None:
             raise ValueError(f"order {draft.order_key} has no requester (party at position 0)")
+        stored = stored_from_draft(draft)
         with self._write("create_order") as conn:
             conn.execute(
                 orders.insert().values(
-                    order_key=draft.order_key,
+                    **{column: getattr(stored, column) for column in _AS_STORED},
                     status=OrderStatus.RECEIVED.value,
                     status_detail=None,
                     version=0,
-                    created_by=draft.created_by,
                     updated_by=draft.created_by,
-                    area_code=request.area_code,
-                    product_code=request.product_code,
-                    platform=request.platform,
-                    signature_method=request.signature_method,
-                    amount=request.amount,
-                    external_reference=request.external_reference,
                     requester_person_type=requester.person_type.value,
                     requester_document=requester.document,
                     idempotency_key=draft.idempotency_key,
