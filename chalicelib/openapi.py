@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from chalicelib.domain.orders import AMOUNT_PATTERN, FieldError, OrderRequest, OrderStatus
+from chalicelib.openapi_examples import ORDER_REQUEST_EXAMPLE
 from chalicelib.openapi_insights import INSIGHTS_EXAMPLE, Insights, insights_parameters
 from chalicelib.services.order_views import Order, OrderHistory, OrderPage, OrderResult
 from chalicelib.services.search import SearchQuery
@@ -125,17 +126,6 @@ MODELS: list[tuple[type[BaseModel], str]] = [
 
 # -- examples --------------------------------------------------------------------------------------
 
-ORDER_REQUEST_EXAMPLE = {
-    "area_code": "CREDITO_PJ",
-    "product_code": "CCB_GIRO",
-    "platform": "BANKLINE",
-    "signature_method": "DIGITAL",
-    "amount": "250000.00",
-    "requester": {"person_type": "PJ", "document": "11.222.333/0001-81"},
-    "guarantors": [{"person_type": "PF", "document": "529.982.247-25"}],
-    "documents": [{"document_type": "CCB", "title": "Contrato CCB 123"}],
-    "external_reference": "contrato-123",
-}
 ORDER_EXAMPLE = {
     "order_key": "01KB2Q4V7Y3ZJ8M5N6P9R0S1T2",
     "status": "NO_QUORUM",
