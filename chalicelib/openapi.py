@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from chalicelib.domain.orders import AMOUNT_PATTERN, FieldError, OrderRequest, OrderStatus
-from chalicelib.openapi_examples import ORDER_REQUEST_EXAMPLE
+from chalicelib.openapi_examples import ORDER_REQUEST_EXAMPLE, order_request
 from chalicelib.openapi_insights import INSIGHTS_EXAMPLE, Insights, insights_parameters
 from chalicelib.services.order_views import Order, OrderHistory, OrderPage, OrderResult
 from chalicelib.services.search import SearchQuery
@@ -130,15 +130,11 @@ ORDER_EXAMPLE = {
     "order_key": "01KB2Q4V7Y3ZJ8M5N6P9R0S1T2",
     "status": "NO_QUORUM",
     "status_detail": "sem quórum",
-    "area_code": "CREDITO_PJ",
-    "product_code": "CCB_GIRO",
-    "platform": "BANKLINE",
-    "signature_method": "DIGITAL",
-    "amount": "250000.00",
-    "external_reference": "contrato-123",
-    "requester": {"person_type": "PJ", "document": "11222333000181"},
-    "guarantors": [{"person_type": "PF", "document": "52998224725"}],
-    "documents": [{"document_type": "CCB", "title": "Contrato CCB 123"}],
+    # The example request as AME keeps it: documents as digits.
+    **order_request(
+        requester={"person_type": "PJ", "document": "11222333000181"},
+        guarantors=[{"person_type": "PF", "document": "52998224725"}],
+    ),
     "created_by": "portal-bff",
     "created_at": "2026-11-29T10:00:00Z",
     "updated_at": "2026-11-29T10:00:02Z",
@@ -177,58 +173,59 @@ def _problem_example(status: int, code: str, detail: str, errors: list[dict[str,
     return body
 
 
-ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
+# Status -> when it is answered, and an example problem document's code and detail.
+_ERROR_CASES: dict[int, tuple[str, str, str]] = {
     400: (
         "Corpo que não é JSON, ou que aninha mais de 32 níveis de listas/objetos, ou traz um número com mais de "
         "40 caracteres.",
-        _problem_example(400, "MALFORMED_JSON", "o corpo não é JSON válido"),
+        "MALFORMED_JSON",
+        "o corpo não é JSON válido",
     ),
     401: (
         "Token ausente, malformado, expirado, de outro emissor ou assinado por outra chave.",
-        _problem_example(
-            401,
-            "TOKEN_EXPIRED",
-            "o token expirou",
-            [{"field": "Authorization", "code": "TOKEN_EXPIRED", "message": "o token expirou"}],
-        ),
+        "TOKEN_EXPIRED",
+        "o token expirou",
     ),
     403: (
         "O token não tem o escopo da operação, ou a área não é do chamador.",
-        _problem_example(403, "INSUFFICIENT_SCOPE", "o token não tem o escopo ame:orders:write"),
+        "INSUFFICIENT_SCOPE",
+        "o token não tem o escopo ame:orders:write",
     ),
     404: (
         "Ordem inexistente ou de uma área que o chamador não atende (indistinguíveis).",
-        _problem_example(404, "ORDER_NOT_FOUND", "ordem não encontrada"),
+        "ORDER_NOT_FOUND",
+        "ordem não encontrada",
     ),
     409: (
         "Idempotency-Key já usada com outro corpo.",
-        _problem_example(409, "IDEMPOTENCY_KEY_REUSED", "Idempotency-Key já usada com outro corpo de requisição"),
+        "IDEMPOTENCY_KEY_REUSED",
+        "Idempotency-Key já usada com outro corpo de requisição",
     ),
-    413: ("Corpo acima de 256 KiB.", _problem_example(413, "BODY_TOO_LARGE", "o corpo excede 256 KiB")),
-    415: (
-        "Corpo que não é application/json.",
-        _problem_example(415, "UNSUPPORTED_MEDIA_TYPE", "envie o corpo como application/json"),
-    ),
+    413: ("Corpo acima de 256 KiB.", "BODY_TOO_LARGE", "o corpo excede 256 KiB"),
+    415: ("Corpo que não é application/json.", "UNSUPPORTED_MEDIA_TYPE", "envie o corpo como application/json"),
     422: (
         "Dados inválidos; `errors` nomeia cada campo ou parâmetro. Texto livre (`external_reference`, "
         "`documents[].title`) com caracteres de controle, bidirecionais, invisíveis ou palavras que misturam "
         "alfabetos: código INVALID_CHARACTERS; códigos (área, produto, poder...) fora de "
         "`^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$`: INVALID_FORMAT.",
-        _problem_example(
-            422,
-            "VALIDATION_FAILED",
-            "a requisição tem campos inválidos",
-            [{"field": "requester.document", "code": "INVALID_DOCUMENT", "message": "dígitos verificadores inválidos"}],
-        ),
+        "VALIDATION_FAILED",
+        "a requisição tem campos inválidos",
     ),
-    500: (
-        "Erro inesperado (sem detalhes internos).",
-        _problem_example(500, "INTERNAL_ERROR", "erro interno inesperado"),
-    ),
+    500: ("Erro inesperado (sem detalhes internos).", "INTERNAL_ERROR", "erro interno inesperado"),
     503: (
         "Um parceiro, o emissor de tokens ou o banco de dados não respondeu; tente após Retry-After.",
-        _problem_example(503, "DEPENDENCY_UNAVAILABLE", "parametrizador não respondeu; tente novamente"),
+        "DEPENDENCY_UNAVAILABLE",
+        "parametrizador não respondeu; tente novamente",
     ),
+}
+# The field errors an example shows, where its status names fields.
+_EXAMPLE_FIELD_ERRORS: dict[int, list[dict[str, str]]] = {
+    401: [{"field": "Authorization", "code": "TOKEN_EXPIRED", "message": "o token expirou"}],
+    422: [{"field": "requester.document", "code": "INVALID_DOCUMENT", "message": "dígitos verificadores inválidos"}],
+}
+ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
+    status: (description, _problem_example(status, code, detail, _EXAMPLE_FIELD_ERRORS.get(status)))
+    for status, (description, code, detail) in _ERROR_CASES.items()
 }
 
 _REQUEST_ID = {

@@ -19,27 +19,15 @@ from chalicelib.adapters.db.schema import (
 )
 from chalicelib.adapters.jsontext import dumps
 from chalicelib.domain.orders import (
+    REQUEST_TEXT_FIELDS,
     DocumentRequest,
     OrderDraft,
     OrderParty,
     OrderStatus,
     StatusChange,
     StoredOrder,
-    stored_from_draft,
 )
 from chalicelib.services.ports import IdempotencyKeyTaken, OutboxMessage
-
-# Columns written as the domain's StoredOrder holds them (domain.orders.stored_from_draft: one mapping).
-_AS_STORED = (
-    "order_key",
-    "created_by",
-    "area_code",
-    "product_code",
-    "platform",
-    "signature_method",
-    "amount",
-    "external_reference",
-)
 
 
 class SqlOrders(SqlStore):
@@ -58,15 +46,17 @@ class SqlOrders(SqlStore):
         requester = next((p for p in draft.parties if p.position == 0), None)
         if requester is None:
             raise ValueError(f"order {draft.order_key} has no requester (party at position 0)")
-        stored = stored_from_draft(draft)
         with self._write("create_order") as conn:
             conn.execute(
                 orders.insert().values(
-                    **{column: getattr(stored, column) for column in _AS_STORED},
+                    order_key=draft.order_key,
                     status=OrderStatus.RECEIVED.value,
                     status_detail=None,
                     version=0,
+                    created_by=draft.created_by,
                     updated_by=draft.created_by,
+                    **{column: getattr(request, column) for column in REQUEST_TEXT_FIELDS},
+                    amount=request.amount,
                     requester_person_type=requester.person_type.value,
                     requester_document=requester.document,
                     idempotency_key=draft.idempotency_key,
@@ -172,12 +162,8 @@ class SqlOrders(SqlStore):
             status=OrderStatus(row.status),
             status_detail=row.status_detail,
             created_by=row.created_by,
-            area_code=row.area_code,
-            product_code=row.product_code,
-            platform=row.platform,
-            signature_method=row.signature_method,
+            **{column: getattr(row, column) for column in REQUEST_TEXT_FIELDS},
             amount=amount_or_none(row.amount),
-            external_reference=row.external_reference,
             requester=parties[0],
             guarantors=parties[1:],
             documents=[DocumentRequest(document_type=d.document_type, title=d.title) for d in document_rows],
