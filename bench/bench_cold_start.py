@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from chalicelib.openapi_examples import order_request
@@ -141,6 +142,11 @@ print(MARK + json.dumps([m for m in sys.modules if m not in before]), flush=True
 """
 
 
+def _json_after(mark: str, line: str) -> Any:
+    """The JSON value that follows `mark` in `line`; a background thread's log line may follow it too."""
+    return json.JSONDecoder().raw_decode(line, line.index(mark) + len(mark))[0]
+
+
 def first_call_modules(function: str, event: dict) -> list[str]:
     mark = "first-call modules: "  # the call's own JSON log and EMF lines share stdout
     out = subprocess.run(
@@ -153,7 +159,7 @@ def first_call_modules(function: str, event: dict) -> list[str]:
     )
     # Background threads (the executor's partner calls) log to the same stdout: the mark may not start its line.
     line = next(line for line in out.stdout.splitlines() if mark in line)
-    return json.loads(line[line.index(mark) + len(mark) :])
+    return _json_after(mark, line)
 
 
 def _import_stmt(modules: list[str]) -> str:
@@ -226,7 +232,7 @@ def _timed_call(env: dict, function: str, event: dict) -> tuple[float, object]:
     line = next((x for x in out.stdout.splitlines() if mark in x), None)
     if out.returncode != 0 or line is None:
         raise SystemExit(f"{function} failed on its first call:\n{out.stderr[-3000:]}")
-    result = json.loads(line[line.index(mark) + len(mark) :])
+    result = _json_after(mark, line)
     return result["ms"], result["answer"]
 
 
