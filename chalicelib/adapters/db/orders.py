@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from chalicelib.adapters.db.base import SqlStore, amount_or_none, from_db_time, loads, to_db_time
+from chalicelib.adapters.db.base import SqlStore, amount_or_none, from_db_time, loads, rows_of_order, to_db_time
 from chalicelib.adapters.db.schema import (
     idempotency_keys,
     order_documents,
@@ -137,16 +137,8 @@ class SqlOrders(SqlStore):
             row = conn.execute(sa.select(orders).where(orders.c.order_key == order_key)).first()
             if row is None:
                 return None
-            party_rows = conn.execute(
-                sa.select(order_parties)
-                .where(order_parties.c.order_key == order_key)
-                .order_by(order_parties.c.position)
-            ).all()
-            document_rows = conn.execute(
-                sa.select(order_documents.c.document_type, order_documents.c.title)
-                .where(order_documents.c.order_key == order_key)
-                .order_by(order_documents.c.position)
-            ).all()
+            party_rows = rows_of_order(conn, order_parties, order_key, "position")
+            document_rows = rows_of_order(conn, order_documents, order_key, "position")
         parties = [
             OrderParty(
                 position=p.position,

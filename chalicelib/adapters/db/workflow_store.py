@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from chalicelib.adapters.db.base import SqlStore, amount_or_none, loads, to_db_time
+from chalicelib.adapters.db.base import SqlStore, amount_or_none, loads, rows_of_order, to_db_time
 from chalicelib.adapters.db.schema import (
     order_participants,
     order_parties,
@@ -122,21 +122,9 @@ class SqlWorkflowStore(SqlStore):
     def party_details(self, order_key: str) -> dict[int, dict[str, Any]]:
         """Per party position: role, document, verdict, evaluation, participants (by CPF), rules (by id)."""
         with self._engine.connect() as conn:
-            parties = conn.execute(
-                sa.select(order_parties)
-                .where(order_parties.c.order_key == order_key)
-                .order_by(order_parties.c.position)
-            ).all()
-            participants = conn.execute(
-                sa.select(order_participants)
-                .where(order_participants.c.order_key == order_key)
-                .order_by(order_participants.c.party_position, order_participants.c.cpf)
-            ).all()
-            rules = conn.execute(
-                sa.select(order_rules)
-                .where(order_rules.c.order_key == order_key)
-                .order_by(order_rules.c.party_position, order_rules.c.rule_id)
-            ).all()
+            parties = rows_of_order(conn, order_parties, order_key, "position")
+            participants = rows_of_order(conn, order_participants, order_key, "party_position", "cpf")
+            rules = rows_of_order(conn, order_rules, order_key, "party_position", "rule_id")
         details: dict[int, dict[str, Any]] = {
             p.position: {
                 "position": p.position,
