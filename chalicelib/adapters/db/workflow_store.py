@@ -192,10 +192,14 @@ def check_unique(
         raise ValueError(f"duplicate rule_id for party {position} of {order_key}")
 
 
+def _of_party(order_key: str, position: int) -> dict[str, Any]:
+    """The columns that tie a participant or rule row to its order party."""
+    return {"order_key": order_key, "party_position": position}
+
+
 def participant_row(order_key: str, position: int, p: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "order_key": order_key,
-        "party_position": position,
+        **_of_party(order_key, position),
         "cpf": p["cpf"],
         "name": p.get("name"),
         "email": p.get("email"),
@@ -211,8 +215,7 @@ def participant_row(order_key: str, position: int, p: Mapping[str, Any]) -> dict
 
 def rule_row(order_key: str, position: int, r: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "order_key": order_key,
-        "party_position": position,
+        **_of_party(order_key, position),
         "rule_id": r["rule_id"],
         "description": r.get("description"),
         "max_amount": amount_or_none(r.get("max_amount")),
