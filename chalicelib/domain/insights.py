@@ -39,14 +39,8 @@ class InsightsDay(_Strict):
     @classmethod
     def without_orders(cls, day: str) -> InsightsDay:
         """A day of the period on which no order was created: every count 0, every average and percentile null."""
-        return cls(
-            day=day,
-            **{
-                name: 0 if field.annotation is int else None
-                for name, field in cls.model_fields.items()
-                if name != "day"
-            },
-        )
+        counts = {name: 0 if field.annotation is int else None for name, field in cls.model_fields.items()}
+        return cls.model_validate({**counts, "day": day})
 
 
 class QuorumRateGroup(_Strict):
