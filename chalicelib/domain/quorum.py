@@ -160,8 +160,7 @@ def judge_people(
     return _judge_each_representative(representatives, amount, on, inactive, unavailable)
 
 
-# The engine's one speed trick, measured on bench/bench_quorum.py at 1,000 representatives: 1.53 -> 1.0 ms,
-# a quarter of the evaluation (calling restriction_bits for every mandate and NamedTuple's own __new__ cost that).
+# The engine's one speed trick: on bench_quorum's 1,000 representatives it cuts the evaluation 3.16 -> 2.88 ms (-9%).
 def _judge_each_representative(
     representatives: Sequence[Representative],
     amount: Decimal,
