@@ -261,6 +261,18 @@ def _ok(description: str, model: str, example: Any = None, extra_headers: dict |
     }
 
 
+def _public(operation_id: str, summary: str, responses: dict[str, Any], **more: Any) -> dict[str, Any]:
+    """An operation anyone may call (no token): health, readiness and the documentation."""
+    operation = {"operationId": operation_id, "summary": summary, "tags": ["operação"], "security": [], **more}
+    return {"get": {**operation, "responses": responses}}
+
+
+def _served(description: str, schemas: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """A 200 that serves a document or file, by media type."""
+    content = {media: {"schema": schema} for media, schema in schemas.items()}
+    return {"description": description, "headers": {"X-Request-Id": _REQUEST_ID}, "content": content}
+
+
 def _responses(ok: dict[str, dict], errors: list[int]) -> dict[str, Any]:
     return {**ok, **{str(status): _error(status) for status in errors}}
 
@@ -324,82 +336,40 @@ def build_document() -> dict[str, Any]:
         "a ordem de outra área responde 404, como uma inexistente."
     )
     paths: dict[str, Any] = {
-        "/health": {
-            "get": {
-                "operationId": "health",
-                "summary": "Vivo",
-                "tags": ["operação"],
-                "security": [],
-                "responses": {"200": _ok("A API responde.", "Health", {"status": "ok"})},
-            }
-        },
-        "/ready": {
-            "get": {
-                "operationId": "ready",
-                "summary": "Pronto para receber ordens (o banco de dados responde)",
-                "tags": ["operação"],
-                "security": [],
-                "responses": _responses({"200": _ok("Pronto.", "Health", {"status": "ok"})}, [503]),
-            }
-        },
-        "/openapi.json": {
-            "get": {
-                "operationId": "openapi",
-                "summary": "Este documento",
-                "tags": ["operação"],
-                "security": [],
-                "responses": {
-                    "200": {
-                        "description": "OpenAPI 3.1",
-                        "headers": {"X-Request-Id": _REQUEST_ID},
-                        "content": {"application/json": {"schema": {"type": "object"}}},
-                    }
-                },
-            }
-        },
-        "/docs": {
-            "get": {
-                "operationId": "docs",
-                "summary": "Documentação para pessoas",
-                "tags": ["operação"],
-                "security": [],
-                "responses": {
-                    "200": {
-                        "description": "Página HTML que apresenta este documento",
-                        "headers": {"X-Request-Id": _REQUEST_ID},
-                        "content": {"text/html": {"schema": {"type": "string"}}},
-                    }
-                },
-            }
-        },
-        "/docs/{asset}": {
-            "get": {
-                "operationId": "docsAsset",
-                "summary": "Arquivos da página de documentação",
-                "tags": ["operação"],
-                "security": [],
-                "parameters": [
-                    {
-                        "name": "asset",
-                        "in": "path",
-                        "required": True,
-                        "description": "Nome do arquivo.",
-                        "schema": {"type": "string", "enum": list(DOCS_ASSETS)},
-                    }
-                ],
-                "responses": {
-                    "200": {
-                        "description": "JavaScript ou CSS da página /docs (Swagger UI fixado)",
-                        "headers": {"X-Request-Id": _REQUEST_ID},
-                        "content": {
-                            "text/javascript": {"schema": {"type": "string"}},
-                            "text/css": {"schema": {"type": "string"}},
-                        },
-                    },
-                    "404": _error(404),
-                },
-            }
-        },
+        "/health": _public("health", "Vivo", {"200": _ok("A API responde.", "Health", {"status": "ok"})}),
+        "/ready": _public(
+            "ready",
+            "Pronto para receber ordens (o banco de dados responde)",
+            _responses({"200": _ok("Pronto.", "Health", {"status": "ok"})}, [503]),
+        ),
+        "/openapi.json": _public(
+            "openapi", "Este documento", {"200": _served("OpenAPI 3.1", {"application/json": {"type": "object"}})}
+        ),
+        "/docs": _public(
+            "docs",
+            "Documentação para pessoas",
+            {"200": _served("Página HTML que apresenta este documento", {"text/html": {"type": "string"}})},
+        ),
+        "/docs/{asset}": _public(
+            "docsAsset",
+            "Arquivos da página de documentação",
+            {
+                "200": _served(
+                    "JavaScript ou CSS da página /docs (Swagger UI fixado)",
+                    {"text/javascript": {"type": "string"}, "text/css": {"type": "string"}},
+                ),
+                "404": _error(404),
+            },
+            parameters=[
+                {
+                    "name": "asset",
+                    "in": "path",
+                    "required": True,
+                    "description": "Nome do arquivo.",
+                    "schema": {"type": "string", "enum": list(DOCS_ASSETS)},
+                }
+            ],
+        ),
         "/v1/orders": {
             "post": {
                 "operationId": "createOrder",
