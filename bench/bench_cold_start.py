@@ -31,9 +31,14 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from chalicelib.openapi_examples import order_request
+from tests.lambda_events import api_event, order_key_message, schedule_event
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+
 IMPORT_GOAL_RATIO = 1.2
 PACKAGE_GOAL_BYTES = 15 * 1024 * 1024
 
@@ -108,77 +113,24 @@ ENTRY_ENV = {
 }
 
 _ORDER_KEY = "01JDQ7Z8K3M4N5P6Q7R8S9T0VW"
-_ORDER = {
-    "area_code": "CREDITO_PJ",
-    "product_code": "CCB_GIRO",
-    "platform": "BANKLINE",
-    "signature_method": "DIGITAL",
-    "amount": "250000.00",
-    "requester": {"person_type": "PJ", "document": "11.222.333/0001-81"},
-    "guarantors": [{"person_type": "PF", "document": "529.982.247-25"}],
-    "documents": [{"document_type": "CCB", "title": "Contrato CCB 123"}],
-    "external_reference": "bench-1",
-}
+_ORDER = order_request(external_reference="bench-1")
 
 # (label, Chalice function the event goes to, the event Lambda hands it)
 ENTRIES = [
     (
         "API route POST /v1/orders",
         "api_handler",
-        {
-            "resource": "/v1/orders",
-            "path": "/v1/orders",
-            "httpMethod": "POST",
-            "body": json.dumps(_ORDER),
-            "headers": {"content-type": "application/json"},
-            "multiValueQueryStringParameters": None,
-            "pathParameters": None,
-            "stageVariables": None,
-            "isBase64Encoded": False,
-            # What API Gateway passes on from the authorizer (a function of its own) to the API handler.
-            "requestContext": {
-                "resourcePath": "/v1/orders",
-                "httpMethod": "POST",
-                "requestId": "bench",
-                "authorizer": {"client_id": "bench", "scope": "ame:orders:write", "areas": "CREDITO_PJ"},
-            },
-        },
+        api_event("POST", "/v1/orders", "/v1/orders", "ame:orders:write", json.dumps(_ORDER)),
     ),
-    (
-        "SQS handler on_creation_message",
-        "on_creation_message",
-        {
-            "Records": [
-                {
-                    "messageId": "bench-1",
-                    "receiptHandle": "bench",
-                    "body": json.dumps({"order_key": _ORDER_KEY}),
-                    "attributes": {"ApproximateReceiveCount": "1"},
-                    "messageAttributes": {},
-                    "md5OfBody": "",
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:ame-envelope-creation",
-                    "awsRegion": "us-east-1",
-                }
-            ]
-        },
-    ),
+    ("SQS handler on_creation_message", "on_creation_message", order_key_message(_ORDER_KEY)),
     ("workflow task load_order", "load_order", {"order_key": _ORDER_KEY, "execution_id": "arn:bench"}),
 ]
 
 _FIRST_CALL = """
 import json, sys
 import app
+from tests.lambda_events import LambdaContext as Context  # json alone, which app has already loaded
 before = set(sys.modules)
-
-class Context:
-    aws_request_id = "bench"
-    function_name = "ame-dev-bench"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:ame-dev-bench"
-
-    def get_remaining_time_in_millis(self):
-        return 30000
 
 name, event, MARK = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
 handler = app.app if name == "api_handler" else app.app.handler_map[name]
@@ -188,6 +140,11 @@ except Exception:  # the first network call fails by design: only what got impor
     pass
 print(MARK + json.dumps([m for m in sys.modules if m not in before]), flush=True)
 """
+
+
+def _json_after(mark: str, line: str) -> Any:
+    """The JSON value that follows `mark` in `line`; a background thread's log line may follow it too."""
+    return json.JSONDecoder().raw_decode(line, line.index(mark) + len(mark))[0]
 
 
 def first_call_modules(function: str, event: dict) -> list[str]:
@@ -202,7 +159,7 @@ def first_call_modules(function: str, event: dict) -> list[str]:
     )
     # Background threads (the executor's partner calls) log to the same stdout: the mark may not start its line.
     line = next(line for line in out.stdout.splitlines() if mark in line)
-    return json.loads(line[line.index(mark) + len(mark) :])
+    return _json_after(mark, line)
 
 
 def _import_stmt(modules: list[str]) -> str:
@@ -251,77 +208,16 @@ def bench_entries(runs: int) -> list[dict]:
 # the schema applied. Set-up (schema, queues, state machine) happens here, before and outside the clock.
 _TIMED_CALL = """
 import json, sys, time
+from tests.lambda_events import LambdaContext as Context  # json alone: before the clock, as it is not AME's
 t = time.perf_counter()
 import app
 name, event = sys.argv[1], json.loads(sys.argv[2])
-
-class Context:
-    aws_request_id = "bench"
-    function_name = "ame-dev-bench"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:ame-dev-bench"
-
-    def get_remaining_time_in_millis(self):
-        return 30000
 
 handler = app.app if name == "api_handler" else app.app.handler_map[name]
 answer = handler(event, Context())
 elapsed = time.perf_counter() - t
 print("first-call: " + json.dumps({"ms": elapsed * 1000, "answer": answer}, default=str), flush=True)
 """
-
-
-def _api_event(
-    method: str, path: str, resource: str, scope: str, body: str | None = None, path_params: dict | None = None
-) -> dict:
-    return {
-        "resource": resource,
-        "path": path,
-        "httpMethod": method,
-        "body": body,
-        "headers": {"content-type": "application/json"},
-        "multiValueQueryStringParameters": None,
-        "pathParameters": path_params,
-        "stageVariables": None,
-        "isBase64Encoded": False,
-        "requestContext": {
-            "resourcePath": resource,
-            "httpMethod": method,
-            "requestId": "bench",
-            "authorizer": {"client_id": "bench", "scope": scope, "areas": "CREDITO_PJ"},
-        },
-    }
-
-
-def _sqs_event(body: str) -> dict:
-    return {
-        "Records": [
-            {
-                "messageId": "bench-1",
-                "receiptHandle": "bench",
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:ame-envelope-creation",
-            }
-        ]
-    }
-
-
-_SCHEDULE_EVENT = {
-    "version": "0",
-    "id": "bench",
-    "detail-type": "Scheduled Event",
-    "source": "aws.events",
-    "account": "123456789012",
-    "time": "2026-11-29T10:00:00Z",
-    "region": "us-east-1",
-    "resources": [],
-    "detail": {},
-}
 
 
 def _timed_call(env: dict, function: str, event: dict) -> tuple[float, object]:
@@ -336,7 +232,7 @@ def _timed_call(env: dict, function: str, event: dict) -> tuple[float, object]:
     line = next((x for x in out.stdout.splitlines() if mark in x), None)
     if out.returncode != 0 or line is None:
         raise SystemExit(f"{function} failed on its first call:\n{out.stderr[-3000:]}")
-    result = json.loads(line[line.index(mark) + len(mark) :])
+    result = _json_after(mark, line)
     return result["ms"], result["answer"]
 
 
@@ -397,7 +293,7 @@ def bench_first_calls(runs: int) -> list[tuple[str, float]]:
     with tempfile.TemporaryDirectory() as tmp:
         env, stop = _first_call_world(tmp)
         try:
-            post = _api_event("POST", "/v1/orders", "/v1/orders", "ame:orders:write", json.dumps(_ORDER))
+            post = api_event("POST", "/v1/orders", "/v1/orders", "ame:orders:write", json.dumps(_ORDER))
             keys, post_ms = [], []
             for i in range(runs + 1):  # the first run writes .pyc files and warms the page cache: not counted
                 ms, answer = _timed_call(env, "api_handler", post)
@@ -411,7 +307,7 @@ def bench_first_calls(runs: int) -> list[tuple[str, float]]:
                 (
                     "API route GET /v1/orders/{order_key}",
                     "api_handler",
-                    lambda key: _api_event(
+                    lambda key: api_event(
                         "GET",
                         f"/v1/orders/{key}",
                         "/v1/orders/{order_key}",
@@ -423,7 +319,7 @@ def bench_first_calls(runs: int) -> list[tuple[str, float]]:
                 (
                     "SQS handler on_creation_message (launch)",
                     "on_creation_message",
-                    lambda key: _sqs_event(json.dumps({"order_key": key})),
+                    lambda key: order_key_message(key),
                     lambda a: a == {"batchItemFailures": []},
                 ),
                 (
@@ -432,7 +328,12 @@ def bench_first_calls(runs: int) -> list[tuple[str, float]]:
                     lambda key: {"order_key": key, "execution_id": f"arn:bench:{key}"},
                     lambda a: a["claimed"],
                 ),
-                ("schedule relay_outbox", "relay_outbox", lambda key: _SCHEDULE_EVENT, lambda a: "republished" in a),
+                (
+                    "schedule relay_outbox",
+                    "relay_outbox",
+                    lambda key: schedule_event("bench"),
+                    lambda a: "republished" in a,
+                ),
             ]
             for label, function, event, ok in entries:
                 times = []

@@ -10,9 +10,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
-from chalicelib.domain.orders import AMOUNT_PATTERN, FieldError, OrderRequest, OrderStatus, PersonType
+from chalicelib.domain.orders import AMOUNT_PATTERN, FieldError, OrderRequest, OrderStatus
+from chalicelib.openapi_examples import ORDER_REQUEST_EXAMPLE, order_request
 from chalicelib.openapi_insights import INSIGHTS_EXAMPLE, Insights, insights_parameters
-from chalicelib.services.order_views import Order, OrderHistory, OrderPage
+from chalicelib.services.order_views import Order, OrderHistory, OrderPage, OrderResult
 from chalicelib.services.search import SearchQuery
 from chalicelib.services.simulation import SimulationRequest
 
@@ -113,29 +114,6 @@ class AreaOptions(_Answer):
     document_types: list[CodeName]
 
 
-class PartyVerdict(_Answer):
-    """One party's verdict inside `Order.result.parties` (docs/contracts.md §2)."""
-
-    role: str
-    person_type: PersonType
-    document: str
-    power_code: str | None
-    quorum_met: bool
-    reason: str | None
-    participants: list[dict[str, Any]]
-    satisfied_rules: list[str]
-    signer_sets: list[dict[str, Any]]
-    eligible_signers: list[str]
-    critical_signers: list[str] = []
-    failed_rules: list[dict[str, Any]] = []
-    skipped_rules: list[dict[str, Any]] = []
-
-
-class OrderResult(_Answer):
-    quorum_met: bool
-    parties: list[PartyVerdict]
-
-
 class Problem(_Answer):
     """RFC 9457 problem document. `errors` names each field, parameter or header at fault."""
 
@@ -168,30 +146,15 @@ MODELS: list[tuple[type[BaseModel], str]] = [
 
 # -- examples --------------------------------------------------------------------------------------
 
-ORDER_REQUEST_EXAMPLE = {
-    "area_code": "CREDITO_PJ",
-    "product_code": "CCB_GIRO",
-    "platform": "BANKLINE",
-    "signature_method": "DIGITAL",
-    "amount": "250000.00",
-    "requester": {"person_type": "PJ", "document": "11.222.333/0001-81"},
-    "guarantors": [{"person_type": "PF", "document": "529.982.247-25"}],
-    "documents": [{"document_type": "CCB", "title": "Contrato CCB 123"}],
-    "external_reference": "contrato-123",
-}
 ORDER_EXAMPLE = {
     "order_key": "01KB2Q4V7Y3ZJ8M5N6P9R0S1T2",
     "status": "NO_QUORUM",
     "status_detail": "sem quórum",
-    "area_code": "CREDITO_PJ",
-    "product_code": "CCB_GIRO",
-    "platform": "BANKLINE",
-    "signature_method": "DIGITAL",
-    "amount": "250000.00",
-    "external_reference": "contrato-123",
-    "requester": {"person_type": "PJ", "document": "11222333000181"},
-    "guarantors": [{"person_type": "PF", "document": "52998224725"}],
-    "documents": [{"document_type": "CCB", "title": "Contrato CCB 123"}],
+    # The example request as AME keeps it: documents as digits.
+    **order_request(
+        requester={"person_type": "PJ", "document": "11222333000181"},
+        guarantors=[{"person_type": "PF", "document": "52998224725"}],
+    ),
     "created_by": "portal-bff",
     "created_at": "2026-11-29T10:00:00Z",
     "updated_at": "2026-11-29T10:00:02Z",
@@ -231,63 +194,65 @@ def _problem_example(status: int, code: str, detail: str, errors: list[dict[str,
     return body
 
 
-ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
+# Status -> when it is answered, and an example problem document's code and detail.
+_ERROR_CASES: dict[int, tuple[str, str, str]] = {
     400: (
         "Corpo que não é JSON, ou que aninha mais de 32 níveis de listas/objetos, ou traz um número com mais de "
         "40 caracteres.",
-        _problem_example(400, "MALFORMED_JSON", "o corpo não é JSON válido"),
+        "MALFORMED_JSON",
+        "o corpo não é JSON válido",
     ),
     401: (
         "Token ausente, malformado, expirado, de outro emissor ou assinado por outra chave.",
-        _problem_example(
-            401,
-            "TOKEN_EXPIRED",
-            "o token expirou",
-            [{"field": "Authorization", "code": "TOKEN_EXPIRED", "message": "o token expirou"}],
-        ),
+        "TOKEN_EXPIRED",
+        "o token expirou",
     ),
     403: (
         "O token não tem o escopo da operação, ou a área não é do chamador.",
-        _problem_example(403, "INSUFFICIENT_SCOPE", "o token não tem o escopo ame:orders:write"),
+        "INSUFFICIENT_SCOPE",
+        "o token não tem o escopo ame:orders:write",
     ),
     404: (
         "Ordem inexistente ou de uma área que o chamador não atende (indistinguíveis).",
-        _problem_example(404, "ORDER_NOT_FOUND", "ordem não encontrada"),
+        "ORDER_NOT_FOUND",
+        "ordem não encontrada",
     ),
     409: (
         "Idempotency-Key já usada com outro corpo.",
-        _problem_example(409, "IDEMPOTENCY_KEY_REUSED", "Idempotency-Key já usada com outro corpo de requisição"),
+        "IDEMPOTENCY_KEY_REUSED",
+        "Idempotency-Key já usada com outro corpo de requisição",
     ),
-    413: ("Corpo acima de 256 KiB.", _problem_example(413, "BODY_TOO_LARGE", "o corpo excede 256 KiB")),
-    415: (
-        "Corpo que não é application/json.",
-        _problem_example(415, "UNSUPPORTED_MEDIA_TYPE", "envie o corpo como application/json"),
-    ),
+    413: ("Corpo acima de 256 KiB.", "BODY_TOO_LARGE", "o corpo excede 256 KiB"),
+    415: ("Corpo que não é application/json.", "UNSUPPORTED_MEDIA_TYPE", "envie o corpo como application/json"),
     422: (
         "Dados inválidos; `errors` nomeia cada campo ou parâmetro. Texto livre (`external_reference`, "
         "`documents[].title`) com caracteres de controle, bidirecionais, invisíveis ou palavras que misturam "
         "alfabetos: código INVALID_CHARACTERS; códigos (área, produto, poder...) fora de "
         "`^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$`: INVALID_FORMAT.",
-        _problem_example(
-            422,
-            "VALIDATION_FAILED",
-            "a requisição tem campos inválidos",
-            [{"field": "requester.document", "code": "INVALID_DOCUMENT", "message": "dígitos verificadores inválidos"}],
-        ),
+        "VALIDATION_FAILED",
+        "a requisição tem campos inválidos",
     ),
     429: (
         "O chamador (client_id do token) excedeu sua taxa de requisições desta operação; nada foi feito. "
         "Tente após Retry-After (docs/security.md).",
-        _problem_example(429, "RATE_LIMITED", "limite de requisições do chamador excedido; tente novamente em 1 s"),
+        "RATE_LIMITED",
+        "limite de requisições do chamador excedido; tente novamente em 1 s",
     ),
-    500: (
-        "Erro inesperado (sem detalhes internos).",
-        _problem_example(500, "INTERNAL_ERROR", "erro interno inesperado"),
-    ),
+    500: ("Erro inesperado (sem detalhes internos).", "INTERNAL_ERROR", "erro interno inesperado"),
     503: (
         "Um parceiro, o emissor de tokens ou o banco de dados não respondeu; tente após Retry-After.",
-        _problem_example(503, "DEPENDENCY_UNAVAILABLE", "parametrizador não respondeu; tente novamente"),
+        "DEPENDENCY_UNAVAILABLE",
+        "parametrizador não respondeu; tente novamente",
     ),
+}
+# The field errors an example shows, where its status names fields.
+_EXAMPLE_FIELD_ERRORS: dict[int, list[dict[str, str]]] = {
+    401: [{"field": "Authorization", "code": "TOKEN_EXPIRED", "message": "o token expirou"}],
+    422: [{"field": "requester.document", "code": "INVALID_DOCUMENT", "message": "dígitos verificadores inválidos"}],
+}
+ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
+    status: (description, _problem_example(status, code, detail, _EXAMPLE_FIELD_ERRORS.get(status)))
+    for status, (description, code, detail) in _ERROR_CASES.items()
 }
 
 _REQUEST_ID = {
@@ -329,6 +294,18 @@ def _ok(description: str, model: str, example: Any = None, extra_headers: dict |
         "headers": {"X-Request-Id": _REQUEST_ID, **(extra_headers or {})},
         "content": {"application/json": media},
     }
+
+
+def _public(operation_id: str, summary: str, responses: dict[str, Any], **more: Any) -> dict[str, Any]:
+    """An operation anyone may call (no token): health, readiness and the documentation."""
+    operation = {"operationId": operation_id, "summary": summary, "tags": ["operação"], "security": [], **more}
+    return {"get": {**operation, "responses": responses}}
+
+
+def _served(description: str, schemas: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """A 200 that serves a document or file, by media type."""
+    content = {media: {"schema": schema} for media, schema in schemas.items()}
+    return {"description": description, "headers": {"X-Request-Id": _REQUEST_ID}, "content": content}
 
 
 def _responses(ok: dict[str, dict], errors: list[int]) -> dict[str, Any]:
@@ -394,82 +371,40 @@ def build_document() -> dict[str, Any]:
         "a ordem de outra área responde 404, como uma inexistente."
     )
     paths: dict[str, Any] = {
-        "/health": {
-            "get": {
-                "operationId": "health",
-                "summary": "Vivo",
-                "tags": ["operação"],
-                "security": [],
-                "responses": {"200": _ok("A API responde.", "Health", {"status": "ok"})},
-            }
-        },
-        "/ready": {
-            "get": {
-                "operationId": "ready",
-                "summary": "Pronto para receber ordens (o banco de dados responde)",
-                "tags": ["operação"],
-                "security": [],
-                "responses": _responses({"200": _ok("Pronto.", "Health", {"status": "ok"})}, [503]),
-            }
-        },
-        "/openapi.json": {
-            "get": {
-                "operationId": "openapi",
-                "summary": "Este documento",
-                "tags": ["operação"],
-                "security": [],
-                "responses": {
-                    "200": {
-                        "description": "OpenAPI 3.1",
-                        "headers": {"X-Request-Id": _REQUEST_ID},
-                        "content": {"application/json": {"schema": {"type": "object"}}},
-                    }
-                },
-            }
-        },
-        "/docs": {
-            "get": {
-                "operationId": "docs",
-                "summary": "Documentação para pessoas",
-                "tags": ["operação"],
-                "security": [],
-                "responses": {
-                    "200": {
-                        "description": "Página HTML que apresenta este documento",
-                        "headers": {"X-Request-Id": _REQUEST_ID},
-                        "content": {"text/html": {"schema": {"type": "string"}}},
-                    }
-                },
-            }
-        },
-        "/docs/{asset}": {
-            "get": {
-                "operationId": "docsAsset",
-                "summary": "Arquivos da página de documentação",
-                "tags": ["operação"],
-                "security": [],
-                "parameters": [
-                    {
-                        "name": "asset",
-                        "in": "path",
-                        "required": True,
-                        "description": "Nome do arquivo.",
-                        "schema": {"type": "string", "enum": list(DOCS_ASSETS)},
-                    }
-                ],
-                "responses": {
-                    "200": {
-                        "description": "JavaScript ou CSS da página /docs (Swagger UI fixado)",
-                        "headers": {"X-Request-Id": _REQUEST_ID},
-                        "content": {
-                            "text/javascript": {"schema": {"type": "string"}},
-                            "text/css": {"schema": {"type": "string"}},
-                        },
-                    },
-                    "404": _error(404),
-                },
-            }
-        },
+        "/health": _public("health", "Vivo", {"200": _ok("A API responde.", "Health", {"status": "ok"})}),
+        "/ready": _public(
+            "ready",
+            "Pronto para receber ordens (o banco de dados responde)",
+            _responses({"200": _ok("Pronto.", "Health", {"status": "ok"})}, [503]),
+        ),
+        "/openapi.json": _public(
+            "openapi", "Este documento", {"200": _served("OpenAPI 3.1", {"application/json": {"type": "object"}})}
+        ),
+        "/docs": _public(
+            "docs",
+            "Documentação para pessoas",
+            {"200": _served("Página HTML que apresenta este documento", {"text/html": {"type": "string"}})},
+        ),
+        "/docs/{asset}": _public(
+            "docsAsset",
+            "Arquivos da página de documentação",
+            {
+                "200": _served(
+                    "JavaScript ou CSS da página /docs (Swagger UI fixado)",
+                    {"text/javascript": {"type": "string"}, "text/css": {"type": "string"}},
+                ),
+                "404": _error(404),
+            },
+            parameters=[
+                {
+                    "name": "asset",
+                    "in": "path",
+                    "required": True,
+                    "description": "Nome do arquivo.",
+                    "schema": {"type": "string", "enum": list(DOCS_ASSETS)},
+                }
+            ],
+        ),
         "/v1/orders": {
             "post": {
                 "operationId": "createOrder",

@@ -1,5 +1,6 @@
 """Helpers the suites (and benches) share: waiting on a condition, a simulator seed whose area calls our
-receiver, and a throwaway MariaDB database."""
+receiver, a throwaway MariaDB database, and (from tests/lambda_events.py, standard library only) the events
+and context Lambda hands AME's functions."""
 
 from __future__ import annotations
 
@@ -13,6 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from ame_local.config import REPO_ROOT
+from tests.lambda_events import LambdaContext, api_event, order_key_message, schedule_event, sqs_event, sqs_record
+
+__all__ = [
+    "LambdaContext",
+    "api_event",
+    "order_key_message",
+    "schedule_event",
+    "scratch_mariadb",
+    "seed_with_webhook",
+    "sqs_event",
+    "sqs_record",
+    "wait_for",
+]
 
 
 def wait_for(

@@ -15,6 +15,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from chalicelib.domain.insights import InsightsDay
+
 # -- the files' columns: (name, type); types are Glue/Athena names, mapped to Arrow by the writer --------
 
 PARTNERS: tuple[str, ...] = ("poderes", "pessoas", "cadastro")
@@ -527,21 +529,7 @@ def insights(
     while day <= last:
         found = days.get(day)
         if found is None:
-            series.append(
-                {
-                    "day": day.isoformat(),
-                    "orders": 0,
-                    "quorum_met": 0,
-                    "no_quorum": 0,
-                    "failed": 0,
-                    "in_progress": 0,
-                    "verdict_ms_p50": None,
-                    "verdict_ms_p95": None,
-                    "partner_calls": 0,
-                    "partner_errors": 0,
-                    "partner_latency_ms_avg": None,
-                }
-            )
+            series.append(InsightsDay.without_orders(day.isoformat()).model_dump())
         else:
             d = found
             series.append(

@@ -10,6 +10,14 @@ from chalicelib.domain.partners import AreaSettings, DomainValues
 PRODUCTS_DOMAIN: Final = "products"
 DOCUMENT_TYPES_DOMAIN: Final = "document_types"
 
+_AREA_MESSAGES: Final = {
+    "PLATFORM_NOT_ALLOWED": "plataforma {platform} não permitida para a área",
+    "SIGNATURE_METHOD_NOT_ALLOWED": "meio de assinatura {signature_method} não permitido para a área",
+    "AMOUNT_ABOVE_LIMIT": "valor acima do limite da área ({max_amount})",
+    "TOO_MANY_GUARANTORS": "no máximo {max_guarantors} garantidores",
+    "TOO_MANY_DOCUMENTS": "no máximo {max_documents} documentos",
+}
+
 
 def check_against_area(
     request: OrderRequest,
@@ -33,47 +41,21 @@ def check_against_area(
         ]
     if not area.active:
         return [FieldError(field="area_code", code="AREA_INACTIVE", message=f"área {request.area_code} está inativa")]
-    errors: list[FieldError] = []
-    if request.platform not in area.platforms:
-        errors.append(
-            FieldError(
-                field="platform",
-                code="PLATFORM_NOT_ALLOWED",
-                message=f"plataforma {request.platform} não permitida para a área",
-            )
-        )
-    if request.signature_method not in area.signature_methods:
-        errors.append(
-            FieldError(
-                field="signature_method",
-                code="SIGNATURE_METHOD_NOT_ALLOWED",
-                message=f"meio de assinatura {request.signature_method} não permitido para a área",
-            )
-        )
-    if request.amount > area.limits.max_amount:
-        errors.append(
-            FieldError(
-                field="amount",
-                code="AMOUNT_ABOVE_LIMIT",
-                message=f"valor acima do limite da área ({area.limits.max_amount})",
-            )
-        )
-    if len(request.guarantors) > area.limits.max_guarantors:
-        errors.append(
-            FieldError(
-                field="guarantors",
-                code="TOO_MANY_GUARANTORS",
-                message=f"no máximo {area.limits.max_guarantors} garantidores",
-            )
-        )
-    if len(request.documents) > area.limits.max_documents:
-        errors.append(
-            FieldError(
-                field="documents",
-                code="TOO_MANY_DOCUMENTS",
-                message=f"no máximo {area.limits.max_documents} documentos",
-            )
-        )
+    limits = area.limits
+    # (field, code) -> whether the request breaks that setting of the area.
+    broken = {
+        ("platform", "PLATFORM_NOT_ALLOWED"): request.platform not in area.platforms,
+        ("signature_method", "SIGNATURE_METHOD_NOT_ALLOWED"): request.signature_method not in area.signature_methods,
+        ("amount", "AMOUNT_ABOVE_LIMIT"): request.amount > limits.max_amount,
+        ("guarantors", "TOO_MANY_GUARANTORS"): len(request.guarantors) > limits.max_guarantors,
+        ("documents", "TOO_MANY_DOCUMENTS"): len(request.documents) > limits.max_documents,
+    }
+    said = {**limits.model_dump(), "platform": request.platform, "signature_method": request.signature_method}
+    errors = [
+        FieldError(field=field, code=code, message=_AREA_MESSAGES[code].format(**said))
+        for (field, code), is_broken in broken.items()
+        if is_broken
+    ]
     errors.extend(_domain_key_errors("product_code", request.product_code, products, PRODUCTS_DOMAIN))
     for i, doc in enumerate(request.documents):
         errors.extend(

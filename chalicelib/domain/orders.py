@@ -206,6 +206,11 @@ class StoredOrder(BaseModel):
         return [self.requester, *self.guarantors]
 
 
+# What the request says of the order that every copy of it (the stored row, StoredOrder, a search hit) holds
+# as it is, under the same name.
+REQUEST_TEXT_FIELDS = ("area_code", "product_code", "platform", "signature_method", "external_reference")
+
+
 def stored_from_draft(draft: OrderDraft) -> StoredOrder:
     """The order exactly as create_order stores it, without reading it back."""
     request = draft.request
@@ -213,12 +218,8 @@ def stored_from_draft(draft: OrderDraft) -> StoredOrder:
         order_key=draft.order_key,
         status=OrderStatus.RECEIVED,
         created_by=draft.created_by,
-        area_code=request.area_code,
-        product_code=request.product_code,
-        platform=request.platform,
-        signature_method=request.signature_method,
+        **{name: getattr(request, name) for name in REQUEST_TEXT_FIELDS},
         amount=request.amount,
-        external_reference=request.external_reference,
         requester=draft.parties[0],
         guarantors=draft.parties[1:],
         documents=request.documents,

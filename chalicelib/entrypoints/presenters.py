@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.money import format_amount
+from chalicelib.domain.orders import REQUEST_TEXT_FIELDS
 from chalicelib.services.order_views import Order, OrderHistory, OrderPage, instant
 
 if TYPE_CHECKING:
@@ -20,12 +21,8 @@ def _party(party: OrderParty) -> dict[str, Any]:
 def _common(order: StoredOrder) -> dict[str, Any]:
     return {
         "order_key": order.order_key,
-        "area_code": order.area_code,
-        "product_code": order.product_code,
-        "platform": order.platform,
-        "signature_method": order.signature_method,
+        **{name: getattr(order, name) for name in REQUEST_TEXT_FIELDS},
         "amount": format_amount(order.amount),
-        "external_reference": order.external_reference,
         "requester": _party(order.requester),
         "guarantors": [_party(g) for g in order.guarantors],
         "documents": [d.model_dump() for d in order.documents],

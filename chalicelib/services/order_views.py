@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema, computed_field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema, computed_field, model_validator
 
 from chalicelib.domain.orders import AMOUNT_PATTERN, OrderStatus, PersonType
 
@@ -43,6 +43,70 @@ class OrderLinks(_Answer):
     self: str
 
 
+class VerdictParticipant(_Answer):
+    """A person the party's verdict tells of (docs/contracts.md §2): why he may or may not sign."""
+
+    cpf: str
+    name: str | None = None
+    groups: list[str]
+    restricted: bool
+    active: bool
+    reasons: list[str]
+
+
+class SignerSet(_Answer):
+    """A minimal set of CPFs that satisfies one rule."""
+
+    rule_id: str
+    cpfs: list[str]
+
+
+# Added to the verdict after the first orders were stored: a stored verdict without them reads as empty.
+_LATER_VERDICT_LISTS = ("critical_signers", "failed_rules", "skipped_rules")
+
+
+class PartyVerdict(_Answer):
+    """One party's verdict inside `Order.result.parties` (docs/contracts.md §2). `critical_signers`,
+    `failed_rules` and `skipped_rules` are empty for PF parties and for orders stored before they existed."""
+
+    role: str
+    person_type: PersonType
+    document: str
+    power_code: str | None
+    quorum_met: bool
+    reason: str | None
+    participants: list[VerdictParticipant]
+    satisfied_rules: list[str]
+    signer_sets: list[SignerSet]
+    eligible_signers: list[str]
+    critical_signers: list[str] = []
+    failed_rules: list[dict[str, Any]] = []
+    skipped_rules: list[dict[str, Any]] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_verdicts_read_as_empty(cls, data: Any) -> Any:
+        # Set, not merely defaulted, so that answers dumped with exclude_unset still carry them.
+        if isinstance(data, dict) and not all(name in data for name in _LATER_VERDICT_LISTS):
+            data = {**{name: [] for name in _LATER_VERDICT_LISTS}, **data}
+        return data
+
+
+class TechnicalFailure(_Answer):
+    """Why a FAILED order failed: the error that outlived every retry."""
+
+    error: str
+    message: str
+
+
+class OrderResult(_Answer):
+    """The verdict: the order has quorum when every party has. `failure` only on FAILED orders."""
+
+    quorum_met: bool
+    parties: list[PartyVerdict]
+    failure: TechnicalFailure | None = None
+
+
 class OrderSummary(_Answer):
     """One search hit: what the portal's list shows, with a link to the full order."""
 
@@ -72,7 +136,7 @@ class Order(OrderSummary):
     status_detail: str | None = None
     guarantors: list[Party]
     documents: list[Document]
-    result: dict[str, Any] | None
+    result: OrderResult | None
 
 
 class OrderPage(_Answer):

@@ -216,16 +216,7 @@ class EnvelopeWorkflow:
                 signer_sets=[],
                 eligible=[],
             )
-            self._repo.save_party_evaluation(
-                order_key,
-                position,
-                quorum_met=True,
-                reason=None,
-                evaluation={"powers_check": False},
-                participants=[],
-                rules=[],
-            )
-            self._repo.put_artifact(order_key, position, "verdict", verdict, self._clock.now())
+            self._record(order_key, position, verdict, evaluation={"powers_check": False}, participants=[])
             return {"quorum_met": True}
 
         powers, on = self._stored_powers(order_key, position)
@@ -252,16 +243,6 @@ class EnvelopeWorkflow:
             }
             for r in (powers.rules if powers else [])
         ]
-        explanation = evaluation.to_dict()
-        self._repo.save_party_evaluation(
-            order_key,
-            position,
-            quorum_met=evaluation.quorum_met,
-            reason=evaluation.reason,
-            evaluation=explanation,
-            participants=stored_participants,
-            rules=rules,
-        )
         verdict = self._party_result(
             order,
             position,
@@ -276,7 +257,7 @@ class EnvelopeWorkflow:
         # What the portal's party card shows for a failing party (docs/contracts.md §2).
         verdict["failed_rules"] = [f.to_dict() for f in evaluation.failed_rules]
         verdict["skipped_rules"] = [s.to_dict() for s in evaluation.skipped_rules]
-        self._repo.put_artifact(order_key, position, "verdict", verdict, self._clock.now())
+        self._record(order_key, position, verdict, evaluation.to_dict(), stored_participants, rules)
         log.info(
             "party decided",
             extra={
@@ -307,15 +288,6 @@ class EnvelopeWorkflow:
         )
         met = person is not None
         reason = None if met else PERSON_NOT_FOUND
-        self._repo.save_party_evaluation(
-            order_key,
-            position,
-            quorum_met=met,
-            reason=reason,
-            evaluation={"person_found": met},
-            participants=[participant],
-            rules=[],
-        )
         verdict = self._party_result(
             order,
             position,
@@ -326,7 +298,7 @@ class EnvelopeWorkflow:
             signer_sets=[],
             eligible=[cpf] if met else [],
         )
-        self._repo.put_artifact(order_key, position, "verdict", verdict, self._clock.now())
+        self._record(order_key, position, verdict, evaluation={"person_found": met}, participants=[participant])
         return {"quorum_met": met, "reason": reason}
 
     # -- aggregate, persist, publish ------------------------------------------------------------------
@@ -405,6 +377,27 @@ class EnvelopeWorkflow:
         if order is None:
             raise OrderVanished(order_key)
         return order
+
+    def _record(
+        self,
+        order_key: str,
+        position: int,
+        verdict: dict[str, Any],
+        evaluation: dict[str, Any],
+        participants: list[dict[str, Any]],
+        rules: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Store the party's evaluation (its rows replaced) and then its verdict, which conclude_order gathers."""
+        self._repo.save_party_evaluation(
+            order_key,
+            position,
+            quorum_met=verdict["quorum_met"],
+            reason=verdict["reason"],
+            evaluation=evaluation,
+            participants=participants,
+            rules=rules or [],
+        )
+        self._repo.put_artifact(order_key, position, "verdict", verdict, self._clock.now())
 
     @staticmethod
     def _party_result(

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.lambda_events import schedule_event
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # What every Lambda function imports at cold start: the declarations, nothing behind them.
@@ -68,20 +70,7 @@ def test_every_function_chalice_deploys_has_a_handler_string_in_an_entrypoint_mo
 
 
 # The smallest event Chalice's event class of each kind of function accepts.
-EVENTS = {
-    "SQSEvent": {"Records": []},
-    "CloudWatchEvent": {
-        "version": "0",
-        "id": "e",
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "123456789012",
-        "time": "2026-11-29T10:00:00Z",
-        "region": "us-east-1",
-        "resources": [],
-        "detail": {},
-    },
-}
+EVENTS = {"SQSEvent": {"Records": []}, "CloudWatchEvent": schedule_event()}
 
 
 @pytest.mark.parametrize(

@@ -7,55 +7,17 @@ observability middleware runs, and in place of the handler's own work a probe re
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from chalice import Response
 
 import app as app_module
 from chalicelib import observability
+from tests.lambda_events import LambdaContext, api_event, order_key_message, schedule_event
 
 KEY = "01JDQ7Z8K3M4N5P6Q7R8S9T0VW"
 APP = app_module.app
 
-EVENTS = {
-    "sqs": {
-        "Records": [
-            {
-                "messageId": "m-1",
-                "receiptHandle": "r",
-                "body": json.dumps({"order_key": KEY}),
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:ame-envelope-creation",
-            }
-        ]
-    },
-    "schedule": {
-        "version": "0",
-        "id": "e",
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "123456789012",
-        "time": "2026-11-29T10:00:00Z",
-        "region": "us-east-1",
-        "resources": [],
-        "detail": {},
-    },
-}
-
-
-class Context:
-    aws_request_id = "lambda-request-1"
-    function_name = "ame-dev-test"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:ame-dev-test"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30000
+EVENTS = {"sqs": order_key_message(KEY), "schedule": schedule_event()}
 
 
 @pytest.fixture()
@@ -83,24 +45,8 @@ def _routes() -> list[tuple[str, str]]:
 
 
 def _api_event(path: str, method: str) -> dict:
-    concrete = path.replace("{order_key}", KEY)
-    return {
-        "resource": path,
-        "path": concrete,
-        "httpMethod": method,
-        "body": None,
-        "isBase64Encoded": False,
-        "headers": {"content-type": "application/json"},
-        "multiValueQueryStringParameters": None,
-        "pathParameters": {"order_key": KEY} if "{order_key}" in path else None,
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": path,
-            "httpMethod": method,
-            "requestId": "api-request-1",
-            "authorizer": {"client_id": "t", "scope": "ame:orders:read", "areas": "CREDITO_PJ"},
-        },
-    }
+    params = {"order_key": KEY} if "{order_key}" in path else None
+    return api_event(method, path.replace("{order_key}", KEY), path, "ame:orders:read", path_params=params)
 
 
 def test_the_app_deploys_the_functions_this_test_walks():
@@ -118,14 +64,14 @@ def test_the_app_deploys_the_functions_this_test_walks():
 
 @pytest.mark.parametrize("path, method", _routes())
 def test_every_route_runs_the_middleware(probe, path, method):
-    answer = APP(_api_event(path, method), Context())
+    answer = APP(_api_event(path, method), LambdaContext())
     assert answer["statusCode"] == 299 and answer["body"] == "observed"
-    assert probe == [{"order_key": None, "request_id": "api-request-1"}]
+    assert probe == [{"order_key": None, "request_id": "lambda-request-1"}]
 
 
 @pytest.mark.parametrize("name", sorted(f.name for f in APP.pure_lambda_functions))
 def test_every_workflow_task_runs_the_middleware_with_its_order_key(probe, name):
-    answer = APP.handler_map[name]({"order_key": KEY, "execution_id": "arn:execution"}, Context())
+    answer = APP.handler_map[name]({"order_key": KEY, "execution_id": "arn:execution"}, LambdaContext())
     assert answer == {"observed": True}
     assert probe == [{"order_key": KEY, "request_id": "lambda-request-1"}]
 
@@ -133,7 +79,7 @@ def test_every_workflow_task_runs_the_middleware_with_its_order_key(probe, name)
 @pytest.mark.parametrize("name", sorted(s.name for s in APP.event_sources))
 def test_every_queue_consumer_and_schedule_runs_the_middleware(probe, name):
     kind = "sqs" if name.startswith("on_") else "schedule"
-    answer = APP.handler_map[name](EVENTS[kind], Context())
+    answer = APP.handler_map[name](EVENTS[kind], LambdaContext())
     assert answer == {"observed": True}
     assert probe == [{"order_key": None, "request_id": "lambda-request-1"}]
 

@@ -160,6 +160,55 @@ def test_what_the_presenters_produce_matches_the_documented_answers(doc):
     assert page["items"][0]["created_at"] == "2026-11-29T10:00:00Z"
 
 
+# A party verdict as orders stored it before critical_signers, failed_rules and skipped_rules existed.
+_OLDER_VERDICT = {
+    "role": "REQUESTER",
+    "person_type": "PJ",
+    "document": "11222333000181",
+    "power_code": "ASSINAR_CCB",
+    "quorum_met": False,
+    "reason": "NO_RULE_SATISFIED",
+    "participants": [
+        {
+            "cpf": "52998224725",
+            "name": "Maria",
+            "groups": ["A"],
+            "restricted": True,
+            "active": False,
+            "reasons": ["BLOCKED"],
+        }
+    ],
+    "satisfied_rules": [],
+    "signer_sets": [],
+    "eligible_signers": [],
+}
+
+
+def test_the_order_result_is_the_registered_verdict_model_and_older_verdicts_read_as_empty_lists(doc):
+    schemas = doc["components"]["schemas"]
+    assert {"$ref": "#/components/schemas/OrderResult"} in schemas["Order"]["properties"]["result"]["anyOf"]
+    assert schemas["OrderResult"]["properties"]["parties"]["items"] == {"$ref": "#/components/schemas/PartyVerdict"}
+    order = _stored_order().model_copy(
+        update={"status": OrderStatus.NO_QUORUM, "result": {"quorum_met": False, "parties": [_OLDER_VERDICT]}}
+    )
+    view = presenters.order_view(order, [])
+    assert _validator(doc, "Order").is_valid(view)
+    party = view["result"]["parties"][0]
+    assert party["critical_signers"] == party["failed_rules"] == party["skipped_rules"] == []
+    assert party["participants"][0]["reasons"] == ["BLOCKED"]
+    # A verdict that lacks what every verdict has is not a verdict: the model refuses it.
+    broken = {**_OLDER_VERDICT}
+    del broken["quorum_met"]
+    assert not _validator(doc, "PartyVerdict").is_valid(broken)
+    failed = order.model_copy(
+        update={
+            "status": OrderStatus.FAILED,
+            "result": {"quorum_met": False, "parties": [], "failure": {"error": "Boom", "message": "x"}},
+        }
+    )
+    assert presenters.order_view(failed, [])["result"]["failure"] == {"error": "Boom", "message": "x"}
+
+
 def test_openapi_json_and_docs_are_served_without_a_token():
     import app as app_module
 

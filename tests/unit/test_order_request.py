@@ -5,23 +5,12 @@ from decimal import Decimal
 import pytest
 
 from chalicelib.domain.errors import OrderValidationError
+from chalicelib.openapi_examples import order_request
 from chalicelib.services.intake import parse_order_request
 
 
 def valid_body(**changes):
-    body = {
-        "area_code": "CREDITO_PJ",
-        "product_code": "CCB_GIRO",
-        "platform": "BANKLINE",
-        "signature_method": "DIGITAL",
-        "amount": "250000.00",
-        "requester": {"person_type": "PJ", "document": "11.222.333/0001-81"},
-        "guarantors": [{"person_type": "PF", "document": "529.982.247-25"}],
-        "documents": [{"document_type": "CCB", "title": "Contrato CCB 123"}],
-        "external_reference": "contrato-123",
-    }
-    body.update(changes)
-    return body
+    return order_request(**changes)
 
 
 def errors_of(body):

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from chalicelib.entrypoints.queue_consumers import process_batch_together
+from tests.lambda_events import sqs_event
 
 
 class SqsEvent:
@@ -15,20 +16,7 @@ class SqsEvent:
 
     def __init__(self, bodies: list[str]):
         self.context = None
-        self._records = [
-            {
-                "messageId": f"m-{i}",
-                "receiptHandle": f"r-{i}",
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:ame-envelope-result",
-            }
-            for i, body in enumerate(bodies)
-        ]
+        self._records = sqs_event(*bodies, queue="ame-envelope-result")["Records"]
 
     def to_dict(self) -> dict[str, Any]:
         return {"Records": self._records}

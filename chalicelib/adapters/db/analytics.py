@@ -215,31 +215,18 @@ class SqlAnalyticsStore:
 
     def party_rows(self, start: date, end: date) -> Iterator[PartyRow]:
         inside = _window(start, end)
-        pp = order_participants
-        participants = (
-            sa.select(
-                pp.c.order_key,
-                pp.c.party_position,
-                sa.func.count().label("participants"),
-                *(_flag(pp.c.reasons.like(f'%"{reason}"%')).label(reason.lower()) for reason in EXCLUSION_REASONS),
-            )
-            .select_from(pp.join(orders, orders.c.order_key == pp.c.order_key))
-            .where(inside)
-            .group_by(pp.c.order_key, pp.c.party_position)
-            .subquery()
+        pp, r_ = order_participants, order_rules
+        participants = _per_party(
+            pp,
+            inside,
+            sa.func.count().label("participants"),
+            *(_flag(pp.c.reasons.like(f'%"{reason}"%')).label(reason.lower()) for reason in EXCLUSION_REASONS),
         )
-        r_ = order_rules
-        rules = (
-            sa.select(
-                r_.c.order_key,
-                r_.c.party_position,
-                _flag(r_.c.applicable.is_(True)).label("applicable"),
-                _flag(r_.c.satisfied.is_(True)).label("satisfied"),
-            )
-            .select_from(r_.join(orders, orders.c.order_key == r_.c.order_key))
-            .where(inside)
-            .group_by(r_.c.order_key, r_.c.party_position)
-            .subquery()
+        rules = _per_party(
+            r_,
+            inside,
+            _flag(r_.c.applicable.is_(True)).label("applicable"),
+            _flag(r_.c.satisfied.is_(True)).label("satisfied"),
         )
         p = order_parties
         query = (
@@ -460,3 +447,14 @@ def day_windows(days: Iterable[date], max_days: int = 7) -> Iterator[tuple[date,
         run.append(day)
     if run:
         yield run[0], run[-1] + timedelta(days=1)
+
+
+def _per_party(table: sa.Table, inside: Any, *aggregates: Any) -> Any:
+    """`aggregates` of `table`'s rows per order party (order_key, party_position), over the orders `inside`."""
+    return (
+        sa.select(table.c.order_key, table.c.party_position, *aggregates)
+        .select_from(table.join(orders, orders.c.order_key == table.c.order_key))
+        .where(inside)
+        .group_by(table.c.order_key, table.c.party_position)
+        .subquery()
+    )

@@ -36,6 +36,12 @@ def loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+def rows_of_order(conn: sa.Connection, table: sa.Table, order_key: str, *order_by: str) -> list[Any]:
+    """Every row of `table` that belongs to the order, ordered by the named columns."""
+    query = sa.select(table).where(table.c.order_key == order_key)
+    return list(conn.execute(query.order_by(*(table.c[name] for name in order_by))).all())
+
+
 def amount_or_none(value: Any) -> Decimal | None:
     if value is None:
         return None

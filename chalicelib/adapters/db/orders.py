@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from chalicelib.adapters.db.base import SqlStore, amount_or_none, from_db_time, loads, to_db_time
+from chalicelib.adapters.db.base import SqlStore, amount_or_none, from_db_time, loads, rows_of_order, to_db_time
 from chalicelib.adapters.db.schema import (
     idempotency_keys,
     order_documents,
@@ -19,6 +19,7 @@ from chalicelib.adapters.db.schema import (
 )
 from chalicelib.adapters.jsontext import dumps
 from chalicelib.domain.orders import (
+    REQUEST_TEXT_FIELDS,
     DocumentRequest,
     OrderDraft,
     OrderParty,
@@ -54,12 +55,8 @@ class SqlOrders(SqlStore):
                     version=0,
                     created_by=draft.created_by,
                     updated_by=draft.created_by,
-                    area_code=request.area_code,
-                    product_code=request.product_code,
-                    platform=request.platform,
-                    signature_method=request.signature_method,
+                    **{column: getattr(request, column) for column in REQUEST_TEXT_FIELDS},
                     amount=request.amount,
-                    external_reference=request.external_reference,
                     requester_person_type=requester.person_type.value,
                     requester_document=requester.document,
                     idempotency_key=draft.idempotency_key,
@@ -140,16 +137,8 @@ class SqlOrders(SqlStore):
             row = conn.execute(sa.select(orders).where(orders.c.order_key == order_key)).first()
             if row is None:
                 return None
-            party_rows = conn.execute(
-                sa.select(order_parties)
-                .where(order_parties.c.order_key == order_key)
-                .order_by(order_parties.c.position)
-            ).all()
-            document_rows = conn.execute(
-                sa.select(order_documents.c.document_type, order_documents.c.title)
-                .where(order_documents.c.order_key == order_key)
-                .order_by(order_documents.c.position)
-            ).all()
+            party_rows = rows_of_order(conn, order_parties, order_key, "position")
+            document_rows = rows_of_order(conn, order_documents, order_key, "position")
         parties = [
             OrderParty(
                 position=p.position,
@@ -165,12 +154,8 @@ class SqlOrders(SqlStore):
             status=OrderStatus(row.status),
             status_detail=row.status_detail,
             created_by=row.created_by,
-            area_code=row.area_code,
-            product_code=row.product_code,
-            platform=row.platform,
-            signature_method=row.signature_method,
+            **{column: getattr(row, column) for column in REQUEST_TEXT_FIELDS},
             amount=amount_or_none(row.amount),
-            external_reference=row.external_reference,
             requester=parties[0],
             guarantors=parties[1:],
             documents=[DocumentRequest(document_type=d.document_type, title=d.title) for d in document_rows],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -20,41 +21,32 @@ class SqlRedriveStore(SqlStore):
     def park(self, order_key: str, execution_id: str, now: datetime, detail: str, next_attempt_at: datetime) -> bool:
         """Try again later: the owning execution lets go of the order (PROCESSING, no owner) and
         records when the next attempt is due. One transaction with its history row."""
-        at = to_db_time(now)
         owned = sa.and_(_PROCESSING, orders.c.processing_by == execution_id)
-        with self._write("park") as conn:
-            return self._change_status(
-                conn,
-                order_key,
-                owned,
-                OrderStatus.PROCESSING,
-                detail[:500],
-                at,
-                processing_by=None,
-                redrive_count=orders.c.redrive_count + 1,
-                first_failure_at=sa.func.coalesce(orders.c.first_failure_at, at),
-                next_attempt_at=to_db_time(next_attempt_at),
-            )
+        first_failure = sa.func.coalesce(orders.c.first_failure_at, to_db_time(now))
+        return self._let_go("park", order_key, owned, now, detail, next_attempt_at, first_failure_at=first_failure)
 
     def release(self, order_key: str, owner: str | None, now: datetime, detail: str) -> bool:
         """The sweeper takes a stuck order back: from a dead execution (`owner`) or, with owner None,
         from RECEIVED whose creation message was lost. It becomes parked and due now."""
-        at = to_db_time(now)
         if owner is None:
             stuck = orders.c.status == OrderStatus.RECEIVED.value
         else:
             stuck = sa.and_(_PROCESSING, orders.c.processing_by == owner)
-        with self._write("release") as conn:
+        return self._let_go("release", order_key, stuck, now, detail, now)
+
+    def _let_go(
+        self, operation: str, order_key: str, held: Any, now: datetime, detail: str, due: datetime, **values: Any
+    ) -> bool:
+        """Where `held` holds, the order is parked (PROCESSING, no owner), one more re-drive due at `due`."""
+        at, next_attempt_at = to_db_time(now), to_db_time(due)
+        with self._write(operation) as conn:
+            parked = {
+                "processing_by": None,
+                "redrive_count": orders.c.redrive_count + 1,
+                "next_attempt_at": next_attempt_at,
+            }
             return self._change_status(
-                conn,
-                order_key,
-                stuck,
-                OrderStatus.PROCESSING,
-                detail[:500],
-                at,
-                processing_by=None,
-                redrive_count=orders.c.redrive_count + 1,
-                next_attempt_at=at,
+                conn, order_key, held, OrderStatus.PROCESSING, detail[:500], at, **parked, **values
             )
 
     def due_for_redrive(self, now: datetime, limit: int) -> list[tuple[str, int]]:

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from chalicelib.adapters.db.base import from_db_time, to_db_time
 from chalicelib.adapters.db.schema import order_parties, orders
 from chalicelib.domain.money import format_amount
-from chalicelib.domain.orders import PartyRole
+from chalicelib.domain.orders import REQUEST_TEXT_FIELDS, PartyRole
 from chalicelib.services.order_views import OrderSummary, Party
 from chalicelib.services.search import OrderFilter, Position
 
@@ -88,12 +88,8 @@ def _summary(row: Any) -> OrderSummary:
     return OrderSummary(
         order_key=row.order_key,
         status=row.status,
-        area_code=row.area_code,
-        product_code=row.product_code,
-        platform=row.platform,
-        signature_method=row.signature_method,
+        **{column: getattr(row, column) for column in REQUEST_TEXT_FIELDS},
         amount=format_amount(amount),
-        external_reference=row.external_reference,
         requester=Party(person_type=row.requester_person_type, document=row.requester_document),
         created_by=row.created_by,
         created_at=from_db_time(row.created_at),

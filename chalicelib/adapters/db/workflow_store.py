@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from chalicelib.adapters.db.base import SqlStore, amount_or_none, loads, to_db_time
+from chalicelib.adapters.db.base import SqlStore, amount_or_none, loads, rows_of_order, to_db_time
 from chalicelib.adapters.db.schema import (
     order_participants,
     order_parties,
@@ -122,21 +122,9 @@ class SqlWorkflowStore(SqlStore):
     def party_details(self, order_key: str) -> dict[int, dict[str, Any]]:
         """Per party position: role, document, verdict, evaluation, participants (by CPF), rules (by id)."""
         with self._engine.connect() as conn:
-            parties = conn.execute(
-                sa.select(order_parties)
-                .where(order_parties.c.order_key == order_key)
-                .order_by(order_parties.c.position)
-            ).all()
-            participants = conn.execute(
-                sa.select(order_participants)
-                .where(order_participants.c.order_key == order_key)
-                .order_by(order_participants.c.party_position, order_participants.c.cpf)
-            ).all()
-            rules = conn.execute(
-                sa.select(order_rules)
-                .where(order_rules.c.order_key == order_key)
-                .order_by(order_rules.c.party_position, order_rules.c.rule_id)
-            ).all()
+            parties = rows_of_order(conn, order_parties, order_key, "position")
+            participants = rows_of_order(conn, order_participants, order_key, "party_position", "cpf")
+            rules = rows_of_order(conn, order_rules, order_key, "party_position", "rule_id")
         details: dict[int, dict[str, Any]] = {
             p.position: {
                 "position": p.position,
@@ -204,10 +192,14 @@ def check_unique(
         raise ValueError(f"duplicate rule_id for party {position} of {order_key}")
 
 
+def _of_party(order_key: str, position: int) -> dict[str, Any]:
+    """The columns that tie a participant or rule row to its order party."""
+    return {"order_key": order_key, "party_position": position}
+
+
 def participant_row(order_key: str, position: int, p: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "order_key": order_key,
-        "party_position": position,
+        **_of_party(order_key, position),
         "cpf": p["cpf"],
         "name": p.get("name"),
         "email": p.get("email"),
@@ -223,8 +215,7 @@ def participant_row(order_key: str, position: int, p: Mapping[str, Any]) -> dict
 
 def rule_row(order_key: str, position: int, r: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "order_key": order_key,
-        "party_position": position,
+        **_of_party(order_key, position),
         "rule_id": r["rule_id"],
         "description": r.get("description"),
         "max_amount": amount_or_none(r.get("max_amount")),
