@@ -17,9 +17,18 @@ _PARKED = sa.and_(_PROCESSING, orders.c.processing_by.is_(None))
 class SqlRedriveStore(SqlStore):
     """The RedriveStore port (chalicelib/services/ports.py)."""
 
-    def park(self, order_key: str, execution_id: str, now: datetime, detail: str, next_attempt_at: datetime) -> bool:
+    def park(
+        self,
+        order_key: str,
+        execution_id: str,
+        now: datetime,
+        detail: str,
+        next_attempt_at: datetime,
+        parked_on: str | None = None,
+    ) -> bool:
         """Try again later: the owning execution lets go of the order (PROCESSING, no owner) and
-        records when the next attempt is due. One transaction with its history row."""
+        records when the next attempt is due and which partner it waits for. One transaction with its
+        history row."""
         at = to_db_time(now)
         owned = sa.and_(_PROCESSING, orders.c.processing_by == execution_id)
         with self._write("park") as conn:
@@ -34,6 +43,7 @@ class SqlRedriveStore(SqlStore):
                 redrive_count=orders.c.redrive_count + 1,
                 first_failure_at=sa.func.coalesce(orders.c.first_failure_at, at),
                 next_attempt_at=to_db_time(next_attempt_at),
+                parked_on=parked_on,
             )
 
     def release(self, order_key: str, owner: str | None, now: datetime, detail: str) -> bool:
@@ -55,6 +65,7 @@ class SqlRedriveStore(SqlStore):
                 processing_by=None,
                 redrive_count=orders.c.redrive_count + 1,
                 next_attempt_at=at,
+                parked_on=None,
             )
 
     def due_for_redrive(self, now: datetime, limit: int) -> list[tuple[str, int]]:
@@ -86,6 +97,47 @@ class SqlRedriveStore(SqlStore):
                 .values(
                     redrive_count=orders.c.redrive_count + 1,
                     next_attempt_at=to_db_time(next_attempt_at),
+                    updated_at=to_db_time(now),
+                    updated_by=self._system_actor,
+                )
+            ).rowcount
+            if changed != 1:
+                return None
+            count: int = conn.execute(
+                sa.select(orders.c.redrive_count).where(orders.c.order_key == order_key)
+            ).scalar_one()
+            return count
+
+    def parked_partners(self) -> list[str]:
+        """The partners some parked order waits for, by name."""
+        query = sa.select(orders.c.parked_on).where(orders.c.parked_on.is_not(None), _PARKED).distinct()
+        with self._engine.connect() as conn:
+            return sorted(r.parked_on for r in conn.execute(query))
+
+    def parked_on(self, partner: str, limit: int) -> list[str]:
+        """Order keys parked on `partner`, the soonest due first (ix_orders_parked_on)."""
+        query = (
+            sa.select(orders.c.order_key)
+            .where(orders.c.parked_on == partner, _PARKED)
+            .order_by(orders.c.next_attempt_at, orders.c.order_key)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [r.order_key for r in conn.execute(query)]
+
+    def resume_parked(self, order_key: str, partner: str, now: datetime, next_attempt_at: datetime) -> int | None:
+        """Compare-and-set: an order still parked on `partner` is re-driven now under a new attempt
+        number and no longer counts as parked on it; returns the attempt (None: someone else resumed it,
+        an execution claimed it, or it waits for another partner). `next_attempt_at` is the sweeper's
+        fallback should the re-drive message be lost."""
+        with self._write("resume_parked") as conn:
+            changed = conn.execute(
+                orders.update()
+                .where(orders.c.order_key == order_key, orders.c.parked_on == partner, _PARKED)
+                .values(
+                    redrive_count=orders.c.redrive_count + 1,
+                    next_attempt_at=to_db_time(next_attempt_at),
+                    parked_on=None,
                     updated_at=to_db_time(now),
                     updated_by=self._system_actor,
                 )
