@@ -147,6 +147,9 @@ class LocalConfig:
     visibility_timeout: int | None = None
     # rate(...) and cron(...) schedules all fire every this many seconds locally.
     schedule_interval_seconds: float = 10.0
+    # The partner probe (resume on recovery, docs/resilience.md) fires more often than the other schedules,
+    # so parked orders resume within seconds of a partner's return (AME_LOCAL_PROBE_SECONDS).
+    probe_interval_seconds: float = 2.0
     # Retry settings and extra ASL placeholders: moto really sleeps, so keep retries short locally.
     asl_substitutions: dict[str, str] = field(default_factory=lambda: dict(LOCAL_ASL_SUBSTITUTIONS))
     statemachine_path: Path = REPO_ROOT / "statemachine.asl.json"
@@ -209,4 +212,7 @@ class LocalConfig:
         interval = _optional_float(env, "AME_LOCAL_SCHEDULE_SECONDS")
         if interval is not None:
             config.schedule_interval_seconds = interval
+        probe = _optional_float(env, "AME_LOCAL_PROBE_SECONDS")
+        if probe is not None:
+            config.probe_interval_seconds = probe
         return config

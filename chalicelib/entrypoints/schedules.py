@@ -1,5 +1,6 @@
 """Scheduled tasks: the outbox relay republishes what a crash between commit and send left behind; the
-sweeper redrives parked and stuck orders; the hourly analytics export (docs/analytics.md).
+sweeper redrives parked and stuck orders; the partner probe resumes orders parked on a partner that is back;
+the hourly analytics export (docs/analytics.md).
 
 The composition root loads with a schedule's first run, not at import.
 """
@@ -37,6 +38,12 @@ def relay_outbox(event: Any) -> dict:
 @observed
 def sweep_orders(event: Any) -> dict:
     return _container().redrive.sweep()
+
+
+@schedules.schedule(Rate(1, unit=Rate.MINUTES), name="resume_parked")
+@observed
+def resume_parked(event: Any) -> dict:
+    return _container().recovery.probe()
 
 
 @schedules.schedule(Rate(1, unit=Rate.HOURS), name="export_analytics")
