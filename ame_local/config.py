@@ -163,6 +163,8 @@ class LocalConfig:
     # One receiver on this port for every seeded loopback webhook, the seed's URLs pointed at it (0 = any free
     # port, AME_LOCAL_WEBHOOK_PORT): parallel stacks then never fight over the seed's fixed 9100.
     webhook_port: int | None = None
+    # The product stand-ins' own processing time per webhook (AME_LOCAL_WEBHOOK_DELAY_MS; benchmarks).
+    webhook_delay_seconds: float = 0.0
     run_migrations: bool = True
     # The local token issuer: its key file (None: .local/issuer-key.pem) and JWKS port (0 = any free one).
     issuer_key_path: Path | None = None
@@ -201,6 +203,7 @@ class LocalConfig:
         config.issuer_port = int(env.get("AME_ISSUER_PORT", "0"))
         webhook_port = env.get("AME_LOCAL_WEBHOOK_PORT", "").strip()
         config.webhook_port = int(webhook_port) if webhook_port else None
+        config.webhook_delay_seconds = (_optional_float(env, "AME_LOCAL_WEBHOOK_DELAY_MS") or 0.0) / 1000
         config.chaos = ChaosConfig.from_env(env)
         config.analytics_seed_orders = int(env.get("AME_LOCAL_ANALYTICS_SEED", "0").strip() or "0")
         if env.get("AME_ANALYTICS_LOCAL_DIR"):

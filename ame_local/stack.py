@@ -321,7 +321,7 @@ class LocalStack:
                 return self.secrets.get(refs[path]) if path in refs else None
 
             try:
-                receiver = WebhookReceiver(secret_for, host, port)
+                receiver = WebhookReceiver(secret_for, host, port, delay_seconds=self.config.webhook_delay_seconds)
             except OSError:
                 logger.info("webhook port %s:%s is taken; no local receiver started there", host, port)
                 continue
@@ -339,7 +339,9 @@ class LocalStack:
         def secret_for(path: str) -> str | None:
             return self.secrets.get(refs[path]) if path in refs else None
 
-        receiver = WebhookReceiver(secret_for, self.config.host, self.config.webhook_port or 0).start()
+        receiver = WebhookReceiver(
+            secret_for, self.config.host, self.config.webhook_port or 0, delay_seconds=self.config.webhook_delay_seconds
+        ).start()
         self.webhook_receivers.append(receiver)
         for area in self.simulator.seed.areas.values():
             hook = area.get("webhook") if isinstance(area, dict) else None

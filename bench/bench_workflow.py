@@ -12,6 +12,14 @@ once the previous one's result has been delivered (the result queue is empty), s
 queue behind the previous order's webhook and notifications, which locally share one Python process
 with the workflow (in AWS they are other Lambdas). The same orders posted back to back, without that
 wait, are printed too. Run: .venv/bin/python bench/bench_workflow.py
+
+After-202 mode (`bench_workflow.py after-202`), latency as products feel it: every partner at 100 ms,
+the product's webhook receiver and Notificação included; orders posted one after another without waiting
+for deliveries (each order's webhook and notifications are still being delivered while the next runs);
+the client polls GET as the portal does (portal/src/pages/order.js: at once, then 50 ms × 1.5 up to
+250 ms). Prints the median from the 202 to the terminal status seen on GET against the 200 ms partner
+floor (Poderes + the slower of Pessoas and Cadastro Único; goal <= 1.3 x), and where the time goes: the
+verdict's commit time in the database (server side) and the polling's share.
 """
 
 from __future__ import annotations
@@ -102,7 +110,103 @@ def summary(times: list[float]) -> tuple[float, float]:
     return statistics.median(times) * 1000, sorted(times)[int(len(times) * 0.95) - 1] * 1000
 
 
+AFTER_202_ORDERS = 40
+FLOOR_MS = 2 * LATENCY_MS  # Poderes + the slower of Pessoas and Cadastro Único
+# The portal's live status (portal/src/pages/order.js): first read at once, then 50 ms × 1.5, at most 250 ms.
+PORTAL_POLL_FIRST_S, PORTAL_POLL_FACTOR, PORTAL_POLL_CAP_S = 0.050, 1.5, 0.250
+AFTER_202_ENV = {**STACK_ENV, "AME_LOCAL_WEBHOOK_DELAY_MS": str(LATENCY_MS)}
+
+
+def poll_like_the_portal(api: str, session: requests.Session, key: str) -> tuple[float, int]:
+    """(perf_counter when the terminal status was read, GETs made)."""
+    delay, reads, deadline = PORTAL_POLL_FIRST_S, 0, time.perf_counter() + 30
+    while time.perf_counter() < deadline:
+        reads += 1
+        if session.get(f"{api}/v1/orders/{key}", timeout=10).json()["status"] in TERMINAL:
+            return time.perf_counter(), reads
+        time.sleep(delay)
+        delay = min(delay * PORTAL_POLL_FACTOR, PORTAL_POLL_CAP_S)
+    raise RuntimeError(f"order {key} did not finish")
+
+
+def verdict_times(database_url: str, keys: list[str]) -> dict[str, float]:
+    """When each order's terminal status was committed (its history row), as epoch seconds."""
+    import sqlalchemy as sa
+
+    from chalicelib.adapters.db.schema import order_status_history as h
+
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(h.c.order_key, sa.func.min(h.c.created_at))
+                .where(h.c.order_key.in_(keys), h.c.status.in_(sorted(TERMINAL)))
+                .group_by(h.c.order_key)
+            ).all()
+    finally:
+        engine.dispose()
+    from datetime import UTC
+
+    return {key: at.replace(tzinfo=UTC).timestamp() for key, at in rows}
+
+
+def after_202() -> None:
+    import os
+
+    with tempfile.TemporaryDirectory() as tmp, running_stack(Path(tmp), AFTER_202_ENV) as stack:
+        try:
+            measure_after_202(stack, f"sqlite:///{Path(tmp) / 'ame.sqlite3'}")
+        except Exception:
+            print("".join(stack.output[-60:]), file=sys.stderr)
+            raise
+    print("load average: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+
+
+def measure_after_202(stack, database_url: str) -> None:
+    body = sc.order_body("QUORUM_AB", ["PF_KNOWN"])
+    admin = f"{stack.partners_url}/_admin"
+    with requests.Session() as session:
+        session.headers.update(stack.auth("bench", (sc.AREA_CREDITO_PJ,)))
+        for _ in range(2):  # warm-up: imports, connections, first executions
+            run_order(stack.api_url, session, body)
+        faults = {p: {"latency_ms": LATENCY_MS} for p in (*PARTNERS, "notificacao")}
+        requests.post(f"{admin}/faults", json=faults, timeout=5).raise_for_status()
+        seen, committed_at, reads, keys = [], [], [], []
+        for _ in range(AFTER_202_ORDERS):
+            response = session.post(f"{stack.api_url}/v1/orders", json=body, timeout=10)
+            accepted, accepted_wall = time.perf_counter(), time.time()
+            assert response.status_code == 202, response.text
+            key = response.json()["order_key"]
+            terminal_at, gets = poll_like_the_portal(stack.api_url, session, key)
+            seen.append(terminal_at - accepted)
+            committed_at.append(accepted_wall)
+            reads.append(gets)
+            keys.append(key)
+    committed = verdict_times(database_url, keys)
+    server = [committed[k] - t for k, t in zip(keys, committed_at)]
+    median_ms = statistics.median(seen) * 1000
+    server_ms = statistics.median(server) * 1000
+    ratio = median_ms / FLOOR_MS
+    print(
+        f"after-202: {AFTER_202_ORDERS} orders (QUORUM_AB + PF guarantor) posted one after another, deliveries "
+        f"not awaited; every partner, Notificação and the webhook receiver at {LATENCY_MS} ms"
+    )
+    print(
+        f"202 -> terminal status on GET (portal polling): median {median_ms:.0f} ms, p95 "
+        f"{sorted(seen)[int(len(seen) * 0.95) - 1] * 1000:.0f} ms; floor {FLOOR_MS} ms; ratio {ratio:.2f} "
+        f"(goal <= {GOAL:.2f}): {'met' if ratio <= GOAL else 'MISSED'}"
+    )
+    print(
+        f"where it goes: 202 -> verdict committed (server side) median {server_ms:.0f} ms "
+        f"({server_ms / FLOOR_MS:.2f} x the floor); the portal's polling adds the rest "
+        f"(median {median_ms - server_ms:.0f} ms, {statistics.median(reads):.0f} GETs per order)"
+    )
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "after-202":
+        after_202()
+        return
     with tempfile.TemporaryDirectory() as tmp, running_stack(Path(tmp), STACK_ENV) as stack:
         try:
             measure(stack)
