@@ -16,7 +16,8 @@ wait, are printed too. Run: .venv/bin/python bench/bench_workflow.py
 After-202 mode (`bench_workflow.py after-202`), latency as products feel it: every partner at 100 ms,
 the product's webhook receiver and Notificação included; orders posted one after another without waiting
 for deliveries (each order's webhook and notifications are still being delivered while the next runs);
-the client polls GET as the portal does (portal/src/pages/order.js: at once, then 50 ms × 1.5 up to
+partners outside the stack's process (the simulator in its own, the receiver in the bench's), as they are
+other systems; the client polls GET as the portal does (portal/src/pages/order.js: at once, then 50 ms × 1.5 up to
 250 ms). Prints the median from the 202 to the terminal status seen on GET against the 200 ms partner
 floor (Poderes + the slower of Pessoas and Cadastro Único; goal <= 1.3 x), and where the time goes: the
 verdict's commit time in the database (server side) and the polling's share.
@@ -24,11 +25,16 @@ verdict's commit time in the database (server side) and the polling's share.
 
 from __future__ import annotations
 
+import json
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
@@ -114,7 +120,6 @@ AFTER_202_ORDERS = 40
 FLOOR_MS = 2 * LATENCY_MS  # Poderes + the slower of Pessoas and Cadastro Único
 # The portal's live status (portal/src/pages/order.js): first read at once, then 50 ms × 1.5, at most 250 ms.
 PORTAL_POLL_FIRST_S, PORTAL_POLL_FACTOR, PORTAL_POLL_CAP_S = 0.050, 1.5, 0.250
-AFTER_202_ENV = {**STACK_ENV, "AME_LOCAL_WEBHOOK_DELAY_MS": str(LATENCY_MS)}
 
 
 def poll_like_the_portal(api: str, session: requests.Session, key: str) -> tuple[float, int]:
@@ -150,27 +155,64 @@ def verdict_times(database_url: str, keys: list[str]) -> dict[str, float]:
     return {key: at.replace(tzinfo=UTC).timestamp() for key, at in rows}
 
 
+@contextmanager
+def partners_outside(tmp: Path) -> Iterator[dict[str, str]]:
+    """Partners are other systems: the simulator in a process of its own and the product's webhook receiver
+    in this one, both at 100 ms, so their work does not share the stack's interpreter (as in AWS). Yields
+    the stack's environment."""
+    from ame_local.config import PARTNER_URL_VARIABLES
+    from ame_local.webhook_receiver import WebhookReceiver
+    from tests.support import seed_with_webhook
+
+    hook_path, secret_ref, secret = (
+        "/hooks/credito-pj",
+        "ame/webhooks/CREDITO_PJ",
+        "whsec_" + "YmVuY2gtYWZ0ZXItMjAyLXdlYmhvb2s=",
+    )
+    with WebhookReceiver({hook_path: secret}, delay_seconds=LATENCY_MS / 1000) as receiver:
+        seed = seed_with_webhook(tmp / "seed", sc.AREA_CREDITO_PJ, receiver.base_url + hook_path, secret_ref)
+        faults = {p: {"latency_ms": LATENCY_MS} for p in (*PARTNERS, "notificacao")}
+        command = [sys.executable, "-m", "ame_local.simulator", "--port", "0", "--seed-dir", str(seed)]
+        simulator = subprocess.Popen(
+            [*command, "--faults", json.dumps(faults)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            found = re.search(r"on (http://\S+)", simulator.stdout.readline())
+            if found is None:
+                raise RuntimeError("partner simulator did not start")
+            yield {
+                **STACK_ENV,
+                **{name: found.group(1) for name in PARTNER_URL_VARIABLES},
+                "AME_LOCAL_SECRETS": json.dumps({secret_ref: secret}),
+            }
+        finally:
+            simulator.terminate()
+            simulator.wait(10)
+
+
 def after_202() -> None:
     import os
 
-    with tempfile.TemporaryDirectory() as tmp, running_stack(Path(tmp), AFTER_202_ENV) as stack:
-        try:
-            measure_after_202(stack, f"sqlite:///{Path(tmp) / 'ame.sqlite3'}")
-        except Exception:
-            print("".join(stack.output[-60:]), file=sys.stderr)
-            raise
+    with tempfile.TemporaryDirectory() as tmp:
+        with partners_outside(Path(tmp)) as env, running_stack(Path(tmp), env) as stack:
+            try:
+                measure_after_202(stack, f"sqlite:///{Path(tmp) / 'ame.sqlite3'}")
+            except Exception:
+                print("".join(stack.output[-60:]), file=sys.stderr)
+                raise
     print("load average: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
 
 
 def measure_after_202(stack, database_url: str) -> None:
     body = sc.order_body("QUORUM_AB", ["PF_KNOWN"])
-    admin = f"{stack.partners_url}/_admin"
     with requests.Session() as session:
         session.headers.update(stack.auth("bench", (sc.AREA_CREDITO_PJ,)))
         for _ in range(2):  # warm-up: imports, connections, first executions
             run_order(stack.api_url, session, body)
-        faults = {p: {"latency_ms": LATENCY_MS} for p in (*PARTNERS, "notificacao")}
-        requests.post(f"{admin}/faults", json=faults, timeout=5).raise_for_status()
         seen, committed_at, reads, keys = [], [], [], []
         for _ in range(AFTER_202_ORDERS):
             response = session.post(f"{stack.api_url}/v1/orders", json=body, timeout=10)
@@ -184,6 +226,8 @@ def measure_after_202(stack, database_url: str) -> None:
             keys.append(key)
     committed = verdict_times(database_url, keys)
     server = [committed[k] - t for k, t in zip(keys, committed_at)]
+    sfn = aws_client("stepfunctions", stack.aws_endpoint_url)
+    phases = [workflow_phases(sfn, k, t) for k, t in zip(keys, committed_at)]
     median_ms = statistics.median(seen) * 1000
     server_ms = statistics.median(server) * 1000
     ratio = median_ms / FLOOR_MS
@@ -201,6 +245,27 @@ def measure_after_202(stack, database_url: str) -> None:
         f"({server_ms / FLOOR_MS:.2f} x the floor); the portal's polling adds the rest "
         f"(median {median_ms - server_ms:.0f} ms, {statistics.median(reads):.0f} GETs per order)"
     )
+    print(
+        "server side, median per phase (ms): "
+        + ", ".join(f"{name} {statistics.median(p[name] for p in phases) * 1000:.0f}" for name in phases[0])
+        + f" (the two partner phases are {LATENCY_MS} ms of partner latency each)"
+    )
+
+
+def workflow_phases(sfn, key: str, accepted_wall: float) -> dict[str, float]:
+    """Where the time between the 202 and the verdict goes, from the execution history's state entries."""
+    arn = f"arn:aws:states:{REGION}:{ACCOUNT_ID}:execution:{STATE_MACHINE_NAME}:{key}"
+    entered: dict[str, float] = {}
+    for event in sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]:
+        if event["type"].endswith("StateEntered"):
+            entered.setdefault(event["stateEnteredEventDetails"]["name"], event["timestamp"].timestamp())
+    return {
+        "202 -> execution (creation queue)": entered["LoadOrder"] - accepted_wall,
+        "load + claim": entered["FetchPowers"] - entered["LoadOrder"],
+        "Poderes task": entered["HasRepresentatives?"] - entered["FetchPowers"],
+        "Pessoas | Cadastro tasks": entered["DecideParty"] - entered["PeopleAndOperators"],
+        "decide + conclude": entered["PublishResult"] - entered["DecideParty"],
+    }
 
 
 def main() -> None:
