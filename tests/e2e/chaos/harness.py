@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -735,6 +736,7 @@ class RecoveryRun:
     peak_poderes_per_second: int  # the most requests Poderes received in one second after its return
     poderes_calls_after_return: int
     resumed_by_backoff: int  # orders re-driven more than once (the recovery re-drives each once)
+    verdicts_after_return_s: list[float] = field(default_factory=list)  # each verdict's commit, from the return
 
     def lines(self) -> list[str]:
         statuses = Counter(o["status"] for o in self.terminal.values())
@@ -745,7 +747,20 @@ class RecoveryRun:
             f"backoff alone would take >= 48 s)",
             f"peak request rate Poderes received: {self.peak_poderes_per_second} req/s "
             f"({self.poderes_calls_after_return} calls after its return)",
+            *(
+                [
+                    "verdicts committed after the return: first {:.1f}s, median {:.1f}s, last {:.1f}s "
+                    "({:.1f} orders/s once under way)".format(*self._spread())
+                ]
+                if self.verdicts_after_return_s
+                else []
+            ),
         ]
+
+    def _spread(self) -> tuple[float, float, float, float]:
+        times = sorted(self.verdicts_after_return_s)
+        span = times[-1] - times[0]
+        return times[0], statistics.median(times), times[-1], (len(times) - 1) / span if span else float("nan")
 
 
 def parked_on(partner: str) -> int:
@@ -777,11 +792,19 @@ def run_recovery(chaos: ChaosStack, park_deadline_s: float = 180.0) -> RecoveryR
     parked_after = time.monotonic() - started
     simulator.reset_counters()
     simulator.clear_faults()  # Poderes is back
-    back = time.monotonic()
+    back, back_wall = time.monotonic(), time.time()
     # The backoff's first re-drive is due >= 48 s after parking: wait less than that, so only a resume passes.
     terminal, finished = wait_terminal(client, [s.order_key for s in submitted], back + 45.0)
+    from chalicelib.adapters.db.schema import order_status_history as history
+
     with container().engine.connect() as conn:
         counts = dict(conn.execute(sa.select(orders.c.order_key, orders.c.redrive_count)).all())
+        ended = conn.execute(
+            sa.select(sa.func.min(history.c.created_at))
+            .where(history.c.status.in_(TERMINAL))
+            .group_by(history.c.order_key)
+        ).scalars()
+        verdicts = [at.replace(tzinfo=UTC).timestamp() - back_wall for at in ended]
     return RecoveryRun(
         submitted=submitted,
         parked_after_s=parked_after,
@@ -790,4 +813,5 @@ def run_recovery(chaos: ChaosStack, park_deadline_s: float = 180.0) -> RecoveryR
         peak_poderes_per_second=simulator.peak_rates()["poderes"]["peak_per_second"],
         poderes_calls_after_return=simulator.counters()["poderes"],
         resumed_by_backoff=sum(1 for s in submitted if counts.get(s.order_key, 0) > 2),
+        verdicts_after_return_s=verdicts,
     )
