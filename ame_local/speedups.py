@@ -243,6 +243,39 @@ class JsonPathCache:
         self._originals.clear()
 
 
+class SqsRetentionCheck:
+    """For each message ReceiveMessage hands over, moto checks its retention period through
+    `get_queue_attributes(["MessageRetentionPeriod"])`, which computes every attribute of the queue twice,
+    the approximate counts included: a walk over all the queue's messages per message received. With a
+    backlog (orders parked with their delayed re-drive messages, a recovery's spread re-drives) that made
+    the local creation queue quadratic: a fifth of the stack's CPU in the recovery benchmark. The
+    retention period is the queue's own integer attribute; read it directly."""
+
+    def __init__(self) -> None:
+        self._original: Any = None
+
+    def install(self) -> None:
+        from moto.core.utils import unix_time
+        from moto.sqs.models import SQSBackend
+
+        if self._original is not None:
+            return
+        self._original = SQSBackend.__dict__["is_message_valid_based_on_retention_period"]
+
+        def is_message_valid_based_on_retention_period(backend: Any, queue_name: str, message: Any) -> bool:
+            retention_period = backend.get_queue(queue_name).message_retention_period
+            return bool(retention_period + message.sent_timestamp / 1000 > unix_time())
+
+        SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
+
+    def uninstall(self) -> None:
+        from moto.sqs.models import SQSBackend
+
+        if self._original is not None:
+            SQSBackend.is_message_valid_based_on_retention_period = self._original  # type: ignore[method-assign]
+            self._original = None
+
+
 class LoopbackPassthrough:
     """While moto is active it hooks `requests`: every HTTP call made in this process (partner calls,
     notifications, webhooks) is first matched against the URL patterns of every AWS service moto
@@ -287,11 +320,12 @@ class MotoSpeedups:
         self.lambda_route = DirectLambdaRoute(dispatcher)
         self.json_paths = JsonPathCache()
         self.loopback = LoopbackPassthrough()
+        self.sqs_retention = SqsRetentionCheck()
         self.installed: list[Any] = []
 
     def install(self) -> None:
         check_versions()
-        for patch in (self.parse_cache, self.lambda_route, self.json_paths, self.loopback):
+        for patch in (self.parse_cache, self.lambda_route, self.json_paths, self.loopback, self.sqs_retention):
             try:
                 patch.install()
             except (ImportError, AttributeError, KeyError) as exc:  # the private target moved

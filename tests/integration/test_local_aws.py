@@ -476,6 +476,7 @@ def test_speedups_are_opt_in_and_uninstalling_restores_what_they_found(stack):
         "DirectLambdaRoute",
         "JsonPathCache",
         "LoopbackPassthrough",
+        "SqsRetentionCheck",
     ]
     before = AmazonStateLanguageParser.__dict__["parse"]
     extra = speedups.MotoSpeedups(stack.aws.dispatcher)
@@ -497,7 +498,28 @@ def test_a_speed_patch_whose_target_moved_is_skipped_with_a_warning(stack, monke
     with caplog.at_level("WARNING", logger="ame_local.speedups"):
         extra.install()
     try:
-        assert extra.lambda_route not in extra.installed and len(extra.installed) == 3
+        assert extra.lambda_route not in extra.installed and len(extra.installed) == 4
         assert any("DirectLambdaRoute not installed" in r.getMessage() for r in caplog.records)
     finally:
         extra.uninstall()
+
+
+def test_the_sqs_retention_patch_still_drops_messages_past_the_retention_period():
+    import boto3
+    from moto import mock_aws
+    from moto.sqs.models import sqs_backends
+
+    patch = speedups.SqsRetentionCheck()
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="retention", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+        patch.install()
+        try:
+            sqs.send_message(QueueUrl=url, MessageBody="old")
+            queue = sqs_backends["123456789012"]["us-east-1"].queues["retention"]
+            queue._messages[0].sent_timestamp -= 120_000  # sent two minutes ago: past the 60 s retention
+            assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []
+            sqs.send_message(QueueUrl=url, MessageBody="fresh")
+            assert [m["Body"] for m in sqs.receive_message(QueueUrl=url)["Messages"]] == ["fresh"]
+        finally:
+            patch.uninstall()
