@@ -476,7 +476,7 @@ def test_speedups_are_opt_in_and_uninstalling_restores_what_they_found(stack):
         "DirectLambdaRoute",
         "JsonPathCache",
         "LoopbackPassthrough",
-        "SqsRetentionCheck",
+        "SqsScans",
     ]
     before = AmazonStateLanguageParser.__dict__["parse"]
     extra = speedups.MotoSpeedups(stack.aws.dispatcher)
@@ -504,22 +504,42 @@ def test_a_speed_patch_whose_target_moved_is_skipped_with_a_warning(stack, monke
         extra.uninstall()
 
 
-def test_the_sqs_retention_patch_still_drops_messages_past_the_retention_period():
+def _sqs_scenario() -> tuple[list[str], list[str], tuple[str, str, str]]:
+    """An expired message, a fresh one and a delayed one: what two receives get, and the counts."""
     import boto3
-    from moto import mock_aws
     from moto.sqs.models import sqs_backends
 
-    patch = speedups.SqsRetentionCheck()
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    name = f"retention-{uuid.uuid4().hex[:8]}"  # moto's state outlives a nested mock_aws: a queue of its own
+    url = sqs.create_queue(QueueName=name, Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="old")
+    account = url.rstrip("/").split("/")[-2]
+    queue = sqs_backends[account]["us-east-1"].queues[name]
+    queue._messages[0].sent_timestamp -= 120_000  # sent two minutes ago: past the 60 s retention
+    first = [m["Body"] for m in sqs.receive_message(QueueUrl=url).get("Messages", [])]
+    sqs.send_message(QueueUrl=url, MessageBody="fresh")
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
+    second = [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]
+    a = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    counts = (
+        a["ApproximateNumberOfMessages"],
+        a["ApproximateNumberOfMessagesDelayed"],
+        a["ApproximateNumberOfMessagesNotVisible"],
+    )
+    return first, second, counts
+
+
+def test_the_sqs_scans_patch_keeps_what_is_visible_delayed_and_retained():
+    from moto import mock_aws
+
     with mock_aws():
-        sqs = boto3.client("sqs", region_name="us-east-1")
-        url = sqs.create_queue(QueueName="retention", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
-        patch.install()
-        try:
-            sqs.send_message(QueueUrl=url, MessageBody="old")
-            queue = sqs_backends["123456789012"]["us-east-1"].queues["retention"]
-            queue._messages[0].sent_timestamp -= 120_000  # sent two minutes ago: past the 60 s retention
-            assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []
-            sqs.send_message(QueueUrl=url, MessageBody="fresh")
-            assert [m["Body"] for m in sqs.receive_message(QueueUrl=url)["Messages"]] == ["fresh"]
-        finally:
-            patch.uninstall()
+        as_shipped = _sqs_scenario()
+    patch = speedups.SqsScans()
+    patch.install()
+    try:
+        with mock_aws():
+            patched = _sqs_scenario()
+    finally:
+        patch.uninstall()
+
+    assert patched == as_shipped == ([], ["fresh"], ("0", "1", "2"))  # "old": received once, never handed over
