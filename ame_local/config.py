@@ -148,8 +148,14 @@ class LocalConfig:
     # rate(...) and cron(...) schedules all fire every this many seconds locally.
     schedule_interval_seconds: float = 10.0
     # The partner probe (resume on recovery, docs/resilience.md) fires more often than the other schedules,
-    # so parked orders resume within seconds of a partner's return (AME_LOCAL_PROBE_SECONDS).
+    # so parked orders resume within seconds of a partner's return (AME_LOCAL_PROBE_SECONDS); never more
+    # than five times as often as they do, so slowing the schedules down (tests) slows it too.
     probe_interval_seconds: float = 2.0
+
+    @property
+    def effective_probe_interval_seconds(self) -> float:
+        return max(self.probe_interval_seconds, self.schedule_interval_seconds / 5)
+
     # Retry settings and extra ASL placeholders: moto really sleeps, so keep retries short locally.
     asl_substitutions: dict[str, str] = field(default_factory=lambda: dict(LOCAL_ASL_SUBSTITUTIONS))
     statemachine_path: Path = REPO_ROOT / "statemachine.asl.json"

@@ -81,7 +81,7 @@ class LocalStack:
                 self.aws.queue_urls,
                 self.aws.queue_arns,
                 schedule_interval_seconds=self.config.schedule_interval_seconds,
-                schedule_intervals={"resume_parked": self.config.probe_interval_seconds},
+                schedule_intervals={"resume_parked": self.config.effective_probe_interval_seconds},
                 paused=self.config.paused_queues,
                 duplicate_rate=self.config.chaos.duplicate_rate,
                 seed=self.config.chaos.seed,
@@ -201,7 +201,7 @@ class LocalStack:
         # Schedules fire every few seconds locally; the analytics export (hourly in AWS) once a minute.
         env["AME_ANALYTICS_MIN_INTERVAL_SECONDS"] = os.environ.get("AME_ANALYTICS_MIN_INTERVAL_SECONDS", "60")
         # One probe run spreads its re-drives over one probe interval, so runs never overlap (resume rate).
-        spread = max(1.0, self.config.probe_interval_seconds)
+        spread = max(1.0, self.config.effective_probe_interval_seconds)
         env["AME_RESUME_SPREAD_SECONDS"] = os.environ.get("AME_RESUME_SPREAD_SECONDS", f"{spread:g}")
         if self._jwks_server is not None:
             from ame_local.issuer import AUDIENCE, ISSUER

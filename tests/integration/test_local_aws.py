@@ -332,6 +332,15 @@ def test_config_reads_the_environment_of_contracts_section_4():
     assert LocalConfig.from_env({"AME_PARAMETRIZADOR_URL": "http://p"}).simulator_needed
 
 
+def test_the_partner_probe_runs_faster_than_the_schedules_unless_they_are_slowed_down():
+    assert LocalConfig.from_env({}).effective_probe_interval_seconds == 2.0  # schedules every 10 s
+    probe = LocalConfig.from_env(
+        {"AME_LOCAL_SCHEDULE_SECONDS": "1", "AME_LOCAL_PROBE_SECONDS": "0.5", "AME_LOCAL_WEBHOOK_DELAY_MS": "100"}
+    )
+    assert (probe.effective_probe_interval_seconds, probe.webhook_delay_seconds) == (0.5, 0.1)
+    assert LocalConfig.from_env({"AME_LOCAL_SCHEDULE_SECONDS": "3600"}).effective_probe_interval_seconds == 720
+
+
 UNKNOWN_FUNCTION_WORKFLOW = """
 {
   "StartAt": "CallNobody",
