@@ -1,5 +1,8 @@
 """Resume on recovery, end to end: orders parked while Poderes is down reach their verdicts within seconds
-of its return, long before their re-drive backoff (60 s ± 20 %) would bring them back."""
+of its return, long before their re-drive backoff (60 s ± 20 %) would bring them back.
+
+Outside tests/e2e/chaos on purpose: that package keeps its 300-order stack running in this process until
+its last test, and two in-process stacks cannot share the process environment."""
 
 from __future__ import annotations
 
