@@ -188,26 +188,10 @@ class Container:
             spread_seconds=s.resume_spread_seconds,
             grace_seconds=s.redrive_grace_seconds,
         )
-        # One call per partner per run, outside the breaker (an open breaker would hide the return for its
-        # whole open period); when the partner answers, its breaker closes so the re-drives get through.
-        clients = self.partner_clients
-        probes = health_probes(clients["poderes"], clients["pessoas"], clients["cadastro"])
-        return PartnerRecovery(self.repository, self.queue, self._closing(probes), self.clock, policy)
-
-    def _closing(self, probes: dict[str, Any]) -> dict[str, Any]:
-        import contextlib
-
-        from chalicelib.services.ports import PartnerRejected
-
-        def closing(partner: str, call: Any) -> Any:
-            def probe() -> None:
-                with contextlib.suppress(PartnerRejected):  # a permanent answer says the partner is up
-                    call()
-                self.breakers[partner].mark_healthy()
-
-            return probe
-
-        return {partner: closing(partner, call) for partner, call in probes.items()}
+        # Through the breakers: while one is open its partner is not called (the probe waits for the open
+        # period, as any caller does); half-open, the probe is the breaker's probe and its success closes it.
+        probes = health_probes(self.powers, self._guarded("pessoas", self.partner_clients["pessoas"]), self.operators)
+        return PartnerRecovery(self.repository, self.queue, probes, self.clock, policy)
 
     @cached_property
     def notifications(self):

@@ -217,16 +217,6 @@ class CircuitBreaker:
         self._success(probing)
         return result
 
-    def mark_healthy(self) -> bool:
-        """A health probe made outside the breaker (the scheduled partner probe) saw the partner answer:
-        an open or half-open breaker closes now, as after a successful half-open probe. True if it was open."""
-        if not self._store.open_until(self.partner):
-            return False
-        self._store.close(self.partner)
-        log.warning("circuit closed for %s after a successful health probe", self.partner)
-        self._on_state(self.partner, False)
-        return True
-
     def _success(self, probing: bool) -> None:
         if probing:
             self._store.close(self.partner)

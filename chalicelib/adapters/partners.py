@@ -229,7 +229,7 @@ class NotificacaoClient(_PartnerClient):
 
 # The scheduled health probe (chalicelib/services/recovery.py): one cheap documented call per partner
 # (docs/contracts.md §1), about a company and a person that exist nowhere. Any answer but a transient
-# failure (5xx, timeout, connection error) says the partner is up: Poderes' 404, empty
+# failure (5xx, timeout, connection error, open breaker) says the partner is up: Poderes' 404, empty
 # searches, even a 4xx.
 PROBE_CNPJ = "00000000000191"
 PROBE_CPF = "00000000191"

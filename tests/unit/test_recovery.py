@@ -159,9 +159,10 @@ def test_the_breaker_closing_resumes_one_seconds_worth_and_the_probe_the_rest():
     assert [k for k, _, _ in world.resumed()] == keys
 
 
-def test_the_probe_sees_the_return_through_an_open_breaker_closes_it_and_the_hook_does_not_double_it():
+def test_the_probe_goes_through_the_breaker_and_its_closing_does_not_double_the_resume():
     world = RecoveryWorld(ResumePolicy(rate_per_second=2, spread_seconds=60))
     keys = sorted(world.parked() for _ in range(4))
+    clock = [0.0]
     closed: list[str] = []
 
     def on_state(partner: str, is_open: bool) -> None:
@@ -170,25 +171,27 @@ def test_the_probe_sees_the_return_through_an_open_breaker_closes_it_and_the_hoo
             world.recovery.partner_recovered(partner)
 
     breaker = CircuitBreaker(
-        "poderes", InProcessBreakerStore(), BreakerPolicy(min_calls=1, open_seconds=900), on_state=on_state
+        "poderes",
+        InProcessBreakerStore(),
+        BreakerPolicy(min_calls=1, open_seconds=5),
+        clock=lambda: clock[0],
+        on_state=on_state,
     )
     partner = world.partners["poderes"]
-
-    def probe() -> None:  # as the composition root builds it: the raw client, then the breaker closes
-        partner()
-        breaker.mark_healthy()
-
-    world.recovery = PartnerRecovery(world.repo, world.queue, {"poderes": probe}, world.clock, world.recovery._policy)
+    probes = {"poderes": lambda: breaker.call(partner)}  # as the composition root builds them
+    world.recovery = PartnerRecovery(world.repo, world.queue, probes, world.clock, world.recovery._policy)
     with pytest.raises(PartnerUnavailable):
-        breaker.call(partner)  # open for 15 minutes
-    assert world.recovery.probe() == {"poderes": "down"}
+        breaker.call(partner)  # opens for 5 s
     partner.down = False
+
+    assert world.recovery.probe() == {"poderes": "down"}  # open: the partner is not even called
+    assert partner.calls == 1 and world.resumed() == []
+    clock[0] = 6.0  # half-open: the probe is the breaker's probe
 
     assert world.recovery.probe() == {"poderes": 4}
 
-    assert closed == ["poderes"] and breaker.call(lambda: "through") == "through"
+    assert closed == ["poderes"]
     assert world.resumed() == [(k, 2, d) for k, d in zip(keys, [0, 0, 1, 1])]
-    assert breaker.mark_healthy() is False  # already closed: nothing to announce
 
 
 def test_a_failing_resume_never_breaks_the_call_that_closed_the_breaker(world):
