@@ -147,6 +147,15 @@ class LocalConfig:
     visibility_timeout: int | None = None
     # rate(...) and cron(...) schedules all fire every this many seconds locally.
     schedule_interval_seconds: float = 10.0
+    # The partner probe (resume on recovery, docs/resilience.md) fires more often than the other schedules,
+    # so parked orders resume within seconds of a partner's return (AME_LOCAL_PROBE_SECONDS); never more
+    # than five times as often as they do, so slowing the schedules down (tests) slows it too.
+    probe_interval_seconds: float = 2.0
+
+    @property
+    def effective_probe_interval_seconds(self) -> float:
+        return max(self.probe_interval_seconds, self.schedule_interval_seconds / 5)
+
     # Retry settings and extra ASL placeholders: moto really sleeps, so keep retries short locally.
     asl_substitutions: dict[str, str] = field(default_factory=lambda: dict(LOCAL_ASL_SUBSTITUTIONS))
     statemachine_path: Path = REPO_ROOT / "statemachine.asl.json"
@@ -160,6 +169,8 @@ class LocalConfig:
     # One receiver on this port for every seeded loopback webhook, the seed's URLs pointed at it (0 = any free
     # port, AME_LOCAL_WEBHOOK_PORT): parallel stacks then never fight over the seed's fixed 9100.
     webhook_port: int | None = None
+    # The product stand-ins' own processing time per webhook (AME_LOCAL_WEBHOOK_DELAY_MS; benchmarks).
+    webhook_delay_seconds: float = 0.0
     run_migrations: bool = True
     # The local token issuer: its key file (None: .local/issuer-key.pem) and JWKS port (0 = any free one).
     issuer_key_path: Path | None = None
@@ -198,6 +209,7 @@ class LocalConfig:
         config.issuer_port = int(env.get("AME_ISSUER_PORT", "0"))
         webhook_port = env.get("AME_LOCAL_WEBHOOK_PORT", "").strip()
         config.webhook_port = int(webhook_port) if webhook_port else None
+        config.webhook_delay_seconds = (_optional_float(env, "AME_LOCAL_WEBHOOK_DELAY_MS") or 0.0) / 1000
         config.chaos = ChaosConfig.from_env(env)
         config.analytics_seed_orders = int(env.get("AME_LOCAL_ANALYTICS_SEED", "0").strip() or "0")
         if env.get("AME_ANALYTICS_LOCAL_DIR"):
@@ -209,4 +221,7 @@ class LocalConfig:
         interval = _optional_float(env, "AME_LOCAL_SCHEDULE_SECONDS")
         if interval is not None:
             config.schedule_interval_seconds = interval
+        probe = _optional_float(env, "AME_LOCAL_PROBE_SECONDS")
+        if probe is not None:
+            config.probe_interval_seconds = probe
         return config

@@ -244,6 +244,7 @@ class EventSources:
         queue_arns: Mapping[str, str],
         schedule_interval_seconds: float = 10.0,
         wait_seconds: int = 1,
+        schedule_intervals: Mapping[str, float] | None = None,
         queues: Mapping[str, QueueSpec] = QUEUES,
         paused: Collection[str] = (),
         duplicate_rate: float = 0.0,
@@ -275,9 +276,8 @@ class EventSources:
 
         for source in getattr(app, "event_sources", []):
             if isinstance(source, ScheduledEventConfig) and source.name in app.handler_map:
-                self.schedules[source.name] = ScheduleTimer(
-                    source.name, app.handler_map[source.name], schedule_interval_seconds
-                )
+                interval = (schedule_intervals or {}).get(source.name, schedule_interval_seconds)
+                self.schedules[source.name] = ScheduleTimer(source.name, app.handler_map[source.name], interval)
 
     def start(self) -> None:
         for runner in self._runners():

@@ -243,6 +243,68 @@ class JsonPathCache:
         self._originals.clear()
 
 
+class SqsScans:
+    """moto's SQS walks every message of a queue, reading the clock through datetime arithmetic once per
+    message, whenever it asks which messages are visible or how many are delayed or in flight, and for each
+    message ReceiveMessage hands over it checks the retention period through
+    `get_queue_attributes(["MessageRetentionPeriod"])`, which computes every attribute of the queue twice,
+    those counts included. With a backlog (orders parked with their delayed re-drive messages, a recovery's
+    spread re-drives) that made the local creation queue quadratic: a fifth of the stack's CPU in the
+    recovery benchmark. The retention period is read from the queue's own integer attribute, and each walk
+    reads the clock once; what is visible, delayed or retained is decided as before."""
+
+    _PROPERTIES = (
+        "messages",
+        "approximate_number_of_messages",
+        "approximate_number_of_messages_delayed",
+        "approximate_number_of_messages_not_visible",
+    )
+
+    def __init__(self) -> None:
+        self._originals: dict[str, Any] = {}
+
+    def install(self) -> None:
+        from moto.core.utils import unix_time, unix_time_millis
+        from moto.sqs.models import Queue, SQSBackend
+
+        if self._originals:
+            return
+        self._originals = {name: Queue.__dict__[name] for name in self._PROPERTIES}
+        self._originals["retention"] = SQSBackend.__dict__["is_message_valid_based_on_retention_period"]
+
+        def messages(queue: Any) -> list[Any]:
+            now = unix_time_millis()
+            return [m for m in queue._messages if now > m.visible_at and not now < m.delayed_until]
+
+        def delayed(queue: Any) -> int:
+            now = unix_time_millis()
+            return sum(1 for m in queue._messages if now < m.delayed_until)
+
+        def not_visible(queue: Any) -> int:
+            now = unix_time_millis()
+            return sum(1 for m in queue._messages if not now > m.visible_at)
+
+        def retained(backend: Any, queue_name: str, message: Any) -> bool:
+            retention_period = backend.get_queue(queue_name).message_retention_period
+            return bool(retention_period + message.sent_timestamp / 1000 > unix_time())
+
+        Queue.messages = property(messages)  # type: ignore[method-assign,assignment]
+        Queue.approximate_number_of_messages = property(lambda queue: len(messages(queue)))  # type: ignore[method-assign,assignment]
+        Queue.approximate_number_of_messages_delayed = property(delayed)  # type: ignore[method-assign,assignment]
+        Queue.approximate_number_of_messages_not_visible = property(not_visible)  # type: ignore[method-assign,assignment]
+        SQSBackend.is_message_valid_based_on_retention_period = retained  # type: ignore[method-assign]
+
+    def uninstall(self) -> None:
+        from moto.sqs.models import Queue, SQSBackend
+
+        if not self._originals:
+            return
+        SQSBackend.is_message_valid_based_on_retention_period = self._originals.pop("retention")  # type: ignore[method-assign]
+        for name, original in self._originals.items():
+            setattr(Queue, name, original)
+        self._originals = {}
+
+
 class LoopbackPassthrough:
     """While moto is active it hooks `requests`: every HTTP call made in this process (partner calls,
     notifications, webhooks) is first matched against the URL patterns of every AWS service moto
@@ -287,11 +349,12 @@ class MotoSpeedups:
         self.lambda_route = DirectLambdaRoute(dispatcher)
         self.json_paths = JsonPathCache()
         self.loopback = LoopbackPassthrough()
+        self.sqs_scans = SqsScans()
         self.installed: list[Any] = []
 
     def install(self) -> None:
         check_versions()
-        for patch in (self.parse_cache, self.lambda_route, self.json_paths, self.loopback):
+        for patch in (self.parse_cache, self.lambda_route, self.json_paths, self.loopback, self.sqs_scans):
             try:
                 patch.install()
             except (ImportError, AttributeError, KeyError) as exc:  # the private target moved

@@ -82,6 +82,7 @@ class LocalStack:
                 self.aws.queue_urls,
                 self.aws.queue_arns,
                 schedule_interval_seconds=self.config.schedule_interval_seconds,
+                schedule_intervals={"resume_parked": self.config.effective_probe_interval_seconds},
                 paused=self.config.paused_queues,
                 duplicate_rate=self.config.chaos.duplicate_rate,
                 seed=self.config.chaos.seed,
@@ -200,6 +201,9 @@ class LocalStack:
         env["AME_STATE_MACHINE_ARN"] = state_machine_arn()
         # Schedules fire every few seconds locally; the analytics export (hourly in AWS) once a minute.
         env["AME_ANALYTICS_MIN_INTERVAL_SECONDS"] = os.environ.get("AME_ANALYTICS_MIN_INTERVAL_SECONDS", "60")
+        # One probe run spreads its re-drives over one probe interval, so runs never overlap (resume rate).
+        spread = max(1.0, self.config.effective_probe_interval_seconds)
+        env["AME_RESUME_SPREAD_SECONDS"] = os.environ.get("AME_RESUME_SPREAD_SECONDS", f"{spread:g}")
         if self._jwks_server is not None:
             from ame_local.issuer import AUDIENCE, ISSUER
 
@@ -318,7 +322,7 @@ class LocalStack:
                 return self.secrets.get(refs[path]) if path in refs else None
 
             try:
-                receiver = WebhookReceiver(secret_for, host, port)
+                receiver = WebhookReceiver(secret_for, host, port, delay_seconds=self.config.webhook_delay_seconds)
             except OSError:
                 logger.info("webhook port %s:%s is taken; no local receiver started there", host, port)
                 continue
@@ -336,7 +340,9 @@ class LocalStack:
         def secret_for(path: str) -> str | None:
             return self.secrets.get(refs[path]) if path in refs else None
 
-        receiver = WebhookReceiver(secret_for, self.config.host, self.config.webhook_port or 0).start()
+        receiver = WebhookReceiver(
+            secret_for, self.config.host, self.config.webhook_port or 0, delay_seconds=self.config.webhook_delay_seconds
+        ).start()
         self.webhook_receivers.append(receiver)
         for area in self.simulator.seed.areas.values():
             hook = area.get("webhook") if isinstance(area, dict) else None

@@ -3,7 +3,11 @@ stack — once without faults and once with them (20 % errors and 5 % timeouts o
 down for 8 s, 10 % of SQS records delivered twice, Lambda workers killed), printing each run's figures
 and the ratios chaos / clean. The run itself is tests/e2e/chaos/harness.py, shared with the suite.
 
+Recovery mode: 100 orders parked on Poderes while it is down, then Poderes returns; prints the time from
+its return to the last order's verdict (goal <= 15 s) and the peak request rate Poderes received.
+
 Run: .venv/bin/python bench/bench_chaos.py [orders]
+     .venv/bin/python bench/bench_chaos.py recovery [orders]
 """
 
 from __future__ import annotations
@@ -19,7 +23,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.chaos.harness import ChaosPlan, Figures, chaos_stack, figures, run_orders  # noqa: E402
+from tests.e2e.chaos.harness import (  # noqa: E402
+    RECOVERY_ENV,
+    ChaosPlan,
+    Figures,
+    chaos_stack,
+    figures,
+    recovery_plan,
+    run_orders,
+    run_recovery,
+)
 
 
 def one_run(plan: ChaosPlan) -> Figures:
@@ -33,8 +46,26 @@ def ratio(chaos: float, clean: float) -> str:
     return f"{chaos / clean:.2f}x" if clean else "n/a"
 
 
+def recovery(orders: int) -> None:
+    from chalicelib.bootstrap import container
+
+    with tempfile.TemporaryDirectory() as tmp, open(os.devnull, "w") as devnull:
+        with contextlib.redirect_stderr(devnull), chaos_stack(Path(tmp), recovery_plan(orders), RECOVERY_ENV) as chaos:
+            run = run_recovery(chaos)
+            rate = container().settings.resume_rate_per_second
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"== recovery: {orders} orders parked on Poderes (down), then Poderes returns (load average {load})")
+    print(f"   resume rate bound AME_RESUME_RATE_PER_SECOND={rate:g} orders/s; probe every 2 s locally")
+    for line in run.lines():
+        print("   " + line)
+    print(f"   orders re-driven more than once: {run.resumed_by_backoff}")
+
+
 def main() -> None:
     logging.disable(logging.CRITICAL)
+    if len(sys.argv) > 1 and sys.argv[1] == "recovery":
+        recovery(int(sys.argv[2]) if len(sys.argv) > 2 else 100)
+        return
     orders = int(sys.argv[1]) if len(sys.argv) > 1 else ChaosPlan.orders
     chaotic = ChaosPlan(orders=orders, poderes_down_after=orders // 3)
     clean = dataclasses.replace(chaotic, faults=False)

@@ -12,15 +12,29 @@ once the previous one's result has been delivered (the result queue is empty), s
 queue behind the previous order's webhook and notifications, which locally share one Python process
 with the workflow (in AWS they are other Lambdas). The same orders posted back to back, without that
 wait, are printed too. Run: .venv/bin/python bench/bench_workflow.py
+
+After-202 mode (`bench_workflow.py after-202`), latency as products feel it: every partner at 100 ms,
+the product's webhook receiver and Notificação included; orders posted one after another without waiting
+for deliveries (each order's webhook and notifications are still being delivered while the next runs);
+partners outside the stack's process (the simulator in its own, the receiver in the bench's), as they are
+other systems; the client polls GET as the portal does (portal/src/pages/order.js: at once, then 50 ms × 1.5 up to
+250 ms). Prints the median from the 202 to the terminal status seen on GET against the 200 ms partner
+floor (Poderes + the slower of Pessoas and Cadastro Único; goal <= 1.3 x), and where the time goes: the
+verdict's commit time in the database (server side) and the polling's share.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
@@ -104,7 +118,162 @@ def summary(times: list[float]) -> tuple[float, float]:
     return statistics.median(times) * 1000, sorted(times)[int(len(times) * 0.95) - 1] * 1000
 
 
+AFTER_202_ORDERS = 40
+FLOOR_MS = 2 * LATENCY_MS  # Poderes + the slower of Pessoas and Cadastro Único
+# The portal's live status (portal/src/pages/order.js): first read at once, then 50 ms × 1.5, at most 250 ms.
+PORTAL_POLL_FIRST_S, PORTAL_POLL_FACTOR, PORTAL_POLL_CAP_S = 0.050, 1.5, 0.250
+
+
+def poll_like_the_portal(api: str, session: requests.Session, key: str) -> tuple[float, int]:
+    """(perf_counter when the terminal status was read, GETs made)."""
+    delay, reads, deadline = PORTAL_POLL_FIRST_S, 0, time.perf_counter() + 30
+    while time.perf_counter() < deadline:
+        reads += 1
+        if session.get(f"{api}/v1/orders/{key}", timeout=10).json()["status"] in TERMINAL:
+            return time.perf_counter(), reads
+        time.sleep(delay)
+        delay = min(delay * PORTAL_POLL_FACTOR, PORTAL_POLL_CAP_S)
+    raise RuntimeError(f"order {key} did not finish")
+
+
+def verdict_times(database_url: str, keys: list[str]) -> dict[str, float]:
+    """When each order's terminal status was committed (its history row), as epoch seconds."""
+    import sqlalchemy as sa
+
+    from chalicelib.adapters.db.schema import order_status_history as h
+
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(h.c.order_key, sa.func.min(h.c.created_at))
+                .where(h.c.order_key.in_(keys), h.c.status.in_(sorted(TERMINAL)))
+                .group_by(h.c.order_key)
+            ).all()
+    finally:
+        engine.dispose()
+    from datetime import UTC
+
+    return {key: at.replace(tzinfo=UTC).timestamp() for key, at in rows}
+
+
+@contextmanager
+def partners_outside(tmp: Path) -> Iterator[dict[str, str]]:
+    """Partners are other systems: the simulator in a process of its own and the product's webhook receiver
+    in this one, both at 100 ms, so their work does not share the stack's interpreter (as in AWS). Yields
+    the stack's environment."""
+    from ame_local.config import PARTNER_URL_VARIABLES
+    from ame_local.webhook_receiver import WebhookReceiver
+    from tests.support import seed_with_webhook
+
+    hook_path, secret_ref, secret = (
+        "/hooks/credito-pj",
+        "ame/webhooks/CREDITO_PJ",
+        "whsec_" + "YmVuY2gtYWZ0ZXItMjAyLXdlYmhvb2s=",
+    )
+    with WebhookReceiver({hook_path: secret}, delay_seconds=LATENCY_MS / 1000) as receiver:
+        seed = seed_with_webhook(tmp / "seed", sc.AREA_CREDITO_PJ, receiver.base_url + hook_path, secret_ref)
+        faults = {p: {"latency_ms": LATENCY_MS} for p in (*PARTNERS, "notificacao")}
+        command = [sys.executable, "-m", "ame_local.simulator", "--port", "0", "--seed-dir", str(seed)]
+        simulator = subprocess.Popen(
+            [*command, "--faults", json.dumps(faults)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            found = re.search(r"on (http://\S+)", simulator.stdout.readline())
+            if found is None:
+                raise RuntimeError("partner simulator did not start")
+            yield {
+                **STACK_ENV,
+                **{name: found.group(1) for name in PARTNER_URL_VARIABLES},
+                "AME_LOCAL_SECRETS": json.dumps({secret_ref: secret}),
+            }
+        finally:
+            simulator.terminate()
+            simulator.wait(10)
+
+
+def after_202() -> None:
+    import os
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with partners_outside(Path(tmp)) as env, running_stack(Path(tmp), env) as stack:
+            try:
+                measure_after_202(stack, f"sqlite:///{Path(tmp) / 'ame.sqlite3'}")
+            except Exception:
+                print("".join(stack.output[-60:]), file=sys.stderr)
+                raise
+    print("load average: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+
+
+def measure_after_202(stack, database_url: str) -> None:
+    body = sc.order_body("QUORUM_AB", ["PF_KNOWN"])
+    with requests.Session() as session:
+        session.headers.update(stack.auth("bench", (sc.AREA_CREDITO_PJ,)))
+        for _ in range(2):  # warm-up: imports, connections, first executions
+            run_order(stack.api_url, session, body)
+        seen, committed_at, reads, keys = [], [], [], []
+        for _ in range(AFTER_202_ORDERS):
+            response = session.post(f"{stack.api_url}/v1/orders", json=body, timeout=10)
+            accepted, accepted_wall = time.perf_counter(), time.time()
+            assert response.status_code == 202, response.text
+            key = response.json()["order_key"]
+            terminal_at, gets = poll_like_the_portal(stack.api_url, session, key)
+            seen.append(terminal_at - accepted)
+            committed_at.append(accepted_wall)
+            reads.append(gets)
+            keys.append(key)
+    committed = verdict_times(database_url, keys)
+    server = [committed[k] - t for k, t in zip(keys, committed_at)]
+    sfn = aws_client("stepfunctions", stack.aws_endpoint_url)
+    phases = [workflow_phases(sfn, k, t) for k, t in zip(keys, committed_at)]
+    median_ms = statistics.median(seen) * 1000
+    server_ms = statistics.median(server) * 1000
+    ratio = median_ms / FLOOR_MS
+    print(
+        f"after-202: {AFTER_202_ORDERS} orders (QUORUM_AB + PF guarantor) posted one after another, deliveries "
+        f"not awaited; every partner, Notificação and the webhook receiver at {LATENCY_MS} ms"
+    )
+    print(
+        f"202 -> terminal status on GET (portal polling): median {median_ms:.0f} ms, p95 "
+        f"{sorted(seen)[int(len(seen) * 0.95) - 1] * 1000:.0f} ms; floor {FLOOR_MS} ms; ratio {ratio:.2f} "
+        f"(goal <= {GOAL:.2f}): {'met' if ratio <= GOAL else 'MISSED'}"
+    )
+    print(
+        f"where it goes: 202 -> verdict committed (server side) median {server_ms:.0f} ms "
+        f"({server_ms / FLOOR_MS:.2f} x the floor); the portal's polling adds the rest "
+        f"(median {median_ms - server_ms:.0f} ms, {statistics.median(reads):.0f} GETs per order)"
+    )
+    print(
+        "server side, median per phase (ms): "
+        + ", ".join(f"{name} {statistics.median(p[name] for p in phases) * 1000:.0f}" for name in phases[0])
+        + f" (the two partner phases are {LATENCY_MS} ms of partner latency each)"
+    )
+
+
+def workflow_phases(sfn, key: str, accepted_wall: float) -> dict[str, float]:
+    """Where the time between the 202 and the verdict goes, from the execution history's state entries."""
+    arn = f"arn:aws:states:{REGION}:{ACCOUNT_ID}:execution:{STATE_MACHINE_NAME}:{key}"
+    entered: dict[str, float] = {}
+    for event in sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]:
+        if event["type"].endswith("StateEntered"):
+            entered.setdefault(event["stateEnteredEventDetails"]["name"], event["timestamp"].timestamp())
+    return {
+        "202 -> execution (creation queue)": entered["LoadOrder"] - accepted_wall,
+        "load + claim": entered["FetchPowers"] - entered["LoadOrder"],
+        "Poderes task": entered["HasRepresentatives?"] - entered["FetchPowers"],
+        "Pessoas | Cadastro tasks": entered["DecideParty"] - entered["PeopleAndOperators"],
+        "decide + conclude": entered["PublishResult"] - entered["DecideParty"],
+    }
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "after-202":
+        after_202()
+        return
     with tempfile.TemporaryDirectory() as tmp, running_stack(Path(tmp), STACK_ENV) as stack:
         try:
             measure(stack)

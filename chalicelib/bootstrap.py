@@ -105,6 +105,7 @@ class Container:
     def breakers(self) -> dict[str, Any]:
         from chalicelib.adapters.breaker import BreakerPolicy, CircuitBreaker
         from chalicelib.observability import record_breaker_state
+        from chalicelib.services.recovery import RECOVERABLE_PARTNERS
 
         s = self.settings
         policy = BreakerPolicy(
@@ -113,9 +114,14 @@ class Container:
             window_seconds=s.breaker_window_seconds,
             open_seconds=s.breaker_open_seconds,
         )
+
+        def on_state(partner: str, is_open: bool) -> None:
+            record_breaker_state(partner, is_open)
+            if not is_open:  # closed after a successful half-open probe: the partner is back
+                self.recovery.partner_recovered(partner)
+
         return {
-            name: CircuitBreaker(name, self.breaker_store, policy, on_state=record_breaker_state)
-            for name in ("poderes", "pessoas", "cadastro")
+            name: CircuitBreaker(name, self.breaker_store, policy, on_state=on_state) for name in RECOVERABLE_PARTNERS
         }
 
     def _guarded(self, name: str, client: Any) -> Any:
@@ -124,21 +130,29 @@ class Container:
         return BreakerGuarded(client, self.breakers[name])
 
     @cached_property
-    def powers(self):
-        from chalicelib.adapters.partners import PoderesClient
+    def partner_clients(self) -> dict[str, Any]:
+        """The breaker-guarded partners' HTTP clients, unguarded: the scheduled health probe calls them."""
+        from chalicelib.adapters.partners import CadastroClient, PessoasClient, PoderesClient
 
+        s, options = self.settings, self._partner_options()
+        return {
+            "poderes": PoderesClient(s.poderes_url, **options),
+            "pessoas": PessoasClient(s.pessoas_url, **options),
+            "cadastro": CadastroClient(s.cadastro_url, **options),
+        }
+
+    @cached_property
+    def powers(self):
         # Powers decide who may sign: never served from a cache, only guarded by the breaker.
-        return self._guarded("poderes", PoderesClient(self.settings.poderes_url, **self._partner_options()))
+        return self._guarded("poderes", self.partner_clients["poderes"])
 
     @cached_property
     def people(self):
-        from chalicelib.adapters.partners import PessoasClient
         from chalicelib.adapters.people_cache import CachedPeopleDirectory
         from chalicelib.observability import record_cache
 
-        guarded = self._guarded("pessoas", PessoasClient(self.settings.pessoas_url, **self._partner_options()))
         return CachedPeopleDirectory(
-            guarded,
+            self._guarded("pessoas", self.partner_clients["pessoas"]),
             self.cache,
             self.settings.people_cache_fresh_seconds,
             self.settings.people_cache_stale_seconds,
@@ -147,9 +161,7 @@ class Container:
 
     @cached_property
     def operators(self):
-        from chalicelib.adapters.partners import CadastroClient
-
-        return self._guarded("cadastro", CadastroClient(self.settings.cadastro_url, **self._partner_options()))
+        return self._guarded("cadastro", self.partner_clients["cadastro"])
 
     @cached_property
     def redrive(self):
@@ -164,6 +176,22 @@ class Container:
             grace_seconds=s.redrive_grace_seconds,
         )
         return Redrive(self.repository, self.queue, self.workflow_starter, self.workflow, self.clock, policy)
+
+    @cached_property
+    def recovery(self):
+        from chalicelib.adapters.partners import health_probes
+        from chalicelib.services.recovery import PartnerRecovery, ResumePolicy
+
+        s = self.settings
+        policy = ResumePolicy(
+            rate_per_second=s.resume_rate_per_second,
+            spread_seconds=s.resume_spread_seconds,
+            grace_seconds=s.redrive_grace_seconds,
+        )
+        # Through the breakers: while one is open its partner is not called (the probe waits for the open
+        # period, as any caller does); half-open, the probe is the breaker's probe and its success closes it.
+        probes = health_probes(self.powers, self._guarded("pessoas", self.partner_clients["pessoas"]), self.operators)
+        return PartnerRecovery(self.repository, self.queue, probes, self.clock, policy)
 
     @cached_property
     def notifications(self):

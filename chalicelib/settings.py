@@ -80,6 +80,10 @@ class Settings(BaseModel):
     redrive_max_total_seconds: float = Field(86400.0, alias="AME_REDRIVE_MAX_TOTAL_SECONDS", gt=0)
     stuck_after_seconds: float = Field(900.0, alias="AME_STUCK_AFTER_SECONDS", gt=0)
     redrive_grace_seconds: float = Field(120.0, alias="AME_REDRIVE_GRACE_SECONDS", gt=0)
+    # Resume on recovery (docs/resilience.md): re-drives started per second at most when a partner is back,
+    # and how long one trigger (the scheduled probe, every minute) spreads them: rate × spread orders a run.
+    resume_rate_per_second: float = Field(20.0, alias="AME_RESUME_RATE_PER_SECOND", gt=0, le=1000)
+    resume_spread_seconds: float = Field(60.0, alias="AME_RESUME_SPREAD_SECONDS", ge=1, le=900)
     # Claim check: a queue message body over this many bytes travels as a reference to S3.
     claim_check_threshold_bytes: int = Field(200 * 1024, alias="AME_CLAIM_CHECK_THRESHOLD_BYTES", gt=0, le=256 * 1024)
     # Abuse and exposure (docs/security.md): loopback/http webhooks and plain secrets in the environment

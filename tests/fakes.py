@@ -161,6 +161,7 @@ class InMemoryOrderRepository:
                 at,
                 processing_by=execution_id,
                 next_attempt_at=None,
+                parked_on=None,
             ):
                 return ClaimOutcome.CLAIMED
             order = self.orders.get(order_key)
@@ -254,6 +255,7 @@ class InMemoryOrderRepository:
                 detail,
                 at,
                 next_attempt_at=None,
+                parked_on=None,
                 result=None if result is None else _json(result),
             ):
                 return False
@@ -261,7 +263,15 @@ class InMemoryOrderRepository:
             return True
 
     # -- RedriveStore ------------------------------------------------------------------------------
-    def park(self, order_key: str, execution_id: str, now: datetime, detail: str, next_attempt_at: datetime) -> bool:
+    def park(
+        self,
+        order_key: str,
+        execution_id: str,
+        now: datetime,
+        detail: str,
+        next_attempt_at: datetime,
+        parked_on: str | None = None,
+    ) -> bool:
         at, next_at = _utc(now), _utc(next_attempt_at)
         with self._lock:
             order = self.orders.get(order_key)
@@ -276,6 +286,7 @@ class InMemoryOrderRepository:
                 redrive_count=(order.redrive_count + 1) if order is not None else 1,
                 first_failure_at=first,
                 next_attempt_at=next_at,
+                parked_on=parked_on,
             )
 
     def release(self, order_key: str, owner: str | None, now: datetime, detail: str) -> bool:
@@ -298,6 +309,7 @@ class InMemoryOrderRepository:
                 processing_by=None,
                 redrive_count=count,
                 next_attempt_at=at,
+                parked_on=None,
             )
 
     def due_for_redrive(self, now: datetime, limit: int) -> list[tuple[str, int]]:
@@ -331,6 +343,30 @@ class InMemoryOrderRepository:
         before = _utc(updated_before)
         stale = [o for o in list(self.orders.values()) if o.status is OrderStatus(status) and o.updated_at < before]
         return [(o.order_key, o.processing_by) for o in sorted(stale, key=lambda o: o.updated_at)[:limit]]
+
+    def parked_partners(self) -> list[str]:
+        return sorted({o.parked_on for o in list(self.orders.values()) if o.parked and o.parked_on is not None})
+
+    def parked_on(self, partner: str, limit: int) -> list[str]:
+        waiting = [o for o in list(self.orders.values()) if o.parked and o.parked_on == partner]
+        waiting.sort(key=lambda o: (o.next_attempt_at is not None, o.next_attempt_at, o.order_key))
+        return [o.order_key for o in waiting[:limit]]
+
+    def resume_parked(self, order_key: str, partner: str, now: datetime, next_attempt_at: datetime) -> int | None:
+        at, next_at = _utc(now), _utc(next_attempt_at)
+        with self._lock:
+            order = self.orders.get(order_key)
+            if order is None or not order.parked or order.parked_on != partner:
+                return None
+            self.orders[order_key] = order.model_copy(
+                update={
+                    "redrive_count": order.redrive_count + 1,
+                    "next_attempt_at": next_at,
+                    "parked_on": None,
+                    "updated_at": at,
+                }
+            )
+            return order.redrive_count + 1
 
     # -- the one status change (SqlStore._change_status) -----------------------------------------------
     def _change_status(

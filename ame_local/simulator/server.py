@@ -90,6 +90,8 @@ class Simulator:
             self._faults.set(partner, fault)
         self._lock = threading.Lock()
         self._counters = {p: 0 for p in PARTNERS}
+        # Requests per partner per wall-clock second, for the peak rate a recovering partner receives.
+        self._per_second: dict[str, dict[int, int]] = {p: {} for p in PARTNERS}
         self._notifications: list[dict[str, Any]] = []
         self._notification_ids: set[str] = set()
         self._stopping = threading.Event()
@@ -177,6 +179,18 @@ class Simulator:
     def reset_counters(self) -> None:
         with self._lock:
             self._counters = {p: 0 for p in PARTNERS}
+            self._per_second = {p: {} for p in PARTNERS}
+
+    def peak_rates(self) -> dict[str, dict[str, int]]:
+        """Per partner, the most requests received within one wall-clock second since the last reset:
+        {"peak_per_second", "at" (that second, epoch)}; 0 when it received none."""
+        with self._lock:
+            seconds = {p: dict(c) for p, c in self._per_second.items()}
+        peaks = {}
+        for partner, counts in seconds.items():
+            at, peak = max(counts.items(), key=lambda item: (item[1], -item[0]), default=(0, 0))
+            peaks[partner] = {"peak_per_second": peak, "at": at}
+        return peaks
 
     def notifications(self) -> list[dict[str, Any]]:
         """Notifications accepted (202), in arrival order; repeats are not recorded again."""
@@ -196,8 +210,13 @@ class Simulator:
 
     # -- used by the handler ---------------------------------------------------------------------
     def _count(self, partner: str) -> None:
+        second = int(time.time())
         with self._lock:
             self._counters[partner] += 1
+            counts = self._per_second[partner]
+            counts[second] = counts.get(second, 0) + 1
+            if len(counts) > 3600:  # an hour of seconds is plenty; drop the oldest
+                del counts[min(counts)]
 
     def _track(self, conn: socket.socket, alive: bool) -> None:
         with self._lock:
@@ -426,6 +445,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(200, {"status": "ok", "partners": list(PARTNERS)})
             elif route == ("GET", "/_admin/counters"):
                 self._send_json(200, simulator.counters())
+            elif route == ("GET", "/_admin/rates"):
+                self._send_json(200, simulator.peak_rates())
             elif route == ("POST", "/_admin/counters/reset"):
                 simulator.reset_counters()
                 self._send_json(200, simulator.counters())

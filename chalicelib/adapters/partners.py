@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import quote
 from urllib.request import getproxies
@@ -225,3 +225,22 @@ class NotificacaoClient(_PartnerClient):
         response = self._send("POST", "/v1/notifications", body)
         self._reject_unless_2xx(response)
         return response.status_code != 200
+
+
+# The scheduled health probe (chalicelib/services/recovery.py): one cheap documented call per partner
+# (docs/contracts.md §1), about a company and a person that exist nowhere. Any answer but a transient
+# failure (5xx, timeout, connection error, open breaker) says the partner is up: Poderes' 404, empty
+# searches, even a 4xx.
+PROBE_CNPJ = "00000000000191"
+PROBE_CPF = "00000000191"
+PROBE_POWER = "AME_HEALTH_PROBE"
+PROBE_PLATFORM = "AME_HEALTH_PROBE"
+
+
+def health_probes(powers: Any, people: Any, operators: Any) -> dict[str, Callable[[], object]]:
+    """{partner: a call that raises PartnerUnavailable while the partner is down}."""
+    return {
+        "poderes": lambda: powers.get_powers(PROBE_CNPJ, PROBE_POWER),
+        "pessoas": lambda: people.search([PROBE_CPF]),
+        "cadastro": lambda: operators.search(PROBE_CNPJ, PROBE_PLATFORM, [PROBE_CPF]),
+    }

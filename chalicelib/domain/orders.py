@@ -195,6 +195,7 @@ class StoredOrder(BaseModel):
     redrive_count: int = 0  # times parked by "try again later" and re-driven
     first_failure_at: datetime | None = None
     next_attempt_at: datetime | None = None
+    parked_on: str | None = None  # the partner a parked order waits for, when the failure named one
 
     @property
     def parked(self) -> bool:

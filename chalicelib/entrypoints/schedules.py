@@ -1,6 +1,7 @@
 """Scheduled tasks: the outbox relay republishes what a crash between commit and send left behind; the
-sweeper redrives parked and stuck orders; the operations report emits the gauges alarms read (breakers,
-parked backlog); the hourly analytics export (docs/analytics.md).
+sweeper redrives parked and stuck orders; the partner probe resumes orders parked on a partner that is back;
+the operations report emits the gauges alarms read (breakers, parked backlog); the hourly analytics export
+(docs/analytics.md).
 
 The composition root loads with a schedule's first run, not at import.
 """
@@ -45,6 +46,12 @@ def sweep_orders(event: Any) -> dict:
 def report_operations(event: Any) -> dict:
     # Gauges the alarms read every minute: breakers open, parked backlog and its oldest order (docs/runbook.md).
     return _container().operations_report.run()
+
+
+@schedules.schedule(Rate(1, unit=Rate.MINUTES), name="resume_parked")
+@observed
+def resume_parked(event: Any) -> dict:
+    return _container().recovery.probe()
 
 
 @schedules.schedule(Rate(1, unit=Rate.HOURS), name="export_analytics")

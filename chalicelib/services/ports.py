@@ -158,8 +158,17 @@ class WorkflowStore(Protocol):
 class RedriveStore(Protocol):
     """Try again later and the sweeper: parked orders (PROCESSING, no owner) and stuck ones."""
 
-    def park(self, order_key: str, execution_id: str, now: datetime, detail: str, next_attempt_at: datetime) -> bool:
-        """The owning execution lets go of the order and records when the next attempt is due."""
+    def park(
+        self,
+        order_key: str,
+        execution_id: str,
+        now: datetime,
+        detail: str,
+        next_attempt_at: datetime,
+        parked_on: str | None = None,
+    ) -> bool:
+        """The owning execution lets go of the order and records when the next attempt is due and the
+        partner it waits for (None: the failure named none)."""
 
     def release(self, order_key: str, owner: str | None, now: datetime, detail: str) -> bool:
         """Take a stuck order back (from a dead `owner`, or from RECEIVED with owner None): parked, due now."""
@@ -175,6 +184,16 @@ class RedriveStore(Protocol):
 
     def stale_orders(self, status: OrderStatus, updated_before: datetime, limit: int) -> list[tuple[str, str | None]]:
         """(order_key, processing_by) of orders in `status` untouched since `updated_before`."""
+
+    def parked_partners(self) -> list[str]:
+        """The partners some parked order waits for, by name."""
+
+    def parked_on(self, partner: str, limit: int) -> list[str]:
+        """Order keys parked on `partner`, the soonest due first."""
+
+    def resume_parked(self, order_key: str, partner: str, now: datetime, next_attempt_at: datetime) -> int | None:
+        """Compare-and-set: re-drive an order still parked on `partner` under a new attempt number; it no
+        longer counts as parked on it. Returns the attempt, or None when it was not (any longer) parked on it."""
 
 
 class OrderRepository(OrderReader, OrderWriter, OutboxStore, Protocol):

@@ -20,6 +20,7 @@ from chalicelib.services.ports import (
     RedriveRepository,
     WorkflowStarter,
 )
+from chalicelib.services.recovery import parked_partner
 from chalicelib.services.workflow import describe_error
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ class Redrive:
             f"aguardando parceiro ({name}: {message}); nova tentativa {attempt} às "
             f"{next_at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}"
         )
-        if not self._repo.park(order_key, execution_id, now, detail, next_at):
+        if not self._repo.park(order_key, execution_id, now, detail, next_at, parked_partner(message)):
             return {"order_key": order_key, "outcome": "NOT_OWNER"}
         if interval <= MAX_SQS_DELAY_SECONDS:
             # The delayed message brings it back; the sweeper resends only if nobody claims it in time.

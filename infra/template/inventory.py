@@ -31,9 +31,9 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "on_creation_message": Access(consume=("creation",), start_workflow=True, dead_letter=("creation",), bucket=True),
     "relay_outbox": Access(send=("creation", "result"), bucket=True),
     "load_order": Access(),
-    "fetch_powers": Access(),
-    "fetch_people": Access(),
-    "check_operators": Access(),
+    "fetch_powers": Access(send=("creation",)),  # a breaker closing here resumes parked orders
+    "fetch_people": Access(send=("creation",)),  # a breaker closing here resumes parked orders
+    "check_operators": Access(send=("creation",)),  # a breaker closing here resumes parked orders
     "decide_party": Access(),
     "evaluate_person": Access(),
     "conclude_order": Access(),
@@ -42,6 +42,8 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "park_order": Access(send=("creation",)),  # try again later: the delayed re-drive message
     "sweep_orders": Access(send=("creation",), describe_executions=True),
     "report_operations": Access(),  # reads the database and Redis (VPC), emits EMF gauges to its log
+    # Resume on recovery: its probe calls partners (VPC egress) and re-drives through the creation queue.
+    "resume_parked": Access(send=("creation",)),
     "on_result_message": Access(
         consume=("result",), send=("envelope_ready",), dead_letter=("result",), webhook_secrets=True, bucket=True
     ),

@@ -332,6 +332,15 @@ def test_config_reads_the_environment_of_contracts_section_4():
     assert LocalConfig.from_env({"AME_PARAMETRIZADOR_URL": "http://p"}).simulator_needed
 
 
+def test_the_partner_probe_runs_faster_than_the_schedules_unless_they_are_slowed_down():
+    assert LocalConfig.from_env({}).effective_probe_interval_seconds == 2.0  # schedules every 10 s
+    probe = LocalConfig.from_env(
+        {"AME_LOCAL_SCHEDULE_SECONDS": "1", "AME_LOCAL_PROBE_SECONDS": "0.5", "AME_LOCAL_WEBHOOK_DELAY_MS": "100"}
+    )
+    assert (probe.effective_probe_interval_seconds, probe.webhook_delay_seconds) == (0.5, 0.1)
+    assert LocalConfig.from_env({"AME_LOCAL_SCHEDULE_SECONDS": "3600"}).effective_probe_interval_seconds == 720
+
+
 UNKNOWN_FUNCTION_WORKFLOW = """
 {
   "StartAt": "CallNobody",
@@ -476,6 +485,7 @@ def test_speedups_are_opt_in_and_uninstalling_restores_what_they_found(stack):
         "DirectLambdaRoute",
         "JsonPathCache",
         "LoopbackPassthrough",
+        "SqsScans",
     ]
     before = AmazonStateLanguageParser.__dict__["parse"]
     extra = speedups.MotoSpeedups(stack.aws.dispatcher)
@@ -497,7 +507,48 @@ def test_a_speed_patch_whose_target_moved_is_skipped_with_a_warning(stack, monke
     with caplog.at_level("WARNING", logger="ame_local.speedups"):
         extra.install()
     try:
-        assert extra.lambda_route not in extra.installed and len(extra.installed) == 3
+        assert extra.lambda_route not in extra.installed and len(extra.installed) == 4
         assert any("DirectLambdaRoute not installed" in r.getMessage() for r in caplog.records)
     finally:
         extra.uninstall()
+
+
+def _sqs_scenario() -> tuple[list[str], list[str], tuple[str, str, str]]:
+    """An expired message, a fresh one and a delayed one: what two receives get, and the counts."""
+    import boto3
+    from moto.sqs.models import sqs_backends
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    name = f"retention-{uuid.uuid4().hex[:8]}"  # moto's state outlives a nested mock_aws: a queue of its own
+    url = sqs.create_queue(QueueName=name, Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="old")
+    account = url.rstrip("/").split("/")[-2]
+    queue = sqs_backends[account]["us-east-1"].queues[name]
+    queue._messages[0].sent_timestamp -= 120_000  # sent two minutes ago: past the 60 s retention
+    first = [m["Body"] for m in sqs.receive_message(QueueUrl=url).get("Messages", [])]
+    sqs.send_message(QueueUrl=url, MessageBody="fresh")
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
+    second = [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]
+    a = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    counts = (
+        a["ApproximateNumberOfMessages"],
+        a["ApproximateNumberOfMessagesDelayed"],
+        a["ApproximateNumberOfMessagesNotVisible"],
+    )
+    return first, second, counts
+
+
+def test_the_sqs_scans_patch_keeps_what_is_visible_delayed_and_retained():
+    from moto import mock_aws
+
+    with mock_aws():
+        as_shipped = _sqs_scenario()
+    patch = speedups.SqsScans()
+    patch.install()
+    try:
+        with mock_aws():
+            patched = _sqs_scenario()
+    finally:
+        patch.uninstall()
+
+    assert patched == as_shipped == ([], ["fresh"], ("0", "1", "2"))  # "old": received once, never handed over

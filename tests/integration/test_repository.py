@@ -848,3 +848,84 @@ def test_conclude_clears_the_next_attempt_and_trims_the_detail(repo):
         500,
         None,
     )
+
+
+# -- resume on recovery: orders parked on a partner --------------------------------------------------
+
+
+def _parked_on(repo, partner, next_at=T2):
+    draft, _ = create(repo)
+    repo.claim(draft.order_key, "exec-1", T1)
+    assert repo.park(draft.order_key, "exec-1", T1, "aguardando parceiro", next_at, partner)
+    return draft.order_key
+
+
+def test_park_records_the_partner_and_claim_or_release_forget_it(repo):
+    waiting = _parked_on(repo, "poderes")
+    claimed = _parked_on(repo, "poderes")
+    released = _parked_on(repo, "pessoas")
+    unnamed = _parked(repo)
+
+    assert repo.get_order(waiting).parked_on == "poderes"
+    assert repo.get_order(unnamed).parked_on is None
+    assert repo.claim(claimed, "exec-2", T2) is ClaimOutcome.CLAIMED
+    assert repo.get_order(claimed).parked_on is None
+    repo.claim(released, "exec-3", T2)
+    assert repo.release(released, "exec-3", T2, "execução interrompida; nova tentativa")
+    assert repo.get_order(released).parked_on is None
+
+
+def test_parked_on_lists_one_partners_parked_orders_soonest_due_first(repo):
+    later = _parked_on(repo, "poderes", next_at=T2 + timedelta(seconds=30))
+    sooner = _parked_on(repo, "poderes", next_at=T2)
+    other = _parked_on(repo, "cadastro")
+    taken = _parked_on(repo, "poderes")
+    repo.claim(taken, "exec-9", T2)
+
+    assert repo.parked_on("poderes", 10) == [sooner, later]
+    assert repo.parked_on("poderes", 1) == [sooner]
+    assert repo.parked_on("cadastro", 10) == [other]
+    assert repo.parked_on("pessoas", 10) == []
+    assert repo.parked_partners() == ["cadastro", "poderes"]
+
+
+def test_resume_parked_is_a_compare_and_set_on_the_partner(repo):
+    key = _parked_on(repo, "poderes")
+    elsewhere = _parked_on(repo, "pessoas")
+
+    assert repo.resume_parked(key, "poderes", T2, T2 + timedelta(seconds=120)) == 2
+    assert repo.resume_parked(key, "poderes", T2, T2) is None  # a second trigger finds it resumed
+    assert repo.resume_parked(elsewhere, "poderes", T2, T2) is None
+    assert repo.resume_parked("no-such-order", "poderes", T2, T2) is None
+
+    order = repo.get_order(key)
+    assert order.parked and (order.parked_on, order.redrive_count, order.next_attempt_at, order.updated_at) == (
+        None,
+        2,
+        T2 + timedelta(seconds=120),
+        T2,
+    )
+    assert order.version == 2 and len(repo.history(key)) == 3  # no status change, no history row
+    assert repo.parked_on("poderes", 10) == [] and repo.parked_partners() == ["pessoas"]
+    assert key in dict(repo.due_for_redrive(T2 + timedelta(seconds=120), 10))  # the sweeper's fallback
+
+
+def test_two_resumes_at_once_launch_one_attempt(repo):
+    keys = [_parked_on(repo, "poderes") for _ in range(5)]
+    won: list[tuple[str, int | None]] = []
+    barrier = threading.Barrier(2)
+
+    def resume_all():
+        barrier.wait()
+        for key in keys:
+            won.append((key, repo.resume_parked(key, "poderes", T2, T2 + timedelta(seconds=120))))
+
+    threads = [threading.Thread(target=resume_all) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+
+    winners = [key for key, attempt in won if attempt is not None]
+    assert sorted(winners) == sorted(keys)
+    assert {repo.get_order(k).redrive_count for k in keys} == {2}

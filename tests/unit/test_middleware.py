@@ -58,6 +58,7 @@ def test_the_app_deploys_the_functions_this_test_walks():
         "relay_outbox",
         "sweep_orders",
         "report_operations",
+        "resume_parked",
         "export_analytics",
     }
 

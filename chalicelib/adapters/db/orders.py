@@ -168,6 +168,7 @@ class SqlOrders(SqlStore):
             redrive_count=row.redrive_count,
             first_failure_at=from_db_time(row.first_failure_at),
             next_attempt_at=from_db_time(row.next_attempt_at),
+            parked_on=row.parked_on,
         )
 
     def history(self, order_key: str) -> list[StatusChange]:

@@ -18,12 +18,23 @@ _PARKED = sa.and_(_PROCESSING, orders.c.processing_by.is_(None))
 class SqlRedriveStore(SqlStore):
     """The RedriveStore port (chalicelib/services/ports.py)."""
 
-    def park(self, order_key: str, execution_id: str, now: datetime, detail: str, next_attempt_at: datetime) -> bool:
+    def park(
+        self,
+        order_key: str,
+        execution_id: str,
+        now: datetime,
+        detail: str,
+        next_attempt_at: datetime,
+        parked_on: str | None = None,
+    ) -> bool:
         """Try again later: the owning execution lets go of the order (PROCESSING, no owner) and
-        records when the next attempt is due. One transaction with its history row."""
+        records when the next attempt is due and which partner it waits for. One transaction with its
+        history row."""
         owned = sa.and_(_PROCESSING, orders.c.processing_by == execution_id)
         first_failure = sa.func.coalesce(orders.c.first_failure_at, to_db_time(now))
-        return self._let_go("park", order_key, owned, now, detail, next_attempt_at, first_failure_at=first_failure)
+        return self._let_go(
+            "park", order_key, owned, now, detail, next_attempt_at, first_failure_at=first_failure, parked_on=parked_on
+        )
 
     def release(self, order_key: str, owner: str | None, now: datetime, detail: str) -> bool:
         """The sweeper takes a stuck order back: from a dead execution (`owner`) or, with owner None,
@@ -32,7 +43,7 @@ class SqlRedriveStore(SqlStore):
             stuck = orders.c.status == OrderStatus.RECEIVED.value
         else:
             stuck = sa.and_(_PROCESSING, orders.c.processing_by == owner)
-        return self._let_go("release", order_key, stuck, now, detail, now)
+        return self._let_go("release", order_key, stuck, now, detail, now, parked_on=None)
 
     def _let_go(
         self, operation: str, order_key: str, held: Any, now: datetime, detail: str, due: datetime, **values: Any
@@ -78,6 +89,47 @@ class SqlRedriveStore(SqlStore):
                 .values(
                     redrive_count=orders.c.redrive_count + 1,
                     next_attempt_at=to_db_time(next_attempt_at),
+                    updated_at=to_db_time(now),
+                    updated_by=self._system_actor,
+                )
+            ).rowcount
+            if changed != 1:
+                return None
+            count: int = conn.execute(
+                sa.select(orders.c.redrive_count).where(orders.c.order_key == order_key)
+            ).scalar_one()
+            return count
+
+    def parked_partners(self) -> list[str]:
+        """The partners some parked order waits for, by name."""
+        query = sa.select(orders.c.parked_on).where(orders.c.parked_on.is_not(None), _PARKED).distinct()
+        with self._engine.connect() as conn:
+            return sorted(r.parked_on for r in conn.execute(query))
+
+    def parked_on(self, partner: str, limit: int) -> list[str]:
+        """Order keys parked on `partner`, the soonest due first (ix_orders_parked_on)."""
+        query = (
+            sa.select(orders.c.order_key)
+            .where(orders.c.parked_on == partner, _PARKED)
+            .order_by(orders.c.next_attempt_at, orders.c.order_key)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [r.order_key for r in conn.execute(query)]
+
+    def resume_parked(self, order_key: str, partner: str, now: datetime, next_attempt_at: datetime) -> int | None:
+        """Compare-and-set: an order still parked on `partner` is re-driven now under a new attempt
+        number and no longer counts as parked on it; returns the attempt (None: someone else resumed it,
+        an execution claimed it, or it waits for another partner). `next_attempt_at` is the sweeper's
+        fallback should the re-drive message be lost."""
+        with self._write("resume_parked") as conn:
+            changed = conn.execute(
+                orders.update()
+                .where(orders.c.order_key == order_key, orders.c.parked_on == partner, _PARKED)
+                .values(
+                    redrive_count=orders.c.redrive_count + 1,
+                    next_attempt_at=to_db_time(next_attempt_at),
+                    parked_on=None,
                     updated_at=to_db_time(now),
                     updated_by=self._system_actor,
                 )

@@ -63,6 +63,9 @@ orders = sa.Table(
     sa.Column("redrive_count", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("first_failure_at", Timestamp, nullable=True),
     sa.Column("next_attempt_at", Timestamp, nullable=True),
+    # The partner a parked order waits for (poderes, pessoas, cadastro), null when not parked or when
+    # the failure named no partner: "orders parked on X" is an indexed query when X is back.
+    sa.Column("parked_on", sa.String(32), nullable=True),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
     sa.Index("ix_orders_area_status_created", "area_code", "status", "created_at", "order_key"),
@@ -71,6 +74,7 @@ orders = sa.Table(
     sa.Index("ix_orders_requester_document", "requester_document"),
     sa.Index("ix_orders_status_updated", "status", "updated_at"),
     sa.Index("ix_orders_status_next_attempt", "status", "next_attempt_at"),
+    sa.Index("ix_orders_parked_on", "parked_on", "next_attempt_at"),
     **TABLE_OPTIONS,
 )
 

@@ -50,6 +50,7 @@ class SqlWorkflowStore(SqlStore):
                 at,
                 processing_by=execution_id,
                 next_attempt_at=None,
+                parked_on=None,
             ):
                 return ClaimOutcome.CLAIMED
             row = conn.execute(
@@ -171,6 +172,7 @@ class SqlWorkflowStore(SqlStore):
                 detail,
                 at,
                 next_attempt_at=None,
+                parked_on=None,
                 result=dumps(result) if result is not None else None,
             ):
                 return False

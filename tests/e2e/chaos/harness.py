@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -205,11 +206,11 @@ class ChaosStack:
 
 
 @contextmanager
-def chaos_stack(tmp: Path, plan: ChaosPlan) -> Iterator[ChaosStack]:
-    """The local stack in this process, with the resilience timings above, CREDITO_PJ's webhook pointed at
-    a receiver of our own (port 9100 may belong to another stack) and the plan's chaos hooks."""
+def chaos_stack(tmp: Path, plan: ChaosPlan, env_overrides: dict[str, str] | None = None) -> Iterator[ChaosStack]:
+    """The local stack in this process, with the resilience timings above (and `env_overrides`), CREDITO_PJ's
+    webhook pointed at a receiver of our own (port 9100 may belong to another stack) and the plan's chaos hooks."""
     with pytest.MonkeyPatch.context() as env, WebhookReceiver({HOOK_PATH: SECRET}) as receiver:
-        for name, value in RESILIENCE_ENV.items():
+        for name, value in {**RESILIENCE_ENV, **(env_overrides or {})}.items():
             env.setenv(name, value)
         seed_dir = seed_with_webhook(tmp / "seed", sc.AREA_CREDITO_PJ, receiver.base_url + HOOK_PATH, SECRET_REF)
         config = LocalConfig(
@@ -711,4 +712,111 @@ def execute(chaos: ChaosStack) -> Outcome:
         orders_in_db=in_db,
         depths_at_end=queue_depths(chaos),
         phases=phases,
+    )
+
+
+# -- resume on recovery: orders parked on Poderes, then Poderes returns ------------------------------
+
+# The production re-drive interval (60 s ± 20 %, growing to an hour): an order that reaches its verdict
+# within seconds of Poderes' return was resumed by the recovery, not by its backoff.
+RECOVERY_ENV = {
+    "AME_REDRIVE_BASE_SECONDS": "60",
+    "AME_REDRIVE_MAX_INTERVAL_SECONDS": "3600",
+    "AME_REDRIVE_GRACE_SECONDS": "120",
+    "AME_STUCK_AFTER_SECONDS": "900",
+}
+
+
+def recovery_plan(orders: int) -> ChaosPlan:
+    """No random faults: only Poderes' outage, so the figure measures the recovery alone."""
+    return ChaosPlan(orders=orders, faults=False, poderes_down_seconds=0, extra_result_consumers=0)
+
+
+@dataclass
+class RecoveryRun:
+    submitted: list[Submitted]
+    parked_after_s: float  # from the first POST until every order was parked on Poderes
+    terminal: dict[str, dict[str, Any]]
+    last_verdict_after_return_s: float  # Poderes' return -> the last order seen terminal
+    peak_poderes_per_second: int  # the most requests Poderes received in one second after its return
+    poderes_calls_after_return: int
+    resumed_by_backoff: int  # orders re-driven more than once (the recovery re-drives each once)
+    verdicts_after_return_s: list[float] = field(default_factory=list)  # each verdict's commit, from the return
+
+    def lines(self) -> list[str]:
+        statuses = Counter(o["status"] for o in self.terminal.values())
+        return [
+            f"{len(self.submitted)} orders parked on Poderes in {self.parked_after_s:.1f}s; verdicts "
+            f"{dict(sorted(statuses.items()))}",
+            f"Poderes back -> last verdict: {self.last_verdict_after_return_s:.1f}s (goal <= 15 s; the re-drive "
+            f"backoff alone would take >= 48 s)",
+            f"peak request rate Poderes received: {self.peak_poderes_per_second} req/s "
+            f"({self.poderes_calls_after_return} calls after its return)",
+            *(
+                [
+                    "verdicts committed after the return: first {:.1f}s, median {:.1f}s, last {:.1f}s "
+                    "({:.1f} orders/s once under way)".format(*self._spread())
+                ]
+                if self.verdicts_after_return_s
+                else []
+            ),
+        ]
+
+    def _spread(self) -> tuple[float, float, float, float]:
+        times = sorted(self.verdicts_after_return_s)
+        span = times[-1] - times[0]
+        return times[0], statistics.median(times), times[-1], (len(times) - 1) / span if span else float("nan")
+
+
+def parked_on(partner: str) -> int:
+    from chalicelib.adapters.db.schema import orders
+    from chalicelib.bootstrap import container
+
+    with container().engine.connect() as conn:
+        query = sa.select(sa.func.count()).select_from(orders).where(orders.c.parked_on == partner)
+        return int(conn.execute(query).scalar_one())
+
+
+def run_recovery(chaos: ChaosStack, park_deadline_s: float = 180.0) -> RecoveryRun:
+    """Take Poderes down, submit the plan's orders and wait until each is parked on it; bring Poderes back
+    and poll until every order is terminal. The time runs from the return to the last verdict."""
+    from chalicelib.adapters.db.schema import orders
+    from chalicelib.bootstrap import container
+
+    plan, simulator = chaos.plan, chaos.stack.simulator
+    client = ProductClient(chaos.api, chaos.token)
+    simulator.clear_faults()
+    simulator.set_faults("poderes", down=True)
+    started = time.monotonic()
+    with ThreadPoolExecutor(plan.submitters, thread_name_prefix="recovery-product") as pool:
+        submitted = list(pool.map(client.submit, planned_orders(plan)))
+    deadline = started + park_deadline_s
+    while parked_on("poderes") < len(submitted):
+        assert time.monotonic() < deadline, f"only {parked_on('poderes')} of {len(submitted)} orders parked"
+        time.sleep(0.2)
+    parked_after = time.monotonic() - started
+    simulator.reset_counters()
+    simulator.clear_faults()  # Poderes is back
+    back, back_wall = time.monotonic(), time.time()
+    # The backoff's first re-drive is due >= 48 s after parking: wait less than that, so only a resume passes.
+    terminal, finished = wait_terminal(client, [s.order_key for s in submitted], back + 45.0)
+    from chalicelib.adapters.db.schema import order_status_history as history
+
+    with container().engine.connect() as conn:
+        counts = dict(conn.execute(sa.select(orders.c.order_key, orders.c.redrive_count)).all())
+        ended = conn.execute(
+            sa.select(sa.func.min(history.c.created_at))
+            .where(history.c.status.in_(TERMINAL))
+            .group_by(history.c.order_key)
+        ).scalars()
+        verdicts = [at.replace(tzinfo=UTC).timestamp() - back_wall for at in ended]
+    return RecoveryRun(
+        submitted=submitted,
+        parked_after_s=parked_after,
+        terminal=terminal,
+        last_verdict_after_return_s=finished - back,
+        peak_poderes_per_second=simulator.peak_rates()["poderes"]["peak_per_second"],
+        poderes_calls_after_return=simulator.counters()["poderes"],
+        resumed_by_backoff=sum(1 for s in submitted if counts.get(s.order_key, 0) > 2),
+        verdicts_after_return_s=verdicts,
     )
