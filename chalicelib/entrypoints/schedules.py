@@ -1,5 +1,6 @@
 """Scheduled tasks: the outbox relay republishes what a crash between commit and send left behind; the
-sweeper redrives parked and stuck orders; the hourly analytics export (docs/analytics.md).
+sweeper redrives parked and stuck orders; the hourly analytics export (docs/analytics.md); the daily purge
+of data past its retention period (docs/data-lifecycle.md).
 
 The composition root loads with a schedule's first run, not at import.
 """
@@ -44,3 +45,9 @@ def sweep_orders(event: Any) -> dict:
 def export_analytics(event: Any) -> dict:
     # Runs with the AWS SDK for pandas layer (pyarrow), attached to this function only (.chalice/config.json).
     return _container().analytics_export.run().as_dict()
+
+
+@schedules.schedule(Rate(1, unit=Rate.DAYS), name="purge_data")
+@observed
+def purge_data(event: Any) -> dict:
+    return _container().retention.run().as_dict()

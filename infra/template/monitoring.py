@@ -63,6 +63,7 @@ def resources(functions: list[AppFunction], queues: Mapping[str, QueueSpec]) -> 
             {**service, "partner": partner},
             0,
         )
+    resources.update(retention_alarms(service))
     resources["Dashboard"] = {
         "Type": "AWS::CloudWatch::Dashboard",
         "Properties": {"DashboardName": sub("${AWS::StackName}"), "DashboardBody": dashboard_body(functions, queues)},
@@ -179,3 +180,33 @@ def dashboard_body(functions: list[AppFunction], queues: Mapping[str, QueueSpec]
     ]
     variables = {"ApiName": sub(API_NAME), "StateMachineArn": ref(STATE_MACHINE)}
     return sub(json.dumps({"widgets": widgets}, separators=(",", ":")), variables)
+
+
+def retention_alarms(service: Mapping[str, str]) -> dict[str, Any]:
+    """The purge job's backlog (rows still eligible after a daily run) grew three days in a row."""
+    backlog = {
+        "Namespace": obs.NAMESPACE,
+        "MetricName": obs.METRIC_RETENTION_BACKLOG_TOTAL,
+        "Dimensions": [{"Name": k, "Value": v} for k, v in service.items()],
+    }
+    return {
+        "RetentionBacklogGrowingAlarm": {
+            "Type": "AWS::CloudWatch::Alarm",
+            "Properties": {
+                "AlarmDescription": "purge_data leaves more eligible rows each day for 3 days (docs/data-lifecycle.md)",
+                "Metrics": [
+                    {
+                        "Id": "backlog",
+                        "MetricStat": {"Metric": backlog, "Period": 86400, "Stat": "Maximum"},
+                        "ReturnData": False,
+                    },
+                    {"Id": "growth", "Expression": "DIFF(backlog)", "Label": "backlog growth", "ReturnData": True},
+                ],
+                "ComparisonOperator": "GreaterThanThreshold",
+                "Threshold": 0,
+                "EvaluationPeriods": 3,
+                "DatapointsToAlarm": 3,
+                "TreatMissingData": "missing",
+            },
+        }
+    }

@@ -112,6 +112,7 @@ def test_the_app_deploys_the_functions_this_test_walks():
         "relay_outbox",
         "sweep_orders",
         "export_analytics",
+        "purge_data",
     }
 
 
