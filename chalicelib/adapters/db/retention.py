@@ -128,7 +128,11 @@ class SqlRetentionStore:
                 job_leases.update()
                 .where(
                     job_leases.c.name == name,
-                    sa.or_(job_leases.c.lease_until < _naive(now), job_leases.c.holder == holder),
+                    sa.or_(
+                        job_leases.c.holder.is_(None),
+                        job_leases.c.lease_until <= _naive(now),
+                        job_leases.c.holder == holder,
+                    ),
                 )
                 .values(holder=holder, lease_until=_naive(until))
             ).rowcount
