@@ -83,3 +83,34 @@ def test_the_archive_name_is_deterministic_and_its_bytes_too():
 def test_batches_never_pass_the_row_limit_and_never_split_an_order():
     groups = chunk_by_rows([("a", 400), ("b", 500), ("c", 200), ("d", 1200), ("e", 1)], 1000)
     assert groups == [["a", "b"], ["c"], ["d"], ["e"]]
+
+
+def test_a_run_emits_rows_per_table_and_the_backlog_as_emf(monkeypatch, capsys):
+    import json
+
+    from chalicelib import observability as obs
+    from chalicelib.services.retention import RunResult
+
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "ame-dev-PurgeData")
+    monkeypatch.setenv("AWS_XRAY_SDK_ENABLED", "false")
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    monkeypatch.delenv("POWERTOOLS_DEV", raising=False)
+    result = RunResult(
+        ran=True,
+        purged={"orders": 5, "party_artifacts": 7},
+        anonymised={"order_participants": 3},
+        backlog={"orders": 2, "outbox": 1},
+    )
+
+    assert obs.record_retention(result)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    seen = {
+        (m["Name"], line.get("table")): line[m["Name"]]
+        for line in lines
+        for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+    }
+    assert seen[(obs.METRIC_RETENTION_PURGED, "party_artifacts")] == [7.0]
+    assert seen[(obs.METRIC_RETENTION_ANONYMISED, "order_participants")] == [3.0]
+    assert seen[(obs.METRIC_RETENTION_BACKLOG, "orders")] == [2.0]
+    assert seen[(obs.METRIC_RETENTION_BACKLOG_TOTAL, None)] == [3.0]
+    assert not obs.record_retention(RunResult(ran=False))  # a run that found the lease taken says nothing
