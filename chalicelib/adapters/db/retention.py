@@ -424,6 +424,17 @@ class SqlRetentionStore:
         """One transaction: the orders and every row that references them; rows deleted per table."""
         counts: dict[str, int] = {}
         with self._writer.begin() as conn:
+            # Only terminal orders, checked again in this transaction (and locked until it commits).
+            order_keys = [
+                k
+                for (k,) in conn.execute(
+                    sa.select(orders.c.order_key)
+                    .where(orders.c.order_key.in_(order_keys), orders.c.status.in_(TERMINAL))
+                    .with_for_update()
+                )
+            ]
+            if not order_keys:
+                return {}
             for name in _DELETE_ORDER:
                 table = _CHILD[name]
                 counts[table.name] = int(conn.execute(table.delete().where(table.c.order_key.in_(order_keys))).rowcount)
