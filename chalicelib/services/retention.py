@@ -107,6 +107,7 @@ class RetentionJob:
         self._metrics = metrics
         self._holder = f"purge-{uuid.uuid4().hex[:12]}"
         self._deadline = 0.0
+        self._renew_at = 0.0
 
     # -- the plan (dry run) -------------------------------------------------------------------------------
 
@@ -139,6 +140,7 @@ class RetentionJob:
         if not self._lease.acquire_lease(LEASE_NAME, self._holder, now, now + timedelta(seconds=self._lease_seconds)):
             log.info("purge_data: another run holds the lease")
             return RunResult(ran=False)
+        self._renew_at = start + self._lease_seconds / 3
         result = RunResult(ran=True)
         try:
             wm = self._store.exported_until()
@@ -167,9 +169,13 @@ class RetentionJob:
         """Between batches: out of time? keep the lease; a short pause so other writers get the locks."""
         if self._monotonic() >= self._deadline:
             raise _TimeUp
-        now = self._clock.now()
-        if not self._lease.acquire_lease(LEASE_NAME, self._holder, now, now + timedelta(seconds=self._lease_seconds)):
-            raise _TimeUp  # the lease was lost (this run stalled past it): stop, the holder goes on
+        if self._monotonic() >= self._renew_at:  # a third of the lease gone: renew it (one short write)
+            now = self._clock.now()
+            if not self._lease.acquire_lease(
+                LEASE_NAME, self._holder, now, now + timedelta(seconds=self._lease_seconds)
+            ):
+                raise _TimeUp  # the lease was lost (this run stalled past it): stop, the holder goes on
+            self._renew_at = self._monotonic() + self._lease_seconds / 3
         if self._pause:
             self._sleep(self._pause)
 
