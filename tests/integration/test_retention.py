@@ -449,3 +449,38 @@ def test_the_analytics_export_still_has_every_purged_order(seeded, tmp_path):
     assert exported() == everything
     export(True, NOW + timedelta(hours=2))  # and a full rewrite
     assert exported() == everything
+
+
+def test_two_jobs_started_on_two_threads_at_the_same_instant_do_the_work_once(seeded, tmp_path):
+    import threading
+
+    old = _keys(seeded, orders.c.order_key.like("OLDX%"))
+    store = SqlRetentionStore(seeded)
+    together = threading.Barrier(2)
+
+    class Racing:
+        """Both runs ask for the (not yet existing) lease row at the same moment."""
+
+        waited = False
+
+        def acquire_lease(self, *args):
+            if not self.waited:  # each run's first call only
+                self.waited = True
+                together.wait(timeout=10)
+            return store.acquire_lease(*args)
+
+        def release_lease(self, *args):
+            return store.release_lease(*args)
+
+    results: list = []
+    threads = [
+        threading.Thread(target=lambda: results.append(_job(seeded, tmp_path, lease=Racing()).run())) for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+
+    assert sorted(r.ran for r in results) == [False, True]
+    assert sum(r.archived_orders for r in results) == len(old)
+    assert sorted(_archived(tmp_path)) == old
