@@ -134,6 +134,7 @@ class RetentionJob:
     # -- the run --------------------------------------------------------------------------------------------
 
     def run(self) -> RunResult:
+        self._holder = f"purge-{uuid.uuid4().hex[:12]}"  # per run: two runs of one object are two holders
         start = self._monotonic()
         self._deadline = start + self._time_box
         now = self._clock.now()
