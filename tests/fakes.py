@@ -617,3 +617,26 @@ class FakeOperators:
         self.calls.append((cnpj, platform, list(cpfs)))
         known = self.operators.get(cnpj, {})
         return [known[c] for c in cpfs if c in known]
+
+
+class InMemoryJobLease:
+    """The JobLease port (chalicelib/adapters/db/retention.py SqlRetentionStore) in memory; the lease contract
+    suite (tests/integration/test_job_lease.py) runs over this and the SQL store."""
+
+    def __init__(self) -> None:
+        self._leases: dict[str, tuple[str | None, datetime]] = {}
+        self._lock = threading.Lock()
+
+    def acquire_lease(self, name: str, holder: str, now: datetime, until: datetime) -> bool:
+        with self._lock:
+            current = self._leases.get(name)
+            if current is None or current[0] is None or current[1] <= now or current[0] == holder:
+                self._leases[name] = (holder, until)
+                return True
+            return False
+
+    def release_lease(self, name: str, holder: str, now: datetime) -> None:
+        with self._lock:
+            current = self._leases.get(name)
+            if current is not None and current[0] == holder:
+                self._leases[name] = (None, now)
