@@ -46,6 +46,7 @@ def run() -> int:
         return 1
     try:
         print(f"API:        {stack.api_url}", flush=True)
+        print(f"Metrics:    {stack.api_url}/metrics  (Prometheus format)", flush=True)
         print(f"Partners:   {', '.join(sorted(set(stack.partner_urls.values())))}", flush=True)
         print(f"Database:   {config.database_url}", flush=True)
         print(f"Workflow:   {stack.state_machine_arn}", flush=True)

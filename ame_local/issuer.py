@@ -148,6 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--scopes", default="", help="comma- or space-separated scopes (default: all)")
     token.add_argument("--ttl", type=int, default=DEFAULT_TTL_SECONDS, help="seconds until it expires")
     args = parser.parse_args(argv)
+    from chalicelib.auth import CLIENT_ID_PATTERN
+
+    if not CLIENT_ID_PATTERN.fullmatch(args.client):
+        # AME would refuse the token (docs/security.md, "Token claims"): say so now, not at the first call.
+        parser.error(f"--client {args.client!r}: 3 to 64 lower-case letters, digits or '-', starting with no '-'")
     scopes = [s for s in args.scopes.replace(",", " ").split() if s] or None
     areas = [a for a in args.areas.split(",") if a.strip()]
     issuer = LocalIssuer.load_or_create()

@@ -31,6 +31,9 @@ from ame_local.config import REPO_ROOT
 PREFIX = "/oidc"
 CLIENT_ID = "portal"
 ACCESS_AUDIENCE = "ame"
+# How AME trusts this provider (its AME_TOKEN_ISSUERS entry, next to the jwks_url): as it trusts Cognito when
+# deployed. `client_id` names the app (the portal); the person is `username`, recorded as portal:<username>.
+AME_ISSUER_RULES = {"audience": ACCESS_AUDIENCE, "caller_claim": "username", "caller_prefix": "portal:"}
 PORTAL_SCOPES = ("ame:orders:write", "ame:orders:read", "ame:quorum:simulate")
 OIDC_SCOPES = ("openid", "profile", "offline_access")
 DEFAULT_ACCESS_TTL = 900
@@ -394,7 +397,7 @@ class OidcProvider:
         signed_in = auth_time if auth_time is not None else now
         granted = [s for s in scopes if s in PORTAL_SCOPES]
         access = self._signer.mint(
-            f"portal:{user.username}",
+            CLIENT_ID,
             user.areas,
             granted,
             ttl_seconds=self.access_ttl,
@@ -402,6 +405,7 @@ class OidcProvider:
             iss=self.issuer,
             aud=ACCESS_AUDIENCE,
             sub=user.username,
+            username=user.username,
             name=user.name,
         )
         refresh = secrets.token_urlsafe(32)

@@ -52,6 +52,7 @@ class LocalStack:
         self._moto_server: Any = None
         self.oidc: Any = None  # ame_local.oidc.OidcProvider, served at /oidc with the portal
         self._sites: Any = None
+        self._unregister_metrics: Any = None
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> LocalStack:
@@ -205,10 +206,10 @@ class LocalStack:
             env.update({"AME_JWKS_URL": self.jwks_url, "AME_TOKEN_ISSUER": ISSUER, "AME_TOKEN_AUDIENCE": AUDIENCE})
         if self.oidc is not None:
             # The portal's sign-in, accepted through the same path as Cognito when deployed (docs/deploy.md).
-            from ame_local.oidc import ACCESS_AUDIENCE
+            from ame_local.oidc import AME_ISSUER_RULES
 
             issuers = json.loads(os.environ.get("AME_TOKEN_ISSUERS") or "{}")
-            issuers[self.oidc.issuer] = {"jwks_url": self.oidc.jwks_url, "audience": ACCESS_AUDIENCE}
+            issuers[self.oidc.issuer] = {"jwks_url": self.oidc.jwks_url, **AME_ISSUER_RULES}
             env["AME_TOKEN_ISSUERS"] = json.dumps(issuers)
         return env
 
@@ -373,7 +374,9 @@ class LocalStack:
 
         self._sites = LocalSites()
 
-        class NoDelayHandler(site_handler(ProblemRequestHandler, self._sites)):  # type: ignore[misc]
+        gateway = ProblemRequestHandler.for_app(self.app)  # unknown paths and methods answered as API Gateway does
+
+        class NoDelayHandler(site_handler(gateway, self._sites)):  # type: ignore[misc]
             # Without TCP_NODELAY each keep-alive answer waits ~40 ms on Nagle + delayed ACK.
             disable_nagle_algorithm = True
 
@@ -391,6 +394,10 @@ class LocalStack:
         )
         host, port = self._server.server.server_address[:2]
         self.api_url = f"http://{host}:{port}"
+        from ame_local import metrics
+
+        # GET /metrics: the EMF figures in Prometheus format, fed by observability's metric hook.
+        self._unregister_metrics = metrics.start(self._sites)
         dist = os.environ.get("AME_PORTAL_DIST")  # another build of the SPA (tests); default portal/dist
         self._sites.mount("/portal", PortalSite(self.api_url, Path(dist) if dist else None).handle)
         if self.issuer is not None:
@@ -408,6 +415,9 @@ class LocalStack:
         self._server_thread.start()
 
     def _stop_http(self) -> None:
+        if self._unregister_metrics is not None:
+            self._unregister_metrics()
+            self._unregister_metrics = None
         if self._server is not None:
             if self._server_thread is not None:  # shutdown() waits for serve_forever: only if it runs
                 self._server.shutdown()

@@ -2,6 +2,8 @@
 `bin/ame analytics export|query NAME`: the analytics files under .local/analytics and the named queries.
 `bin/ame retention plan|run`, `bin/ame archive show ORDER_KEY`, `bin/ame privacy report --cpf CPF`: the data
 lifecycle (docs/data-lifecycle.md).
+`bin/ame simulations list [--area X] [--client Y] [--company CNPJ] [--since 24h|ISO] [--limit N] [--json]`:
+the what-if audit, newest first (docs/security.md).
 
 AWS credentials and region come from the usual boto3 sources; AME_AWS_ENDPOINT_URL points at another
 endpoint (the local stack prints its own), AME_QUEUE_PREFIX at a stage's queue names.
@@ -64,9 +66,20 @@ def main(argv: list[str] | None = None, out: Any = sys.stdout) -> int:
     report = privacy.add_parser("report", help="where a person appears, what is held, anonymised or archived")
     report.add_argument("--cpf", required=True)
     report.add_argument("--no-archive", action="store_true", help="do not read the archive objects")
+    simulations = commands.add_parser("simulations", help="the what-if audit (docs/security.md)")
+    simulations_actions = simulations.add_subparsers(dest="action", required=True)
+    listing = simulations_actions.add_parser("list", help="simulations answered, newest first")
+    listing.add_argument("--area", dest="area_code", help="only this area code")  # `area` names the command
+    listing.add_argument("--client", help="only this caller (client_id, or portal:<user>)")
+    listing.add_argument("--company", help="only this CNPJ (formatted or not)")
+    listing.add_argument("--since", help="30m, 24h, 7d, or an ISO date/instant (UTC when no zone)")
+    listing.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    listing.add_argument("--json", action="store_true", help="one JSON document instead of a table")
     args = parser.parse_args(argv)
     if args.area == "analytics":
         return _analytics(args, out)
+    if args.area == "simulations":
+        return _simulations(args, out)
     if args.area in ("retention", "archive", "privacy"):
         return _lifecycle(args, out)
 
@@ -139,6 +152,45 @@ def _lifecycle(args: Any, out: Any) -> int:
         answer = retention.privacy_report(url, cpf, scan_archive=not args.no_archive)
     json.dump(answer, out, indent=2, ensure_ascii=False)
     out.write("\n")
+    return 0
+
+
+def _simulations(args: Any, out: Any) -> int:
+    from ame_ops import simulations
+    from ame_ops.analytics import database_url
+
+    try:
+        since = simulations.parse_since(args.since) if args.since else None
+    except ValueError:
+        print(f"--since {args.since!r}: use 30m, 24h, 7d or an ISO 8601 date/instant", file=sys.stderr)
+        return 2
+    if args.limit < 1:
+        print("--limit must be at least 1", file=sys.stderr)
+        return 2
+    company = None
+    if args.company:
+        from chalicelib.domain.documents import InvalidDocument, normalize_cnpj
+
+        try:
+            company = normalize_cnpj(args.company)
+        except InvalidDocument as exc:
+            print(f"--company {args.company!r}: {exc}", file=sys.stderr)
+            return 2
+    found = simulations.list_simulations(
+        database_url(), area_code=args.area_code, client_id=args.client, company=company, since=since, limit=args.limit
+    )
+    rows = [simulations.as_json(entry) for entry in found]
+    if args.json:
+        json.dump({"simulations": rows}, out, indent=2, ensure_ascii=False)
+        out.write("\n")
+        return 0
+    columns = simulations.COLUMNS
+    cells = [[_cell(row[c]) for c in columns] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip() + "\n")
+    for r in cells:
+        out.write("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() + "\n")
+    out.write(f"({len(rows)} simulations)\n")
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -15,11 +16,25 @@ log = logging.getLogger(__name__)
 SCOPE_WRITE = "ame:orders:write"
 SCOPE_READ = "ame:orders:read"
 SCOPE_SIMULATE = "ame:quorum:simulate"
+# Not one of the scopes every caller gets: full CPFs in what-if answers (docs/security.md).
+SCOPE_PERSONAL_DATA = "ame:personal-data:read"
 ALL_SCOPES = (SCOPE_WRITE, SCOPE_READ, SCOPE_SIMULATE)
 
 ALGORITHMS = ["RS256"]  # never taken from the token header: no "alg": "none" or HS256 with the public key
 MAX_TOKEN_CHARS = 8192
 _CLIENT_ID_MAX = 64  # orders.created_by is a String(64)
+
+# What a caller may be called (docs/security.md, "Token claims"). One spelling per caller: lower-case ASCII
+# only, so a trailing space, an upper-case twin or a Cyrillic look-alike is refused, never a new caller with
+# its own idempotency keys and rate bucket. Products (and OAuth app clients, Cognito's included) are
+# `client_id`; people signed in to the portal are recorded as `caller_prefix` + their user name.
+CLIENT_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{2,63}")
+USER_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._@-]{0,62}")
+# An area code as the token may name it: the shape of a code sent to a partner as a path segment.
+AREA_CODE_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")
+# RFC 7519 NumericDate claims. Integers only: PyJWT would take "1764000000" or true (= 1) as a date.
+NUMERIC_DATE_CLAIMS = ("exp", "iat", "nbf", "auth_time")
+_SUBJECT_MAX = 255
 
 
 class TokenError(Exception):
@@ -51,6 +66,7 @@ class Caller:
     client_id: str
     scopes: frozenset[str]
     areas: frozenset[str]
+    subject: str | None = None  # the token's `sub`, when it has one (audit records keep it)
 
     def require(self, scope: str | tuple[str, ...]) -> None:
         """One scope, or a tuple of which any one is enough."""
@@ -63,11 +79,14 @@ class Caller:
 
     def to_context(self) -> dict[str, str]:
         """API Gateway passes only flat string values from the authorizer to the function."""
-        return {
+        context = {
             "client_id": self.client_id,
             "scope": " ".join(sorted(self.scopes)),
             "areas": ",".join(sorted(self.areas)),
         }
+        if self.subject:
+            context["subject"] = self.subject
+        return context
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any] | None) -> Caller:
@@ -79,10 +98,12 @@ class Caller:
         if not isinstance(client_id, str) or not client_id:
             # The authorizer did not run for this route: fail closed.
             raise TokenError("MISSING_TOKEN", "envie o cabeçalho Authorization: Bearer <token>")
+        subject = context.get("subject")
         return cls(
             client_id=client_id,
             scopes=frozenset(str(context.get("scope") or "").split()),
             areas=frozenset(a for a in str(context.get("areas") or "").split(",") if a),
+            subject=subject if isinstance(subject, str) and subject else None,
         )
 
 
@@ -264,6 +285,9 @@ class TokenVerifier:
         kid = header.get("kid")
         key = trusted.jwks.key(kid if isinstance(kid, str) else None)
         in_aud = bool(trusted.audience) and trusted.audience_claim == "aud"
+        # Before PyJWT reads the dates: it would take "1764000000" or true as one. A token refused here is
+        # refused whoever signed it; nothing is accepted before the signature is checked below.
+        _check_claim_types(trusted, unverified)
         required = ["exp", "iss", "aud"] if in_aud else ["exp", "iss"]
         try:
             claims = jwt.decode(
@@ -301,6 +325,38 @@ class TokenVerifier:
         return _caller_from_claims(_normalised_claims(trusted, claims))
 
 
+def _invalid(detail: str) -> TokenError:
+    return TokenError("INVALID_CLAIM", detail)
+
+
+def _check_claim_types(trusted: TrustedIssuer, claims: Mapping[str, Any]) -> None:
+    """Every claim AME reads has exactly its documented type (docs/security.md, "Token claims").
+
+    PyJWT compares the dates after converting them with int(): a numeric string or a boolean would pass
+    there, and is refused here.
+    """
+    for name in NUMERIC_DATE_CLAIMS:
+        if name in claims and type(claims[name]) is not int:
+            raise _invalid(f"a claim {name} deve ser um número inteiro (segundos desde 1970)")
+    if "scope" in claims and not isinstance(claims["scope"], str):
+        raise _invalid("a claim scope deve ser um texto com os escopos separados por espaço")
+    areas = claims.get(trusted.areas_claim)
+    if trusted.areas_claim in claims and (not isinstance(areas, list) or not all(isinstance(a, str) for a in areas)):
+        raise _invalid(f"a claim {trusted.areas_claim} deve ser uma lista de códigos de área")
+    if "client_id" in claims:
+        client_id = claims["client_id"]
+        if not isinstance(client_id, str) or not CLIENT_ID_PATTERN.fullmatch(client_id):
+            raise _invalid("a claim client_id deve ter de 3 a 64 letras minúsculas, dígitos ou hífens")
+    if trusted.caller_claim != "client_id" and trusted.caller_claim in claims:
+        name = claims[trusted.caller_claim]
+        if not isinstance(name, str) or not USER_NAME_PATTERN.fullmatch(name):
+            raise _invalid(f"a claim {trusted.caller_claim} deve ter letras minúsculas, dígitos, '.', '_', '@' ou '-'")
+    if "sub" in claims:
+        subject = claims["sub"]
+        if not isinstance(subject, str) or not 1 <= len(subject) <= _SUBJECT_MAX or not subject.isprintable():
+            raise _invalid("a claim sub deve ser um texto imprimível")
+
+
 def _normalised_claims(trusted: TrustedIssuer, claims: Mapping[str, Any]) -> Mapping[str, Any]:
     """The issuer's claims in AME's terms: client_id, scope, areas."""
     if trusted.areas_claim == "areas" and trusted.caller_claim == "client_id" and not trusted.caller_prefix:
@@ -318,18 +374,21 @@ def _normalised_claims(trusted: TrustedIssuer, claims: Mapping[str, Any]) -> Map
 
 def _caller_from_claims(claims: Mapping[str, Any]) -> Caller:
     client_id = claims.get("client_id")
-    if not isinstance(client_id, str) or not 1 <= len(client_id) <= _CLIENT_ID_MAX or not client_id.isprintable():
+    if not isinstance(client_id, str) or not client_id:
         raise TokenError("MISSING_CLAIM", "o token não tem uma claim client_id válida")
-    scope = claims.get("scope", "")
-    scopes = scope.split() if isinstance(scope, str) else scope if isinstance(scope, list) else None
+    if len(client_id) > _CLIENT_ID_MAX:
+        raise _invalid(f"o chamador do token passa de {_CLIENT_ID_MAX} caracteres")
+    scopes = str(claims.get("scope", "")).split()
     areas = claims.get("areas", [])
-    if isinstance(areas, str):
-        areas = [a for a in areas.replace(",", " ").split() if a]
-    if scopes is None or not isinstance(areas, list) or not all(isinstance(x, str) for x in [*scopes, *areas]):
-        raise TokenError("INVALID_CLAIM", "as claims scope e areas devem ser texto ou listas de texto")
-    if any("," in a or not a for a in areas):
-        raise TokenError("INVALID_CLAIM", "a claim areas tem um código de área inválido")
-    return Caller(client_id=client_id, scopes=frozenset(scopes), areas=frozenset(areas))
+    if not isinstance(areas, list) or not all(isinstance(a, str) and AREA_CODE_PATTERN.fullmatch(a) for a in areas):
+        raise _invalid("a claim areas tem um código de área inválido")
+    subject = claims.get("sub")
+    return Caller(
+        client_id=client_id,
+        scopes=frozenset(scopes),
+        areas=frozenset(areas),
+        subject=subject if isinstance(subject, str) else None,
+    )
 
 
 def authorizer_context(verifier: TokenVerifier, header: str | None) -> tuple[str, dict[str, str]]:

@@ -266,7 +266,15 @@ class Container:
     def quorum_simulator(self):
         from chalicelib.services.simulation import QuorumSimulator
 
-        return QuorumSimulator(self.powers, self.people, self.operators, self.clock, self.executor)
+        return QuorumSimulator(
+            self.areas, self.powers, self.people, self.operators, self.simulation_journal, self.clock, self.executor
+        )
+
+    @cached_property
+    def simulation_journal(self):
+        from chalicelib.adapters.db.simulations import SqlSimulationJournal
+
+        return SqlSimulationJournal(self.engine)
 
     # -- result delivery -------------------------------------------------------------------
     @cached_property
@@ -383,6 +391,13 @@ class Container:
         return InsightsQueries(self.analytics_store, self.clock)
 
     @cached_property
+    def operations_report(self):
+        from chalicelib.adapters.db.backlog import SqlParkedBacklog
+        from chalicelib.services.operations_report import OperationsReport
+
+        return OperationsReport(SqlParkedBacklog(self.engine), SharedBreakerStates(self), self.clock)
+
+    @cached_property
     def partner_call_ledger(self):
         return self.analytics_store.add_partner_calls
 
@@ -431,6 +446,20 @@ class Container:
             orders_per_archive=s.retention_orders_per_archive,
             metrics=observability.record_retention,
         )
+
+
+class SharedBreakerStates:
+    """The BreakerStates port over the container's breakers and their shared store."""
+
+    def __init__(self, owner: Container) -> None:
+        self._owner = owner
+
+    def open_partners(self) -> dict[str, bool]:
+        import time
+
+        now = time.time()
+        store = self._owner.breaker_store
+        return {name: store.open_until(name) > now for name in self._owner.breakers}
 
 
 _lock = threading.Lock()

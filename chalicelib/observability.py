@@ -37,6 +37,10 @@ METRIC_RETENTION_PURGED = "RetentionRowsPurged"  # dims: table
 METRIC_RETENTION_ANONYMISED = "RetentionRowsAnonymised"  # dims: table
 METRIC_RETENTION_BACKLOG = "RetentionBacklog"  # dims: table (rows still eligible after the run)
 METRIC_RETENTION_BACKLOG_TOTAL = "RetentionBacklogTotal"  # dims: (service only) - alarmed when it grows for days
+# Gauges the operations report (a schedule, every minute) emits, so "open for N minutes" and "backlog
+# growing" are alarmable: transitions alone leave gaps a CloudWatch alarm reads as "no data".
+METRIC_PARKED_ORDERS = "ParkedOrders"  # dims: (service only); orders waiting for a partner - alarmed
+METRIC_OLDEST_PARKED_AGE = "OldestParkedOrderAge"  # dims: (service only); seconds - alarmed
 
 PARTNERS = ("parametrizador", "dominios", "poderes", "pessoas", "cadastro", "notificacao")
 
@@ -81,7 +85,7 @@ _EMAIL = r"([A-Za-z0-9.!#$%&'*+/=?^_`{|}~-])[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]*@([A
 _PHONE = (
     r"(?<![\d+])(?:\+\s?55|55)[\s.-]?\(?\d{2}\)?[\s.-]?9?\d{4}[\s.-]?\d{4}(?!\d)"
     r"|(?<!\d)\(\d{2}\)[\s.-]?9?\d{4}[\s.-]?\d{4}(?!\d)"
-    r"|(?<![\d(])\d{2}[\s.]9?\d{4}-\d{4}(?!\d)"
+    r"|(?<!\d)\d{2}[\s.]9?\d{4}-\d{4}(?!\d)"
 )
 # Documents are told apart from their neighbours by digits only: `cpf_52998224725` and `cpf52998224725x`
 # are CPFs. A CNPJ spelled with letters cannot be told from its neighbours by shape, so a 14-character
@@ -282,14 +286,38 @@ def current_order_key() -> str | None:
 # ---------------------------------------------------------------------------------------------- metrics
 
 
+# Whoever else wants every metric as it is emitted: the local stack's Prometheus endpoint (ame_local/metrics.py)
+# registers here, so /metrics shows exactly the figures the EMF lines carry in Lambda.
+MetricObserver = Callable[[str, float, str, Mapping[str, str]], None]
+_metric_observers: list[MetricObserver] = []
+
+
+def add_metric_observer(observer: MetricObserver) -> Callable[[], None]:
+    """`observer(name, value, unit, dimensions)` is called for every metric, in Lambda or not; returns the
+    function that unregisters it. An observer that raises is logged and never breaks the caller."""
+    _metric_observers.append(observer)
+
+    def remove() -> None:
+        if observer in _metric_observers:
+            _metric_observers.remove(observer)
+
+    return remove
+
+
 def emit_metric(name: str, value: float = 1, unit: str = "Count", **dimensions: str | None) -> bool:
-    """One EMF line with its own dimensions (plus service). A no-op outside Lambda; True when emitted."""
+    """One EMF line with its own dimensions (plus service), and the same figure to every registered
+    observer. The EMF line is a no-op outside Lambda; True when it was emitted."""
+    dims = {"service": os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE)}
+    dims.update({k: str(v) for k, v in dimensions.items() if v is not None})
+    for observer in tuple(_metric_observers):
+        try:
+            observer(name, value, unit, dims)
+        except Exception:
+            logging.getLogger(__name__).warning("metric observer failed on %s", name, exc_info=True)
     if not metrics_enabled():
         return False
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-    dims = {"service": os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE)}
-    dims.update({k: str(v) for k, v in dimensions.items() if v is not None})
     with single_metric(
         name=name,
         unit=MetricUnit[unit],
@@ -330,6 +358,12 @@ def record_breaker_state(partner: str, is_open: bool) -> bool:
 
 def record_delivery_attempt(channel: str, outcome: str) -> bool:
     return emit_metric(METRIC_DELIVERY_ATTEMPTS, channel=channel, outcome=outcome)
+
+
+def record_parked_backlog(parked: int, oldest_age_seconds: int) -> bool:
+    emitted = emit_metric(METRIC_PARKED_ORDERS, parked)
+    emit_metric(METRIC_OLDEST_PARKED_AGE, oldest_age_seconds, "Seconds")
+    return emitted
 
 
 # ---------------------------------------------------------------------------------------------- tracing

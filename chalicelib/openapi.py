@@ -36,7 +36,18 @@ class _Answer(BaseModel):
 
 
 class SimulationParticipant(_Answer):
-    cpf: str
+    cpf: str = Field(
+        description=(
+            "CPF; mascarado (***.***.***-25) quando `cpfs_masked`, inteiro só com o escopo ame:personal-data:read."
+        )
+    )
+    ref: str | None = Field(
+        None,
+        description=(
+            "Só na resposta mascarada: referência da pessoa nesta resposta (P1, P2...). Dois CPFs podem ter a "
+            "mesma máscara; os demais campos que nomeiam pessoas trazem então esta referência."
+        ),
+    )
     name: str | None
     groups: list[str]
     restricted: bool
@@ -49,11 +60,20 @@ class SimulationResult(_Answer):
     """The quorum engine's full evaluation: satisfied rules, signer sets, missing slots (`failed_rules`),
     critical signers and every excluded person with the reasons."""
 
+    area_code: str
     company: str
-    power_code: str
+    role: str
+    power_code: str = Field(description="O poder consultado no Poderes: o da área para o papel (`role`).")
     platform: str | None
     operator_check: bool
     powers_found: bool
+    cpfs_masked: bool = Field(
+        description=(
+            "true sem o escopo ame:personal-data:read: `participants[].cpf` vem mascarado e os demais campos "
+            "com CPFs (signer_sets, eligible_by_requirement, failed_rules, critical_signers, signers_to_notify, "
+            "unavailable, lint) trazem a `ref` do participante (ou o CPF mascarado de quem não é participante)."
+        )
+    )
     quorum_met: bool
     reason: str | None
     amount: str
@@ -188,8 +208,9 @@ AREA_OPTIONS_EXAMPLE = {
     "document_types": [{"code": "CCB", "name": "Cédula de Crédito Bancário"}],
 }
 SIMULATION_EXAMPLE = {
+    "area_code": "CREDITO_PJ",
     "company": "11.222.333/0001-81",
-    "power_code": "ASSINAR_CCB",
+    "role": "REQUESTER",
     "amount": "250000.00",
     "date": "2026-11-29",
     "platform": "BANKLINE",
@@ -284,6 +305,14 @@ def _error(status: int) -> dict[str, Any]:
         "headers": headers,
         "content": {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}, "example": example}},
     }
+
+
+def _error_as(status: int, description: str, example: dict[str, Any]) -> dict[str, Any]:
+    """`_error(status)` with a route's own description and example."""
+    response = _error(status)
+    response["description"] = description
+    response["content"]["application/problem+json"]["example"] = example
+    return response
 
 
 def _ok(description: str, model: str, example: Any = None, extra_headers: dict | None = None) -> dict[str, Any]:
@@ -559,8 +588,15 @@ def build_document() -> dict[str, Any]:
                 "summary": "E se? Avalia o quórum de uma empresa",
                 "tags": ["quórum"],
                 "description": (
-                    "Escopo `ame:quorum:simulate`. Consulta Poderes, Pessoas e (com `platform`) o "
-                    "Cadastro Único agora, e devolve a avaliação completa do motor de quórum, sem criar ordem."
+                    "Escopo `ame:quorum:simulate`. `area_code` deve ser uma das áreas do token (senão 403 "
+                    "AREA_NOT_ALLOWED, antes de qualquer consulta); o poder consultado no Poderes é o da área "
+                    "no Parametrizador para o papel `role` (requisitante ou garantidor) — `power_code` no corpo "
+                    "é recusado (422 POWER_CODE_FROM_AREA). Consulta Poderes, Pessoas e (com `platform`, quando "
+                    "a área pede operator_check) o Cadastro Único agora, e devolve a avaliação completa do motor "
+                    "de quórum, sem criar ordem. Toda simulação respondida é registrada (quem, quando, empresa, "
+                    "área, veredito); sem registro não há resposta (503). CPFs vêm mascarados como nas "
+                    "notificações (***.***.***-25), com os nomes; inteiros só com o escopo "
+                    "`ame:personal-data:read`."
                 ),
                 "security": _scoped("ame:quorum:simulate"),
                 "parameters": [_REQUEST_ID_PARAM],
@@ -573,10 +609,47 @@ def build_document() -> dict[str, Any]:
                         }
                     },
                 },
-                "responses": _responses(
-                    {"200": _ok("A avaliação do motor de quórum.", "SimulationResult")},
-                    [400, 401, 403, 413, 415, 422, 500, 503],
-                ),
+                "responses": {
+                    **_responses(
+                        {
+                            "200": _ok(
+                                "A avaliação do motor de quórum (com `Cache-Control: no-store`).",
+                                "SimulationResult",
+                                extra_headers={"Cache-Control": {"schema": {"type": "string"}}},
+                            )
+                        },
+                        [400, 401, 403, 413, 415, 422, 500, 503],
+                    ),
+                    "403": _error_as(
+                        403,
+                        "O token não tem o escopo ame:quorum:simulate, ou `area_code` não é uma das áreas do token.",
+                        _problem_example(
+                            403,
+                            "AREA_NOT_ALLOWED",
+                            "o chamador não atende a área CONSIGNADO",
+                            [
+                                {
+                                    "field": "area_code",
+                                    "code": "AREA_NOT_ALLOWED",
+                                    "message": "área fora das áreas do token",
+                                }
+                            ],
+                        ),
+                    ),
+                    "422": _error_as(
+                        422,
+                        "Dados inválidos; `errors` nomeia cada campo: `area_code` ausente (REQUIRED), inexistente "
+                        "ou inativa no Parametrizador (AREA_NOT_FOUND, AREA_INACTIVE); `power_code` enviado "
+                        "(POWER_CODE_FROM_AREA: o poder vem da área; use `role`); `platform` fora das plataformas "
+                        "da área (PLATFORM_NOT_ALLOWED); CNPJ, CPFs, valor ou data inválidos.",
+                        _problem_example(
+                            422,
+                            "VALIDATION_FAILED",
+                            "a requisição tem campos inválidos",
+                            [{"field": "area_code", "code": "REQUIRED", "message": "campo obrigatório"}],
+                        ),
+                    ),
+                },
             }
         },
     }
@@ -604,8 +677,10 @@ def build_document() -> dict[str, Any]:
                     "scheme": "bearer",
                     "bearerFormat": "JWT",
                     "description": (
-                        "JWT RS256 do emissor configurado. Escopos na claim `scope`: ame:orders:write, "
-                        "ame:orders:read, ame:quorum:simulate. Áreas na claim `areas`."
+                        "JWT RS256 do emissor configurado. Escopos na claim `scope` (texto, separados por espaço): "
+                        "ame:orders:write, ame:orders:read, ame:quorum:simulate e ame:personal-data:read (CPFs "
+                        "inteiros nas simulações). Áreas na claim `areas` (lista de códigos). `exp`, `iat` e `nbf` "
+                        "são inteiros; `client_id` segue `^[a-z0-9][a-z0-9-]{2,63}$`."
                     ),
                 }
             },

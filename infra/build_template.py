@@ -96,7 +96,13 @@ def build_template(
             raise TemplateError(f"logical ids defined twice: {sorted(overlap)}")
         resources.update(section)
     if any(fn.kind == "route" for fn in functions):
-        resources["RestAPI"] = {"Properties": {"Name": sub(API_NAME), "TracingEnabled": True}}
+        resources["RestAPI"] = {
+            "Properties": {
+                "Name": sub(API_NAME),
+                "TracingEnabled": True,
+                "DefinitionBody": api.unsupported_methods(app.routes),
+            }
+        }
         resources.update(api.resources())
     # Chalice's DefaultRole allows sqs:* reads on '*'; no function uses it any more, so it keeps no policy.
     resources["DefaultRole"] = {"Properties": {"Policies": []}}

@@ -6,7 +6,7 @@ import copy
 import json
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -40,6 +40,7 @@ from chalicelib.services.ports import (
     OutboxMessage,
     PartnerUnavailable,
     Settlement,
+    SimulationRecord,
 )
 
 
@@ -835,3 +836,47 @@ class InMemoryRetentionStore(InMemoryJobLease):
 
     def archived_object(self, order_key: str) -> str | None:
         return self.archived_orders.get(order_key)
+
+
+class InMemorySimulationJournal:
+    """The what-if audit in a list, with SqlSimulationJournal's contract (tests/integration/test_simulation_journal.py)."""
+
+    def __init__(self) -> None:
+        self.entries: list[SimulationRecord] = []
+        self.fail: Exception | None = None
+        self._lock = threading.Lock()
+
+    def record(self, entry: SimulationRecord) -> None:
+        if self.fail is not None:
+            raise self.fail
+        if entry.simulated_at.tzinfo is None:
+            raise ValueError(f"datetime must be timezone-aware: {entry.simulated_at!r}")
+        stored = replace(
+            entry,
+            simulated_at=_utc(entry.simulated_at),
+            amount=entry.amount.quantize(Decimal("0.01")),
+        )
+        with self._lock:
+            self.entries.append(stored)
+
+    def recent(
+        self,
+        *,
+        area_code: str | None = None,
+        client_id: str | None = None,
+        company: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[SimulationRecord]:
+        with self._lock:
+            numbered = list(enumerate(self.entries))
+        found = [
+            (i, e)
+            for i, e in numbered
+            if (area_code is None or e.area_code == area_code)
+            and (client_id is None or e.client_id == client_id)
+            and (company is None or e.company == company)
+            and (since is None or e.simulated_at >= _utc(since))
+        ]
+        found.sort(key=lambda pair: (pair[1].simulated_at, pair[0]), reverse=True)
+        return [e for _, e in found[: max(1, limit)]]

@@ -12,6 +12,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable
+from contextvars import ContextVar
 from functools import wraps
 from typing import Any
 
@@ -28,6 +29,8 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 EXPOSED_HEADERS = "Location, Retry-After, Idempotent-Replayed, X-Request-Id"
 ALLOWED_REQUEST_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-Request-Id"
 PREFLIGHT_MAX_AGE = "600"
+# The X-Request-Id of the request this thread is answering (records that must point at the logs keep it).
+_CURRENT_REQUEST_ID: ContextVar[str | None] = ContextVar("ame_request_id", default=None)
 
 # What a CORS preflight answers per path (api.py declares one OPTIONS route for each).
 PREFLIGHT_METHODS = {
@@ -109,6 +112,7 @@ def endpoint(scope: str | tuple[str, ...] | None) -> Callable:
         def wrapper(request: Any, *args: Any, **kwargs: Any) -> Response:
             request_id = _request_id(request.headers)
             _bind_request_id(request_id)
+            _CURRENT_REQUEST_ID.set(request_id)
             response = _as_response(checked(request, *args, **kwargs))
             response.headers = {
                 **(response.headers or {}),
@@ -307,7 +311,9 @@ def area_options(request: Any, caller: Caller, area_code: str) -> Response:
 
 @endpoint(SCOPE_SIMULATE)
 def simulate_quorum(request: Any, caller: Caller) -> Response:
-    return _json(200, container().quorum_simulator.simulate(_parse_body(request)))
+    # Tenancy (the area must be one of the caller's), the audit record and CPF masking: the service's.
+    answer = container().quorum_simulator.simulate(caller, _parse_body(request), _CURRENT_REQUEST_ID.get())
+    return _json(200, answer, {"Cache-Control": "no-store"})
 
 
 # -- CORS preflight: answered without a token (browsers send none), only for the portal's origins -----

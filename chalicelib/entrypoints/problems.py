@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import wraps
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,7 @@ _TITLES = {
     401: "Não autenticado",
     403: "Sem permissão",
     404: "Não encontrado",
+    405: "Método não permitido",
     409: "Conflito",
     413: "Corpo grande demais",
     415: "Tipo de conteúdo não suportado",
@@ -72,6 +73,43 @@ def problem_document(
     if errors:
         body["errors"] = [e.model_dump() for e in errors]
     return body
+
+
+# -- the gateway's own answers: API Gateway's responses in infra/template/api.py and the local server's in
+# ame_local/gateway.py are built here, so both give the same status and document.
+
+MISSING_TOKEN_CHALLENGE = 'Bearer error="invalid_request"'
+
+
+def route_not_found_document() -> dict[str, Any]:
+    """No route has this path (API Gateway: MISSING_AUTHENTICATION_TOKEN)."""
+    return problem_document(404, "ROUTE_NOT_FOUND", "rota inexistente")
+
+
+def missing_token_document() -> dict[str, Any]:
+    """A route that needs a token, called without the Authorization header (API Gateway: UNAUTHORIZED)."""
+    return problem_document(
+        401,
+        "MISSING_TOKEN",
+        "envie o cabeçalho Authorization: Bearer <token>",
+        errors=[field_error(field="Authorization", code="MISSING_TOKEN", message="cabeçalho Authorization ausente")],
+    )
+
+
+def method_not_allowed_document() -> dict[str, Any]:
+    """The path exists, the method does not (API Gateway: the ANY method's mock on every resource)."""
+    return problem_document(
+        405, "METHOD_NOT_ALLOWED", "método não suportado nesta rota; os aceitos estão no cabeçalho Allow"
+    )
+
+
+def allowed_methods(views: Mapping[str, Any]) -> list[str]:
+    """The methods one path answers, given its Chalice route entries by method: theirs, plus OPTIONS when
+    a view has CORS (API Gateway then answers the preflight)."""
+    methods = {m.upper() for m in views}
+    if any(getattr(view, "cors", None) for view in views.values()):
+        methods.add("OPTIONS")
+    return sorted(methods)
 
 
 def problem(

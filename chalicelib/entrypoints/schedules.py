@@ -1,6 +1,7 @@
 """Scheduled tasks: the outbox relay republishes what a crash between commit and send left behind; the
-sweeper redrives parked and stuck orders; the hourly analytics export (docs/analytics.md); the daily purge
-of data past its retention period (docs/data-lifecycle.md).
+sweeper redrives parked and stuck orders; the operations report emits the gauges alarms read (breakers,
+parked backlog); the hourly analytics export (docs/analytics.md); the daily purge of data past its retention
+period (docs/data-lifecycle.md).
 
 The composition root loads with a schedule's first run, not at import.
 """
@@ -38,6 +39,13 @@ def relay_outbox(event: Any) -> dict:
 @observed
 def sweep_orders(event: Any) -> dict:
     return _container().redrive.sweep()
+
+
+@schedules.schedule(Rate(1, unit=Rate.MINUTES), name="report_operations")
+@observed
+def report_operations(event: Any) -> dict:
+    # Gauges the alarms read every minute: breakers open, parked backlog and its oldest order (docs/runbook.md).
+    return _container().operations_report.run()
 
 
 @schedules.schedule(Rate(1, unit=Rate.HOURS), name="export_analytics")

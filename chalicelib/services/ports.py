@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 
@@ -418,3 +419,59 @@ class ArchiveObjects(Protocol):
         """Writes the object and reads its size and checksum back; True when they match."""
 
     def read(self, key: str) -> bytes | None: ...
+
+
+# -- what-if audit (docs/security.md, "What-if simulations") ------------------------------------------
+
+
+@dataclass(frozen=True)
+class SimulationRecord:
+    """One what-if answered: who asked (the token's caller and subject), when, about which company (CNPJ) in
+    which area, and the verdict. No CPF is kept: `unavailable` is a count, the answer is not stored."""
+
+    simulated_at: datetime
+    client_id: str
+    subject: str | None
+    area_code: str
+    company: str
+    role: str
+    power_code: str
+    amount: Decimal
+    evaluated_on: date
+    platform: str | None
+    operator_check: bool
+    unavailable_count: int
+    quorum_met: bool
+    reason: str | None
+    personal_data: bool  # the answer carried full CPFs (scope ame:personal-data:read)
+    request_id: str | None = None
+
+
+class SimulationJournal(Protocol):
+    """Every simulation, written before its answer leaves; operators read them back (bin/ame simulations)."""
+
+    def record(self, entry: SimulationRecord) -> None: ...
+
+    def recent(
+        self,
+        *,
+        area_code: str | None = None,
+        client_id: str | None = None,
+        company: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[SimulationRecord]:
+        """Newest first, at most `limit`, filtered by whichever of the arguments are given."""
+
+
+# -- operations report (docs/runbook.md) ------------------------------------------------------------
+
+
+class ParkedBacklogReader(Protocol):
+    def parked_backlog(self) -> tuple[int, datetime | None]:
+        """(how many orders are parked waiting for a partner, when the oldest of them first failed)."""
+
+
+class BreakerStates(Protocol):
+    def open_partners(self) -> dict[str, bool]:
+        """Every breaker-guarded partner → whether its shared breaker is open now."""

@@ -40,6 +40,10 @@ def normalize_document(value: str) -> str:
         raise DocumentError(str(exc)) from None
 
 
+def _not_an_instant() -> Any:
+    raise ValueError("instante no formato ISO 8601 com fuso (por exemplo 2026-11-29T10:00:00Z)")
+
+
 class SearchQuery(BaseModel):
     """Query parameters of GET /v1/orders; unknown parameters are refused, by name."""
 
@@ -67,6 +71,17 @@ class SearchQuery(BaseModel):
     @classmethod
     def _document(cls, value: str | None) -> str | None:
         return None if value is None else normalize_document(value)
+
+    @field_validator("created_from", "created_to", mode="before")
+    @classmethod
+    def _iso_instant(cls, value: Any) -> Any:
+        # The document says an RFC 3339 date-time; pydantic alone would also read "0.5" as a Unix time.
+        if value is None or isinstance(value, datetime):
+            return value
+        try:
+            return datetime.fromisoformat(value) if isinstance(value, str) else _not_an_instant()
+        except ValueError:
+            return _not_an_instant()
 
     @field_validator("created_from", "created_to")
     @classmethod

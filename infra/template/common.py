@@ -49,6 +49,20 @@ BUCKET_NAME = "ame-${Stage}-documents-${AWS::AccountId}-${AWS::Region}"
 API_NAME = "ame-${Stage}"
 
 
+# Alert severities (docs/runbook.md): each is one SNS topic; every alarm routes to exactly one of them.
+INFO = "info"  # informação: read during working hours, nobody is woken up
+WARNING = "warning"  # aviso: someone looks today (e-mail, Slack)
+CRITICAL = "critical"  # crítico: page now (SMS as well)
+SEVERITY_TOPICS = {INFO: "AlertsInfo", WARNING: "AlertsWarning", CRITICAL: "AlertsCritical"}
+SEVERITY_NAMES = {INFO: "informação", WARNING: "aviso", CRITICAL: "crítico"}
+
+
+def routed(properties: dict[str, Any], severity: str) -> dict[str, Any]:
+    """`properties` of an alarm (metric or composite) with its state changes sent to `severity`'s topic."""
+    topic = [ref(SEVERITY_TOPICS[severity])]
+    return {**properties, "AlarmActions": topic, "OKActions": topic}
+
+
 def alarm(
     description: str,
     namespace: str,
@@ -59,6 +73,9 @@ def alarm(
     period: int = 60,
     evaluation_periods: int = 1,
     comparison: str = "GreaterThanThreshold",
+    *,
+    severity: str,
+    datapoints: int | None = None,
 ) -> dict[str, Any]:
     props: dict[str, Any] = {
         "AlarmDescription": description,
@@ -70,14 +87,57 @@ def alarm(
         "Threshold": threshold,
         "ComparisonOperator": comparison,
         "TreatMissingData": "notBreaching",
-        "AlarmActions": {"Fn::If": ["HasAlarmTopic", [ref("AlarmTopicArn")], ref("AWS::NoValue")]},
-        "OKActions": {"Fn::If": ["HasAlarmTopic", [ref("AlarmTopicArn")], ref("AWS::NoValue")]},
     }
+    if datapoints is not None:
+        props["DatapointsToAlarm"] = datapoints
     if statistic.startswith("p"):
         props["ExtendedStatistic"] = statistic
     else:
         props["Statistic"] = statistic
-    return {"Type": "AWS::CloudWatch::Alarm", "Properties": props}
+    return {"Type": "AWS::CloudWatch::Alarm", "Properties": routed(props, severity)}
+
+
+def metric_math_alarm(
+    description: str,
+    expression: Any,
+    metrics: Mapping[str, Mapping[str, Any]],
+    threshold: Any,
+    *,
+    severity: str,
+    period: int = 300,
+    evaluation_periods: int = 1,
+    datapoints: int | None = None,
+    comparison: str = "GreaterThanThreshold",
+) -> dict[str, Any]:
+    """An alarm on `expression` (metric math over `metrics`: id -> {namespace, metric, dimensions, stat})."""
+    queries: list[dict[str, Any]] = [
+        {
+            "Id": metric_id,
+            "ReturnData": False,
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": m["namespace"],
+                    "MetricName": m["metric"],
+                    "Dimensions": [{"Name": k, "Value": v} for k, v in m["dimensions"].items()],
+                },
+                "Period": period,
+                "Stat": m["stat"],
+            },
+        }
+        for metric_id, m in metrics.items()
+    ]
+    queries.append({"Id": "result", "Expression": expression, "Label": description[:60], "ReturnData": True})
+    props: dict[str, Any] = {
+        "AlarmDescription": description,
+        "Metrics": queries,
+        "EvaluationPeriods": evaluation_periods,
+        "Threshold": threshold,
+        "ComparisonOperator": comparison,
+        "TreatMissingData": "notBreaching",
+    }
+    if datapoints is not None:
+        props["DatapointsToAlarm"] = datapoints
+    return {"Type": "AWS::CloudWatch::Alarm", "Properties": routed(props, severity)}
 
 
 def assume(service: str) -> dict[str, Any]:

@@ -43,6 +43,7 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "publish_result": Access(send=("result",), bucket=True),
     "park_order": Access(send=("creation",)),  # try again later: the delayed re-drive message
     "sweep_orders": Access(send=("creation",), describe_executions=True),
+    "report_operations": Access(),  # reads the database and Redis (VPC), emits EMF gauges to its log
     "on_result_message": Access(
         consume=("result",), send=("envelope_ready",), dead_letter=("result",), webhook_secrets=True, bucket=True
     ),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.template.common import ref
+from infra.template.common import SEVERITY_NAMES, SEVERITY_TOPICS, ref
 
 LOG_RETENTION_DAYS = [
     1,
@@ -79,9 +79,32 @@ def parameters(stage: str) -> dict[str, Any]:
         "WebhookSecretPrefix": text(
             "ame/webhooks/", "Secrets Manager name prefix of the areas' webhook secrets (secret_ref)"
         ),
-        "AlarmTopicArn": text("", "SNS topic that receives alarm state changes (empty: none)"),
+        **alert_parameters(),
         "Api5xxRateThreshold": number(0.01, "API 5xx rate (0-1) over 5 minutes that raises the alarm"),
         "ApiP99LatencyMs": number(2000, "API p99 latency (ms) that raises the alarm"),
+        "WorkflowFailureRateThreshold": number(
+            0.05, "Share (0-1) of workflow executions ending FAILED over 5 minutes that pages", MinValue=0, MaxValue=1
+        ),
+        "BreakerOpenMinutes": number(
+            5, "Minutes in a row a partner's breaker stays open before the aviso alarm", MinValue=1, MaxValue=60
+        ),
+        "ParkedOrderMaxAgeSeconds": number(
+            3600, "Age (s) of the oldest parked order that pages (crítico)", MinValue=60
+        ),
+        "PartnerErrorRateThreshold": number(
+            0.5, "Share (0-1) of a partner's calls failing over 5 minutes, 2 periods in a row", MinValue=0, MaxValue=1
+        ),
+        "PartnerLatencyAnomalyBand": number(
+            3, "Width (standard deviations) of each partner's p95 latency anomaly band", MinValue=1, MaxValue=10
+        ),
+        # The alternative-route rule (docs/runbook.md).
+        "AlternativeRouteErrorRate": number(
+            0.1, "Alternative route rule: share (0-1) of a partner's calls failing", MinValue=0, MaxValue=1
+        ),
+        "AlternativeRouteP95Ms": number(1500, "Alternative route rule: a partner's p95 latency (ms)", MinValue=1),
+        "AlternativeRoutePeriods": number(
+            6, "Alternative route rule: consecutive 5-minute periods over either limit", MinValue=1, MaxValue=288
+        ),
         # Disaster recovery (docs/runbook.md).
         "RegionRole": text(
             "PRIMARY",
@@ -117,5 +140,51 @@ def conditions() -> dict[str, Any]:
         "CreatesGlobalCluster": {"Fn::And": [{"Condition": "IsPrimary"}, {"Condition": "HasGlobalCluster"}]},
         "ReplicatesBucket": {"Fn::And": [{"Condition": "IsPrimary"}, not_empty("ReplicaBucketArn")]},
         "HasDatabaseKmsKey": not_empty("DatabaseKmsKeyId"),
-        "HasAlarmTopic": not_empty("AlarmTopicArn"),
+        "HasSlack": not_empty("SlackWorkspaceId"),
+        **{
+            f"Has{prefix}{what}": not_empty(f"{prefix}{what}")
+            for prefix in SEVERITY_PREFIXES
+            for what in ("Email", "Sms")
+        },
+        **{
+            f"Has{prefix}Slack": {"Fn::And": [{"Condition": "HasSlack"}, not_empty(f"{prefix}SlackChannelId")]}
+            for prefix in SEVERITY_PREFIXES
+        },
     }
+
+
+# Each severity's parameters are named after its topic: AlertsCriticalEmail, AlertsCriticalSms, ...
+SEVERITY_PREFIXES = {topic: SEVERITY_NAMES[severity] for severity, topic in SEVERITY_TOPICS.items()}
+
+
+def alert_parameters() -> dict[str, Any]:
+    """Who hears each severity (docs/runbook.md): an e-mail address (a distribution list), an SMS number
+    and a Slack channel (AWS Chatbot, after the workspace is authorised in its console). Empty: none."""
+    found: dict[str, Any] = {
+        "SlackWorkspaceId": {
+            "Type": "String",
+            "Default": "",
+            "Description": "Slack workspace id authorised in AWS Chatbot (empty: no Slack)",
+            "AllowedPattern": "^[0-9A-Z]{0,20}$",
+        }
+    }
+    for prefix, name in SEVERITY_PREFIXES.items():
+        found[f"{prefix}Email"] = {
+            "Type": "String",
+            "Default": "",
+            "Description": f"E-mail that receives {name} alerts (empty: none)",
+            "AllowedPattern": r"^([^@\s]+@[^@\s]+)?$",
+        }
+        found[f"{prefix}Sms"] = {
+            "Type": "String",
+            "Default": "",
+            "Description": f"Phone (E.164, +55...) that receives {name} alerts by SMS (empty: none)",
+            "AllowedPattern": r"^(\+[1-9][0-9]{7,14})?$",
+        }
+        found[f"{prefix}SlackChannelId"] = {
+            "Type": "String",
+            "Default": "",
+            "Description": f"Slack channel id that receives {name} alerts (empty: none)",
+            "AllowedPattern": "^[0-9A-Z]{0,20}$",
+        }
+    return found

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.queues import QueueSpec
-from infra.template.common import TemplateError, alarm, dlq_logical_id, get_att, queue_arn
+from infra.template.common import CRITICAL, TemplateError, alarm, dlq_logical_id, get_att, queue_arn
 
 
 def resources(queues: Mapping[str, QueueSpec], consumer_timeouts: Mapping[str, int]) -> dict[str, Any]:
@@ -49,5 +49,6 @@ def resources(queues: Mapping[str, QueueSpec], consumer_timeouts: Mapping[str, i
             "ApproximateNumberOfMessagesVisible",
             {"QueueName": get_att(dlq, "QueueName")},
             0,
+            severity=CRITICAL,  # an event or an order is stuck until someone replays it
         )
     return resources

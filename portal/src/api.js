@@ -71,18 +71,6 @@ export const searchOrders = (params) => api("GET", `/v1/orders?${new URLSearchPa
 export const createOrder = (body, idempotencyKey) =>
   api("POST", "/v1/orders", { body, headers: { "Idempotency-Key": idempotencyKey } });
 
-/** What-if. The portal always names the area (`area_code`, required once simulations are checked against
- * the caller's areas); an API that does not know a field yet answers 422 UNKNOWN_FIELD naming it, and the
- * request is sent once more without the fields it named. */
-export async function simulate(body) {
-  try {
-    return await api("POST", "/v1/quorum/simulations", { body });
-  } catch (error) {
-    const unknown = error instanceof ApiError && error.status === 422
-      ? error.fieldErrors.filter((e) => e.code === "UNKNOWN_FIELD").map((e) => e.field) : [];
-    if (!unknown.length || unknown.some((f) => !(f in body))) throw error;
-    const retry = { ...body };
-    for (const field of unknown) delete retry[field];
-    return api("POST", "/v1/quorum/simulations", { body: retry });
-  }
-}
+/** What-if for one party of an order: the area (required: only the caller's areas), the party's role (the
+ * API asks Poderes the area's power code for it), the amount, the platform and who would be unavailable. */
+export const simulate = (body) => api("POST", "/v1/quorum/simulations", { body });

@@ -92,6 +92,64 @@ def test_generated_requests_get_no_5xx_and_answers_that_match_the_document(stack
     assert not any(status >= 500 for status in statuses)
 
 
+def test_coverage_phase_is_clean_on_every_operation_and_method(stack, tmp_path):
+    """Schemathesis' coverage phase: boundary values of every parameter and body field, missing and
+    malformed parts, and every HTTP method each path does not declare (TRACE, PUT, HEAD, ...), with all of
+    its checks. Unknown methods must answer 405 with `Allow` and a problem document, as the packaged
+    gateway does (infra/template/api.py)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    schemathesis = Path(sys.executable).with_name("schemathesis")
+    command = [
+        str(schemathesis),
+        "--config-file",
+        str(Path(__file__).with_name("schemathesis.toml")),
+        "run",
+        f"{stack.api_url}/openapi.json",
+        "--phases",
+        "coverage",
+        "--checks",
+        "all",
+        "--workers",
+        "1",
+        "--seed",
+        "15",
+        "--no-color",
+        "--header",
+        "Authorization: " + auth(stack, ttl_seconds=3600)["Authorization"],
+    ]
+    # In a scratch folder: the CLI keeps a cache of crashes in ./.schemathesis.
+    run = subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    summary = run.stdout[run.stdout.find("SUMMARY") :] if "SUMMARY" in run.stdout else run.stdout[-3000:]
+    print(f"\nschemathesis coverage phase:\n{summary}")
+    assert run.returncode == 0, run.stdout[-8000:] + run.stderr[-2000:]
+    assert "Coverage" in summary and "generated" in summary
+
+
+@pytest.mark.parametrize("method", ["TRACE", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"])
+def test_a_method_a_path_does_not_declare_is_a_405_problem_with_allow_as_the_gateway_answers(stack, method):
+    from chalicelib.entrypoints.problems import method_not_allowed_document
+
+    response = requests.request(method, f"{stack.api_url}/health", timeout=5)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET"
+    assert response.headers["Content-Type"] == "application/problem+json"
+    if method != "HEAD":
+        assert response.json() == method_not_allowed_document()
+    on_orders = requests.request("TRACE", f"{stack.api_url}/v1/orders", timeout=5)
+    assert (on_orders.status_code, on_orders.headers["Allow"]) == (405, "GET, OPTIONS, POST")
+
+
+def test_an_unknown_path_is_the_gateway_404_problem_whatever_the_method(stack):
+    from chalicelib.entrypoints.problems import route_not_found_document
+
+    for method in ("GET", "TRACE", "POST"):
+        response = requests.request(method, f"{stack.api_url}/v1/nothing-here", timeout=5)
+        assert _problem(response, 404) == route_not_found_document()
+
+
 def _problem(response, status):
     assert response.status_code == status, response.text
     assert response.headers["Content-Type"] == "application/problem+json"
@@ -100,8 +158,13 @@ def _problem(response, status):
 
 
 def test_no_token_is_a_401_problem(stack):
-    body = _problem(requests.get(f"{stack.api_url}/v1/orders", timeout=5), 401)
+    from chalicelib.entrypoints.problems import missing_token_document
+
+    response = requests.get(f"{stack.api_url}/v1/orders", timeout=5)
+    body = _problem(response, 401)
     assert body["errors"][0]["field"] == "Authorization"
+    assert body == missing_token_document()  # the packaged gateway's UNAUTHORIZED answer
+    assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_request"'
 
 
 def test_expired_token_is_a_401_problem(stack):

@@ -59,6 +59,41 @@ def test_order_is_accepted_and_moves_on_to_its_verdict(stack):
     assert guarantor["participants"][0]["name"] and guarantor["quorum_met"]
 
 
+def test_metrics_endpoint_shows_the_partner_figures_of_the_orders_it_served(stack):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = post(stack.api_url, sc.order_body("QUORUM_AB", ["PF_KNOWN"], external_reference="e2e-metrics"))
+    assert response.status_code == 202, response.text
+    assert wait_terminal(stack.api_url, response.json()["order_key"])["status"] == "QUORUM_MET"
+
+    deadline = time.monotonic() + 30
+    while True:  # the breaker gauges come with the first report_operations run
+        scraped = requests.get(f"{stack.api_url}/metrics", timeout=5)
+        assert scraped.status_code == 200 and scraped.headers["Content-Type"].startswith("text/plain")
+        samples = {}
+        for family in text_string_to_metric_families(scraped.text):
+            for sample in family.samples:
+                samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+        if any(name == "ame_partner_breaker_open" for name, _ in samples) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+
+    def value(name, **labels):
+        return samples.get((name, tuple(sorted(labels.items()))), 0)
+
+    for partner in ("parametrizador", "poderes", "pessoas", "cadastro"):
+        assert value("ame_partner_latency_seconds_count", partner=partner) > 0, partner
+        assert value("ame_partner_latency_seconds_sum", partner=partner) > 0, partner
+    for partner in ("poderes", "pessoas"):
+        assert value("ame_partner_calls_per_order_count", partner=partner) > 0, partner
+        assert value("ame_partner_calls_per_order_sum", partner=partner) >= 1, partner
+    assert value("ame_verdicts_total", area="CREDITO_PJ", verdict="QUORUM_MET") >= 1
+    assert value("ame_orders_received_total", area="CREDITO_PJ") >= 1
+    assert ("ame_partner_breaker_open", (("partner", "poderes"),)) in samples
+    assert value("ame_partner_breaker_open", partner="poderes") == 0
+    assert ("ame_parked_orders", ()) in samples
+
+
 @pytest.mark.parametrize(
     "name",
     ["NO_REPRESENTATIVES", "ALL_RESTRICTED", "NO_ACTIVE_OPERATOR", "SINGLE_NO_SOLO_RULE", "TWO_GROUPS_ONE_PERSON"],

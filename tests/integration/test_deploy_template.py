@@ -230,10 +230,22 @@ def test_alarms_cover_workflow_failures_api_errors_latency_and_every_partner_bre
     from chalicelib import observability as obs
 
     alarms = _of_type(resources, "AWS::CloudWatch::Alarm")
-    # Metric-math alarms (the retention backlog's growth) name their metrics inside `Metrics`.
-    alarms = {k: a for k, a in alarms.items() if "MetricName" in a["Properties"]}
-    metrics = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms.values()}
+    metrics = {
+        (a["Properties"]["Namespace"], a["Properties"]["MetricName"])
+        for a in alarms.values()
+        if "Namespace" in a["Properties"]
+    } | {
+        (q["MetricStat"]["Metric"]["Namespace"], q["MetricStat"]["Metric"]["MetricName"])
+        for a in alarms.values()
+        for q in a["Properties"].get("Metrics", [])
+        if "MetricStat" in q
+    }
     assert {
+        ("AME", obs.METRIC_PARKED_ORDERS),
+        ("AME", obs.METRIC_OLDEST_PARKED_AGE),
+        ("AME", obs.METRIC_PARTNER_ERRORS),
+        ("AME", obs.METRIC_PARTNER_LATENCY),
+        ("AWS/States", "ExecutionsStarted"),
         ("AME", obs.METRIC_WORKFLOW_FAILURES),
         ("AWS/ApiGateway", "5XXError"),
         ("AWS/ApiGateway", "Latency"),
@@ -241,7 +253,7 @@ def test_alarms_cover_workflow_failures_api_errors_latency_and_every_partner_bre
     breaker_partners = {
         d["Value"]
         for a in alarms.values()
-        if a["Properties"]["MetricName"] == obs.METRIC_BREAKER_OPEN
+        if a["Properties"].get("MetricName") == obs.METRIC_BREAKER_OPEN
         for d in a["Properties"]["Dimensions"]
         if d["Name"] == "partner"
     }
@@ -249,11 +261,103 @@ def test_alarms_cover_workflow_failures_api_errors_latency_and_every_partner_bre
     assert _of_type(resources, "AWS::CloudWatch::Dashboard")
 
 
+def _alarms(resources: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **_of_type(resources, "AWS::CloudWatch::Alarm"),
+        **_of_type(resources, "AWS::CloudWatch::CompositeAlarm"),
+    }
+
+
+def test_every_alarm_routes_to_exactly_one_severity_topic(resources):
+    from infra.template.common import SEVERITY_TOPICS
+
+    topics = set(SEVERITY_TOPICS.values())
+    assert {lid for lid, r in _of_type(resources, "AWS::SNS::Topic").items()} >= topics
+    by_topic: dict[str, list[str]] = {t: [] for t in topics}
+    alarms = _alarms(resources)
+    assert len(alarms) >= 40
+    for lid, alarm in alarms.items():
+        props = alarm["Properties"]
+        assert "Condition" not in alarm, f"{lid} must always exist"
+        actions = props.get("AlarmActions")
+        assert isinstance(actions, list) and len(actions) == 1, f"{lid}: {actions}"
+        assert actions == props.get("OKActions"), f"{lid}: OK goes where ALARM goes"
+        (target,) = actions
+        assert set(target) == {"Ref"} and target["Ref"] in topics, f"{lid} routes to {target}"
+        by_topic[target["Ref"]].append(lid)
+        assert not props.get("InsufficientDataActions")
+    assert all(by_topic.values()), by_topic  # every severity is used
+
+
+def test_alert_subscriptions_and_slack_exist_only_when_their_parameters_are_set(packaged, resources):
+    from infra.template.common import SEVERITY_TOPICS
+
+    parameters = packaged["sam"]["Parameters"]
+    conditions = packaged["sam"]["Conditions"]
+    for topic in SEVERITY_TOPICS.values():
+        for suffix, protocol in (("Email", "email"), ("Sms", "sms")):
+            sub = resources[f"{topic}{suffix}Subscription"]
+            assert sub["Properties"]["Protocol"] == protocol
+            assert sub["Properties"]["TopicArn"] == {"Ref": topic}
+            parameter = sub["Properties"]["Endpoint"]["Ref"]
+            assert parameters[parameter]["Default"] == ""
+            assert conditions[sub["Condition"]] == {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, ""]}]}
+        slack = resources[f"{topic}SlackChannel"]
+        assert slack["Type"] == "AWS::Chatbot::SlackChannelConfiguration"
+        assert slack["Properties"]["SnsTopicArns"] == [{"Ref": topic}]
+        assert {"Condition": "HasSlack"} in conditions[slack["Condition"]]["Fn::And"]
+        assert "alerts" in json.dumps(resources[topic]["Properties"]["TopicName"])
+    assert resources["AlertsChatbotRole"]["Condition"] == "HasSlack"
+    assert "AlarmTopicArn" not in parameters
+
+
+def test_each_partner_has_an_anomaly_alarm_an_alternative_route_rule_and_a_composite_that_pages(resources):
+    from chalicelib import observability as obs
+
+    alarms = _alarms(resources)
+    for partner in obs.PARTNERS:
+        pid = partner.capitalize()
+        anomaly = alarms[f"{pid}LatencyAnomalyAlarm"]["Properties"]
+        assert anomaly["ThresholdMetricId"] == "band"
+        assert "ANOMALY_DETECTION_BAND(latency" in json.dumps(anomaly["Metrics"])
+        assert anomaly["AlarmActions"] == [{"Ref": "AlertsWarning"}]
+        route = alarms[f"{pid}AlternativeRouteAlarm"]["Properties"]
+        assert "AlternativeRouteP95Ms" in json.dumps(route["Metrics"])
+        down = alarms[f"{pid}DownAlarm"]
+        assert down["Type"] == "AWS::CloudWatch::CompositeAlarm"
+        assert down["Properties"]["AlarmActions"] == [{"Ref": "AlertsCritical"}]
+        rule = down["Properties"]["AlarmRule"]["Fn::Sub"]
+        members = [m.split("}")[0] for m in rule.split("${")[1:]]
+        assert members == [f"{pid}BreakerOpenLongAlarm", f"{pid}ErrorRateAlarm", "ParkedBacklogGrowingAlarm"]
+        for member in members:  # the composite pages; its members only inform or warn
+            assert alarms[member]["Properties"]["AlarmActions"] != [{"Ref": "AlertsCritical"}]
+
+
+def test_every_alarm_is_in_the_runbook_table_with_its_severity(resources):
+    import re
+
+    from chalicelib import observability as obs
+    from infra.template.common import SEVERITY_NAMES, SEVERITY_TOPICS
+
+    names = {topic: SEVERITY_NAMES[severity] for severity, topic in SEVERITY_TOPICS.items()}
+    runbook = (ROOT / "docs" / "runbook.md").read_text(encoding="utf-8")
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `([^`]+)` \| ([^|]+?) \|", runbook, re.M)}
+    partners = "|".join(p.capitalize() for p in obs.PARTNERS)
+    queues = "|".join(dlq_logical_id(s).removesuffix("DeadLetterQueue") for s in QUEUES.values())
+    for lid, alarm in _alarms(resources).items():
+        family = re.sub(f"^({partners})", "<Partner>", lid)
+        family = re.sub(f"^({queues})DeadLetterQueue", "<Queue>DeadLetterQueue", family)
+        assert family in rows, f"{family} is missing from docs/runbook.md's alarm table"
+        assert rows[family] == names[alarm["Properties"]["AlarmActions"][0]["Ref"]], family
+
+
 def test_trimmed_package_still_imports_the_app_and_what_its_functions_load(packaged, tmp_path):
     with zipfile.ZipFile(packaged["zip"]) as archive:
         names = archive.namelist()
         archive.extractall(tmp_path)
     assert not any(n.startswith("botocore/") for n in names)
+    # Local-only tooling never ships: the Prometheus client of the local /metrics and the local stack.
+    assert not any(n.startswith(("prometheus_client/", "ame_local/")) for n in names)
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); import app, sqlalchemy as sa, pymysql, redis, requests, jwt;"
         "from stdnum.br import cpf, cnpj; assert cpf.is_valid('52998224725') and cnpj.is_valid('12ABC34501DE35');"
@@ -320,18 +424,43 @@ def test_callers_are_throttled_by_a_usage_plan_and_gateway_errors_are_problem_do
     plan = resources["CallerUsagePlan"]["Properties"]
     assert plan["Throttle"] == {"RateLimit": {"Ref": "CallerRateLimit"}, "BurstLimit": {"Ref": "CallerBurstLimit"}}
     assert plan["ApiStages"][0]["ApiId"] == {"Ref": "RestAPI"}
-    for name, kind, status in (
-        ("UnauthorizedProblem", "UNAUTHORIZED", "401"),
-        ("MissingTokenProblem", "MISSING_AUTHENTICATION_TOKEN", "404"),
+    from chalicelib.entrypoints.problems import missing_token_document, route_not_found_document
+
+    for name, kind, status, document in (
+        ("UnauthorizedProblem", "UNAUTHORIZED", "401", missing_token_document()),
+        ("MissingTokenProblem", "MISSING_AUTHENTICATION_TOKEN", "404", route_not_found_document()),
     ):
         response = resources[name]["Properties"]
         assert (response["ResponseType"], response["StatusCode"]) == (kind, status)
         assert response["ResponseParameters"]["gatewayresponse.header.Content-Type"] == "'application/problem+json'"
+        assert response["ResponseParameters"]["gatewayresponse.header.X-Request-Id"] == "context.requestId"
         body = json.loads(response["ResponseTemplates"]["application/json"])
         assert body["status"] == int(status)
-        # The same document the API's own errors carry (one builder for both).
-        assert body == problem_document(int(status), body["code"], body["detail"])
+        # The same document the API's own errors carry, and the local server's (one builder for all).
+        assert body == document
+        assert {k: v for k, v in body.items() if k != "errors"} == problem_document(
+            int(status), body["code"], body["detail"]
+        )
         assert body["title"] and body["type"].startswith("https://")
+
+
+def test_every_path_answers_the_methods_it_lacks_with_a_405_problem_and_allow(resources):
+    from chalicelib.entrypoints.problems import method_not_allowed_document
+
+    paths = resources["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    routes = load_app().routes
+    assert set(paths) == set(routes)
+    for path, methods in paths.items():
+        declared = sorted(m.upper() for m in methods if not m.startswith("x-"))
+        assert declared and set(declared) >= {m.upper() for m in routes[path]}, path
+        fallback = methods["x-amazon-apigateway-any-method"]
+        assert "security" not in fallback  # answered before any authorizer, like an unknown path
+        integration = fallback["x-amazon-apigateway-integration"]
+        assert integration["type"] == "mock"
+        answer = integration["responses"]["default"]
+        assert answer["statusCode"] == "405"
+        assert answer["responseParameters"]["method.response.header.Allow"] == "'" + ", ".join(declared) + "'"
+        assert json.loads(answer["responseTemplates"]["application/json"]) == method_not_allowed_document()
 
 
 def _texts(value: Any) -> Iterator[str]:

@@ -66,6 +66,87 @@ def test_token_without_client_id_or_exp_is_refused():
     assert code_of(TEST_ISSUER.mint("bff", [], exp=None)) == "MISSING_CLAIM"
 
 
+# -- token hygiene: exact claim types, one spelling per caller --------------------------------------------
+
+IN_AN_HOUR = int(time.time()) + 3600
+
+
+def signed(changes: dict) -> str:
+    """A well-typed token of the test issuer with `changes` applied (the claims named as they are sent)."""
+    import jwt
+
+    now = int(time.time())
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "client_id": "portal-bff", "sub": "portal-bff", "iat": now}
+    claims.update({"nbf": now, "exp": IN_AN_HOUR, "scope": "ame:orders:read", "areas": ["CREDITO_PJ"], **changes})
+    return jwt.encode(claims, TEST_ISSUER.private_key, algorithm="RS256", headers={"kid": TEST_ISSUER.kid})
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"exp": str(IN_AN_HOUR)},  # a numeric string PyJWT would take as a date
+        {"exp": float(IN_AN_HOUR) + 0.5},
+        {"iat": str(IN_AN_HOUR - 3600)},
+        {"nbf": False},  # a boolean PyJWT would take as 0
+        {"nbf": True},
+        {"iat": [1]},
+        {"scope": ["ame:orders:read"]},
+        {"scope": {"ame:orders:read": True}},
+        {"areas": "CREDITO_PJ"},
+        {"areas": "CREDITO_PJ,CONSIGNADO"},
+        {"areas": [["CREDITO_PJ"]]},
+        {"areas": ["../CREDITO_PJ"]},
+        {"areas": ["CREDITO PJ"]},
+        {"sub": 42},
+        {"sub": ""},
+    ],
+    # Ids without the clock's value: every xdist worker collects the same names.
+    ids=lambda claims: repr(claims).replace(str(IN_AN_HOUR - 3600), "NOW").replace(str(IN_AN_HOUR), "IN_AN_HOUR"),
+)
+def test_a_claim_of_another_type_than_documented_is_refused(claims):
+    assert code_of(signed(claims)) == "INVALID_CLAIM"
+    assert verifier().verify(signed({})).client_id == "portal-bff"  # the same token, well typed, passes
+
+
+@pytest.mark.parametrize(
+    "client_id",
+    [
+        "portal-bff ",  # trailing space: would be another caller with its own idempotency keys
+        " portal-bff",
+        "portal-bff\n",
+        "Portal-BFF",
+        "portal-bf\u0066\u200b",  # zero-width space
+        "\u0440ortal-bff",  # Cyrillic er, looks like a Latin p
+        "portal_bff",
+        "portal.bff",
+        "portal:bff",
+        "-portal",
+        "pb",
+        "p" * 65,
+        42,
+        ["portal-bff"],
+    ],
+    ids=repr,
+)
+def test_a_client_id_outside_the_strict_pattern_is_refused(client_id):
+    assert code_of(signed({"client_id": client_id})) == "INVALID_CLAIM"
+
+
+@pytest.mark.parametrize(
+    "client_id", ["bff", "portal-bff", "produto-ccb", "chaos-product", "6vltq3e2ro4mv2ivtab5o7vctd"]
+)
+def test_client_ids_in_use_match_the_pattern(client_id):
+    assert verifier().verify(TEST_ISSUER.mint(client_id, [])).client_id == client_id
+
+
+def test_the_subject_travels_with_the_caller_through_the_authorizer_context():
+    from chalicelib.auth import Caller
+
+    caller = verifier().verify(TEST_ISSUER.mint("portal-bff", ["CREDITO_PJ"], sub="svc-portal-bff"))
+    assert caller.subject == "svc-portal-bff"
+    assert Caller.from_context(caller.to_context()) == caller
+
+
 def test_garbage_is_a_malformed_token():
     assert code_of("not.a.jwt") == "MALFORMED_TOKEN"
 
@@ -196,14 +277,14 @@ def test_the_order_records_the_client_id_that_created_it(api):
 
 def test_a_caller_of_another_area_sees_404_exactly_like_a_missing_order(api):
     client, _ = api
-    key = json.loads(create(client, bearer(client="a")).body)["order_key"]
-    other = bearer(client="b", areas=["CONSIGNADO"])
+    key = json.loads(create(client, bearer(client="produto-a")).body)["order_key"]
+    other = bearer(client="produto-b", areas=["CONSIGNADO"])
     theirs = client.http.get(f"/v1/orders/{key}", headers=other)
     missing = client.http.get("/v1/orders/01ARZ3NDEKTSV4RRFFQ69G5FAV", headers=other)
     assert theirs.status_code == missing.status_code == 404
     assert problem(theirs) == problem(missing)
     assert client.http.get(f"/v1/orders/{key}/history", headers=other).status_code == 404
-    same_area = bearer(client="c", areas=["CREDITO_PJ"])
+    same_area = bearer(client="produto-c", areas=["CREDITO_PJ"])
     assert client.http.get(f"/v1/orders/{key}", headers=same_area).status_code == 200
 
 
@@ -251,3 +332,11 @@ def test_search_for_an_area_the_caller_does_not_serve_is_403(api):
     client, _ = api
     response = client.http.get("/v1/orders?area_code=CONSIGNADO", headers=bearer())
     assert response.status_code == 403 and problem(response)["errors"][0]["field"] == "area_code"
+
+
+def test_make_token_refuses_a_client_id_ame_would_refuse(capsys):
+    from ame_local.issuer import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["token", "--client", "Portal-BFF ", "--areas", "CREDITO_PJ"])
+    assert exited.value.code == 2 and "--client" in capsys.readouterr().err

@@ -20,7 +20,7 @@ def simulate(client, body):
     return client.http.post("/v1/quorum/simulations", body=raw, headers={"Content-Type": "application/json", **AUTH})
 
 
-SIMULATION = {"company": "11.222.333/0001-81", "power_code": "ASSINAR_CCB", "amount": "1000.00"}
+SIMULATION = {"area_code": "CREDITO_PJ", "company": "11.222.333/0001-81", "amount": "1000.00"}
 
 HOSTILE_BODIES = {
     "100,000 nested [": b"[" * 100_000 + b"]" * 100_000,
@@ -64,11 +64,12 @@ def test_an_oversized_number_is_refused_before_python_tries_to_convert_it():
     "code", ["..", ".", "...", ".hidden", "../ASSINAR_CCB", "ASSINAR/..", "A%2F..", "ASSINAR CCB", "x" * 65]
 )
 def test_a_simulation_power_code_that_could_walk_the_poderes_url_is_a_422_naming_it(api, code):
+    # The power code comes from the area's settings; whatever a client sends there is refused by name.
     client, _ = api
     response = simulate(client, {**SIMULATION, "power_code": code})
     assert response.status_code == 422, response.body
     problem = json.loads(response.body)
-    assert [(e["field"], e["code"]) for e in problem["errors"]] == [("power_code", "INVALID_FORMAT")]
+    assert [(e["field"], e["code"]) for e in problem["errors"]] == [("power_code", "POWER_CODE_FROM_AREA")]
 
 
 @pytest.mark.parametrize("field", ["area_code", "product_code", "platform", "signature_method"])

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import jwt
 import pytest
 
-from ame_local.oidc import Client, OidcProvider, PortalUser, hash_password, load_users
+from ame_local.oidc import AME_ISSUER_RULES, Client, OidcProvider, PortalUser, hash_password, load_users
 from chalicelib.auth import JwksCache, TokenVerifier, TrustedIssuer
 from tests.unit.test_auth_support import TEST_ISSUER
 
@@ -129,7 +129,7 @@ def test_code_flow_gives_tokens_ame_accepts_through_its_normal_verifier(provider
         None,
         None,
         0,
-        trusted=[TrustedIssuer(ORIGIN + "/oidc", JwksCache(lambda: TEST_ISSUER.jwks()), audience="ame")],
+        trusted=[TrustedIssuer.from_config(ORIGIN + "/oidc", AME_ISSUER_RULES, JwksCache(lambda: TEST_ISSUER.jwks()))],
     )
     caller = ame.verify(answer["access_token"])
     assert caller.client_id == "portal:ana.credito" and caller.areas == {"CREDITO_PJ"}

@@ -93,6 +93,10 @@ def _sensitive_part(secret: str) -> str:
 
 
 def _survives(secret: str, masked: str) -> bool:
+    local, at, _domain = secret.partition("@")
+    if at and set(local) == {"*"}:
+        # A local part spelled with the mask's own character reads the same once masked: check the mask ran.
+        return "***@" not in masked
     return _sensitive_part(secret) in masked
 
 
@@ -123,6 +127,7 @@ def test_the_cases_the_review_found():
         "cnpj:12abc34501de35,": "cnpj:************35,",
         "tel (11) 99999-0000.": "tel +55*********.",
         "tel 5511999990000.": "tel +55*********.",
+        "tel (11 90000-0000": "tel (+55*********",
         "Authorization: Bearer abc.def-ghi": "Authorization: Bearer ***",
         "secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw": "secret whsec_***",
         "?access_token=xyz&guarantor_document=529.982.247-25": "?access_token=***&guarantor_document=***.***.***-25",

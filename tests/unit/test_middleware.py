@@ -111,6 +111,7 @@ def test_the_app_deploys_the_functions_this_test_walks():
         "on_result_message",
         "relay_outbox",
         "sweep_orders",
+        "report_operations",
         "export_analytics",
         "purge_data",
     }

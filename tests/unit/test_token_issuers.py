@@ -7,6 +7,7 @@ import time
 import jwt
 import pytest
 
+from ame_local.oidc import AME_ISSUER_RULES
 from chalicelib.auth import TokenError, parse_trusted_issuers
 from chalicelib.bootstrap import Container
 from chalicelib.settings import Settings, SettingsError
@@ -28,12 +29,12 @@ def token(header: dict[str, str]) -> str:
 
 
 def test_products_and_portal_tokens_are_both_accepted():
-    v = verifier({PORTAL_ISSUER: {"jwks_url": PORTAL_JWKS, "audience": "ame"}})
+    v = verifier({PORTAL_ISSUER: {"jwks_url": PORTAL_JWKS, **AME_ISSUER_RULES}})
     with serving_jwks() as mock:
         mock.get(PORTAL_JWKS, json=OTHER_ISSUER.jwks())
         product = v.verify(token(bearer("portal-bff")))
         person = v.verify(
-            OTHER_ISSUER.mint("portal:ana.credito", ["CREDITO_PJ"], ["ame:orders:read"], iss=PORTAL_ISSUER)
+            OTHER_ISSUER.mint("portal", ["CREDITO_PJ"], ["ame:orders:read"], iss=PORTAL_ISSUER, username="ana.credito")
         )
     assert product.client_id == "portal-bff"
     assert person.client_id == "portal:ana.credito" and person.areas == {"CREDITO_PJ"}
@@ -44,7 +45,7 @@ def test_a_token_signed_by_another_issuers_key_is_refused():
     with serving_jwks() as mock:
         mock.get(PORTAL_JWKS, json=OTHER_ISSUER.jwks())
         # Claims to be the portal's issuer, signed with the products' key (same kid): the portal's keys decide.
-        forged = TEST_ISSUER.mint("portal:x", ["CREDITO_PJ"], iss=PORTAL_ISSUER)
+        forged = TEST_ISSUER.mint("portal", ["CREDITO_PJ"], iss=PORTAL_ISSUER)
         with pytest.raises(TokenError) as caught:
             v.verify(forged)
     assert caught.value.code == "INVALID_SIGNATURE"

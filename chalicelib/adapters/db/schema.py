@@ -277,7 +277,7 @@ insights_daily_reasons = sa.Table(
 sa.Index("ix_orders_created_at", orders.c.created_at)
 sa.Index("ix_orders_updated_at", orders.c.updated_at)
 
-# Data lifecycle (docs/data-lifecycle.md, migration 0007). A lease per job name (two runs at once: one
+# Data lifecycle (docs/data-lifecycle.md, migration 0008_retention). A lease per job name (two runs at once: one
 # works, the other returns); a cursor per after-verdict rule (orders walked by updated_at, order_key); every
 # archive object written, with its state (ARCHIVED: written and confirmed, rows not yet deleted; DELETED);
 # and every archived order, so `bin/ame archive show` finds its object and nothing is archived twice.
@@ -333,3 +333,31 @@ retention_archived_orders = sa.Table(
 # ix_orders_updated_at and ix_orders_created_at); the privacy report finds a participant by CPF.
 sa.Index("ix_idempotency_keys_created_at", idempotency_keys.c.created_at)
 sa.Index("ix_order_participants_cpf", order_participants.c.cpf)
+# What-if audit (docs/security.md): one row per simulation answered. No CPF is stored; `company` is the
+# CNPJ asked about (a company's id: the audit must say who looked up which company).
+quorum_simulations = sa.Table(
+    "quorum_simulations",
+    metadata,
+    sa.Column("id", HistoryId, primary_key=True, autoincrement=True),
+    sa.Column("simulated_at", Timestamp, nullable=False),
+    sa.Column("client_id", sa.String(ACTOR), nullable=False),
+    sa.Column("subject", sa.String(255), nullable=True),
+    sa.Column("area_code", sa.String(CODE), nullable=False),
+    sa.Column("company", sa.String(DOCUMENT), nullable=False),
+    sa.Column("role", sa.String(STATUS), nullable=False),
+    sa.Column("power_code", sa.String(CODE), nullable=False),
+    sa.Column("amount", Amount, nullable=False),
+    sa.Column("evaluated_on", sa.Date(), nullable=False),
+    sa.Column("platform", sa.String(CODE), nullable=True),
+    sa.Column("operator_check", sa.Boolean(), nullable=False),
+    sa.Column("unavailable_count", sa.Integer(), nullable=False),
+    sa.Column("quorum_met", sa.Boolean(), nullable=False),
+    sa.Column("reason", sa.String(32), nullable=True),
+    sa.Column("personal_data", sa.Boolean(), nullable=False),
+    sa.Column("request_id", sa.String(128), nullable=True),
+    sa.Index("ix_quorum_simulations_simulated_at", "simulated_at"),
+    sa.Index("ix_quorum_simulations_area_simulated", "area_code", "simulated_at"),
+    sa.Index("ix_quorum_simulations_client_simulated", "client_id", "simulated_at"),
+    sa.Index("ix_quorum_simulations_company_simulated", "company", "simulated_at"),
+    **TABLE_OPTIONS,
+)

@@ -77,9 +77,14 @@ function useOrder(orderKey) {
   return state;
 }
 
-function nameOf(party, cpf) {
-  const p = (party.participants || []).find((x) => x.cpf === cpf);
-  return p && p.name ? `${p.name} (${maskCpf(cpf)})` : maskCpf(cpf);
+// A CPF as the API sent it: whole (an order) or already masked (a what-if without the personal-data scope).
+const shownCpf = (cpf) => (String(cpf).startsWith("*") ? cpf : maskCpf(cpf));
+
+/** Who `id` is: a CPF, or in a masked what-if answer a participant's `ref` (two masks can coincide). */
+function nameOf(party, id) {
+  const p = (party.participants || []).find((x) => x.cpf === id || (x.ref && x.ref === id));
+  const shown = shownCpf(p ? p.cpf : id);
+  return p && p.name ? `${p.name} (${shown})` : shown;
 }
 
 function VerdictBadge({ met }) {
@@ -146,7 +151,7 @@ function WhatIf({ order, party, index }) {
     setResult({ state: "loading", data: null, error: null });
     try {
       const { data } = await simulate({
-        area_code: order.area_code, company: party.document, power_code: party.power_code,
+        area_code: order.area_code, company: party.document, role: party.role,
         amount: order.amount, platform: order.platform, unavailable,
       });
       setResult({ state: "ready", data, error: null });

@@ -230,19 +230,26 @@ def test_a_503_says_tente_novamente_and_waits_for_retry_after(stack, page, conso
 
 
 def test_what_if_shows_a_new_verdict_next_to_the_current_one(stack, page, console):
-    # Until simulations accept area_code, the portal's first call answers 422 UNKNOWN_FIELD and it resends.
-    console.allow(HTTP_ERROR.format(422) + r".*/v1/quorum/simulations")
     key = post_order(stack, sc.order_body("QUORUM_AB", external_reference="portal-what-if"))
     sign_in(page, stack, path=f"/portal/ordens/{key}")
     expect_verdict(page, "Quórum atingido")
     card = page.locator(".party-card").first
     card.get_by_text("E se alguém não puder assinar?").click()
     card.get_by_role("checkbox", name=re.compile(r"\*\*\*-09\)$")).check()  # Carla, the only B
-    with page.expect_response(lambda r: r.url.endswith("/v1/quorum/simulations") and r.status == 200):
+    sent = []
+    page.on("request", lambda r: sent.append(r) if r.url.endswith("/v1/quorum/simulations") and r.method == "POST" else None)
+    with page.expect_response(lambda r: r.url.endswith("/v1/quorum/simulations") and r.status == 200) as answered:
         card.get_by_role("button", name="Simular").click()
     compare = card.locator(".compare")
     expect(compare.locator("div").nth(0)).to_contain_text("Pode assinar")
     expect(compare.locator("div").nth(1)).to_contain_text("Não pode assinar")
+    # One call, naming the area and the party's role (never a power code); the answer masks CPFs.
+    assert len(sent) == 1
+    request = json.loads(sent[0].post_data)
+    assert request["area_code"] == "CREDITO_PJ" and request["role"] == "REQUESTER" and "power_code" not in request
+    answer = answered.value.json()
+    assert answer["cpfs_masked"] is True
+    assert all(p["cpf"].startswith("***.***.***-") for p in answer["participants"])
     check_axe(page, "order page with what-if")
     screenshot(page, "ordem-e-se")
 

@@ -1,7 +1,7 @@
 """Data lifecycle: job leases, retention cursors, archive bookkeeping and the purge indexes (docs/data-lifecycle.md).
 
-Revision ID: 0007_retention
-Revises: 0006
+Revision ID: 0008_retention
+Revises: 0007_simulations
 Create Date: 2026-12-03
 """
 
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
-revision: str = "0007_retention"
-down_revision: str | Sequence[str] | None = "0006"
+revision: str = "0008_retention"
+down_revision: str | Sequence[str] | None = "0007_simulations"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
