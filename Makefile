@@ -35,10 +35,11 @@ $(APIDOCS_STAMP): apidocs/node_modules/.package-lock.json
 	touch $@
 apidocs: $(APIDOCS_STAMP)
 
-# Past orders for the Painel and the analytics files under .local/analytics (docs/analytics.md).
+# Past orders for the Painel and the analytics files under .local/analytics (docs/analytics.md); the
+# retention archive under .local/archive (docs/data-lifecycle.md).
 run: install portal apidocs
 	AME_LOCAL_ANALYTICS_SEED=$${AME_LOCAL_ANALYTICS_SEED:-2000} AME_ANALYTICS_LOCAL_DIR=$${AME_ANALYTICS_LOCAL_DIR:-.local/analytics} \
-		$(PY) -m ame_local run
+		AME_ARCHIVE_LOCAL_DIR=$${AME_ARCHIVE_LOCAL_DIR:-.local/archive} $(PY) -m ame_local run
 
 test: install lint portal apidocs
 	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)

@@ -1,5 +1,7 @@
 """`bin/ame dlq list|show|replay --queue NAME`: dead-letter queues, for on-call engineers.
 `bin/ame analytics export|query NAME`: the analytics files under .local/analytics and the named queries.
+`bin/ame retention plan|run`, `bin/ame archive show ORDER_KEY`, `bin/ame privacy report --cpf CPF`: the data
+lifecycle (docs/data-lifecycle.md).
 `bin/ame simulations list [--area X] [--client Y] [--company CNPJ] [--since 24h|ISO] [--limit N] [--json]`:
 the what-if audit, newest first (docs/security.md).
 
@@ -54,6 +56,16 @@ def main(argv: list[str] | None = None, out: Any = sys.stdout) -> int:
     query = analytics_actions.add_parser("query", help="run a named query with DuckDB")
     query.add_argument("name", help="a file name under analytics/queries without .sql, or 'list'")
     query.add_argument("--input", help="folder with the exported files (default .local/analytics)")
+    retention = commands.add_parser("retention", help="data past its retention period (docs/data-lifecycle.md)")
+    retention_actions = retention.add_subparsers(dest="action", required=True)
+    retention_actions.add_parser("plan", help="dry run: rows eligible per table and the oldest of each")
+    retention_actions.add_parser("run", help="run the purge job once (archive, then delete)")
+    archive = commands.add_parser("archive", help="the retention archive").add_subparsers(dest="action", required=True)
+    archive.add_parser("show", help="one archived order, read back from its object").add_argument("order_key")
+    privacy = commands.add_parser("privacy", help="LGPD access report").add_subparsers(dest="action", required=True)
+    report = privacy.add_parser("report", help="where a person appears, what is held, anonymised or archived")
+    report.add_argument("--cpf", required=True)
+    report.add_argument("--no-archive", action="store_true", help="do not read the archive objects")
     simulations = commands.add_parser("simulations", help="the what-if audit (docs/security.md)")
     simulations_actions = simulations.add_subparsers(dest="action", required=True)
     listing = simulations_actions.add_parser("list", help="simulations answered, newest first")
@@ -68,6 +80,8 @@ def main(argv: list[str] | None = None, out: Any = sys.stdout) -> int:
         return _analytics(args, out)
     if args.area == "simulations":
         return _simulations(args, out)
+    if args.area in ("retention", "archive", "privacy"):
+        return _lifecycle(args, out)
 
     from ame_ops.dlq import DeadLetters
 
@@ -112,6 +126,32 @@ def _analytics(args: Any, out: Any) -> int:
     for row in rows:
         out.write("  ".join(_cell(v).ljust(w) for v, w in zip(row, widths)) + "\n")
     out.write(f"({len(rows)} rows)\n")
+    return 0
+
+
+def _lifecycle(args: Any, out: Any) -> int:
+    from ame_ops import retention
+    from ame_ops.analytics import database_url
+
+    url = database_url()
+    if args.area == "retention":
+        answer = retention.plan(url) if args.action == "plan" else retention.run(url)
+    elif args.area == "archive":
+        answer = retention.archive_show(url, args.order_key)
+        if answer is None:
+            print(f"order {args.order_key} is not in the archive", file=sys.stderr)
+            return 1
+    else:
+        from chalicelib.domain.documents import InvalidDocument, normalize_cpf
+
+        try:
+            cpf = normalize_cpf(args.cpf)
+        except InvalidDocument as exc:
+            print(f"--cpf: {exc}", file=sys.stderr)
+            return 2
+        answer = retention.privacy_report(url, cpf, scan_archive=not args.no_archive)
+    json.dump(answer, out, indent=2, ensure_ascii=False)
+    out.write("\n")
     return 0
 
 

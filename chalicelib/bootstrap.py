@@ -444,6 +444,52 @@ class Container:
     def partner_call_ledger(self):
         return self.analytics_store.add_partner_calls
 
+    # -- data lifecycle (docs/data-lifecycle.md) ----------------------------------------------------------
+    @cached_property
+    def retention_store(self):
+        from chalicelib.adapters.db.retention import SqlRetentionStore
+
+        return SqlRetentionStore(self.engine)
+
+    @cached_property
+    def archive_objects(self):
+        from chalicelib.adapters.object_store import LocalObjectStore, S3ObjectStore
+
+        s = self.settings
+        if s.archive_local_dir:
+            return LocalObjectStore(s.archive_local_dir)
+        if not s.bucket:
+            from chalicelib.settings import SettingsError
+
+            raise SettingsError("invalid or missing settings: AME_BUCKET (the retention archive writes there)")
+        return S3ObjectStore(
+            lambda: self.boto_session.client("s3"),
+            s.bucket,
+            s.archive_prefix,
+            content_type="application/gzip",
+            server_side_encryption="AES256",
+        )
+
+    @cached_property
+    def retention(self):
+        from chalicelib import observability
+        from chalicelib.services.retention import RetentionJob
+
+        s = self.settings
+        return RetentionJob(
+            self.retention_store,
+            self.retention_store,
+            self.archive_objects,
+            self.clock,
+            s.retention,
+            batch_rows=s.retention_batch_rows,
+            pause_seconds=s.retention_pause_seconds,
+            time_box_seconds=s.retention_time_box_seconds,
+            lease_seconds=s.retention_lease_seconds,
+            orders_per_archive=s.retention_orders_per_archive,
+            metrics=observability.record_retention,
+        )
+
 
 class SharedBreakerStates:
     """The BreakerStates port over the container's breakers and their shared store."""

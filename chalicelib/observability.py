@@ -33,6 +33,10 @@ METRIC_CACHE_HITS = "CacheHits"  # dims: cache
 METRIC_CACHE_MISSES = "CacheMisses"  # dims: cache
 METRIC_BREAKER_OPEN = "PartnerBreakerOpen"  # dims: partner; 1 open, 0 closed - alarmed
 METRIC_DELIVERY_ATTEMPTS = "DeliveryAttempts"  # dims: channel (WEBHOOK | EMAIL | SMS | QUEUE), outcome
+METRIC_RETENTION_PURGED = "RetentionRowsPurged"  # dims: table
+METRIC_RETENTION_ANONYMISED = "RetentionRowsAnonymised"  # dims: table
+METRIC_RETENTION_BACKLOG = "RetentionBacklog"  # dims: table (rows still eligible after the run)
+METRIC_RETENTION_BACKLOG_TOTAL = "RetentionBacklogTotal"  # dims: (service only) - alarmed when it grows for days
 # Gauges the operations report (a schedule, every minute) emits, so "open for N minutes" and "backlog
 # growing" are alarmable: transitions alone leave gaps a CloudWatch alarm reads as "no data".
 METRIC_PARKED_ORDERS = "ParkedOrders"  # dims: (service only); orders waiting for a partner - alarmed
@@ -523,3 +527,17 @@ def chalice_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
     finally:
         flush_partner_calls()
         clear_context()
+
+
+def record_retention(result: Any) -> bool:
+    """The purge job's run (chalicelib/services/retention.py RunResult): rows per table, and the backlog."""
+    if not getattr(result, "ran", False):
+        return False
+    emitted = False
+    for table, rows in sorted(result.purged.items()):
+        emitted = emit_metric(METRIC_RETENTION_PURGED, rows, table=table) or emitted
+    for table, rows in sorted(result.anonymised.items()):
+        emitted = emit_metric(METRIC_RETENTION_ANONYMISED, rows, table=table) or emitted
+    for table, rows in sorted(result.backlog.items()):
+        emit_metric(METRIC_RETENTION_BACKLOG, rows, table=table)
+    return emit_metric(METRIC_RETENTION_BACKLOG_TOTAL, sum(result.backlog.values())) or emitted

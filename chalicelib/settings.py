@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from chalicelib.domain.retention import RetentionPolicy
 from chalicelib.domain.throttling import CallerLimits
 
 
@@ -106,14 +107,28 @@ class Settings(BaseModel):
     analytics_hmac_secret_ref: str = Field("ame/analytics/requester-hmac", alias="AME_ANALYTICS_HMAC_SECRET_REF")
     analytics_min_interval_seconds: float = Field(0.0, alias="AME_ANALYTICS_MIN_INTERVAL_SECONDS", ge=0)
 
+    # Data lifecycle (docs/data-lifecycle.md): periods per kind of data (AME_RETENTION_*_DAYS, a section read
+    # from the same flat variables) and how the daily purge_data job paces itself.
+    retention: RetentionPolicy = Field(default_factory=lambda: RetentionPolicy.model_validate({}))
+    retention_batch_rows: int = Field(1000, alias="AME_RETENTION_BATCH_ROWS", ge=1, le=1000)
+    retention_pause_seconds: float = Field(0.05, alias="AME_RETENTION_PAUSE_SECONDS", ge=0, le=5)
+    # Stop starting new batches after this long; the function's timeout (900 s) leaves room for the last one.
+    retention_time_box_seconds: float = Field(600.0, alias="AME_RETENTION_TIME_BOX_SECONDS", gt=0, le=840)
+    retention_lease_seconds: float = Field(120.0, alias="AME_RETENTION_LEASE_SECONDS", gt=0, le=900)
+    retention_orders_per_archive: int = Field(500, alias="AME_RETENTION_ORDERS_PER_ARCHIVE", ge=1, le=5000)
+    # Archive objects under s3://AME_BUCKET/<prefix>/orders/…, or a local folder when set (the local stack).
+    archive_prefix: str = Field("archive", alias="AME_ARCHIVE_PREFIX")
+    archive_local_dir: str | None = Field(None, alias="AME_ARCHIVE_LOCAL_DIR")
+
     model_config = {"populate_by_name": True, "extra": "ignore", "defer_build": True}
 
     @model_validator(mode="before")
     @classmethod
     def _sections_from_flat_variables(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and "delivery" not in data:
-            return {**data, "delivery": {k: v for k, v in data.items() if isinstance(k, str) and k.startswith("AME_")}}
-        return data
+        if not isinstance(data, Mapping):
+            return data
+        flat = {k: v for k, v in data.items() if isinstance(k, str) and k.startswith("AME_")}
+        return {**{"delivery": flat, "retention": flat}, **data}
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -121,7 +136,9 @@ class Settings(BaseModel):
         try:
             return cls.model_validate({k: v for k, v in env.items() if k.startswith(("AME_", "AWS_"))})
         except ValidationError as exc:
-            missing = ", ".join(str(e["loc"][-1] if e["loc"][0] == "delivery" else e["loc"][0]) for e in exc.errors())
+            missing = ", ".join(
+                str(e["loc"][-1] if e["loc"][0] in ("delivery", "retention") else e["loc"][0]) for e in exc.errors()
+            )
             raise SettingsError(f"invalid or missing settings: {missing}") from exc
 
 

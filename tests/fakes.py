@@ -691,6 +691,224 @@ class FakeOperators:
         return [known[c] for c in cpfs if c in known]
 
 
+class InMemoryJobLease:
+    """The JobLease port (chalicelib/adapters/db/retention.py SqlRetentionStore) in memory; the lease contract
+    suite (tests/integration/test_job_lease.py) runs over this and the SQL store."""
+
+    def __init__(self) -> None:
+        self._leases: dict[str, tuple[str | None, datetime]] = {}
+        self._lock = threading.Lock()
+
+    def acquire_lease(self, name: str, holder: str, now: datetime, until: datetime) -> bool:
+        with self._lock:
+            current = self._leases.get(name)
+            if current is None or current[0] is None or current[1] <= now or current[0] == holder:
+                self._leases[name] = (holder, until)
+                return True
+            return False
+
+    def release_lease(self, name: str, holder: str, now: datetime) -> None:
+        with self._lock:
+            current = self._leases.get(name)
+            if current is not None and current[0] == holder:
+                self._leases[name] = (None, now)
+
+
+class InMemoryRetentionStore(InMemoryJobLease):
+    """The RetentionStore and JobLease ports over in-memory tables (rows as dicts, times timezone-aware).
+    `tests/integration/test_retention_contract.py` runs the same scenarios over this fake, SQLite and MariaDB."""
+
+    CHILDREN = (
+        "parties",
+        "participants",
+        "rules",
+        "documents",
+        "history",
+        "partner_calls",
+        "deliveries",
+        "artifacts",
+        "outbox",
+        "idempotency_keys",
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.orders: dict[str, dict[str, Any]] = {}
+        self.children: dict[str, list[dict[str, Any]]] = {name: [] for name in self.CHILDREN}
+        self.watermark: datetime | None = None
+        self.cursors: dict[str, tuple[datetime, str]] = {}
+        self.archives: dict[str, Any] = {}
+        self.archived_orders: dict[str, str] = {}
+
+    # -- helpers ---------------------------------------------------------------------------------------
+    def _terminal_exported(self, key: str, wm: datetime | None) -> bool:
+        from chalicelib.domain.retention import TERMINAL
+
+        order = self.orders.get(key)
+        return bool(order and wm is not None and order["status"] in TERMINAL and order["updated_at"] <= wm)
+
+    @staticmethod
+    def _own(rule: Any) -> tuple[str, tuple[str, ...]]:
+        if rule.value == "idempotency_keys":
+            return "idempotency_keys", ("created_at", "caller", "idempotency_key")
+        return "outbox", ("published_at", "created_at", "message_id")
+
+    def exported_until(self) -> datetime | None:
+        return self.watermark
+
+    def purge_own_time(self, rule: Any, cutoff: datetime, exported_until: datetime, position: Any, limit: int):
+        from chalicelib.services.ports import Batch
+
+        table, keyset = self._own(rule)
+        rows = sorted(
+            (r for r in self.children[table] if r[keyset[0]] is not None and r[keyset[0]] < cutoff),
+            key=lambda r: tuple(r[c] for c in keyset),
+        )
+        if position is not None:
+            rows = [r for r in rows if tuple(r[c] for c in keyset) > tuple(position)]
+        rows = rows[:limit]
+        if not rows:
+            return Batch(rows=0, position=position, done=True)
+        doomed = [r for r in rows if self._terminal_exported(r["order_key"], exported_until)]
+        self.children[table] = [r for r in self.children[table] if not any(r is d for d in doomed)]
+        return Batch(rows=len(doomed), position=tuple(rows[-1][c] for c in keyset), done=len(rows) < limit)
+
+    def count_own_time(self, rule: Any, cutoff: datetime, exported_until: datetime | None):
+        table, keyset = self._own(rule)
+        rows = [
+            r[keyset[0]]
+            for r in self.children[table]
+            if r[keyset[0]] is not None
+            and r[keyset[0]] < cutoff
+            and self._terminal_exported(r["order_key"], exported_until)
+        ]
+        return len(rows), min(rows) if rows else None
+
+    def cursor(self, rule: Any):
+        return self.cursors.get(rule.value)
+
+    def set_cursor(self, rule: Any, position: tuple[datetime, str]) -> None:
+        self.cursors[rule.value] = position
+
+    def orders_after_verdict(self, after, until: datetime, exported_until: datetime, limit: int):
+        from chalicelib.services.ports import CandidateOrder
+
+        rows = sorted(
+            (o for o in self.orders.values() if o["updated_at"] < until and o["updated_at"] <= exported_until),
+            key=lambda o: (o["updated_at"], o["order_key"]),
+        )
+        if after is not None:
+            rows = [o for o in rows if (o["updated_at"], o["order_key"]) > tuple(after)]
+        return [CandidateOrder(o["order_key"], o["status"], o["updated_at"]) for o in rows[:limit]]
+
+    def _touched(self, rule: Any, keys: Sequence[str]) -> list[dict[str, Any]]:
+        table = {"party_artifacts": "artifacts", "order_participants": "participants"}.get(rule.value, "deliveries")
+        rows = [r for r in self.children[table] if r["order_key"] in set(keys)]
+        if table == "participants":
+            rows = [r for r in rows if r["email"] is not None or r["phone"] is not None]
+        return rows
+
+    def child_rows(self, rule: Any, order_keys: Sequence[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self._touched(rule, order_keys):
+            out[r["order_key"]] = out.get(r["order_key"], 0) + 1
+        return out
+
+    def apply_after_verdict(self, rule: Any, order_keys: Sequence[str]) -> int:
+        from chalicelib.domain.retention import TERMINAL
+
+        keys = [k for k in order_keys if k in self.orders and self.orders[k]["status"] in TERMINAL]
+        rows = self._touched(rule, keys)
+        if rule.value == "order_participants":
+            for r in rows:
+                r["email"] = r["phone"] = None
+        else:
+            table = "artifacts" if rule.value == "party_artifacts" else "deliveries"
+            self.children[table] = [r for r in self.children[table] if not any(r is d for d in rows)]
+        return len(rows)
+
+    def count_after_verdict(self, rule: Any, after, until: datetime, exported_until: datetime | None):
+        if exported_until is None:
+            return 0, None
+        keys = [c.order_key for c in self.orders_after_verdict(after, until, exported_until, 10**9)]
+        rows = [r for r in self._touched(rule, keys) if self._terminal_exported(r["order_key"], exported_until)]
+        oldest = [self.orders[r["order_key"]]["updated_at"] for r in rows]
+        return len(rows), min(oldest) if oldest else None
+
+    def next_archive_day(self, after, before):
+        days = sorted(
+            o["created_at"].date()
+            for o in self.orders.values()
+            if o["created_at"].date() < before and (after is None or o["created_at"].date() > after)
+        )
+        return days[0] if days else None
+
+    def day_blockers(self, day, cutoff: datetime, exported_until: datetime) -> int:
+        return sum(
+            1
+            for o in self.orders.values()
+            if o["created_at"].date() == day
+            and not (self._terminal_exported(o["order_key"], exported_until) and o["updated_at"] < cutoff)
+        )
+
+    def day_orders(self, day, limit: int) -> list[str]:
+        return sorted(k for k, o in self.orders.items() if o["created_at"].date() == day)[:limit]
+
+    def order_records(self, order_keys: Sequence[str]) -> list[dict[str, Any]]:
+        def plain(row: dict[str, Any]) -> dict[str, Any]:
+            return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
+
+        return [
+            {
+                "order": plain(self.orders[k]),
+                **{n: [plain(r) for r in self.children[n] if r["order_key"] == k] for n in self.CHILDREN},
+            }
+            for k in sorted(set(order_keys))
+            if k in self.orders
+        ]
+
+    def record_archive(self, part: Any, order_keys: Sequence[str], now: datetime) -> None:
+        if part.object_key in self.archives or any(k in self.archived_orders for k in order_keys):
+            raise ValueError("duplicate archive row")
+        self.archives[part.object_key] = part
+        self.archived_orders.update({k: part.object_key for k in order_keys})
+
+    def pending_archives(self):
+        return [p for p in sorted(self.archives.values(), key=lambda p: p.object_key) if p.state == "ARCHIVED"]
+
+    def delete_orders(self, order_keys: Sequence[str]) -> dict[str, int]:
+        from chalicelib.domain.retention import TERMINAL
+
+        keys = {k for k in order_keys if k in self.orders and self.orders[k]["status"] in TERMINAL}
+        counts: dict[str, int] = {}
+        for name in self.CHILDREN:
+            before = len(self.children[name])
+            self.children[name] = [r for r in self.children[name] if r["order_key"] not in keys]
+            counts[name] = before - len(self.children[name])
+        for k in keys:
+            del self.orders[k]
+        counts["orders"] = len(keys)
+        return counts
+
+    def mark_deleted(self, object_key: str, now: datetime) -> None:
+        import dataclasses
+
+        self.archives[object_key] = dataclasses.replace(self.archives[object_key], state="DELETED")
+
+    def count_orders_due(self, before, cutoff: datetime, exported_until: datetime | None):
+        rows = [
+            o["created_at"]
+            for o in self.orders.values()
+            if o["created_at"].date() < before
+            and o["updated_at"] < cutoff
+            and self._terminal_exported(o["order_key"], exported_until)
+        ]
+        return len(rows), min(rows) if rows else None
+
+    def archived_object(self, order_key: str) -> str | None:
+        return self.archived_orders.get(order_key)
+
+
 class InMemorySimulationJournal:
     """The what-if audit in a list, with SqlSimulationJournal's contract (tests/integration/test_simulation_journal.py)."""
 

@@ -1,7 +1,7 @@
 """Scheduled tasks: the outbox relay republishes what a crash between commit and send left behind; the
 sweeper redrives parked and stuck orders; the partner probe resumes orders parked on a partner that is back;
 the operations report emits the gauges alarms read (breakers, parked backlog); the hourly analytics export
-(docs/analytics.md).
+(docs/analytics.md); the daily purge of data past its retention period (docs/data-lifecycle.md).
 
 The composition root loads with a schedule's first run, not at import.
 """
@@ -59,3 +59,9 @@ def resume_parked(event: Any) -> dict:
 def export_analytics(event: Any) -> dict:
     # Runs with the AWS SDK for pandas layer (pyarrow), attached to this function only (.chalice/config.json).
     return _container().analytics_export.run().as_dict()
+
+
+@schedules.schedule(Rate(1, unit=Rate.DAYS), name="purge_data")
+@observed
+def purge_data(event: Any) -> dict:
+    return _container().retention.run().as_dict()

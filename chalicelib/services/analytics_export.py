@@ -35,6 +35,7 @@ PART_FILE = "part-00000.parquet"
 class AnalyticsSource(Protocol):
     def changed_days(self, after: datetime | None, until: datetime) -> list[date]: ...
     def all_days(self) -> list[date]: ...
+    def archived_days(self) -> set[date]: ...
     def order_rows(self, start: date, end: date) -> Iterable[OrderRow]: ...
     def party_rows(self, start: date, end: date) -> Iterable[PartyRow]: ...
     def dimension_sources(self) -> dict[str, Any]: ...
@@ -113,6 +114,10 @@ class AnalyticsExport:
             return ExportResult(days=0, orders=0, parties=0, files=0, high_water=after)
         days = self._source.all_days() if after is None else self._source.changed_days(after, until)
         key = self._hmac_key()
+        # Days whose orders went to the retention archive (docs/data-lifecycle.md): their partitions stay as
+        # the last export wrote them, so the export keeps every purged order.
+        archived = self._source.archived_days()
+        days = [d for d in days if d not in archived]
         orders = parties = files = 0
         for start, end in day_windows(days, self._window_days):
             by_day: dict[date, list[OrderRow]] = {}
@@ -126,7 +131,7 @@ class AnalyticsExport:
             reasons: dict[Any, Any] = {}
             for day in window_days:
                 rows = by_day.get(day)
-                if not rows:  # every order of that day is gone (retention): no partition
+                if not rows:  # every order of that day is gone (and not archived): no partition
                     for table in FACTS:
                         self._objects.delete(partition_key(table, day))
                     continue
@@ -142,7 +147,7 @@ class AnalyticsExport:
                 parties += len(batch.parties["order_key"])
             self._source.replace_rollup(window_days, daily, reasons)
         if after is None:
-            files += self._drop_partitions_not_in(set(days))
+            files += self._drop_partitions_not_in(set(days) | archived)
         files += self._write_dimensions()
         self._source.set_watermark(WATERMARK, until, now)
         result = ExportResult(days=len(days), orders=orders, parties=parties, files=files, high_water=until)

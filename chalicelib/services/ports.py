@@ -365,6 +365,106 @@ class FailureRecorder(Protocol):
         {"order_key", "status": "FAILED" | "ALREADY_CONCLUDED"}."""
 
 
+# -- data lifecycle (docs/data-lifecycle.md) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One purge transaction's outcome: rows changed, where the next batch starts, whether the range is done."""
+
+    rows: int
+    position: Any
+    done: bool
+
+
+class CandidateOrder(NamedTuple):
+    order_key: str
+    status: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ArchivePart:
+    """One archive object: a creation day's orders from first to last key (docs/data-lifecycle.md)."""
+
+    object_key: str
+    day: Any  # datetime.date
+    first_order_key: str
+    last_order_key: str
+    orders: int
+    rows: int
+    size: int
+    sha256: str
+    state: str = "ARCHIVED"  # ARCHIVED: written and confirmed, rows not yet deleted; DELETED
+
+
+class JobLease(Protocol):
+    def acquire_lease(self, name: str, holder: str, now: datetime, until: datetime) -> bool:
+        """True when `holder` holds the named lease until `until` (free, expired or already its own)."""
+
+    def release_lease(self, name: str, holder: str, now: datetime) -> None: ...
+
+
+class RetentionStore(Protocol):
+    """What the purge job reads and changes; every method one index-served query or one transaction."""
+
+    def exported_until(self) -> datetime | None:
+        """The analytics export's watermark: orders updated after it are not exported yet."""
+
+    def purge_own_time(
+        self, rule: Any, cutoff: datetime, exported_until: datetime, position: Any, limit: int
+    ) -> Batch: ...
+
+    def count_own_time(
+        self, rule: Any, cutoff: datetime, exported_until: datetime | None
+    ) -> tuple[int, datetime | None]: ...
+
+    def cursor(self, rule: Any) -> tuple[datetime, str] | None: ...
+
+    def set_cursor(self, rule: Any, position: tuple[datetime, str]) -> None: ...
+
+    def orders_after_verdict(
+        self, after: tuple[datetime, str] | None, until: datetime, exported_until: datetime, limit: int
+    ) -> list[CandidateOrder]: ...
+
+    def child_rows(self, rule: Any, order_keys: Sequence[str]) -> dict[str, int]: ...
+
+    def apply_after_verdict(self, rule: Any, order_keys: Sequence[str]) -> int: ...
+
+    def count_after_verdict(
+        self, rule: Any, after: tuple[datetime, str] | None, until: datetime, exported_until: datetime | None
+    ) -> tuple[int, datetime | None]: ...
+
+    def next_archive_day(self, after: Any, before: Any) -> Any: ...
+
+    def day_blockers(self, day: Any, cutoff: datetime, exported_until: datetime) -> int: ...
+
+    def day_orders(self, day: Any, limit: int) -> list[str]: ...
+
+    def order_records(self, order_keys: Sequence[str]) -> list[dict[str, Any]]: ...
+
+    def record_archive(self, part: ArchivePart, order_keys: Sequence[str], now: datetime) -> None: ...
+
+    def pending_archives(self) -> list[ArchivePart]: ...
+
+    def delete_orders(self, order_keys: Sequence[str]) -> dict[str, int]: ...
+
+    def mark_deleted(self, object_key: str, now: datetime) -> None: ...
+
+    def count_orders_due(
+        self, before: Any, cutoff: datetime, exported_until: datetime | None
+    ) -> tuple[int, datetime | None]: ...
+
+
+class ArchiveObjects(Protocol):
+    """Where archive objects go (S3 with server-side encryption, or a local folder)."""
+
+    def put_confirmed(self, key: str, data: bytes, sha256: str) -> bool:
+        """Writes the object and reads its size and checksum back; True when they match."""
+
+    def read(self, key: str) -> bytes | None: ...
+
+
 # -- what-if audit (docs/security.md, "What-if simulations") ------------------------------------------
 
 

@@ -37,6 +37,17 @@ def resources() -> dict[str, Any]:
                             "Status": "Enabled",
                             "Transitions": [{"StorageClass": "STANDARD_IA", "TransitionInDays": 30}],
                         },
+                        # Retention archive (docs/data-lifecycle.md): read rarely, kept for years; Glacier Instant
+                        # Retrieval still answers `bin/ame archive show` at once, Deep Archive after a year needs a restore.
+                        {
+                            "Id": "archive-to-glacier",
+                            "Status": "Enabled",
+                            "Prefix": "archive/",
+                            "Transitions": [
+                                {"StorageClass": "GLACIER_IR", "TransitionInDays": 90},
+                                {"StorageClass": "DEEP_ARCHIVE", "TransitionInDays": 365},
+                            ],
+                        },
                         # Claim-checked messages: kept past the 14-day DLQ retention so a replay still finds them.
                         {"Id": "expire-claim-checks", "Status": "Enabled", "Prefix": "claims/", "ExpirationInDays": 30},
                         {

@@ -117,6 +117,15 @@ def function_role(fn: AppFunction, access: Access, queues: Mapping[str, QueueSpe
                 "Resource": sub("arn:${AWS::Partition}:s3:::" + BUCKET_NAME + "/*"),
             }
         )
+    if access.archive:
+        statements.append(
+            {
+                "Sid": "RetentionArchive",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject"],
+                "Resource": sub("arn:${AWS::Partition}:s3:::" + BUCKET_NAME + "/archive/*"),
+            }
+        )
     return {
         "Type": "AWS::IAM::Role",
         "Properties": {
@@ -217,6 +226,8 @@ def resources(functions: list[AppFunction], queues: Mapping[str, QueueSpec]) -> 
             # task invocation is Lambda.TooManyRequestsException, which every Task retries and then parks.
             props["ReservedConcurrentExecutions"] = ref("PartnerTaskConcurrency")
         merged: dict[str, Any] = {"Properties": props}
+        if access.timeout:
+            props["Timeout"] = access.timeout
         if fn.kind == "sqs":
             spec = by_consumer.get(fn.key)
             if spec is None or spec.name != fn.queue:

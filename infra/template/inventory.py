@@ -20,6 +20,8 @@ class Access:
     dead_letter: tuple[str, ...] = ()  # logical queue names whose DLQ it sends to directly
     webhook_secrets: bool = False
     bucket: bool = False
+    archive: bool = False  # the retention archive prefix of the document bucket (archive/*)
+    timeout: int | None = None  # seconds, when the function needs more than Chalice's default
 
 
 # One row per Chalice function. A function missing here fails the build on purpose: whoever adds a
@@ -49,6 +51,8 @@ FUNCTION_ACCESS: dict[str, Access] = {
     ),
     # Its analytics files and HMAC key: infra/analytics_template.py adds that policy to its role.
     "export_analytics": Access(),
+    # The daily purge (docs/data-lifecycle.md): time-boxed at 600 s inside a 900 s timeout.
+    "purge_data": Access(archive=True, timeout=900),
 }
 
 

@@ -34,7 +34,7 @@ def partner_id(partner: str) -> str:
 
 
 def resources(functions: list[AppFunction], queues: Mapping[str, QueueSpec]) -> dict[str, Any]:
-    resources: dict[str, Any] = {**alert_topics(), **alarms()}
+    resources: dict[str, Any] = {**alert_topics(), **alarms(), **retention_alarms()}
     resources["Dashboard"] = {
         "Type": "AWS::CloudWatch::Dashboard",
         "Properties": {"DashboardName": sub("${AWS::StackName}"), "DashboardBody": dashboard_body(functions, queues)},
@@ -532,3 +532,26 @@ def dashboard_body(functions: list[AppFunction], queues: Mapping[str, QueueSpec]
     ]
     variables = {"ApiName": sub(API_NAME), "StateMachineArn": ref(STATE_MACHINE)}
     return sub(json.dumps({"widgets": widgets}, separators=(",", ":")), variables)
+
+
+def retention_alarms() -> dict[str, Any]:
+    """The purge job's backlog (rows still eligible after a daily run) grew three days in a row
+    (docs/data-lifecycle.md): someone looks today."""
+    backlog = {
+        "namespace": obs.NAMESPACE,
+        "metric": obs.METRIC_RETENTION_BACKLOG_TOTAL,
+        "dimensions": {"service": obs.SERVICE},
+        "stat": "Maximum",
+    }
+    return {
+        "RetentionBacklogGrowingAlarm": metric_math_alarm(
+            "purge_data leaves more eligible rows each day, 3 days in a row (docs/data-lifecycle.md)",
+            "DIFF(backlog)",
+            {"backlog": backlog},
+            0,
+            severity=WARNING,
+            period=86400,
+            evaluation_periods=3,
+            datapoints=3,
+        )
+    }

@@ -30,6 +30,7 @@ from infra.build_template import (
     dlq_logical_id,
     load_app,
 )
+from infra.template.common import BUCKET_NAME
 
 ROOT = Path(__file__).resolve().parents[2]
 # The only statements allowed on Resource "*": AWS grants these actions on nothing narrower.
@@ -633,3 +634,17 @@ def test_glue_tables_use_partition_projection_and_athena_has_a_v3_encrypted_capp
         _of_type(resources, "AWS::QuickSight::DataSource")["AnalyticsQuickSightDataSource"]["Condition"]
         == "HasQuickSight"
     )
+
+
+def test_the_purge_function_runs_daily_for_up_to_900_s_with_the_archive_prefix_only(resources):
+    purge = resources["PurgeData"]["Properties"]
+    assert purge["Timeout"] == 900
+    statements = resources["PurgeDataRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    s3 = [s for s in statements if any(a.startswith("s3:") for a in s["Action"])]
+    assert [s["Resource"]["Fn::Sub"] for s in s3] == ["arn:${AWS::Partition}:s3:::" + BUCKET_NAME + "/archive/*"]
+    rules = resources["DocumentBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    (archive,) = [r for r in rules if r.get("Prefix") == "archive/"]
+    assert {t["StorageClass"] for t in archive["Transitions"]} == {"GLACIER_IR", "DEEP_ARCHIVE"}
+    alarm = resources["RetentionBacklogGrowingAlarm"]["Properties"]
+    assert alarm["EvaluationPeriods"] == alarm["DatapointsToAlarm"] == 3
+    assert any(m.get("Expression") == "DIFF(backlog)" for m in alarm["Metrics"])

@@ -73,7 +73,7 @@ def test_upgrading_twice_is_harmless_and_lands_on_head(database_url):
     runner.upgrade(database_url)
     runner.upgrade(database_url)
 
-    assert _current(database_url) == _head() == "0009_parked_on"
+    assert _current(database_url) == _head() == "0010_retention"
 
 
 def test_downgrade_to_base_removes_every_table_and_upgrade_restores_them(tmp_path):

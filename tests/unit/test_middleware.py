@@ -60,6 +60,7 @@ def test_the_app_deploys_the_functions_this_test_walks():
         "report_operations",
         "resume_parked",
         "export_analytics",
+        "purge_data",
     }
 
 

@@ -27,6 +27,7 @@ from chalicelib.adapters.db.schema import (
     order_rules,
     order_status_history,
     orders,
+    retention_archives,
 )
 from chalicelib.domain.analytics import EXCLUSION_REASONS, PARTNERS, TERMINAL, DailyKey, OrderRow, PartyRow
 
@@ -111,6 +112,11 @@ class SqlAnalyticsStore:
             return sorted(
                 {_as_date(v) for (v,) in conn.execute(sa.select(sa.func.date(orders.c.created_at)).distinct())}
             )
+
+    def archived_days(self) -> set[date]:
+        """Creation days the retention job archived (docs/data-lifecycle.md): the export leaves them as they are."""
+        with self._engine.connect() as conn:
+            return {_as_date(v) for (v,) in conn.execute(sa.select(retention_archives.c.day).distinct())}
 
     # -- the rows of a window ---------------------------------------------------------------------------
 

@@ -292,6 +292,62 @@ insights_daily_reasons = sa.Table(
 sa.Index("ix_orders_created_at", orders.c.created_at)
 sa.Index("ix_orders_updated_at", orders.c.updated_at)
 
+# Data lifecycle (docs/data-lifecycle.md, migration 0010_retention). A lease per job name (two runs at once: one
+# works, the other returns); a cursor per after-verdict rule (orders walked by updated_at, order_key); every
+# archive object written, with its state (ARCHIVED: written and confirmed, rows not yet deleted; DELETED);
+# and every archived order, so `bin/ame archive show` finds its object and nothing is archived twice.
+job_leases = sa.Table(
+    "job_leases",
+    metadata,
+    sa.Column("name", sa.String(CODE), primary_key=True),
+    sa.Column("holder", sa.String(CODE), nullable=True),
+    sa.Column("lease_until", Timestamp, nullable=False),
+    **TABLE_OPTIONS,
+)
+
+retention_cursors = sa.Table(
+    "retention_cursors",
+    metadata,
+    sa.Column("name", sa.String(CODE), primary_key=True),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Column("order_key", sa.String(ORDER_KEY), nullable=False),
+    **TABLE_OPTIONS,
+)
+
+retention_archives = sa.Table(
+    "retention_archives",
+    metadata,
+    sa.Column("object_key", sa.String(255), primary_key=True),
+    sa.Column("day", sa.Date(), nullable=False),
+    sa.Column("first_order_key", sa.String(ORDER_KEY), nullable=False),
+    sa.Column("last_order_key", sa.String(ORDER_KEY), nullable=False),
+    sa.Column("orders", sa.Integer(), nullable=False),
+    sa.Column("row_count", sa.Integer(), nullable=False),
+    sa.Column("size", sa.BigInteger(), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(STATUS), nullable=False),
+    sa.Column("archived_at", Timestamp, nullable=False),
+    sa.Column("deleted_at", Timestamp, nullable=True),
+    sa.Index("ix_retention_archives_state", "state"),
+    sa.Index("ix_retention_archives_day", "day"),
+    **TABLE_OPTIONS,
+)
+
+retention_archived_orders = sa.Table(
+    "retention_archived_orders",
+    metadata,
+    sa.Column("order_key", sa.String(ORDER_KEY), primary_key=True),
+    sa.Column("object_key", sa.String(255), nullable=False),
+    sa.Column("day", sa.Date(), nullable=False),
+    sa.Index("ix_retention_archived_orders_object_key", "object_key"),
+    **TABLE_OPTIONS,
+)
+
+# Every purge predicate is served by an index (tests/integration/test_retention_plans.py runs EXPLAIN):
+# idempotency keys by their own time (published outbox rows have ix_outbox_published_created, orders
+# ix_orders_updated_at and ix_orders_created_at); the privacy report finds a participant by CPF.
+sa.Index("ix_idempotency_keys_created_at", idempotency_keys.c.created_at)
+sa.Index("ix_order_participants_cpf", order_participants.c.cpf)
 # What-if audit (docs/security.md): one row per simulation answered. No CPF is stored; `company` is the
 # CNPJ asked about (a company's id: the audit must say who looked up which company).
 quorum_simulations = sa.Table(
