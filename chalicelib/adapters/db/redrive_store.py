@@ -82,23 +82,7 @@ class SqlRedriveStore(SqlStore):
 
     def bump_redrive(self, order_key: str, now: datetime, next_attempt_at: datetime) -> int | None:
         """A parked order is re-driven under a new attempt number (a fresh execution name); returns it."""
-        with self._write("bump_redrive") as conn:
-            changed = conn.execute(
-                orders.update()
-                .where(orders.c.order_key == order_key, _PARKED)
-                .values(
-                    redrive_count=orders.c.redrive_count + 1,
-                    next_attempt_at=to_db_time(next_attempt_at),
-                    updated_at=to_db_time(now),
-                    updated_by=self._system_actor,
-                )
-            ).rowcount
-            if changed != 1:
-                return None
-            count: int = conn.execute(
-                sa.select(orders.c.redrive_count).where(orders.c.order_key == order_key)
-            ).scalar_one()
-            return count
+        return self._redrive_now("bump_redrive", order_key, _PARKED, now, next_attempt_at)
 
     def parked_partners(self) -> list[str]:
         """The partners some parked order waits for, by name."""
@@ -122,16 +106,25 @@ class SqlRedriveStore(SqlStore):
         number and no longer counts as parked on it; returns the attempt (None: someone else resumed it,
         an execution claimed it, or it waits for another partner). `next_attempt_at` is the sweeper's
         fallback should the re-drive message be lost."""
-        with self._write("resume_parked") as conn:
+        still_parked_on = sa.and_(orders.c.parked_on == partner, _PARKED)
+        return self._redrive_now("resume_parked", order_key, still_parked_on, now, next_attempt_at, parked_on=None)
+
+    def _redrive_now(
+        self, operation: str, order_key: str, where: Any, now: datetime, next_attempt_at: datetime, **values: Any
+    ) -> int | None:
+        """Compare-and-set: where `where` still holds, the order gets one more attempt number (a fresh
+        execution name) and the sweeper's fallback time; returns the attempt number, None when it no
+        longer holds."""
+        with self._write(operation) as conn:
             changed = conn.execute(
                 orders.update()
-                .where(orders.c.order_key == order_key, orders.c.parked_on == partner, _PARKED)
+                .where(orders.c.order_key == order_key, where)
                 .values(
                     redrive_count=orders.c.redrive_count + 1,
                     next_attempt_at=to_db_time(next_attempt_at),
-                    parked_on=None,
                     updated_at=to_db_time(now),
                     updated_by=self._system_actor,
+                    **values,
                 )
             ).rowcount
             if changed != 1:

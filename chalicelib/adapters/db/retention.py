@@ -482,55 +482,49 @@ class SqlRetentionStore:
         """Where a person (CPF) appears in the live tables: as requester, guarantor and participant."""
         out: dict[str, list[dict[str, Any]]] = {}
         with self._engine.connect() as conn:
-            out["requester"] = [
-                {k: _jsonable(v) for k, v in r.items()}
-                for r in conn.execute(
-                    sa.select(
-                        orders.c.order_key,
-                        orders.c.status,
-                        orders.c.area_code,
-                        orders.c.created_at,
-                        orders.c.updated_at,
-                    )
-                    .where(orders.c.requester_document == cpf)
-                    .order_by(orders.c.created_at)
-                ).mappings()
-            ]
-            out["guarantor"] = [
-                {k: _jsonable(v) for k, v in r.items()}
-                for r in conn.execute(
-                    sa.select(
-                        order_parties.c.order_key,
-                        order_parties.c.position,
-                        orders.c.status,
-                        orders.c.created_at,
-                        orders.c.updated_at,
-                    )
-                    .select_from(order_parties.join(orders, orders.c.order_key == order_parties.c.order_key))
-                    .where(order_parties.c.document == cpf, order_parties.c.role == "GUARANTOR")
-                    .order_by(orders.c.created_at)
-                ).mappings()
-            ]
+            out["requester"] = _plain_rows(
+                conn,
+                sa.select(
+                    orders.c.order_key,
+                    orders.c.status,
+                    orders.c.area_code,
+                    orders.c.created_at,
+                    orders.c.updated_at,
+                )
+                .where(orders.c.requester_document == cpf)
+                .order_by(orders.c.created_at),
+            )
+            out["guarantor"] = _plain_rows(
+                conn,
+                sa.select(
+                    order_parties.c.order_key,
+                    order_parties.c.position,
+                    orders.c.status,
+                    orders.c.created_at,
+                    orders.c.updated_at,
+                )
+                .select_from(order_parties.join(orders, orders.c.order_key == order_parties.c.order_key))
+                .where(order_parties.c.document == cpf, order_parties.c.role == "GUARANTOR")
+                .order_by(orders.c.created_at),
+            )
             p = order_participants
-            out["participant"] = [
-                {k: _jsonable(v) for k, v in r.items()}
-                for r in conn.execute(
-                    sa.select(
-                        p.c.order_key,
-                        p.c.party_position,
-                        orders.c.status,
-                        orders.c.updated_at,
-                        p.c.name.is_not(None).label("has_name"),
-                        p.c.email.is_not(None).label("has_email"),
-                        p.c.phone.is_not(None).label("has_phone"),
-                        p.c.groups,
-                        p.c.reasons,
-                    )
-                    .select_from(p.join(orders, orders.c.order_key == p.c.order_key))
-                    .where(p.c.cpf == cpf)
-                    .order_by(orders.c.updated_at)
-                ).mappings()
-            ]
+            out["participant"] = _plain_rows(
+                conn,
+                sa.select(
+                    p.c.order_key,
+                    p.c.party_position,
+                    orders.c.status,
+                    orders.c.updated_at,
+                    p.c.name.is_not(None).label("has_name"),
+                    p.c.email.is_not(None).label("has_email"),
+                    p.c.phone.is_not(None).label("has_phone"),
+                    p.c.groups,
+                    p.c.reasons,
+                )
+                .select_from(p.join(orders, orders.c.order_key == p.c.order_key))
+                .where(p.c.cpf == cpf)
+                .order_by(orders.c.updated_at),
+            )
             keys = sorted({r["order_key"] for rows in out.values() for r in rows})
             artifacts: Mapping[str, int] = {}
             if keys:
@@ -545,3 +539,8 @@ class SqlRetentionStore:
                 for r in rows:
                     r["partner_answers_held"] = int(artifacts.get(r["order_key"], 0))
         return out
+
+
+def _plain_rows(conn: Any, query: Any) -> list[dict[str, Any]]:
+    """A query's rows as plain JSON-ready dicts (dates as ISO text)."""
+    return [{k: _jsonable(v) for k, v in r.items()} for r in conn.execute(query).mappings()]
