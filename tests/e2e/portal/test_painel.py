@@ -165,6 +165,12 @@ def test_painel_shows_the_seeded_orders_and_every_table_matches_the_api(stack, p
     # At 375 px the charts fit the screen (no sideways scrolling of the page).
     page.set_viewport_size({"width": 375, "height": 812})
     expect(page.locator(".chart canvas").first).to_be_visible()
+    # The charts resize on the next ResizeObserver callback, not with the viewport: wait for it (5 s at most).
+    fits = (
+        "() => document.documentElement.scrollWidth <= 375 && document.querySelectorAll('.chart .uplot').length > 0"
+        " && [...document.querySelectorAll('.chart .uplot')].every(e => e.getBoundingClientRect().right <= 375)"
+    )
+    page.wait_for_function(fits, timeout=5_000)
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 375
     widths = page.locator(".chart .uplot").evaluate_all("els => els.map(e => e.getBoundingClientRect().right)")
     assert widths and max(widths) <= 375
