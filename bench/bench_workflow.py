@@ -254,27 +254,59 @@ def measure_after_202(stack, database_url: str) -> None:
         f"({server_ms / FLOOR_MS:.2f} x the floor); the portal's polling adds the rest "
         f"(median {median_ms - server_ms:.0f} ms, {statistics.median(reads):.0f} GETs per order)"
     )
+    median = {name: statistics.median(p[name] for p in phases) * 1000 for name in phases[0]}
     print(
         "server side, median per phase (ms): "
-        + ", ".join(f"{name} {statistics.median(p[name] for p in phases) * 1000:.0f}" for name in phases[0])
+        + ", ".join(f"{name} {ms:.0f}" for name, ms in median.items() if name not in (_FUNCTIONS, _EMULATION))
         + f" (the two partner phases are {LATENCY_MS} ms of partner latency each)"
+    )
+    print(
+        f"server side, by whom (median ms, LoadOrder to the verdict): {_FUNCTIONS} {median[_FUNCTIONS]:.0f} "
+        f"(of which {FLOOR_MS} partner latency; the rest is AME's own work and the HTTP to the simulated "
+        f"partners), {_EMULATION} {median[_EMULATION]:.0f} (moto's interpreter in the stack's one Python "
+        "process: a local artefact, Step Functions' own transitions in AWS)"
     )
 
 
 def workflow_phases(sfn, key: str, accepted_wall: float) -> dict[str, float]:
-    """Where the time between the 202 and the verdict goes, from the execution history's state entries."""
+    """Where the time between the 202 and the verdict goes, from the execution history: the state entries,
+    and the Lambda invocations of the Tasks on the critical path (LambdaFunctionStarted → Succeeded, found
+    through previousEventId), whose sum is AME's functions' time, partner calls included."""
     arn = f"arn:aws:states:{REGION}:{ACCOUNT_ID}:execution:{STATE_MACHINE_NAME}:{key}"
+    events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
     entered: dict[str, float] = {}
-    for event in sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]:
+    for event in events:
         if event["type"].endswith("StateEntered"):
             entered.setdefault(event["stateEnteredEventDetails"]["name"], event["timestamp"].timestamp())
+    by_id = {e["id"]: e for e in events}
+    invoked: dict[str, float] = {}  # Task name → its Lambda invocation's duration
+    for event in events:
+        if event["type"] != "LambdaFunctionSucceeded":
+            continue
+        started = by_id[event["previousEventId"]]
+        task = by_id[by_id[started["previousEventId"]]["previousEventId"]]
+        name = task.get("stateEnteredEventDetails", {}).get("name", "")
+        invoked.setdefault(name, event["timestamp"].timestamp() - started["timestamp"].timestamp())
+    functions = (
+        invoked["LoadOrder"]
+        + invoked["FetchPowers"]
+        + max(invoked["FetchPeople"], invoked["CheckOperators"])
+        + invoked["DecideParty"]
+        + invoked["ConcludeOrder"]
+    )
     return {
         "202 -> execution (creation queue)": entered["LoadOrder"] - accepted_wall,
         "load + claim": entered["FetchPowers"] - entered["LoadOrder"],
         "Poderes task": entered["HasRepresentatives?"] - entered["FetchPowers"],
         "Pessoas | Cadastro tasks": entered["DecideParty"] - entered["PeopleAndOperators"],
         "decide + conclude": entered["PublishResult"] - entered["DecideParty"],
+        _FUNCTIONS: functions,
+        _EMULATION: entered["PublishResult"] - entered["LoadOrder"] - functions,
     }
+
+
+_FUNCTIONS = "AME's Task functions on the critical path"
+_EMULATION = "Step Functions emulation between them"
 
 
 def main() -> None:
