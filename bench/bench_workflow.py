@@ -127,13 +127,15 @@ PORTAL_POLL_DENSE_S, PORTAL_POLL_DENSE_FOR_S = 0.050, 2.0
 PORTAL_POLL_FIRST_S, PORTAL_POLL_FACTOR, PORTAL_POLL_CAP_S = 0.050, 1.5, 0.250
 
 
-def poll_like_the_portal(api: str, session: requests.Session, key: str, opened: float) -> tuple[float, int]:
-    """(perf_counter when the terminal status was read, GETs made). `opened`: when the 202 arrived."""
+def poll_like_the_portal(api: str, session: requests.Session, key: str, opened: float) -> tuple[float, int, float]:
+    """(perf_counter when the terminal status was read, GETs made, seconds the last GET took).
+    `opened`: when the 202 arrived."""
     delay, reads, deadline = PORTAL_POLL_FIRST_S, 0, opened + 30
     while time.perf_counter() < deadline:
         reads += 1
+        started = time.perf_counter()
         if session.get(f"{api}/v1/orders/{key}", timeout=10).json()["status"] in TERMINAL:
-            return time.perf_counter(), reads
+            return time.perf_counter(), reads, time.perf_counter() - started
         now = time.perf_counter()
         if now - opened < PORTAL_POLL_DENSE_FOR_S:  # the next point of the grid
             time.sleep(PORTAL_POLL_DENSE_S - (now - opened) % PORTAL_POLL_DENSE_S)
@@ -141,6 +143,20 @@ def poll_like_the_portal(api: str, session: requests.Session, key: str, opened: 
         time.sleep(delay)
         delay = min(delay * PORTAL_POLL_FACTOR, PORTAL_POLL_CAP_S)
     raise RuntimeError(f"order {key} did not finish")
+
+
+def modelled_seen(server_s: float, get_s: float, grid_s: float | None) -> float:
+    """When a portal polling schedule would show a verdict committed `server_s` after the 202, each GET taking
+    `get_s`: the first read that starts after the commit, plus its GET. grid_s: reads every grid_s for the
+    first 2 s (the portal's is PORTAL_POLL_DENSE_S); None: the backoff alone (at once, then 50 ms x 1.5 up to
+    250 ms between reads), as the portal polled before the grid."""
+    if grid_s is not None and server_s < PORTAL_POLL_DENSE_FOR_S:
+        return -(-server_s // grid_s) * grid_s + get_s
+    start, delay = 0.0, PORTAL_POLL_FIRST_S
+    while start < server_s:
+        start += get_s + delay
+        delay = min(delay * PORTAL_POLL_FACTOR, PORTAL_POLL_CAP_S)
+    return start + get_s
 
 
 def verdict_times(database_url: str, keys: list[str]) -> dict[str, float]:
@@ -222,13 +238,14 @@ def measure_after_202(stack, database_url: str) -> None:
         session.headers.update(stack.auth("bench", (sc.AREA_CREDITO_PJ,)))
         for _ in range(2):  # warm-up: imports, connections, first executions
             run_order(stack.api_url, session, body)
-        seen, committed_at, reads, keys = [], [], [], []
+        seen, committed_at, reads, keys, get_s = [], [], [], [], []
         for _ in range(AFTER_202_ORDERS):
             response = session.post(f"{stack.api_url}/v1/orders", json=body, timeout=10)
             accepted, accepted_wall = time.perf_counter(), time.time()
             assert response.status_code == 202, response.text
             key = response.json()["order_key"]
-            terminal_at, gets = poll_like_the_portal(stack.api_url, session, key, accepted)
+            terminal_at, gets, last_get = poll_like_the_portal(stack.api_url, session, key, accepted)
+            get_s.append(last_get)
             seen.append(terminal_at - accepted)
             committed_at.append(accepted_wall)
             reads.append(gets)
@@ -253,6 +270,16 @@ def measure_after_202(stack, database_url: str) -> None:
         f"where it goes: 202 -> verdict committed (server side) median {server_ms:.0f} ms "
         f"({server_ms / FLOOR_MS:.2f} x the floor); the portal's polling adds the rest "
         f"(median {median_ms - server_ms:.0f} ms, {statistics.median(reads):.0f} GETs per order)"
+    )
+    get_ms = statistics.median(get_s) * 1000
+    schedules = {"backoff alone (before the grid)": None, "50 ms grid (the portal's)": PORTAL_POLL_DENSE_S}
+    modelled = {
+        label: statistics.median(modelled_seen(t, get_ms / 1000, grid) for t in server) * 1000
+        for label, grid in {**schedules, "25 ms grid": 0.025}.items()
+    }
+    print(
+        f"polling schedules on these orders' commit times, each GET {get_ms:.1f} ms (measured median), modelled: "
+        + "; ".join(f"{label} median {ms:.0f} ms, ratio {ms / FLOOR_MS:.2f}" for label, ms in modelled.items())
     )
     median = {name: statistics.median(p[name] for p in phases) * 1000 for name in phases[0]}
     print(
