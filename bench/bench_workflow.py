@@ -17,8 +17,8 @@ After-202 mode (`bench_workflow.py after-202`), latency as products feel it: eve
 the product's webhook receiver and Notificação included; orders posted one after another without waiting
 for deliveries (each order's webhook and notifications are still being delivered while the next runs);
 partners outside the stack's process (the simulator in its own, the receiver in the bench's), as they are
-other systems; the client polls GET as the portal does (portal/src/pages/order.js: at once, then 50 ms × 1.5 up to
-250 ms). Prints the median from the 202 to the terminal status seen on GET against the 200 ms partner
+other systems; the client polls GET as the portal does (portal/src/pages/order.js: at once, then every 50 ms on a fixed
+grid for the first 2 s after the 202, then 50 ms × 1.5 up to 250 ms). Prints the median from the 202 to the terminal status seen on GET against the 200 ms partner
 floor (Poderes + the slower of Pessoas and Cadastro Único; goal <= 1.3 x), and where the time goes: the
 verdict's commit time in the database (server side) and the polling's share.
 """
@@ -120,20 +120,43 @@ def summary(times: list[float]) -> tuple[float, float]:
 
 AFTER_202_ORDERS = 40
 FLOOR_MS = 2 * LATENCY_MS  # Poderes + the slower of Pessoas and Cadastro Único
-# The portal's live status (portal/src/pages/order.js): first read at once, then 50 ms × 1.5, at most 250 ms.
+# The portal's live status (portal/src/pages/order.js): while a verdict is imminent (the first 2 s after the
+# page opens, that is after the 202) it reads every 50 ms on a fixed grid (a slow read does not push the next
+# one back); then it backs off as before: 50 ms × 1.5, at most 250 ms apart.
+PORTAL_POLL_DENSE_S, PORTAL_POLL_DENSE_FOR_S = 0.050, 2.0
 PORTAL_POLL_FIRST_S, PORTAL_POLL_FACTOR, PORTAL_POLL_CAP_S = 0.050, 1.5, 0.250
 
 
-def poll_like_the_portal(api: str, session: requests.Session, key: str) -> tuple[float, int]:
-    """(perf_counter when the terminal status was read, GETs made)."""
-    delay, reads, deadline = PORTAL_POLL_FIRST_S, 0, time.perf_counter() + 30
+def poll_like_the_portal(api: str, session: requests.Session, key: str, opened: float) -> tuple[float, int, float]:
+    """(perf_counter when the terminal status was read, GETs made, seconds the last GET took).
+    `opened`: when the 202 arrived."""
+    delay, reads, deadline = PORTAL_POLL_FIRST_S, 0, opened + 30
     while time.perf_counter() < deadline:
         reads += 1
+        started = time.perf_counter()
         if session.get(f"{api}/v1/orders/{key}", timeout=10).json()["status"] in TERMINAL:
-            return time.perf_counter(), reads
+            return time.perf_counter(), reads, time.perf_counter() - started
+        now = time.perf_counter()
+        if now - opened < PORTAL_POLL_DENSE_FOR_S:  # the next point of the grid
+            time.sleep(PORTAL_POLL_DENSE_S - (now - opened) % PORTAL_POLL_DENSE_S)
+            continue
         time.sleep(delay)
         delay = min(delay * PORTAL_POLL_FACTOR, PORTAL_POLL_CAP_S)
     raise RuntimeError(f"order {key} did not finish")
+
+
+def modelled_seen(server_s: float, get_s: float, grid_s: float | None) -> float:
+    """When a portal polling schedule would show a verdict committed `server_s` after the 202, each GET taking
+    `get_s`: the first read that starts after the commit, plus its GET. grid_s: reads every grid_s for the
+    first 2 s (the portal's is PORTAL_POLL_DENSE_S); None: the backoff alone (at once, then 50 ms x 1.5 up to
+    250 ms between reads), as the portal polled before the grid."""
+    if grid_s is not None and server_s < PORTAL_POLL_DENSE_FOR_S:
+        return -(-server_s // grid_s) * grid_s + get_s
+    start, delay = 0.0, PORTAL_POLL_FIRST_S
+    while start < server_s:
+        start += get_s + delay
+        delay = min(delay * PORTAL_POLL_FACTOR, PORTAL_POLL_CAP_S)
+    return start + get_s
 
 
 def verdict_times(database_url: str, keys: list[str]) -> dict[str, float]:
@@ -215,13 +238,14 @@ def measure_after_202(stack, database_url: str) -> None:
         session.headers.update(stack.auth("bench", (sc.AREA_CREDITO_PJ,)))
         for _ in range(2):  # warm-up: imports, connections, first executions
             run_order(stack.api_url, session, body)
-        seen, committed_at, reads, keys = [], [], [], []
+        seen, committed_at, reads, keys, get_s = [], [], [], [], []
         for _ in range(AFTER_202_ORDERS):
             response = session.post(f"{stack.api_url}/v1/orders", json=body, timeout=10)
             accepted, accepted_wall = time.perf_counter(), time.time()
             assert response.status_code == 202, response.text
             key = response.json()["order_key"]
-            terminal_at, gets = poll_like_the_portal(stack.api_url, session, key)
+            terminal_at, gets, last_get = poll_like_the_portal(stack.api_url, session, key, accepted)
+            get_s.append(last_get)
             seen.append(terminal_at - accepted)
             committed_at.append(accepted_wall)
             reads.append(gets)
@@ -247,27 +271,69 @@ def measure_after_202(stack, database_url: str) -> None:
         f"({server_ms / FLOOR_MS:.2f} x the floor); the portal's polling adds the rest "
         f"(median {median_ms - server_ms:.0f} ms, {statistics.median(reads):.0f} GETs per order)"
     )
+    get_ms = statistics.median(get_s) * 1000
+    schedules = {"backoff alone (before the grid)": None, "50 ms grid (the portal's)": PORTAL_POLL_DENSE_S}
+    modelled = {
+        label: statistics.median(modelled_seen(t, get_ms / 1000, grid) for t in server) * 1000
+        for label, grid in {**schedules, "25 ms grid": 0.025}.items()
+    }
+    print(
+        f"polling schedules on these orders' commit times, each GET {get_ms:.1f} ms (measured median), modelled: "
+        + "; ".join(f"{label} median {ms:.0f} ms, ratio {ms / FLOOR_MS:.2f}" for label, ms in modelled.items())
+    )
+    median = {name: statistics.median(p[name] for p in phases) * 1000 for name in phases[0]}
     print(
         "server side, median per phase (ms): "
-        + ", ".join(f"{name} {statistics.median(p[name] for p in phases) * 1000:.0f}" for name in phases[0])
+        + ", ".join(f"{name} {ms:.0f}" for name, ms in median.items() if name not in (_FUNCTIONS, _EMULATION))
         + f" (the two partner phases are {LATENCY_MS} ms of partner latency each)"
+    )
+    print(
+        f"server side, by whom (median ms, LoadOrder to the verdict): {_FUNCTIONS} {median[_FUNCTIONS]:.0f} "
+        f"(of which {FLOOR_MS} partner latency; the rest is AME's own work and the HTTP to the simulated "
+        f"partners), {_EMULATION} {median[_EMULATION]:.0f} (moto's interpreter in the stack's one Python "
+        "process: a local artefact, Step Functions' own transitions in AWS)"
     )
 
 
 def workflow_phases(sfn, key: str, accepted_wall: float) -> dict[str, float]:
-    """Where the time between the 202 and the verdict goes, from the execution history's state entries."""
+    """Where the time between the 202 and the verdict goes, from the execution history: the state entries,
+    and the Lambda invocations of the Tasks on the critical path (LambdaFunctionStarted → Succeeded, found
+    through previousEventId), whose sum is AME's functions' time, partner calls included."""
     arn = f"arn:aws:states:{REGION}:{ACCOUNT_ID}:execution:{STATE_MACHINE_NAME}:{key}"
+    events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
     entered: dict[str, float] = {}
-    for event in sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]:
+    for event in events:
         if event["type"].endswith("StateEntered"):
             entered.setdefault(event["stateEnteredEventDetails"]["name"], event["timestamp"].timestamp())
+    by_id = {e["id"]: e for e in events}
+    invoked: dict[str, float] = {}  # Task name → its Lambda invocation's duration
+    for event in events:
+        if event["type"] != "LambdaFunctionSucceeded":
+            continue
+        started = by_id[event["previousEventId"]]
+        task = by_id[by_id[started["previousEventId"]]["previousEventId"]]
+        name = task.get("stateEnteredEventDetails", {}).get("name", "")
+        invoked.setdefault(name, event["timestamp"].timestamp() - started["timestamp"].timestamp())
+    functions = (
+        invoked["LoadOrder"]
+        + invoked["FetchPowers"]
+        + max(invoked["FetchPeople"], invoked["CheckOperators"])
+        + invoked["DecideParty"]
+        + invoked["ConcludeOrder"]
+    )
     return {
         "202 -> execution (creation queue)": entered["LoadOrder"] - accepted_wall,
         "load + claim": entered["FetchPowers"] - entered["LoadOrder"],
         "Poderes task": entered["HasRepresentatives?"] - entered["FetchPowers"],
         "Pessoas | Cadastro tasks": entered["DecideParty"] - entered["PeopleAndOperators"],
         "decide + conclude": entered["PublishResult"] - entered["DecideParty"],
+        _FUNCTIONS: functions,
+        _EMULATION: entered["PublishResult"] - entered["LoadOrder"] - functions,
     }
+
+
+_FUNCTIONS = "AME's Task functions on the critical path"
+_EMULATION = "Step Functions emulation between them"
 
 
 def main() -> None:

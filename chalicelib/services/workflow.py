@@ -159,8 +159,13 @@ class EnvelopeWorkflow:
             "unrestricted": unrestricted,
         }
 
-    def _stored_powers(self, order_key: str, position: int) -> tuple[CompanyPowers | None, date]:
-        artifact = self._repo.get_artifacts(order_key, position).get("powers") or {}
+    def _stored_powers(
+        self, order_key: str, position: int, artifacts: dict[str, Any] | None = None
+    ) -> tuple[CompanyPowers | None, date]:
+        """The party's stored Poderes answer; `artifacts` when the caller has already read them."""
+        if artifacts is None:
+            artifacts = self._repo.get_artifacts(order_key, position)
+        artifact = artifacts.get("powers") or {}
         raw = artifact.get("powers")
         on = (
             date.fromisoformat(artifact["evaluated_on"])
@@ -219,7 +224,7 @@ class EnvelopeWorkflow:
             self._record(order_key, position, verdict, evaluation={"powers_check": False}, participants=[])
             return {"quorum_met": True}
 
-        powers, on = self._stored_powers(order_key, position)
+        powers, on = self._stored_powers(order_key, position, artifacts)  # one read of the artifacts
         people = {p["cpf"]: Person.model_validate(p) for p in artifacts.get("people") or []}
         operators_artifact = artifacts.get("operators") or {"checked": False, "operators": []}
         operators = {o["cpf"]: Operator.model_validate(o) for o in operators_artifact["operators"]}

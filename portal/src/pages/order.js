@@ -1,7 +1,8 @@
 // Order page: live status, one card per party (why it can or cannot sign), what-if, deliveries, history.
-// Live status polls with backoff: 50 ms, ×1.5, at most 250 ms between reads for the first 15 s (when
-// almost every verdict is stored, so it is on screen within ~300 ms), then at most 2 s (a parked order
-// waiting for a partner costs one read every 2 s). Never a fixed multi-second poll.
+// Live status: every 50 ms on a fixed grid for the first 2 s after the page opens (right after the 202,
+// when the verdict is imminent: it is on screen within ~50 ms of being stored, not when a backed-off read
+// happens to land), then backoff: ×1.5, at most 250 ms between reads until 15 s, then at most 2 s (a
+// parked order waiting for a partner costs one read every 2 s). Never a fixed multi-second poll.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { html } from "htm/preact";
 import { ApiError, getHistory, getOrder, simulate } from "../api.js";
@@ -12,6 +13,8 @@ import {
 } from "../labels.js";
 import { usePageTitle } from "../router.js";
 
+export const POLL_DENSE_MS = 50;
+export const POLL_DENSE_FOR_MS = 2000;
 export const POLL_FIRST_MS = 50;
 export const POLL_FACTOR = 1.5;
 export const POLL_CAP_MS = 2000;
@@ -53,6 +56,10 @@ function useOrder(orderKey) {
         if (TERMINAL.has(order.status)) {
           if (!deliveriesPending(order) || ++afterVerdict > DELIVERY_POLLS) return;
           delay = POLL_CAP_MS;
+        } else if (Date.now() - opened < POLL_DENSE_FOR_MS) {
+          // The next point of the grid: a slow read does not push the following one back.
+          timer = window.setTimeout(tick, POLL_DENSE_MS - ((Date.now() - opened) % POLL_DENSE_MS));
+          return;
         } else {
           const cap = Date.now() - opened < POLL_FAST_FOR_MS ? POLL_FAST_CAP_MS : POLL_CAP_MS;
           delay = Math.min(delay * POLL_FACTOR, cap);
