@@ -137,6 +137,18 @@ def alarms() -> dict[str, Any]:
             period=300,
             severity=WARNING,
         ),
+        # A person hit the notification cap (docs/delivery.md): the excess is recorded SUPPRESSED on the order;
+        # someone is sending that person many orders, by mistake or on purpose.
+        "NotificationsSuppressedAlarm": alarm(
+            "Signer notifications suppressed by the per-person cap in the last hour",
+            obs.NAMESPACE,
+            obs.METRIC_DELIVERY_ATTEMPTS,
+            {**service, "channel": "NOTIFICATION", "outcome": "suppressed"},
+            0,
+            statistic="Sum",
+            period=3600,
+            severity=INFO,
+        ),
         "WorkflowFailureRateAlarm": metric_math_alarm(
             "Share of workflow executions ending FAILED above WorkflowFailureRateThreshold over 5 minutes",
             "FILL(failed, 0) / IF(FILL(started, 0) > 0, FILL(started, 0), 1)",

@@ -648,3 +648,15 @@ def test_the_purge_function_runs_daily_for_up_to_900_s_with_the_archive_prefix_o
     alarm = resources["RetentionBacklogGrowingAlarm"]["Properties"]
     assert alarm["EvaluationPeriods"] == alarm["DatapointsToAlarm"] == 3
     assert any(m.get("Expression") == "DIFF(backlog)" for m in alarm["Metrics"])
+
+
+def test_suppressed_notifications_raise_an_information_alarm_on_the_series_the_delivery_emits(resources):
+    from chalicelib import observability as obs
+    from chalicelib.services.delivery import NOTIFICATION
+
+    alarm = _alarms(resources)["NotificationsSuppressedAlarm"]["Properties"]
+    assert alarm["MetricName"] == obs.METRIC_DELIVERY_ATTEMPTS
+    # The delivery service records a capped notification as record_delivery_attempt(NOTIFICATION, "suppressed").
+    dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+    assert dimensions == {"service": obs.SERVICE, "channel": NOTIFICATION, "outcome": "suppressed"}
+    assert alarm["AlarmActions"] == [{"Ref": "AlertsInfo"}]
