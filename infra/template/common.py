@@ -83,18 +83,9 @@ def alarm(
         "MetricName": metric,
         "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
         "Period": period,
-        "EvaluationPeriods": evaluation_periods,
-        "Threshold": threshold,
-        "ComparisonOperator": comparison,
-        "TreatMissingData": "notBreaching",
+        ("ExtendedStatistic" if statistic.startswith("p") else "Statistic"): statistic,
     }
-    if datapoints is not None:
-        props["DatapointsToAlarm"] = datapoints
-    if statistic.startswith("p"):
-        props["ExtendedStatistic"] = statistic
-    else:
-        props["Statistic"] = statistic
-    return {"Type": "AWS::CloudWatch::Alarm", "Properties": routed(props, severity)}
+    return _evaluated(props, evaluation_periods, threshold, comparison, datapoints, severity)
 
 
 def metric_math_alarm(
@@ -127,9 +118,22 @@ def metric_math_alarm(
         for metric_id, m in metrics.items()
     ]
     queries.append({"Id": "result", "Expression": expression, "Label": description[:60], "ReturnData": True})
-    props: dict[str, Any] = {
-        "AlarmDescription": description,
-        "Metrics": queries,
+    props: dict[str, Any] = {"AlarmDescription": description, "Metrics": queries}
+    return _evaluated(props, evaluation_periods, threshold, comparison, datapoints, severity)
+
+
+def _evaluated(
+    props: dict[str, Any],
+    evaluation_periods: int,
+    threshold: Any,
+    comparison: str,
+    datapoints: int | None,
+    severity: str,
+) -> dict[str, Any]:
+    """A metric alarm (one metric or metric math) with how it is evaluated, routed to `severity`'s topic;
+    missing data never breaches."""
+    props = {
+        **props,
         "EvaluationPeriods": evaluation_periods,
         "Threshold": threshold,
         "ComparisonOperator": comparison,
