@@ -27,6 +27,7 @@ from chalicelib.adapters.db.schema import (
     order_status_history,
     orders,
 )
+from chalicelib.domain.partners import WORKFLOW_PARTNERS
 
 AREAS = {
     "CREDITO_PJ": {
@@ -46,7 +47,7 @@ AREAS = {
 }
 NO_QUORUM_REASONS = ("NO_RULE_SATISFIED", "ALL_RESTRICTED", "NO_ACTIVE_OPERATOR", "NO_REPRESENTATIVES")
 PARTICIPANT_REASONS = ("MAX_AMOUNT", "BLOCKED", "EXPIRED", "NO_OPERATOR", "NO_ACCOUNT_ACCESS")
-PARTNERS = ("poderes", "pessoas", "cadastro")
+PARTNERS = WORKFLOW_PARTNERS
 CHUNK = 5000
 
 

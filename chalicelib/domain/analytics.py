@@ -16,10 +16,11 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib.domain.insights import InsightsDay
+from chalicelib.domain.partners import WORKFLOW_PARTNERS
 
 # -- the files' columns: (name, type); types are Glue/Athena names, mapped to Arrow by the writer --------
 
-PARTNERS: tuple[str, ...] = ("poderes", "pessoas", "cadastro")
+PARTNERS = WORKFLOW_PARTNERS
 
 FACT_ORDERS_COLUMNS: tuple[tuple[str, str], ...] = (
     ("order_key", "string"),
@@ -43,7 +44,7 @@ FACT_ORDERS_COLUMNS: tuple[tuple[str, str], ...] = (
     ("partner_latency_ms", "bigint"),
     *(
         (f"{partner}_{measure}", kind)
-        for partner in ("poderes", "pessoas", "cadastro")
+        for partner in PARTNERS
         for measure, kind in (("calls", "int"), ("errors", "int"), ("latency_ms", "bigint"))
     ),
     ("retries", "int"),

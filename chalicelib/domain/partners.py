@@ -7,6 +7,10 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict
 
+# The partners the workflow asks about each party: each has a shared breaker, an order waiting for one is
+# parked on it (and resumed when it is back), and analytics counts calls, errors and latency per each.
+WORKFLOW_PARTNERS: tuple[str, ...] = ("poderes", "pessoas", "cadastro")
+
 
 class _PartnerModel(BaseModel):
     # Partners may add fields (contracts: additions are fine); we ignore what we don't use.

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from chalicelib.domain.partners import WORKFLOW_PARTNERS
 from chalicelib.services.launch import CreationMessage
 from chalicelib.services.ports import (
     CREATION_QUEUE,
@@ -38,7 +39,7 @@ from chalicelib.services.ports import (
 log = logging.getLogger(__name__)
 
 # The partners whose transient failure parks an order: one shared breaker each.
-RECOVERABLE_PARTNERS = ("poderes", "pessoas", "cadastro")
+RECOVERABLE_PARTNERS = WORKFLOW_PARTNERS
 MAX_SQS_DELAY_SECONDS = 900
 
 
