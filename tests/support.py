@@ -17,6 +17,7 @@ from ame_local.config import REPO_ROOT
 from tests.lambda_events import LambdaContext, api_event, order_key_message, schedule_event, sqs_event, sqs_record
 
 __all__ = [
+    "SETTINGS_ENV",
     "LambdaContext",
     "api_event",
     "order_key_message",
@@ -27,6 +28,18 @@ __all__ = [
     "sqs_record",
     "wait_for",
 ]
+
+# What every function's settings need (chalicelib/settings.py), pointing nowhere: a test adds what it exercises.
+SETTINGS_ENV = {
+    "AME_DATABASE_URL": "sqlite://",
+    "AME_PARAMETRIZADOR_URL": "http://p",
+    "AME_DOMINIOS_URL": "http://d",
+    "AME_PODERES_URL": "http://po",
+    "AME_PESSOAS_URL": "http://pe",
+    "AME_CADASTRO_URL": "http://c",
+    "AME_NOTIFICACAO_URL": "http://n",
+    "AME_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:1:stateMachine:x",
+}
 
 
 def wait_for(

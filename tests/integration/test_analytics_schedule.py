@@ -15,6 +15,7 @@ from chalicelib.adapters.db.engine import create_engine_for
 from chalicelib.bootstrap import Container, set_container
 from chalicelib.settings import Settings
 from migrations.runner import upgrade
+from tests.support import SETTINGS_ENV
 
 BUCKET = "ame-test-documents"
 
@@ -27,14 +28,8 @@ def container(tmp_path):
     seed_orders(engine, 120, date(2026, 11, 1), 5, seed=3)
     engine.dispose()
     env = {
+        **SETTINGS_ENV,
         "AME_DATABASE_URL": url,
-        "AME_PARAMETRIZADOR_URL": "http://p",
-        "AME_DOMINIOS_URL": "http://d",
-        "AME_PODERES_URL": "http://po",
-        "AME_PESSOAS_URL": "http://pe",
-        "AME_CADASTRO_URL": "http://c",
-        "AME_NOTIFICACAO_URL": "http://n",
-        "AME_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:1:stateMachine:x",
         "AME_BUCKET": BUCKET,
         "AWS_DEFAULT_REGION": "us-east-1",
     }

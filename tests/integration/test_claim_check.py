@@ -19,18 +19,12 @@ from chalicelib.adapters.claim_check import SQS_MAX_MESSAGE_BYTES, S3ClaimChecks
 from chalicelib.bootstrap import Container, set_container
 from chalicelib.entrypoints.queue_consumers import process_batch, process_batch_together
 from chalicelib.settings import Settings
+from tests.support import SETTINGS_ENV
 
 PREFIX = "claims-"
 BUCKET = "ame-claims-integration"
 ENV = {
-    "AME_DATABASE_URL": "sqlite://",
-    "AME_PARAMETRIZADOR_URL": "http://p",
-    "AME_DOMINIOS_URL": "http://d",
-    "AME_PODERES_URL": "http://po",
-    "AME_PESSOAS_URL": "http://pe",
-    "AME_CADASTRO_URL": "http://c",
-    "AME_NOTIFICACAO_URL": "http://n",
-    "AME_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:1:stateMachine:x",
+    **SETTINGS_ENV,
     "AME_QUEUE_PREFIX": PREFIX,
     "AME_BUCKET": BUCKET,
 }

@@ -24,17 +24,9 @@ from chalicelib.adapters.runtime_secrets import (
 from chalicelib.bootstrap import Container
 from chalicelib.settings import Settings, SettingsError
 from tests.conftest import MARIADB_ADMIN_URL, require_service
+from tests.support import SETTINGS_ENV
 
-BASE_ENV = {
-    "AME_DATABASE_URL": "sqlite://",
-    "AME_PARAMETRIZADOR_URL": "http://p",
-    "AME_DOMINIOS_URL": "http://d",
-    "AME_PODERES_URL": "http://po",
-    "AME_PESSOAS_URL": "http://pe",
-    "AME_CADASTRO_URL": "http://c",
-    "AME_NOTIFICACAO_URL": "http://n",
-    "AME_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:1:stateMachine:x",
-}
+BASE_ENV = dict(SETTINGS_ENV)
 LAMBDA = {"AWS_LAMBDA_FUNCTION_NAME": "ame-dev-APIHandler"}
 
 

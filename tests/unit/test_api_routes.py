@@ -11,19 +11,13 @@ from chalicelib.bootstrap import Container, set_container
 from chalicelib.services.intake import IntakeService
 from chalicelib.settings import Settings
 from tests.fakes import FixedClock, InMemoryOrderRepository, RecordingQueue, StaticAreas, StaticDomains
+from tests.support import SETTINGS_ENV
 from tests.unit.test_auth_support import AUTH_ENV, bearer, serving_jwks
 from tests.unit.test_intake_service import AREA, DOMAINS
 from tests.unit.test_order_request import valid_body
 
 ENV = {
-    "AME_DATABASE_URL": "sqlite://",
-    "AME_PARAMETRIZADOR_URL": "http://p",
-    "AME_DOMINIOS_URL": "http://d",
-    "AME_PODERES_URL": "http://po",
-    "AME_PESSOAS_URL": "http://pe",
-    "AME_CADASTRO_URL": "http://c",
-    "AME_NOTIFICACAO_URL": "http://n",
-    "AME_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:1:stateMachine:x",
+    **SETTINGS_ENV,
     "AME_RETRY_AFTER_SECONDS": "7",
     **AUTH_ENV,
 }

@@ -17,18 +17,10 @@ from chalicelib.domain.retention import (
     record_rows,
 )
 from chalicelib.settings import Settings
+from tests.support import SETTINGS_ENV
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
-REQUIRED = {
-    "AME_DATABASE_URL": "sqlite://",
-    "AME_PARAMETRIZADOR_URL": "http://p",
-    "AME_DOMINIOS_URL": "http://d",
-    "AME_PODERES_URL": "http://po",
-    "AME_PESSOAS_URL": "http://pe",
-    "AME_CADASTRO_URL": "http://c",
-    "AME_NOTIFICACAO_URL": "http://n",
-    "AME_STATE_MACHINE_ARN": "arn",
-}
+REQUIRED = SETTINGS_ENV
 
 
 def test_defaults_are_the_documented_periods():
