@@ -22,6 +22,11 @@ ALL_SCOPES = (SCOPE_WRITE, SCOPE_READ, SCOPE_SIMULATE)
 
 ALGORITHMS = ["RS256"]  # never taken from the token header: no "alg": "none" or HS256 with the public key
 MAX_TOKEN_CHARS = 8192
+# How long a verified token's caller is reused without decoding it again (TokenVerifier.verify), and how
+# many tokens are kept. Five minutes is API Gateway's default authorizer cache; keys removed from the JWKS
+# stop a reused token at most this long after they go.
+VERIFIED_REUSE_SECONDS = 300.0
+VERIFIED_REUSE_MAX_TOKENS = 1024
 _CLIENT_ID_MAX = 64  # orders.created_by is a String(64)
 
 # What a caller may be called (docs/security.md, "Token claims"). One spelling per caller: lower-case ASCII
@@ -245,8 +250,12 @@ class TokenVerifier:
         audience: str | None,
         leeway_seconds: float = 30.0,
         trusted: list[TrustedIssuer] | tuple[TrustedIssuer, ...] = (),
+        clock: Callable[[], float] = time.time,
     ):
         self._leeway = leeway_seconds
+        self._clock = clock
+        self._verified: dict[str, tuple[Caller, float]] = {}  # token → (its caller, until when it is reused)
+        self._verified_lock = threading.Lock()
         self._issuers: dict[str, TrustedIssuer] = {}
         if jwks is not None and issuer and audience:
             self._issuers[issuer] = TrustedIssuer(issuer=issuer, jwks=jwks, audience=audience)
@@ -263,6 +272,27 @@ class TokenVerifier:
         return self.verify(token)
 
     def verify(self, token: str) -> Caller:
+        """The token's caller. A token verified in the last VERIFIED_REUSE_SECONDS is not decoded again (a
+        portal polling an order sends the same token every few hundred milliseconds; three decodes and an
+        RSA check were half of such a GET's CPU): its caller is reused until then, never past the moment a
+        full check would refuse it (exp + leeway). Refusals are not remembered, and a token is kept by
+        its exact text, so a reused answer is one this verifier gave for those very bytes."""
+        now = self._clock()
+        with self._verified_lock:
+            kept = self._verified.get(token)
+        if kept is not None and now < kept[1]:
+            return kept[0]
+        caller, expires = self._verify(token)
+        until = min(now + VERIFIED_REUSE_SECONDS, expires + self._leeway)
+        with self._verified_lock:
+            self._verified.pop(token, None)
+            while len(self._verified) >= VERIFIED_REUSE_MAX_TOKENS:
+                self._verified.pop(next(iter(self._verified)))  # the oldest first
+            self._verified[token] = (caller, until)
+        return caller
+
+    def _verify(self, token: str) -> tuple[Caller, float]:
+        """(the caller, the token's exp) after every check."""
         if not self._issuers:
             raise TokenError("AUTH_NOT_CONFIGURED", "a verificação de tokens não está configurada")
         import jwt
@@ -322,7 +352,7 @@ class TokenVerifier:
         if trusted.client_ids:
             if claims.get("client_id") not in trusted.client_ids:
                 raise TokenError("INVALID_AUDIENCE", "o token não é destinado a esta API")
-        return _caller_from_claims(_normalised_claims(trusted, claims))
+        return _caller_from_claims(_normalised_claims(trusted, claims)), float(claims["exp"])
 
 
 def _invalid(detail: str) -> TokenError:

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from ame_local.issuer import AUDIENCE, ISSUER, LocalIssuer
-from chalicelib.auth import JwksCache, TokenError, TokenVerifier
+from chalicelib.auth import VERIFIED_REUSE_SECONDS, JwksCache, TokenError, TokenVerifier
 from tests.unit.test_api_routes import ENV, api_over_fakes
 from tests.unit.test_auth_support import OTHER_ISSUER, TEST_ISSUER, bearer
 from tests.unit.test_order_request import valid_body
@@ -194,6 +194,65 @@ def test_issuer_down_keeps_the_keys_it_already_has():
     now[0] += 60
     assert v.verify(TEST_ISSUER.mint("bff", [])).client_id == "bff"
     assert calls["n"] == 2
+
+
+def counting_decodes(monkeypatch):
+    """How many times PyJWT decoded a token, from now on."""
+    import jwt
+
+    decodes = []
+    original = jwt.decode
+
+    def decode(*args, **kwargs):
+        decodes.append(args[0])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", decode)
+    return decodes
+
+
+def test_a_verified_token_is_reused_without_decoding_it_again(monkeypatch):
+    decodes = counting_decodes(monkeypatch)
+    now = [time.time()]
+    v = TokenVerifier(JwksCache(TEST_ISSUER.jwks), ISSUER, AUDIENCE, clock=lambda: now[0])
+    token = TEST_ISSUER.mint("bff", ["CREDITO_PJ"], ["ame:orders:read"])
+    first = v.verify(token)
+    decoded_once = len(decodes)
+    assert decoded_once > 0
+    for _ in range(5):
+        assert v.verify(token) == first
+    assert len(decodes) == decoded_once
+    now[0] += VERIFIED_REUSE_SECONDS + 1  # kept no longer than that: checked in full again
+    assert v.verify(token) == first
+    assert len(decodes) == 2 * decoded_once
+
+
+def test_a_reused_token_is_checked_in_full_again_once_a_full_check_would_refuse_it(monkeypatch):
+    decodes = counting_decodes(monkeypatch)
+    now = [time.time()]
+    v = TokenVerifier(JwksCache(TEST_ISSUER.jwks), ISSUER, AUDIENCE, leeway_seconds=30, clock=lambda: now[0])
+    token = TEST_ISSUER.mint("bff", [], ttl_seconds=60, now=now[0] - 50)  # expires in 10 s, leeway 30 s
+    v.verify(token)
+    decoded_once = len(decodes)
+    now[0] += 39
+    v.verify(token)
+    assert len(decodes) == decoded_once  # within exp + leeway: reused
+    now[0] += 2
+    v.verify(token)  # PyJWT reads the real clock, by which the token is still within its leeway
+    assert len(decodes) == 2 * decoded_once
+
+
+def test_refusals_are_not_remembered_and_the_kept_tokens_are_bounded(monkeypatch):
+    import chalicelib.auth as auth
+
+    monkeypatch.setattr(auth, "VERIFIED_REUSE_MAX_TOKENS", 3)
+    v = verifier()
+    stranger = OTHER_ISSUER.mint("bff", ["CREDITO_PJ"])
+    assert code_of(stranger, v) == code_of(stranger, v) == "INVALID_SIGNATURE"
+    tokens = [TEST_ISSUER.mint(f"bff-{i}", []) for i in range(5)]
+    for token in tokens:
+        v.verify(token)
+    assert list(v._verified) == tokens[-3:]  # the oldest went first
 
 
 # -- through the API ---------------------------------------------------------------------------------
