@@ -17,10 +17,11 @@ After-202 mode (`bench_workflow.py after-202`), latency as products feel it: eve
 the product's webhook receiver and Notificação included; orders posted one after another without waiting
 for deliveries (each order's webhook and notifications are still being delivered while the next runs);
 partners outside the stack's process (the simulator in its own, the receiver in the bench's), as they are
-other systems; the client polls GET as the portal does (portal/src/pages/order.js: at once, then every 50 ms on a fixed
-grid for the first 2 s after the 202, then 50 ms × 1.5 up to 250 ms). Prints the median from the 202 to the terminal status seen on GET against the 200 ms partner
-floor (Poderes + the slower of Pessoas and Cadastro Único; goal <= 1.3 x), and where the time goes: the
-verdict's commit time in the database (server side) and the polling's share.
+other systems; the client reads GET as the portal does (portal/src/pages/order.js: one read, then waiting
+reads with If-None-Match and Prefer: wait=10, answered when the status changes). Prints the median from the
+202 to the terminal status seen on GET against the 200 ms partner floor (Poderes + the slower of Pessoas and
+Cadastro Único; goal <= 1.3 x), and where the time goes: the verdict's commit time in the database (server
+side) and the reading's share; fixed-interval polling is modelled on the same commit times for comparison.
 """
 
 from __future__ import annotations
@@ -120,36 +121,39 @@ def summary(times: list[float]) -> tuple[float, float]:
 
 AFTER_202_ORDERS = 40
 FLOOR_MS = 2 * LATENCY_MS  # Poderes + the slower of Pessoas and Cadastro Único
-# The portal's live status (portal/src/pages/order.js): while a verdict is imminent (the first 2 s after the
-# page opens, that is after the 202) it reads every 50 ms on a fixed grid (a slow read does not push the next
-# one back); then it backs off as before: 50 ms × 1.5, at most 250 ms apart.
+# The portal's live status (portal/src/pages/order.js): one read, then waiting reads (If-None-Match with the
+# ETag it holds, Prefer: wait=10) that the API answers the moment the status changes. The schedules the
+# portal used before (a 50 ms grid for 2 s after the 202; backoff 50 ms × 1.5 up to 250 ms) are modelled on
+# the same orders' commit times for comparison.
+PORTAL_WAIT_SECONDS = 10
 PORTAL_POLL_DENSE_S, PORTAL_POLL_DENSE_FOR_S = 0.050, 2.0
 PORTAL_POLL_FIRST_S, PORTAL_POLL_FACTOR, PORTAL_POLL_CAP_S = 0.050, 1.5, 0.250
 
 
 def poll_like_the_portal(api: str, session: requests.Session, key: str, opened: float) -> tuple[float, int, float]:
-    """(perf_counter when the terminal status was read, GETs made, seconds the last GET took).
+    """(perf_counter when the terminal status was read, GETs made, seconds the first, plain GET took).
     `opened`: when the 202 arrived."""
-    delay, reads, deadline = PORTAL_POLL_FIRST_S, 0, opened + 30
+    url, etag, reads, first_get, deadline = f"{api}/v1/orders/{key}", None, 0, 0.0, opened + 30
     while time.perf_counter() < deadline:
         reads += 1
+        headers = {"If-None-Match": etag, "Prefer": f"wait={PORTAL_WAIT_SECONDS}"} if etag else {}
         started = time.perf_counter()
-        if session.get(f"{api}/v1/orders/{key}", timeout=10).json()["status"] in TERMINAL:
-            return time.perf_counter(), reads, time.perf_counter() - started
-        now = time.perf_counter()
-        if now - opened < PORTAL_POLL_DENSE_FOR_S:  # the next point of the grid
-            time.sleep(PORTAL_POLL_DENSE_S - (now - opened) % PORTAL_POLL_DENSE_S)
+        response = session.get(url, headers=headers, timeout=PORTAL_WAIT_SECONDS + 5)
+        first_get = first_get or time.perf_counter() - started
+        if "Preference-Applied" not in response.headers and etag:
+            raise RuntimeError("the API did not wait: the portal would fall back to backoff")
+        if response.status_code == 304:
             continue
-        time.sleep(delay)
-        delay = min(delay * PORTAL_POLL_FACTOR, PORTAL_POLL_CAP_S)
+        etag = response.headers["ETag"]
+        if response.json()["status"] in TERMINAL:
+            return time.perf_counter(), reads, first_get
     raise RuntimeError(f"order {key} did not finish")
 
 
 def modelled_seen(server_s: float, get_s: float, grid_s: float | None) -> float:
-    """When a portal polling schedule would show a verdict committed `server_s` after the 202, each GET taking
+    """When a polling schedule would show a verdict committed `server_s` after the 202, each GET taking
     `get_s`: the first read that starts after the commit, plus its GET. grid_s: reads every grid_s for the
-    first 2 s (the portal's is PORTAL_POLL_DENSE_S); None: the backoff alone (at once, then 50 ms x 1.5 up to
-    250 ms between reads), as the portal polled before the grid."""
+    first 2 s; None: the backoff alone (at once, then 50 ms x 1.5 up to 250 ms between reads)."""
     if grid_s is not None and server_s < PORTAL_POLL_DENSE_FOR_S:
         return -(-server_s // grid_s) * grid_s + get_s
     start, delay = 0.0, PORTAL_POLL_FIRST_S
@@ -268,17 +272,18 @@ def measure_after_202(stack, database_url: str) -> None:
     )
     print(
         f"where it goes: 202 -> verdict committed (server side) median {server_ms:.0f} ms "
-        f"({server_ms / FLOOR_MS:.2f} x the floor); the portal's polling adds the rest "
+        f"({server_ms / FLOOR_MS:.2f} x the floor); the portal's waiting read adds the rest "
         f"(median {median_ms - server_ms:.0f} ms, {statistics.median(reads):.0f} GETs per order)"
     )
     get_ms = statistics.median(get_s) * 1000
-    schedules = {"backoff alone (before the grid)": None, "50 ms grid (the portal's)": PORTAL_POLL_DENSE_S}
+    schedules = {"backoff alone": None, "a 50 ms grid": PORTAL_POLL_DENSE_S, "a 25 ms grid": 0.025}
     modelled = {
         label: statistics.median(modelled_seen(t, get_ms / 1000, grid) for t in server) * 1000
-        for label, grid in {**schedules, "25 ms grid": 0.025}.items()
+        for label, grid in schedules.items()
     }
     print(
-        f"polling schedules on these orders' commit times, each GET {get_ms:.1f} ms (measured median), modelled: "
+        f"fixed-interval polling instead, modelled on these orders' commit times (each GET {get_ms:.1f} ms, "
+        "measured median): "
         + "; ".join(f"{label} median {ms:.0f} ms, ratio {ms / FLOOR_MS:.2f}" for label, ms in modelled.items())
     )
     median = {name: statistics.median(p[name] for p in phases) * 1000 for name in phases[0]}

@@ -54,7 +54,14 @@ class Container:
     def repository(self):
         from chalicelib.adapters.db.repository import SqlOrderRepository
 
-        return SqlOrderRepository(self.engine)
+        return SqlOrderRepository(self.engine, on_status_change=self.order_changes.announce)
+
+    @cached_property
+    def order_changes(self):
+        from chalicelib.adapters.order_changes import build_order_changes
+
+        # Between Lambdas through Redis when configured; in this process otherwise (the local stack).
+        return build_order_changes(self.settings.redis_url)
 
     @cached_property
     def cache(self):
@@ -297,7 +304,9 @@ class Container:
         from chalicelib.services.search import CursorCodec, OrderQueries
 
         key = cursor_secret(self.settings, lambda: self.runtime_secrets)
-        return OrderQueries(self.repository, self.order_store, CursorCodec.from_secret(key), self.deliveries)
+        return OrderQueries(
+            self.repository, self.order_store, CursorCodec.from_secret(key), self.deliveries, self.order_changes
+        )
 
     @cached_property
     def area_options(self):

@@ -14,7 +14,7 @@ from chalicelib.domain.orders import AMOUNT_PATTERN, FieldError, OrderRequest, O
 from chalicelib.openapi_examples import ORDER_REQUEST_EXAMPLE, order_request
 from chalicelib.openapi_insights import INSIGHTS_EXAMPLE, Insights, insights_parameters
 from chalicelib.services.order_views import Order, OrderHistory, OrderPage, OrderResult
-from chalicelib.services.search import SearchQuery
+from chalicelib.services.search import MAX_WAIT_SECONDS, SearchQuery
 from chalicelib.services.simulation import SimulationRequest
 
 REF = "#/components/schemas/{model}"
@@ -327,6 +327,31 @@ _ORDER_KEY_PARAM = {
     "schema": {"type": "string", "minLength": 1, "maxLength": 64},
     "example": "01KB2Q4V7Y3ZJ8M5N6P9R0S1T2",
 }
+_IF_NONE_MATCH_PARAM = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "A `ETag` de uma resposta anterior: se a ordem ainda é essa, a resposta é 304 sem corpo.",
+    "schema": {"type": "string"},
+}
+_PREFER_WAIT_PARAM = {
+    "name": "Prefer",
+    "in": "header",
+    "required": False,
+    "description": (
+        "`wait=N` (RFC 7240), com `If-None-Match`: espera até N segundos (no máximo "
+        f"{MAX_WAIT_SECONDS}) por uma mudança antes de responder. Outras preferências são ignoradas."
+    ),
+    "schema": {"type": "string"},
+    "example": "wait=10",
+}
+_ORDER_READ_HEADERS = {
+    "ETag": {"required": True, "schema": {"type": "string"}, "description": "Identifica esta representação."},
+    "Preference-Applied": {
+        "schema": {"type": "string"},
+        "description": "`wait=N` quando a espera pedida em `Prefer` foi aplicada (N já limitado).",
+    },
+}
 _IDEMPOTENCY_PARAM = {
     "name": "Idempotency-Key",
     "in": "header",
@@ -456,10 +481,28 @@ def build_document() -> dict[str, Any]:
                 "operationId": "getOrder",
                 "summary": "Lê uma ordem",
                 "tags": ["ordens"],
-                "description": read,
+                "description": read
+                + (
+                    " Leitura condicional que pode esperar por uma mudança: com `If-None-Match` (a `ETag` da "
+                    "última resposta) e `Prefer: wait=N`, a resposta vem assim que a ordem mudar (200) ou, "
+                    f"sem mudança, 304 depois de N segundos (no máximo {MAX_WAIT_SECONDS}). O portal acompanha "
+                    "a situação assim, em vez de ler a cada poucos milissegundos."
+                ),
                 "security": _scoped("ame:orders:read"),
-                "parameters": [_ORDER_KEY_PARAM, _REQUEST_ID_PARAM],
-                "responses": _responses({"200": _ok("A ordem.", "Order", ORDER_EXAMPLE)}, [401, 403, 404, 500, 503]),
+                "parameters": [_ORDER_KEY_PARAM, _REQUEST_ID_PARAM, _IF_NONE_MATCH_PARAM, _PREFER_WAIT_PARAM],
+                "responses": _responses(
+                    {
+                        "200": _ok("A ordem.", "Order", ORDER_EXAMPLE, _ORDER_READ_HEADERS),
+                        "304": {
+                            "description": (
+                                "A ordem é a da `ETag` enviada (com `Prefer: wait`, nada mudou durante a espera). "
+                                "Sem corpo."
+                            ),
+                            "headers": {"X-Request-Id": _REQUEST_ID, **_ORDER_READ_HEADERS},
+                        },
+                    },
+                    [401, 403, 404, 500, 503],
+                ),
             }
         },
         "/v1/orders/{order_key}/history": {

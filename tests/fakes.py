@@ -63,8 +63,9 @@ class InMemoryOrderRepository:
     history rows. tests/integration/test_repository.py runs one contract suite over this fake, SQLite and
     MariaDB, and checks that its public methods have the real adapter's signatures."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_status_change: Callable[[str], None] | None = None) -> None:
         self._lock = threading.RLock()
+        self._on_status_change = on_status_change
         self.orders: dict[str, StoredOrder] = {}
         self.histories: dict[str, list[StatusChange]] = {}
         self.outbox: dict[str, OutboxMessage] = {}
@@ -392,7 +393,9 @@ class InMemoryOrderRepository:
                 }
             )
             self.histories[order_key].append(StatusChange(status=OrderStatus(status), detail=detail, at=at))
-            return True
+        if self._on_status_change is not None:
+            self._on_status_change(order_key)
+        return True
 
     def _pending(self, keep: Callable[[OutboxMessage], bool]) -> list[OutboxMessage]:
         pending = [m for m in list(self.outbox.values()) if m.published_at is None and keep(m)]

@@ -8,6 +8,7 @@ to problem documents and adds the CORS headers of the configured portal origins.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import uuid
@@ -22,12 +23,13 @@ from chalicelib.auth import SCOPE_READ, SCOPE_SIMULATE, SCOPE_WRITE, AreaNotAllo
 from chalicelib.bootstrap import container
 from chalicelib.entrypoints.presenters import accepted_view, history_view, order_view, page_view
 from chalicelib.entrypoints.problems import BadRequest, field_error, problem, with_problems
+from chalicelib.services.search import MAX_WAIT_SECONDS
 
 MAX_BODY_BYTES = 256 * 1024
 REQUEST_ID_HEADER = "X-Request-Id"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-EXPOSED_HEADERS = "Location, Retry-After, Idempotent-Replayed, X-Request-Id"
-ALLOWED_REQUEST_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-Request-Id"
+EXPOSED_HEADERS = "Location, Retry-After, Idempotent-Replayed, X-Request-Id, ETag, Preference-Applied"
+ALLOWED_REQUEST_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-Request-Id, If-None-Match, Prefer"
 PREFLIGHT_MAX_AGE = "600"
 # The X-Request-Id of the request this thread is answering (records that must point at the logs keep it).
 _CURRENT_REQUEST_ID: ContextVar[str | None] = ContextVar("ame_request_id", default=None)
@@ -276,10 +278,50 @@ def search_orders(request: Any, caller: Caller) -> Response:
     return _json(200, page_view(page))
 
 
+# A read that waits for a change (RFC 7240 `Prefer: wait=N` with RFC 9110 `If-None-Match`): the answer
+# comes as soon as the order differs from the representation the caller has, or as 304 after N seconds
+# (at most MAX_WAIT_SECONDS, services/search.py).
+_WAIT_PREFERENCE = re.compile(r'(?:^|[,;])\s*wait\s*=\s*"?(\d{1,6})"?\s*(?=$|[,;])', re.IGNORECASE)
+
+
+def _preferred_wait(headers: Any) -> int | None:
+    """Seconds the caller prefers to wait, capped; None without a usable `wait` preference (RFC 7240: an
+    unknown or malformed preference is ignored, never an error)."""
+    found = _WAIT_PREFERENCE.search(headers.get("prefer") or "")
+    seconds = min(int(found.group(1)), MAX_WAIT_SECONDS) if found else 0
+    return seconds or None
+
+
+def _known_etags(headers: Any) -> frozenset[str]:
+    """The entity tags of If-None-Match, compared weakly as RFC 9110 says for this header."""
+    value = headers.get("if-none-match") or ""
+    return frozenset(tag.strip().removeprefix("W/") for tag in value.split(",") if tag.strip())
+
+
+def _etag(body: Any) -> str:
+    text = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return '"' + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32] + '"'
+
+
 @endpoint(SCOPE_READ)
 def get_order(request: Any, caller: Caller, order_key: str) -> Response:
-    detail = container().order_queries.detail(caller, order_key)
-    return _json(200, order_view(detail.order, detail.deliveries))
+    queries = container().order_queries
+    known = _known_etags(request.headers)
+    wait = _preferred_wait(request.headers) if known and "*" not in known else None
+    if wait:
+        detail, _ = queries.detail_once_changed(
+            caller, order_key, lambda d: _etag(order_view(d.order, d.deliveries)) in known, wait
+        )
+    else:
+        detail = queries.detail(caller, order_key)
+    body = order_view(detail.order, detail.deliveries)
+    # no-cache: a browser's cache may keep the body but asks again every time (the status moves).
+    headers = {"ETag": _etag(body), "Cache-Control": "private, no-cache"}
+    if wait:
+        headers["Preference-Applied"] = f"wait={wait}"
+    if headers["ETag"] in known or "*" in known:
+        return Response(body="", status_code=304, headers=headers)
+    return _json(200, body, headers)
 
 
 @endpoint(SCOPE_READ)

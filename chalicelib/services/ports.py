@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -313,6 +314,23 @@ class RateLimiter(Protocol):
     def acquire(self, bucket: str, limit: RateLimit) -> Decision:
         """Take one token from the named bucket (shaped by `limit`), or say how long until one is back.
         Never raises: a limiter whose store is down decides by itself (docs/security.md)."""
+
+
+class ChangeListener(Protocol):
+    def wait(self, timeout_seconds: float) -> bool:
+        """Block until the order's status changes or `timeout_seconds` pass: True when a change was
+        announced since listening began (or since the previous wait). False may still mean a change."""
+
+
+class OrderChanges(Protocol):
+    """Announces committed status changes to whoever waits on that order. Best effort: a waiting reader
+    re-reads on its own schedule too, so a lost announcement delays an answer but never loses one."""
+
+    def announce(self, order_key: str) -> None:
+        """Never raises."""
+
+    def listen(self, order_key: str) -> AbstractContextManager[ChangeListener]:
+        """Listen before reading the order, so a change between the read and the wait is not missed."""
 
 
 class Cache(Protocol):

@@ -7,7 +7,9 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -20,6 +22,7 @@ from chalicelib.domain.errors import OrderNotFound, OrderValidationError
 from chalicelib.domain.orders import DocumentError, FieldError, OrderStatus, StatusChange, StoredOrder
 from chalicelib.domain.validation import field_errors, field_path
 from chalicelib.services.order_views import OrderSummary
+from chalicelib.services.ports import OrderChanges
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
@@ -237,6 +240,24 @@ class SearchPage:
     limit: int
 
 
+# How often a waiting read (`Prefer: wait`) re-reads the order although nobody announced a change, and the
+# longest it waits: well inside API Gateway's 29 s and the API function's timeout, and one Lambda instance
+# held per watching page at most that long.
+WAIT_RECHECK_SECONDS = 1.0
+MAX_WAIT_SECONDS = 10
+
+
+class NoSignals:
+    """Nobody announces changes: the wait is the re-read schedule alone."""
+
+    def wait(self, timeout_seconds: float) -> bool:
+        time.sleep(max(0.0, timeout_seconds))
+        return False
+
+
+NO_SIGNALS = NoSignals()
+
+
 class OrderQueries:
     """Every read a caller makes goes through here, so tenancy is decided in one place."""
 
@@ -246,9 +267,13 @@ class OrderQueries:
         store: OrderStore | None,
         cursors: CursorCodec,
         deliveries: DeliveryReader | None = None,
+        changes: OrderChanges | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ):
         self._repository, self._store, self._cursors = repository, store, cursors
         self._deliveries = deliveries
+        self._changes = changes
+        self._monotonic = monotonic
 
     def get(self, caller: Caller, order_key: str) -> StoredOrder:
         order = self._repository.get_order(order_key) if plausible_order_key(order_key) else None
@@ -262,6 +287,30 @@ class OrderQueries:
         if not order.status.terminal or self._deliveries is None:
             return OrderDetail(order, [])
         return OrderDetail(order, self._deliveries.for_order(order_key))
+
+    def detail_once_changed(
+        self,
+        caller: Caller,
+        order_key: str,
+        unchanged: Callable[[OrderDetail], bool],
+        wait_seconds: float,
+        recheck_seconds: float = WAIT_RECHECK_SECONDS,
+    ) -> tuple[OrderDetail, bool]:
+        """(the detail, True) as soon as `unchanged(detail)` is false, or (the last detail read, False) once
+        `wait_seconds` have passed without that. A status change wakes the wait at once; anything else
+        that changes the detail (a delivery's progress) is seen at the next re-read, every
+        `recheck_seconds`, which also covers an announcement that never came."""
+        deadline = self._monotonic() + max(0.0, wait_seconds)
+        listening = self._changes.listen(order_key) if self._changes is not None else nullcontext(NO_SIGNALS)
+        with listening as listener:  # before the first read: a change right after it still wakes the wait
+            while True:
+                detail = self.detail(caller, order_key)
+                if not unchanged(detail):
+                    return detail, True
+                left = deadline - self._monotonic()
+                if left <= 0:
+                    return detail, False
+                listener.wait(min(left, recheck_seconds))
 
     def history(self, caller: Caller, order_key: str) -> tuple[StoredOrder, list[StatusChange]]:
         order = self.get(caller, order_key)

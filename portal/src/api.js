@@ -56,6 +56,8 @@ export async function api(method, path, { body, headers = {} } = {}) {
     response = await send(method, path, body, headers, await accessToken());
     if (response.status === 401) throw new SessionExpired();
   }
+  // A conditional read (If-None-Match) answered "still the same": no body, not an error.
+  if (response.status === 304) return { status: 304, data: null, headers: response.headers };
   const type = response.headers.get("Content-Type") || "";
   const data = type.includes("json") ? await response.json().catch(() => null) : null;
   if (!response.ok) {
@@ -65,7 +67,12 @@ export async function api(method, path, { body, headers = {} } = {}) {
 }
 
 export const getOptions = (area) => api("GET", `/v1/areas/${encodeURIComponent(area)}/options`);
-export const getOrder = (key) => api("GET", `/v1/orders/${encodeURIComponent(key)}`);
+/** The order; with `etag` a conditional read (304 when unchanged) that, with `waitSeconds`, the server
+ * holds until the order changes or that many seconds pass (`Prefer: wait`, docs/api.md). */
+export const getOrder = (key, { etag = null, waitSeconds = 0 } = {}) => {
+  const headers = etag ? { "If-None-Match": etag, ...(waitSeconds ? { Prefer: `wait=${waitSeconds}` } : {}) } : {};
+  return api("GET", `/v1/orders/${encodeURIComponent(key)}`, { headers });
+};
 export const getHistory = (key) => api("GET", `/v1/orders/${encodeURIComponent(key)}/history`);
 export const searchOrders = (params) => api("GET", `/v1/orders?${new URLSearchParams(params)}`);
 export const getInsights = (params) => api("GET", `/v1/insights?${new URLSearchParams(params)}`);

@@ -21,6 +21,7 @@ from chalicelib.services.ports import IdempotencyKeyTaken, OutboxMessage
 from migrations.runner import upgrade
 from tests.conftest import MARIADB_ADMIN_URL
 from tests.fakes import InMemoryOrderRepository
+from tests.integration.conftest import clear
 from tests.support import scratch_mariadb
 
 BRT = timezone(timedelta(hours=-3))
@@ -929,3 +930,42 @@ def test_two_resumes_at_once_launch_one_attempt(repo):
     winners = [key for key, attempt in won if attempt is not None]
     assert sorted(winners) == sorted(keys)
     assert {repo.get_order(k).redrive_count for k in keys} == {2}
+
+
+# -- telling waiting readers ------------------------------------------------------------------------
+
+
+def announcing_repo(backend) -> tuple[SqlOrderRepository | InMemoryOrderRepository, list[str]]:
+    announced: list[str] = []
+    if backend is None:
+        return InMemoryOrderRepository(on_status_change=announced.append), announced
+    clear(backend)
+    return SqlOrderRepository(backend, on_status_change=announced.append), announced
+
+
+def test_every_committed_status_change_is_announced_and_a_refused_one_is_not(backend):
+    repo, announced = announcing_repo(backend)
+    draft, _ = create(repo)
+    assert announced == []  # a new order: nobody can be waiting on it yet
+    repo.claim(draft.order_key, "exec-1", T1)
+    assert announced == [draft.order_key]
+    assert not repo.conclude(draft.order_key, "exec-2", OrderStatus.FAILED, T1, "x", {}, _event(draft))
+    assert not repo.transition(draft.order_key, [OrderStatus.RECEIVED], OrderStatus.FAILED, T1)
+    assert announced == [draft.order_key]  # compare-and-set refused: nothing changed, nothing said
+    assert repo.conclude(draft.order_key, "exec-1", OrderStatus.QUORUM_MET, T1, None, {}, _event(draft))
+    assert announced == [draft.order_key, draft.order_key]
+
+
+def test_a_status_change_rolled_back_is_never_announced(engine):
+    clear(engine)
+    seen: list[tuple[str, OrderStatus | None]] = []
+    repo = SqlOrderRepository(engine)
+    repo._on_status_change = lambda key: seen.append((key, repo.get_order(key).status))
+    draft, creation = create(repo)
+    repo.claim(draft.order_key, "exec-1", T1)
+    assert seen == [(draft.order_key, OrderStatus.PROCESSING)]  # announced after the commit: readable
+    clash = creation.model_copy(update={"queue": "result"})  # the creation message's id again: refused
+    with pytest.raises(sa.exc.IntegrityError):
+        repo.conclude(draft.order_key, "exec-1", OrderStatus.QUORUM_MET, T1, None, {}, clash)
+    assert repo.get_order(draft.order_key).status is OrderStatus.PROCESSING
+    assert seen == [(draft.order_key, OrderStatus.PROCESSING)]

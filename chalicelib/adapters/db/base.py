@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -19,6 +21,9 @@ from chalicelib.observability import db_transaction
 from chalicelib.services.ports import OutboxMessage
 
 SYSTEM_ACTOR = "ame"
+log = logging.getLogger(__name__)
+# The order keys whose status the current write transaction changed (SqlStore._write announces them).
+_status_changed: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("ame_status_changed", default=None)
 
 
 def to_db_time(value: datetime) -> datetime:
@@ -63,17 +68,35 @@ def outbox_row(message: OutboxMessage) -> dict[str, Any]:
 class SqlStore:
     """The engine, the write transaction and the one way an order's status changes."""
 
-    def __init__(self, engine: Engine, system_actor: str = SYSTEM_ACTOR) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        system_actor: str = SYSTEM_ACTOR,
+        on_status_change: Callable[[str], None] | None = None,
+    ) -> None:
         self._engine = engine
         # On SQLite this makes the transaction BEGIN IMMEDIATE (see engine._sqlite_begin).
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
         self._system_actor = system_actor
+        # Told each order key whose status a write transaction changed, once that transaction committed.
+        self._on_status_change = on_status_change
 
     @contextmanager
     def _write(self, name: str) -> Iterator[sa.Connection]:
         """One write transaction, traced as a `db.<name>` subsegment when tracing is on."""
-        with db_transaction(name), self._writer.begin() as conn:
-            yield conn
+        changed: list[str] = []
+        token = _status_changed.set(changed)
+        try:
+            with db_transaction(name), self._writer.begin() as conn:
+                yield conn
+        finally:
+            _status_changed.reset(token)
+        # Only after the commit: a reader woken now reads the new status, never a rolled-back one.
+        for order_key in changed if self._on_status_change is not None else ():
+            try:
+                self._on_status_change(order_key)
+            except Exception:  # telling waiters is best effort; the change itself is committed
+                log.warning("could not announce the status change of %s", order_key, exc_info=True)
 
     def _change_status(
         self,
@@ -102,6 +125,9 @@ class SqlStore:
         ).rowcount
         if changed != 1:
             return False
+        pending = _status_changed.get()
+        if pending is not None:
+            pending.append(order_key)
         conn.execute(
             order_status_history.insert().values(
                 order_key=order_key, status=OrderStatus(status).value, detail=detail, created_at=at

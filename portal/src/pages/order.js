@@ -1,8 +1,9 @@
 // Order page: live status, one card per party (why it can or cannot sign), what-if, deliveries, history.
-// Live status: every 50 ms on a fixed grid for the first 2 s after the page opens (right after the 202,
-// when the verdict is imminent: it is on screen within ~50 ms of being stored, not when a backed-off read
-// happens to land), then backoff: ×1.5, at most 250 ms between reads until 15 s, then at most 2 s (a
-// parked order waiting for a partner costs one read every 2 s). Never a fixed multi-second poll.
+// Live status: a waiting read. The page reads the order once, then asks again with the ETag it holds and
+// `Prefer: wait=10`: the server answers the moment the status changes (or 304 after 10 s, and the page asks
+// again), so a verdict is on screen within milliseconds of being stored, with one open request instead of
+// many. A server that does not wait (no Preference-Applied) is read with backoff instead: ×1.5 from 50 ms,
+// at most 250 ms apart until 15 s, then at most 2 s. After the verdict, deliveries are followed every 2 s.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { html } from "htm/preact";
 import { ApiError, getHistory, getOrder, simulate } from "../api.js";
@@ -13,8 +14,7 @@ import {
 } from "../labels.js";
 import { usePageTitle } from "../router.js";
 
-export const POLL_DENSE_MS = 50;
-export const POLL_DENSE_FOR_MS = 2000;
+export const WAIT_SECONDS = 10;
 export const POLL_FIRST_MS = 50;
 export const POLL_FACTOR = 1.5;
 export const POLL_CAP_MS = 2000;
@@ -39,31 +39,46 @@ function useOrder(orderKey) {
     let afterVerdict = 0;
     let lastStatus = null;
     let history = null;
+    let etag = null;
+    let terminal = false;
+
+    function backoff() {
+      const cap = Date.now() - opened < POLL_FAST_FOR_MS ? POLL_FAST_CAP_MS : POLL_CAP_MS;
+      const wait = delay;
+      delay = Math.min(delay * POLL_FACTOR, cap);
+      return wait;
+    }
 
     async function tick() {
       try {
-        const { data: order } = await getOrder(orderKey);
+        // Waiting reads while the verdict is pending (its changes are announced); plain ones after it.
+        const answer = await getOrder(orderKey, { etag, waitSeconds: terminal ? 0 : WAIT_SECONDS });
         if (stopped) return;
+        const waited = Boolean(answer.headers.get("Preference-Applied"));
+        if (answer.status === 304) {
+          if (terminal && ++afterVerdict > DELIVERY_POLLS) return;
+          timer = window.setTimeout(tick, terminal ? POLL_CAP_MS : waited ? 0 : backoff());
+          return;
+        }
+        const order = answer.data;
+        etag = answer.headers.get("ETag");
         if (order.status !== lastStatus) {
           lastStatus = order.status;
-          // The timeline is read when the status changes, never in the fast loop's way.
+          // The timeline is read when the status changes, never in the live status's way.
           getHistory(orderKey).then(({ data }) => {
             history = data.history || [];
             if (!stopped) setState((s) => ({ ...s, history }));
           }, () => {});
         }
         setState((s) => ({ status: "ready", order, history: history ?? s.history, error: null }));
-        if (TERMINAL.has(order.status)) {
+        terminal = TERMINAL.has(order.status);
+        if (terminal) {
           if (!deliveriesPending(order) || ++afterVerdict > DELIVERY_POLLS) return;
-          delay = POLL_CAP_MS;
-        } else if (Date.now() - opened < POLL_DENSE_FOR_MS) {
-          // The next point of the grid: a slow read does not push the following one back.
-          timer = window.setTimeout(tick, POLL_DENSE_MS - ((Date.now() - opened) % POLL_DENSE_MS));
+          timer = window.setTimeout(tick, POLL_CAP_MS);
           return;
-        } else {
-          const cap = Date.now() - opened < POLL_FAST_FOR_MS ? POLL_FAST_CAP_MS : POLL_CAP_MS;
-          delay = Math.min(delay * POLL_FACTOR, cap);
         }
+        // A server that waits answers when something changed: ask again at once. Otherwise back off.
+        timer = window.setTimeout(tick, waited ? 0 : backoff());
       } catch (error) {
         if (stopped || error instanceof SessionExpired) return;
         if (error instanceof ApiError && error.status === 404) {
@@ -71,9 +86,8 @@ function useOrder(orderKey) {
           return;
         }
         setState((s) => ({ ...s, status: s.order ? "ready" : "error", error: "Não foi possível ler a ordem agora; tentando de novo." }));
-        delay = POLL_CAP_MS;
+        timer = window.setTimeout(tick, POLL_CAP_MS);
       }
-      timer = window.setTimeout(tick, delay);
     }
     tick();
     return () => {
