@@ -308,15 +308,20 @@ def get_order(request: Any, caller: Caller, order_key: str) -> Response:
     queries = container().order_queries
     known = _known_etags(request.headers)
     wait = _preferred_wait(request.headers) if known and "*" not in known else None
+    shown: dict[str, Any] = {}  # the last representation rendered, and its tag
+
+    def render(detail: Any) -> str:
+        shown["body"] = order_view(detail.order, detail.deliveries)
+        shown["etag"] = _etag(shown["body"])
+        return str(shown["etag"])
+
     if wait:
-        detail, _ = queries.detail_once_changed(
-            caller, order_key, lambda d: _etag(order_view(d.order, d.deliveries)) in known, wait
-        )
+        queries.detail_once_changed(caller, order_key, lambda d: render(d) in known, wait)
     else:
-        detail = queries.detail(caller, order_key)
-    body = order_view(detail.order, detail.deliveries)
+        render(queries.detail(caller, order_key))
+    body = shown["body"]
     # no-cache: a browser's cache may keep the body but asks again every time (the status moves).
-    headers = {"ETag": _etag(body), "Cache-Control": "private, no-cache"}
+    headers = {"ETag": shown["etag"], "Cache-Control": "private, no-cache"}
     if wait:
         headers["Preference-Applied"] = f"wait={wait}"
     if headers["ETag"] in known or "*" in known:
