@@ -5,6 +5,7 @@ screenshots at 375 and 1280 px under .local/screenshots/.
 
 Orders come from the partner simulator's seeded scenarios (ame_local/simulator/scenarios.py).
 """
+
 from __future__ import annotations
 
 import json
@@ -30,15 +31,20 @@ def api_headers(stack) -> dict[str, str]:
 
 
 def orders_with_reference(stack, reference: str) -> list[dict]:
-    response = requests.get(f"{stack.api_url}/v1/orders", params={"external_reference": reference},
-                            headers=api_headers(stack), timeout=10)
+    response = requests.get(
+        f"{stack.api_url}/v1/orders", params={"external_reference": reference}, headers=api_headers(stack), timeout=10
+    )
     assert response.status_code == 200, response.text
     return response.json()["items"]
 
 
 def post_order(stack, body: dict) -> str:
-    response = requests.post(f"{stack.api_url}/v1/orders", json=body, timeout=10,
-                             headers={**api_headers(stack), "Idempotency-Key": uuid.uuid4().hex})
+    response = requests.post(
+        f"{stack.api_url}/v1/orders",
+        json=body,
+        timeout=10,
+        headers={**api_headers(stack), "Idempotency-Key": uuid.uuid4().hex},
+    )
     assert response.status_code == 202, response.text
     return response.json()["order_key"]
 
@@ -49,8 +55,16 @@ def open_form(page, stack) -> None:
     expect(page.get_by_label("Produto")).to_be_enabled()  # the area's options arrived
 
 
-def fill_order(page, *, requester: str, requester_type: str = "PJ", guarantors: tuple[tuple[str, str], ...] = (),
-               amount: str = "R$ 250.000,00", reference: str | None = None, title: str = "Contrato de teste") -> None:
+def fill_order(
+    page,
+    *,
+    requester: str,
+    requester_type: str = "PJ",
+    guarantors: tuple[tuple[str, str], ...] = (),
+    amount: str = "R$ 250.000,00",
+    reference: str | None = None,
+    title: str = "Contrato de teste",
+) -> None:
     page.get_by_label("Produto").select_option(sc.PRODUCT_ACTIVE)
     page.get_by_label("Plataforma").select_option(sc.PLATFORM)
     page.get_by_label("Método de assinatura").select_option(sc.SIGNATURE_METHOD)
@@ -133,6 +147,31 @@ def test_an_order_without_quorum_shows_the_reason_and_the_missing_people(stack, 
     screenshot(page, "ordem-sem-quorum")
 
 
+def test_the_live_status_waits_for_the_change_instead_of_polling(stack, page, console):
+    sign_in(page, stack)
+    faults = f"{stack.partners_url}/_admin/faults"
+    # Poderes answers in 1.5 s (within the partner timeout): the order is still pending when the page opens.
+    requests.post(faults, json={"poderes": {"latency_ms": 1500}}, timeout=5).raise_for_status()
+    try:
+        key = post_order(stack, sc.order_body("QUORUM_AB", external_reference="portal-waiting-read"))
+        reads = []
+        page.on("request", lambda r: reads.append(r) if urlsplit(r.url).path == f"/v1/orders/{key}" else None)
+        page.goto(f"{stack.api_url}/portal/ordens/{key}")
+        expect(page.locator(".status-line")).not_to_contain_text("Quórum atingido")  # seen while pending
+        expect_verdict(page, "Quórum atingido")
+    finally:
+        requests.post(f"{faults}/reset", timeout=5).raise_for_status()
+    first, *waiting = reads
+    assert "if-none-match" not in first.headers
+    assert waiting, "the page never asked again"
+    for read in waiting:  # each one held by the API until the order changed, with the tag the page had
+        assert read.headers["prefer"] == "wait=10" and read.headers["if-none-match"].startswith('"')
+    answers = [read.response() for read in reads]
+    assert [a.status for a in answers if a is not None].count(200) >= 1
+    # One read per status the page saw at most (RECEIVED or PROCESSING, then the verdict), not one per 50 ms.
+    assert len(reads) <= 4, [r.headers.get("if-none-match") for r in reads]
+
+
 def test_a_field_error_is_shown_at_its_field(stack, page, console):
     sign_in(page, stack)
     open_form(page, stack)
@@ -151,7 +190,8 @@ def test_a_field_error_is_shown_at_its_field(stack, page, console):
     document.fill("529.982.247-25")
     page.get_by_label("Produto").evaluate(
         "(s, code) => { const o = document.createElement('option'); o.value = code; o.textContent = 'CCB legado'; s.append(o); }",
-        sc.PRODUCT_INACTIVE)
+        sc.PRODUCT_INACTIVE,
+    )
     page.get_by_label("Produto").select_option(sc.PRODUCT_INACTIVE)
     page.get_by_role("button", name="Criar ordem").click()
     expect(page.locator("#f-product_code-erro")).to_be_visible()
@@ -171,8 +211,14 @@ def test_a_double_submit_and_a_retry_after_a_network_error_create_one_order(stac
     open_form(page, stack)
     fill_order(page, requester="12.ABC.345/01DE-35", reference="portal-double")
     keys = []
-    page.on("request", lambda r: keys.append(r.headers.get("idempotency-key"))
-            if r.method == "POST" and r.url.endswith("/v1/orders") else None)
+    page.on(
+        "request",
+        lambda r: (
+            keys.append(r.headers.get("idempotency-key"))
+            if r.method == "POST" and r.url.endswith("/v1/orders")
+            else None
+        ),
+    )
     page.get_by_role("button", name="Criar ordem").dblclick()
     expect(page).to_have_url(re.compile(r"/portal/ordens/[0-9A-Z]+$"))
     assert len(set(keys)) == 1
@@ -212,9 +258,19 @@ def test_a_503_says_tente_novamente_and_waits_for_retry_after(stack, page, conso
     def unavailable_once(route):
         if not answered:
             answered.append(1)
-            route.fulfill(status=503, headers={"Retry-After": "2", "Content-Type": "application/problem+json"},
-                          body=json.dumps({"type": "about:blank", "title": "Serviço indisponível", "status": 503,
-                                           "code": "DEPENDENCY_UNAVAILABLE", "detail": "parametrizador não respondeu"}))
+            route.fulfill(
+                status=503,
+                headers={"Retry-After": "2", "Content-Type": "application/problem+json"},
+                body=json.dumps(
+                    {
+                        "type": "about:blank",
+                        "title": "Serviço indisponível",
+                        "status": 503,
+                        "code": "DEPENDENCY_UNAVAILABLE",
+                        "detail": "parametrizador não respondeu",
+                    }
+                ),
+            )
         else:
             route.continue_()
 
@@ -237,7 +293,9 @@ def test_what_if_shows_a_new_verdict_next_to_the_current_one(stack, page, consol
     card.get_by_text("E se alguém não puder assinar?").click()
     card.get_by_role("checkbox", name=re.compile(r"\*\*\*-09\)$")).check()  # Carla, the only B
     sent = []
-    page.on("request", lambda r: sent.append(r) if r.url.endswith("/v1/quorum/simulations") and r.method == "POST" else None)
+    page.on(
+        "request", lambda r: sent.append(r) if r.url.endswith("/v1/quorum/simulations") and r.method == "POST" else None
+    )
     with page.expect_response(lambda r: r.url.endswith("/v1/quorum/simulations") and r.status == 200) as answered:
         card.get_by_role("button", name="Simular").click()
     compare = card.locator(".compare")
@@ -277,7 +335,7 @@ def test_list_filters_keep_the_url_and_the_link_reproduces_them(stack, page, con
     assert parse_qs(urlsplit(url).query) == {"garantidor": ["301.029.995-89"], "referencia": ["portal-list-a"]}
 
     other = context.new_page()  # a new tab has its own sessionStorage: it signs in, then lands on the link
-    sign_in(other, stack, path=url[len(stack.api_url):])
+    sign_in(other, stack, path=url[len(stack.api_url) :])
     assert other.url == url
     expect(other.get_by_label("Referência externa")).to_have_value("portal-list-a")
     expect(other.get_by_label("Documento de garantidor")).to_have_value("301.029.995-89")
@@ -391,12 +449,28 @@ def test_a_session_that_ends_shows_the_expired_page_and_the_form_survives(stack,
     sign_in(page, stack, path="/portal/ordens/nova")
     expect(page.get_by_label("Produto")).to_be_enabled()
     fill_order(page, requester="11222333000181", amount="123456", reference="portal-expira")
-    page.route("**/oidc/token", lambda route: route.continue_(
-        post_data=(route.request.post_data or "").replace("refresh_token=", "refresh_token=revogado-")))
-    page.route("**/v1/orders", lambda route: route.fulfill(
-        status=401, headers={"Content-Type": "application/problem+json"},
-        body=json.dumps({"type": "about:blank", "title": "Token expirado", "status": 401,
-                         "code": "TOKEN_EXPIRED", "detail": "o token expirou"})))
+    page.route(
+        "**/oidc/token",
+        lambda route: route.continue_(
+            post_data=(route.request.post_data or "").replace("refresh_token=", "refresh_token=revogado-")
+        ),
+    )
+    page.route(
+        "**/v1/orders",
+        lambda route: route.fulfill(
+            status=401,
+            headers={"Content-Type": "application/problem+json"},
+            body=json.dumps(
+                {
+                    "type": "about:blank",
+                    "title": "Token expirado",
+                    "status": 401,
+                    "code": "TOKEN_EXPIRED",
+                    "detail": "o token expirou",
+                }
+            ),
+        ),
+    )
     console.allow(r"status of 400 .*/oidc/token|status of 401")  # the refused token and refresh
     page.get_by_role("button", name="Criar ordem").click()
     expect(page.get_by_role("heading", level=1, name="Sua sessão expirou")).to_be_visible(timeout=30_000)
