@@ -1,6 +1,8 @@
 """Step Functions task handlers (lambda_function), one per Task state of statemachine.asl.json.
 
-Each handler passes its state's input to one workflow (or redrive) method. Errors leave as named
+Each handler passes its state's input to one workflow (or redrive) method. A party's tasks also pass
+the party's facts (`party`) that LoadOrder put in its Map item; an execution whose state machine did not
+pass them has none, and the workflow then reads the order. Errors leave as named
 exceptions: the Lambda errorType is the class name, which the state machine's Retry/Catch lists match
 (PartnerUnavailable and DatabaseUnavailable are retried; the rest are caught). The composition root and
 the workflow service load with a task's first call, not at import.
@@ -59,7 +61,7 @@ def load_order(event: Event, context: Any) -> Event:
 @observed
 @named_errors
 def fetch_powers(event: Event, context: Any) -> Event:
-    return _container().workflow.fetch_powers(event["order_key"], int(event["position"]))
+    return _container().workflow.fetch_powers(event["order_key"], int(event["position"]), event.get("party"))
 
 
 @workflow_tasks.lambda_function(name="fetch_people")
@@ -73,21 +75,21 @@ def fetch_people(event: Event, context: Any) -> Event:
 @observed
 @named_errors
 def check_operators(event: Event, context: Any) -> Event:
-    return _container().workflow.check_operators(event["order_key"], int(event["position"]))
+    return _container().workflow.check_operators(event["order_key"], int(event["position"]), event.get("party"))
 
 
 @workflow_tasks.lambda_function(name="decide_party")
 @observed
 @named_errors
 def decide_party(event: Event, context: Any) -> Event:
-    return _container().workflow.decide_party(event["order_key"], int(event["position"]))
+    return _container().workflow.decide_party(event["order_key"], int(event["position"]), event.get("party"))
 
 
 @workflow_tasks.lambda_function(name="evaluate_person")
 @observed
 @named_errors
 def evaluate_person(event: Event, context: Any) -> Event:
-    return _container().workflow.evaluate_person(event["order_key"], int(event["position"]))
+    return _container().workflow.evaluate_person(event["order_key"], int(event["position"]), event.get("party"))
 
 
 @workflow_tasks.lambda_function(name="conclude_order")

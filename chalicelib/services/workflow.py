@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 from chalicelib.domain.eligibility import inactive_reasons
@@ -86,6 +89,61 @@ def _verdict_participant(stored: dict[str, Any]) -> dict[str, Any]:
     return {field: stored[field] for field in _VERDICT_FIELDS}
 
 
+@dataclass(frozen=True, slots=True)
+class PartyFacts:
+    """What a party's tasks read of the order. LoadOrder puts it in the party's Map item, so FetchPowers,
+    CheckOperators, EvaluatePerson and DecideParty do not read the order again; an order's facts do not
+    change after intake, so the copy cannot go stale. A few scalars, never participants: the item stays small."""
+
+    role: str
+    person_type: str
+    document: str
+    power_code: str | None
+    amount: Decimal
+    platform: str
+    operator_check: bool
+
+    @classmethod
+    def of(cls, order: StoredOrder, position: int) -> PartyFacts:
+        party = order.parties[position]
+        return cls(
+            role=party.role.value if isinstance(party.role, PartyRole) else party.role,
+            person_type=party.person_type.value,
+            document=party.document,
+            power_code=party.power_code,
+            amount=order.amount,
+            platform=order.platform,
+            operator_check=bool(order.area_snapshot.get("operator_check")),
+        )
+
+    def to_payload(self) -> dict[str, Any]:
+        """JSON for the state machine; the amount as its decimal string, never a float."""
+        return {
+            "role": self.role,
+            "person_type": self.person_type,
+            "document": self.document,
+            "power_code": self.power_code,
+            "amount": str(self.amount),
+            "platform": self.platform,
+            "operator_check": self.operator_check,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> PartyFacts:
+        amount = payload["amount"]
+        if not isinstance(amount, str):  # a float would already have lost the cents' exactness
+            raise ValueError(f"party amount must be a decimal string, got {type(amount).__name__}")
+        return cls(
+            role=str(payload["role"]),
+            person_type=str(payload["person_type"]),
+            document=str(payload["document"]),
+            power_code=payload["power_code"],
+            amount=Decimal(amount),
+            platform=str(payload["platform"]),
+            operator_check=bool(payload["operator_check"]),
+        )
+
+
 def business_date(now: datetime) -> date:
     return now.astimezone(BRASILIA).date()
 
@@ -129,17 +187,23 @@ class EnvelopeWorkflow:
                 kind = KIND_PF
             else:
                 kind = KIND_PJ_POWERS if powers_check else KIND_PJ_NO_POWERS
-            parties.append({"order_key": order_key, "position": party.position, "kind": kind})
+            parties.append(
+                {
+                    "order_key": order_key,
+                    "position": party.position,
+                    "kind": kind,
+                    "party": PartyFacts.of(order, party.position).to_payload(),
+                }
+            )
         return {"order_key": order_key, "claimed": True, "outcome": outcome.value, "parties": parties}
 
     # -- PJ: Poderes -----------------------------------------------------------------------------
-    def fetch_powers(self, order_key: str, position: int) -> dict[str, Any]:
-        order = self._order(order_key)
-        party = order.parties[position]
+    def fetch_powers(self, order_key: str, position: int, party: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        facts = self._facts(order_key, position, party)
         on = business_date(self._clock.now())
-        powers = self._powers.get_powers(party.document, party.power_code or "")
+        powers = self._powers.get_powers(facts.document, facts.power_code or "")
         representatives = powers.representatives if powers else []
-        assessments = assess_restrictions(representatives, order.amount, on)
+        assessments = assess_restrictions(representatives, facts.amount, on)
         self._repo.put_artifact(
             order_key,
             position,
@@ -185,18 +249,18 @@ class EnvelopeWorkflow:
         return {"found": len(found)}
 
     # -- PJ: Cadastro Único, for the unrestricted ones, when the area asks ---------------------
-    def check_operators(self, order_key: str, position: int) -> dict[str, Any]:
-        order = self._order(order_key)
-        if not order.area_snapshot.get("operator_check"):
+    def check_operators(self, order_key: str, position: int, party: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        facts = self._facts(order_key, position, party)
+        if not facts.operator_check:
             self._repo.put_artifact(
                 order_key, position, "operators", {"checked": False, "operators": []}, self._clock.now()
             )
             return {"checked": False}
         powers, on = self._stored_powers(order_key, position)
         reps = powers.representatives if powers else []
-        assessments = assess_restrictions(reps, order.amount, on)
+        assessments = assess_restrictions(reps, facts.amount, on)
         cpfs = sorted({r.cpf for r in reps if not assessments[r.cpf].restricted})
-        found = self._operators.search(order.parties[position].document, order.platform, cpfs) if cpfs else []
+        found = self._operators.search(facts.document, facts.platform, cpfs) if cpfs else []
         self._repo.put_artifact(
             order_key,
             position,
@@ -207,13 +271,12 @@ class EnvelopeWorkflow:
         return {"checked": True, "found": len(found)}
 
     # -- PJ: the quorum engine ---------------------------------------------------------------------
-    def decide_party(self, order_key: str, position: int) -> dict[str, Any]:
-        order = self._order(order_key)
+    def decide_party(self, order_key: str, position: int, party: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        facts = self._facts(order_key, position, party)
         artifacts = self._repo.get_artifacts(order_key, position)
         if "powers" not in artifacts:  # PJ whose area has no powers check: nothing to decide
             verdict = self._party_result(
-                order,
-                position,
+                facts,
                 quorum_met=True,
                 reason=None,
                 participants=[],
@@ -229,11 +292,11 @@ class EnvelopeWorkflow:
         operators_artifact = artifacts.get("operators") or {"checked": False, "operators": []}
         operators = {o["cpf"]: Operator.model_validate(o) for o in operators_artifact["operators"]}
         reps = powers.representatives if powers else []
-        assessments = assess_restrictions(reps, order.amount, on)
+        assessments = assess_restrictions(reps, facts.amount, on)
         inactive = inactive_reasons(
             reps, assessments, people.keys(), operators if operators_artifact["checked"] else None
         )
-        evaluation = evaluate_party(powers, order.amount, on, inactive=inactive)
+        evaluation = evaluate_party(powers, facts.amount, on, inactive=inactive)
         stored_participants = [_stored_participant(p.to_dict(), people.get(p.cpf)) for p in evaluation.participants]
         satisfied = set(evaluation.satisfied_rules)
         skipped = {s.rule_id for s in evaluation.skipped_rules}
@@ -249,8 +312,7 @@ class EnvelopeWorkflow:
             for r in (powers.rules if powers else [])
         ]
         verdict = self._party_result(
-            order,
-            position,
+            facts,
             quorum_met=evaluation.quorum_met,
             reason=evaluation.reason,
             participants=[_verdict_participant(sp) for sp in stored_participants],
@@ -275,9 +337,9 @@ class EnvelopeWorkflow:
         return {"quorum_met": evaluation.quorum_met, "reason": evaluation.reason, "representatives": len(reps)}
 
     # -- PF: Pessoas --------------------------------------------------------------------------------
-    def evaluate_person(self, order_key: str, position: int) -> dict[str, Any]:
-        order = self._order(order_key)
-        cpf = order.parties[position].document
+    def evaluate_person(self, order_key: str, position: int, party: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        facts = self._facts(order_key, position, party)
+        cpf = facts.document
         found = {p.cpf: p for p in self._people.search([cpf])}
         person = found.get(cpf)
         participant = _stored_participant(
@@ -294,8 +356,7 @@ class EnvelopeWorkflow:
         met = person is not None
         reason = None if met else PERSON_NOT_FOUND
         verdict = self._party_result(
-            order,
-            position,
+            facts,
             quorum_met=met,
             reason=reason,
             participants=[_verdict_participant(participant)],
@@ -377,6 +438,13 @@ class EnvelopeWorkflow:
         )
         return self._repo.conclude(order.order_key, execution_id, status, now, detail, result, message)
 
+    def _facts(self, order_key: str, position: int, party: Mapping[str, Any] | None) -> PartyFacts:
+        """The party's facts from its Map item; read from the order when the item has none (an execution
+        started by a state machine that did not pass them, or a direct call)."""
+        if party is not None:
+            return PartyFacts.from_payload(party)
+        return PartyFacts.of(self._order(order_key), position)
+
     def _order(self, order_key: str) -> StoredOrder:
         order = self._repo.get_order(order_key)
         if order is None:
@@ -406,8 +474,7 @@ class EnvelopeWorkflow:
 
     @staticmethod
     def _party_result(
-        order: StoredOrder,
-        position: int,
+        facts: PartyFacts,
         *,
         quorum_met: bool,
         reason: str | None,
@@ -416,12 +483,11 @@ class EnvelopeWorkflow:
         signer_sets: list[dict[str, Any]],
         eligible: list[str],
     ) -> dict[str, Any]:
-        party = order.parties[position]
         return {
-            "role": party.role.value if isinstance(party.role, PartyRole) else party.role,
-            "person_type": party.person_type.value,
-            "document": party.document,
-            "power_code": party.power_code,
+            "role": facts.role,
+            "person_type": facts.person_type,
+            "document": facts.document,
+            "power_code": facts.power_code,
             "quorum_met": quorum_met,
             "reason": reason,
             "participants": participants,

@@ -52,8 +52,8 @@ ACTIVE = [{"cpf": c, "operator_active": True, "account_access": True} for c in (
 
 
 class World:
-    def __init__(self, company_powers, operators=ACTIVE, people=PEOPLE):
-        self.repo, self.queue, self.clock = InMemoryOrderRepository(), RecordingQueue(), FixedClock()
+    def __init__(self, company_powers, operators=ACTIVE, people=PEOPLE, repo=None):
+        self.repo, self.queue, self.clock = repo or InMemoryOrderRepository(), RecordingQueue(), FixedClock()
         self.powers = FakePowers({COMPANY: company_powers} if company_powers else {})
         self.people = FakePeople(people)
         self.operators = FakeOperators({COMPANY: operators})
@@ -63,23 +63,25 @@ class World:
         )
         self.flow = EnvelopeWorkflow(self.repo, self.powers, self.people, self.operators, self.queue, self.clock)
 
-    def run(self, body=None, execution="exec-1"):
-        """What the state machine does, step by step."""
+    def run(self, body=None, execution="exec-1", with_facts=True):
+        """What the state machine does, step by step; `with_facts=False` is an execution whose state
+        machine passes no party facts to the party's tasks (they read the order)."""
         order_key = self.intake.create(
             "local", body or valid_body(guarantors=[{"person_type": "PF", "document": GUARANTOR_PF}])
         ).order.order_key
         loaded = self.flow.load_order(order_key, execution)
         assert loaded["claimed"]
         for item in loaded["parties"]:
+            position, party = item["position"], (item["party"] if with_facts else None)
             if item["kind"] == KIND_PF:
-                self.flow.evaluate_person(order_key, item["position"])
+                self.flow.evaluate_person(order_key, position, party)
                 continue
             if item["kind"] == KIND_PJ_POWERS:
-                fetched = self.flow.fetch_powers(order_key, item["position"])
+                fetched = self.flow.fetch_powers(order_key, position, party)
                 if fetched["representatives"]:
-                    self.flow.fetch_people(order_key, item["position"])
-                    self.flow.check_operators(order_key, item["position"])
-            self.flow.decide_party(order_key, item["position"])
+                    self.flow.fetch_people(order_key, position)
+                    self.flow.check_operators(order_key, position, party)
+            self.flow.decide_party(order_key, position, party)
         verdict = self.flow.conclude_order(order_key, execution)
         self.flow.publish_result(order_key)
         return order_key, verdict
@@ -223,3 +225,70 @@ def test_pj_party_without_powers_check_is_met_without_calling_poderes():
     )
     key, verdict = world.run(valid_body(guarantors=[]))
     assert verdict["status"] == "QUORUM_MET" and world.powers.calls == []
+
+
+class CountingRepository(InMemoryOrderRepository):
+    def __init__(self):
+        super().__init__()
+        self.order_reads = 0
+
+    def get_order(self, order_key):
+        self.order_reads += 1
+        return super().get_order(order_key)
+
+
+def test_the_party_facts_travel_with_the_map_item_so_party_tasks_do_not_read_the_order():
+    world = World(powers([rep(ANA, ["A"]), rep(BRUNO, ["B"])], [RULE_AB]), repo=CountingRepository())
+    key = world.intake.create(
+        "local", valid_body(guarantors=[{"person_type": "PF", "document": GUARANTOR_PF}])
+    ).order.order_key
+    loaded = world.flow.load_order(key, "exec-1")
+    requester, guarantor = (item["party"] for item in loaded["parties"])
+    order = world.order(key)
+    assert requester == {
+        "role": "REQUESTER",
+        "person_type": "PJ",
+        "document": order.requester.document,
+        "power_code": order.requester.power_code,
+        "amount": str(order.amount),
+        "platform": order.platform,
+        "operator_check": True,
+    }
+    assert isinstance(requester["amount"], str) and guarantor["document"] == GUARANTOR_PF
+    assert len(json.dumps(loaded)) < 1024  # facts, never people
+    reads = world.repo.order_reads
+    world.flow.evaluate_person(key, 1, guarantor)
+    world.flow.fetch_powers(key, 0, requester)
+    world.flow.fetch_people(key, 0)
+    world.flow.check_operators(key, 0, requester)
+    world.flow.decide_party(key, 0, requester)
+    assert world.repo.order_reads == reads
+    assert world.flow.conclude_order(key, "exec-1")["status"] == "QUORUM_MET"
+
+
+def test_tasks_without_the_party_facts_read_the_order_and_reach_the_same_result():
+    with_facts, without = (World(powers([rep(ANA, ["A"]), rep(BRUNO, ["B"])], [RULE_AB])) for _ in range(2))
+    key_a, verdict_a = with_facts.run()
+    key_b, verdict_b = without.run(with_facts=False)
+    assert verdict_a["status"] == verdict_b["status"] == "QUORUM_MET"
+    assert with_facts.order(key_a).result == without.order(key_b).result
+    assert with_facts.repo.party_details(key_a) == without.repo.party_details(key_b)
+
+
+def test_an_amount_given_as_a_float_is_refused():
+    import pytest
+
+    from chalicelib.services.workflow import PartyFacts
+
+    facts = {
+        "role": "REQUESTER",
+        "person_type": "PJ",
+        "document": COMPANY,
+        "power_code": "ASSINAR_CCB",
+        "amount": "1500.10",
+        "platform": "BANKLINE",
+        "operator_check": True,
+    }
+    assert PartyFacts.from_payload(facts).to_payload() == facts
+    with pytest.raises(ValueError):
+        PartyFacts.from_payload({**facts, "amount": 1500.1})

@@ -8,6 +8,7 @@ from chalicelib.entrypoints import workflow_tasks
 from chalicelib.entrypoints.workflow_tasks import DatabaseUnavailable
 
 KEY = "01JDQ7Z8K3M4N5P6Q7R8S9T0VW"
+FACTS = {"role": "REQUESTER", "person_type": "PJ", "document": "11222333000181", "amount": "10.00"}
 
 
 class Recorder:
@@ -39,11 +40,17 @@ def recorded():
     "task, event, called",
     [
         ("load_order", {"order_key": KEY, "execution_id": "arn:e"}, ("load_order", [KEY, "arn:e"])),
-        ("fetch_powers", {"order_key": KEY, "position": "2"}, ("fetch_powers", [KEY, 2])),
+        # an execution whose state machine passes no party facts: the workflow reads the order
+        ("fetch_powers", {"order_key": KEY, "position": "2"}, ("fetch_powers", [KEY, 2, None])),
         ("fetch_people", {"order_key": KEY, "position": 1}, ("fetch_people", [KEY, 1])),
-        ("check_operators", {"order_key": KEY, "position": 0}, ("check_operators", [KEY, 0])),
-        ("decide_party", {"order_key": KEY, "position": 3}, ("decide_party", [KEY, 3])),
-        ("evaluate_person", {"order_key": KEY, "position": 4}, ("evaluate_person", [KEY, 4])),
+        ("check_operators", {"order_key": KEY, "position": 0}, ("check_operators", [KEY, 0, None])),
+        ("decide_party", {"order_key": KEY, "position": 3}, ("decide_party", [KEY, 3, None])),
+        ("evaluate_person", {"order_key": KEY, "position": 4}, ("evaluate_person", [KEY, 4, None])),
+        # the party's facts from its Map item go along
+        ("fetch_powers", {"order_key": KEY, "position": 2, "party": FACTS}, ("fetch_powers", [KEY, 2, FACTS])),
+        ("check_operators", {"order_key": KEY, "position": 0, "party": FACTS}, ("check_operators", [KEY, 0, FACTS])),
+        ("decide_party", {"order_key": KEY, "position": 3, "party": FACTS}, ("decide_party", [KEY, 3, FACTS])),
+        ("evaluate_person", {"order_key": KEY, "position": 4, "party": FACTS}, ("evaluate_person", [KEY, 4, FACTS])),
         ("conclude_order", {"order_key": KEY, "execution_id": "arn:e"}, ("conclude_order", [KEY, "arn:e"])),
         (
             "record_failure",

@@ -98,6 +98,31 @@ def test_partner_calls_are_batched_once_per_party(stack):
     assert (counts["poderes"], counts["pessoas"], counts["cadastro"]) == (1, 2, 1)
 
 
+def test_the_party_tasks_get_the_party_facts_from_the_map_item(stack):
+    key = create(sc.order_body(requester="QUORUM_AB", guarantors=["PF_KNOWN"]))
+    order = terminal(key)
+    wait_execution(stack, execution_arn(key))
+    history = stack.sfn.get_execution_history(executionArn=execution_arn(key), maxResults=1000)["events"]
+    inputs: dict[str, list[dict]] = {}
+    for event in history:
+        if details := event.get("lambdaFunctionScheduledEventDetails"):
+            inputs.setdefault(details["resource"].rsplit("-", 1)[-1], []).append(json.loads(details["input"]))
+    requester = {
+        "role": "REQUESTER",
+        "person_type": "PJ",
+        "document": order.requester.document,
+        "power_code": order.requester.power_code,
+        "amount": str(order.amount),
+        "platform": order.platform,
+        "operator_check": bool(order.area_snapshot["operator_check"]),
+    }
+    for task in ("fetch_powers", "check_operators", "decide_party"):
+        assert [i["party"] for i in inputs[task]] == [requester]
+    [person] = inputs["evaluate_person"]
+    assert person["party"]["document"] == order.guarantors[0].document and person["party"]["person_type"] == "PF"
+    assert "party" not in inputs["fetch_people"][0]  # it reads only the stored Poderes answer
+
+
 def test_a_second_execution_for_a_finished_order_changes_nothing(stack):
     key = create(sc.order_body(requester="QUORUM_AB"))
     first = terminal(key)
