@@ -180,6 +180,9 @@ class InMemoryOrderRepository:
     def get_artifacts(self, order_key: str, position: int) -> dict[str, Any]:
         return {k: json.loads(v) for (o, p, k), v in list(self.artifacts.items()) if o == order_key and p == position}
 
+    def artifacts_of_kind(self, order_key: str, kind: str) -> dict[int, Any]:
+        return {p: json.loads(v) for (o, p, k), v in list(self.artifacts.items()) if o == order_key and k == kind}
+
     def save_party_evaluation(
         self,
         order_key: str,

@@ -129,6 +129,9 @@ class WorkflowStore(Protocol):
 
     def get_artifacts(self, order_key: str, position: int) -> dict[str, Any]: ...
 
+    def artifacts_of_kind(self, order_key: str, kind: str) -> dict[int, Any]:
+        """One kind of artifact (e.g. verdict) of every party of the order that has it, by position."""
+
     def save_party_evaluation(
         self,
         order_key: str,

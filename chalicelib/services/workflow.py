@@ -370,9 +370,10 @@ class EnvelopeWorkflow:
     # -- aggregate, persist, publish ------------------------------------------------------------------
     def conclude_order(self, order_key: str, execution_id: str) -> dict[str, Any]:
         order = self._order(order_key)
+        verdicts = self._repo.artifacts_of_kind(order_key, "verdict")  # every party's, in one read
         parties = []
         for party in order.parties:
-            verdict = self._repo.get_artifacts(order_key, party.position).get("verdict")
+            verdict = verdicts.get(party.position)
             if verdict is None:
                 raise PartnerRejected("ame", f"party {party.position} of {order_key} has no verdict")
             parties.append(verdict)

@@ -688,6 +688,8 @@ def test_artifacts_are_replaced_not_duplicated(repo):
     repo.put_artifact(draft.order_key, 1, "people", [], T1)
     assert repo.get_artifacts(draft.order_key, 0) == {"people": [{"cpf": "2"}], "powers": {"amount": "10.00"}}
     assert repo.get_artifacts(draft.order_key, 1) == {"people": []}
+    assert repo.artifacts_of_kind(draft.order_key, "people") == {0: [{"cpf": "2"}], 1: []}
+    assert repo.artifacts_of_kind(draft.order_key, "verdict") == {}
 
 
 def test_claim_records_the_owner_and_a_history_row_and_a_terminal_order_is_not_claimed(repo):

@@ -292,3 +292,20 @@ def test_an_amount_given_as_a_float_is_refused():
     assert PartyFacts.from_payload(facts).to_payload() == facts
     with pytest.raises(ValueError):
         PartyFacts.from_payload({**facts, "amount": 1500.1})
+
+
+def test_conclude_reads_every_verdict_at_once_and_refuses_an_order_with_an_undecided_party():
+    import pytest
+
+    from chalicelib.services.ports import PartnerRejected
+
+    world = World(powers([rep(ANA, ["A"]), rep(BRUNO, ["B"])], [RULE_AB]))
+    key = world.intake.create(
+        "local", valid_body(guarantors=[{"person_type": "PF", "document": GUARANTOR_PF}])
+    ).order.order_key
+    loaded = world.flow.load_order(key, "exec-1")
+    world.flow.evaluate_person(key, 1, loaded["parties"][1]["party"])  # the requester is not decided yet
+    assert list(world.repo.artifacts_of_kind(key, "verdict")) == [1]
+    with pytest.raises(PartnerRejected, match="party 0"):
+        world.flow.conclude_order(key, "exec-1")
+    assert world.order(key).status is OrderStatus.PROCESSING

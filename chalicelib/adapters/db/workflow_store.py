@@ -89,6 +89,13 @@ class SqlWorkflowStore(SqlStore):
         with self._engine.connect() as conn:
             return {r.kind: loads(r.payload) for r in conn.execute(query)}
 
+    def artifacts_of_kind(self, order_key: str, kind: str) -> dict[int, Any]:
+        query = sa.select(party_artifacts.c.position, party_artifacts.c.payload).where(
+            party_artifacts.c.order_key == order_key, party_artifacts.c.kind == kind
+        )
+        with self._engine.connect() as conn:
+            return {r.position: loads(r.payload) for r in conn.execute(query)}
+
     def save_party_evaluation(
         self,
         order_key: str,
