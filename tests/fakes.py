@@ -193,7 +193,11 @@ class InMemoryOrderRepository:
         evaluation: dict[str, Any],
         participants: Sequence[Mapping[str, Any]],
         rules: Sequence[Mapping[str, Any]],
+        verdict: Mapping[str, Any] | None = None,
+        now: datetime | None = None,
     ) -> None:
+        if verdict is not None and now is None:
+            raise ValueError("a verdict artifact needs its time (now)")
         participant_rows = [participant_row(order_key, position, p) for p in participants]
         rule_rows = [rule_row(order_key, position, r) for r in rules]
         check_unique(order_key, position, participant_rows, rule_rows)
@@ -208,6 +212,9 @@ class InMemoryOrderRepository:
                 "participants": participant_rows,
                 "rules": rule_rows,
             }
+            if verdict is not None and now is not None:
+                _utc(now)
+                self.artifacts[(order_key, position, "verdict")] = dumps(verdict)
 
     def party_details(self, order_key: str) -> dict[int, dict[str, Any]]:
         order = self.orders.get(order_key)

@@ -142,8 +142,11 @@ class WorkflowStore(Protocol):
         evaluation: dict[str, Any],
         participants: Sequence[Mapping[str, Any]],
         rules: Sequence[Mapping[str, Any]],
+        verdict: Mapping[str, Any] | None = None,
+        now: datetime | None = None,
     ) -> None:
-        """Replace the party's verdict, participants and rules: re-running it leaves the same rows."""
+        """Replace the party's verdict, participants and rules: re-running it leaves the same rows. With
+        `verdict` (and `now`), its verdict artifact is replaced in the same transaction."""
 
     def conclude(
         self,

@@ -461,7 +461,8 @@ class EnvelopeWorkflow:
         participants: list[dict[str, Any]],
         rules: list[dict[str, Any]] | None = None,
     ) -> None:
-        """Store the party's evaluation (its rows replaced) and then its verdict, which conclude_order gathers."""
+        """Store the party's evaluation (its rows replaced) and its verdict, which conclude_order gathers,
+        in one write."""
         self._repo.save_party_evaluation(
             order_key,
             position,
@@ -470,8 +471,9 @@ class EnvelopeWorkflow:
             evaluation=evaluation,
             participants=participants,
             rules=rules or [],
+            verdict=verdict,
+            now=self._clock.now(),
         )
-        self._repo.put_artifact(order_key, position, "verdict", verdict, self._clock.now())
 
     @staticmethod
     def _party_result(

@@ -464,6 +464,43 @@ def test_evaluation_of_a_party_that_does_not_exist_is_refused_and_writes_nothing
     assert all(d["participants"] == [] for d in repo.party_details(draft.order_key).values())
 
 
+def test_a_party_evaluation_with_its_verdict_is_one_write_and_a_rerun_leaves_the_same_rows(repo):
+    draft, _ = create(repo)
+    verdict = {"quorum_met": False, "reason": "NO_RULE_SATISFIED", "amount": Decimal("250000.00")}
+    repo.put_artifact(draft.order_key, 0, "powers", {"powers": None}, T1)
+
+    def save():
+        repo.save_party_evaluation(
+            draft.order_key,
+            0,
+            quorum_met=False,
+            reason="NO_RULE_SATISFIED",
+            evaluation={},
+            participants=PARTICIPANTS,
+            rules=RULES,
+            verdict=verdict,
+            now=T1,
+        )
+        return repo.party_details(draft.order_key), repo.get_artifacts(draft.order_key, 0)
+
+    first = save()
+    assert save() == first
+    assert first[1] == {"powers": {"powers": None}, "verdict": {**verdict, "amount": "250000.00"}}
+    with pytest.raises(UnknownParty):
+        repo.save_party_evaluation(
+            draft.order_key,
+            7,
+            quorum_met=True,
+            reason=None,
+            evaluation={},
+            participants=[],
+            rules=[],
+            verdict={},
+            now=T1,
+        )
+    assert repo.artifacts_of_kind(draft.order_key, "verdict") == {0: {**verdict, "amount": "250000.00"}}
+
+
 # -- indexes (MariaDB's optimizer is what production runs) ------------------------------------------
 
 LOOKUPS = [

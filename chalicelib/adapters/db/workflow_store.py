@@ -65,22 +65,8 @@ class SqlWorkflowStore(SqlStore):
 
     def put_artifact(self, order_key: str, position: int, kind: str, payload: Any, now: datetime) -> None:
         """Replace one party artifact; re-running a task rewrites the same row."""
-        key = (
-            party_artifacts.c.order_key == order_key,
-            party_artifacts.c.position == position,
-            party_artifacts.c.kind == kind,
-        )
         with self._write("put_artifact") as conn:
-            conn.execute(party_artifacts.delete().where(*key))
-            conn.execute(
-                party_artifacts.insert().values(
-                    order_key=order_key,
-                    position=position,
-                    kind=kind,
-                    payload=dumps(payload),
-                    updated_at=to_db_time(now),
-                )
-            )
+            _replace_artifact(conn, order_key, position, kind, payload, now)
 
     def get_artifacts(self, order_key: str, position: int) -> dict[str, Any]:
         query = sa.select(party_artifacts.c.kind, party_artifacts.c.payload).where(
@@ -106,8 +92,13 @@ class SqlWorkflowStore(SqlStore):
         evaluation: dict[str, Any],
         participants: Sequence[Mapping[str, Any]],
         rules: Sequence[Mapping[str, Any]],
+        verdict: Mapping[str, Any] | None = None,
+        now: datetime | None = None,
     ) -> None:
-        """Replace the party's verdict, participants and rules: re-running it leaves the same rows."""
+        """Replace the party's verdict, participants and rules: re-running it leaves the same rows. With
+        `verdict`, its verdict artifact too, in the same transaction (one commit per decided party)."""
+        if verdict is not None and now is None:
+            raise ValueError("a verdict artifact needs its time (now)")
         participant_rows = [participant_row(order_key, position, p) for p in participants]
         rule_rows = [rule_row(order_key, position, r) for r in rules]
         check_unique(order_key, position, participant_rows, rule_rows)
@@ -126,6 +117,8 @@ class SqlWorkflowStore(SqlStore):
                 conn.execute(order_participants.insert(), participant_rows)
             if rule_rows:
                 conn.execute(order_rules.insert(), rule_rows)
+            if verdict is not None and now is not None:
+                _replace_artifact(conn, order_key, position, "verdict", verdict, now)
 
     def party_details(self, order_key: str) -> dict[int, dict[str, Any]]:
         """Per party position: role, document, verdict, evaluation, participants (by CPF), rules (by id)."""
@@ -185,6 +178,24 @@ class SqlWorkflowStore(SqlStore):
                 return False
             self._insert_outbox(conn, event, published_at=None, attempts=0)
         return True
+
+
+def _replace_artifact(
+    conn: sa.Connection, order_key: str, position: int, kind: str, payload: Any, now: datetime
+) -> None:
+    """The party's artifact of `kind` replaced, in the caller's transaction."""
+    conn.execute(
+        party_artifacts.delete().where(
+            party_artifacts.c.order_key == order_key,
+            party_artifacts.c.position == position,
+            party_artifacts.c.kind == kind,
+        )
+    )
+    conn.execute(
+        party_artifacts.insert().values(
+            order_key=order_key, position=position, kind=kind, payload=dumps(payload), updated_at=to_db_time(now)
+        )
+    )
 
 
 # -- rows and their reading back: shared with the in-memory fake's contract (tests/fakes.py) -------------
