@@ -445,7 +445,8 @@ def partner_call(partner: str, operation: str = "") -> Iterator[Any]:
 
 
 # Partner calls per order for analytics (docs/analytics.md): tallied while an invocation runs with an order
-# bound, written once when it ends (one small transaction per workflow task that called partners).
+# bound, written with the workflow task's own write (partner_calls_for) or else once when the invocation
+# ends (flush_partner_calls, one small transaction).
 _partner_tally: contextvars.ContextVar[dict[str, list[int]] | None] = contextvars.ContextVar(
     "ame_partner_tally", default=None
 )
@@ -490,6 +491,25 @@ def flush_partner_calls(sink: PartnerCallSink | None = None) -> bool:
     except Exception:
         logging.getLogger(__name__).warning("could not record partner calls for analytics", exc_info=True)
         return False
+
+
+@contextmanager
+def partner_calls_for(order_key: str) -> Iterator[dict[str, tuple[int, int, int]] | None]:
+    """This invocation's partner-call tally, for a store that writes it inside a transaction it commits anyway
+    (a workflow task's own write), so the middleware's flush has no transaction of its own to open. None when
+    nothing was tallied for `order_key`. What the block yields is taken from the tally only when the block
+    ends normally; when it raises (nothing committed), the tally stays for the middleware's flush."""
+    tally = _partner_tally.get()
+    if not tally or _order_key.get() != order_key:
+        yield None
+        return
+    taken = {partner: (calls, errors, ms) for partner, (calls, errors, ms) in tally.items()}
+    yield taken
+    for partner, (calls, errors, ms) in taken.items():
+        entry = tally[partner]
+        entry[0], entry[1], entry[2] = entry[0] - calls, entry[1] - errors, entry[2] - ms
+        if entry == [0, 0, 0]:
+            del tally[partner]
 
 
 def db_transaction(name: str) -> Any:

@@ -1008,3 +1008,45 @@ def test_a_status_change_rolled_back_is_never_announced(engine):
         repo.conclude(draft.order_key, "exec-1", OrderStatus.QUORUM_MET, T1, None, {}, clash)
     assert repo.get_order(draft.order_key).status is OrderStatus.PROCESSING
     assert seen == [(draft.order_key, OrderStatus.PROCESSING)]
+
+
+def test_a_tasks_partner_calls_are_counted_in_its_own_write_and_kept_when_that_write_fails(engine):
+    """A workflow task's tally rides along with its artifact or evaluation write; what a failed write could
+    not commit stays for the middleware's flush, so every call is counted once either way."""
+    import contextvars
+
+    from chalicelib import observability as obs
+    from chalicelib.adapters.db.schema import order_partner_calls as pc
+
+    clear(engine)
+    repo = SqlOrderRepository(engine)
+    draft, _ = create(repo)
+    key = draft.order_key
+    flushed: list = []
+
+    def counters():
+        with engine.connect() as conn:
+            query = sa.select(pc).where(pc.c.order_key == key)
+            return {r.partner: (r.calls, r.errors, r.latency_ms) for r in conn.execute(query)}
+
+    def task():
+        obs.bind_order(key)
+        obs._tally_partner_call("poderes", 100.4, False)
+        repo.put_artifact(key, 0, "powers", {}, T1)
+        assert counters() == {"poderes": (1, 0, 100)}
+        obs._tally_partner_call("pessoas", 50, True)
+        with pytest.raises(UnknownParty):  # nothing committed: the tally waits for the flush
+            repo.save_party_evaluation(key, 7, quorum_met=True, reason=None, evaluation={}, participants=[], rules=[])
+        assert counters() == {"poderes": (1, 0, 100)}
+        obs._tally_partner_call("pessoas", 30, False)
+        repo.save_party_evaluation(
+            key, 0, quorum_met=True, reason=None, evaluation={}, participants=[], rules=[], verdict={}, now=T1
+        )
+        assert counters() == {"poderes": (1, 0, 100), "pessoas": (2, 1, 80)}
+        other, _ = create(repo, order_key="01JDQ7Z8K3M4N5P6Q7R8S9T0ZZ")
+        obs._tally_partner_call("cadastro", 10, False)
+        repo.put_artifact(other.order_key, 0, "operators", {}, T1)  # another order's write takes none of it
+        assert obs.flush_partner_calls(lambda order_key, tally: flushed.append((order_key, tally))) is True
+
+    contextvars.copy_context().run(task)
+    assert flushed == [(key, {"cadastro": (1, 0, 10)})]

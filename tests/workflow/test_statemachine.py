@@ -123,6 +123,29 @@ def test_the_party_tasks_get_the_party_facts_from_the_map_item(stack):
     assert "party" not in inputs["fetch_people"][0]  # it reads only the stored Poderes answer
 
 
+def test_the_order_partner_call_counters_match_the_calls_the_partners_saw(stack):
+    from chalicelib.adapters.db.schema import order_partner_calls as pc
+
+    stack.simulator.reset_counters()
+    key = create(sc.order_body(requester="QUORUM_AB", guarantors=["PF_KNOWN", "PF_EMAIL_ONLY"]))
+    terminal(key)
+    wait_execution(stack, execution_arn(key))
+    seen = stack.simulator.counters()
+    with container().engine.connect() as conn:
+        rows = conn.execute(sa.select(pc.c.partner, pc.c.calls, pc.c.errors).where(pc.c.order_key == key)).all()
+    counted = {r.partner: (r.calls, r.errors) for r in rows}
+    # the workflow's partners, each call once: Poderes, Pessoas for the company and each PF guarantor, Cadastro
+    assert (
+        counted
+        == {p: (seen[p], 0) for p in ("poderes", "pessoas", "cadastro")}
+        == {
+            "poderes": (1, 0),
+            "pessoas": (3, 0),
+            "cadastro": (1, 0),
+        }
+    )
+
+
 def test_a_second_execution_for_a_finished_order_changes_nothing(stack):
     key = create(sc.order_body(requester="QUORUM_AB"))
     first = terminal(key)

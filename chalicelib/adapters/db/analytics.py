@@ -421,21 +421,11 @@ class SqlAnalyticsStore:
     # -- partner calls per order -------------------------------------------------------------------------
 
     def add_partner_calls(self, order_key: str, tally: Mapping[str, tuple[int, int, int]]) -> None:
-        """Adds (calls, errors, latency ms) per partner to the order's counters."""
-        pc = order_partner_calls
+        """Adds (calls, errors, latency ms) per partner to the order's counters, in a transaction of its own."""
+        from chalicelib.adapters.db.partner_calls import add_partner_calls
+
         with self._writer.begin() as conn:
-            for partner, (calls, errors, latency) in sorted(tally.items()):
-                changed = conn.execute(
-                    pc.update()
-                    .where(pc.c.order_key == order_key, pc.c.partner == partner)
-                    .values(calls=pc.c.calls + calls, errors=pc.c.errors + errors, latency_ms=pc.c.latency_ms + latency)
-                ).rowcount
-                if changed == 0:
-                    conn.execute(
-                        pc.insert().values(
-                            order_key=order_key, partner=partner, calls=calls, errors=errors, latency_ms=latency
-                        )
-                    )
+            add_partner_calls(conn, order_key, tally)
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from chalicelib.adapters.db.base import SqlStore, amount_or_none, loads, rows_of_order, to_db_time
+from chalicelib.adapters.db.partner_calls import add_partner_calls
 from chalicelib.adapters.db.schema import (
     order_participants,
     order_parties,
@@ -20,6 +21,7 @@ from chalicelib.adapters.db.schema import (
 from chalicelib.adapters.jsontext import dumps
 from chalicelib.domain.money import format_amount
 from chalicelib.domain.orders import OrderStatus
+from chalicelib.observability import partner_calls_for
 from chalicelib.services.ports import ClaimOutcome, OutboxMessage
 
 PROCESSING_DETAIL = "em processamento"
@@ -65,8 +67,11 @@ class SqlWorkflowStore(SqlStore):
 
     def put_artifact(self, order_key: str, position: int, kind: str, payload: Any, now: datetime) -> None:
         """Replace one party artifact; re-running a task rewrites the same row."""
-        with self._write("put_artifact") as conn:
+        # The task's partner calls (docs/analytics.md) are counted in this same commit.
+        with partner_calls_for(order_key) as calls, self._write("put_artifact") as conn:
             _replace_artifact(conn, order_key, position, kind, payload, now)
+            if calls:
+                add_partner_calls(conn, order_key, calls)
 
     def get_artifacts(self, order_key: str, position: int) -> dict[str, Any]:
         query = sa.select(party_artifacts.c.kind, party_artifacts.c.payload).where(
@@ -103,7 +108,7 @@ class SqlWorkflowStore(SqlStore):
         rule_rows = [rule_row(order_key, position, r) for r in rules]
         check_unique(order_key, position, participant_rows, rule_rows)
         party = (order_parties.c.order_key == order_key) & (order_parties.c.position == position)
-        with self._write("save_party_evaluation") as conn:
+        with partner_calls_for(order_key) as calls, self._write("save_party_evaluation") as conn:
             updated = conn.execute(
                 order_parties.update()
                 .where(party)
@@ -119,6 +124,8 @@ class SqlWorkflowStore(SqlStore):
                 conn.execute(order_rules.insert(), rule_rows)
             if verdict is not None and now is not None:
                 _replace_artifact(conn, order_key, position, "verdict", verdict, now)
+            if calls:
+                add_partner_calls(conn, order_key, calls)
 
     def party_details(self, order_key: str) -> dict[int, dict[str, Any]]:
         """Per party position: role, document, verdict, evaluation, participants (by CPF), rules (by id)."""
