@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -19,37 +21,39 @@ def add_partner_calls(conn: sa.Connection, order_key: str, tally: Mapping[str, t
     ]
     if not rows:
         return
-    dialect = conn.dialect.name
+    upsert = _upsert(conn.dialect.name)
+    if upsert is not None:
+        conn.execute(upsert, rows)
+        return
+    for row in rows:
+        key = (pc.c.order_key == order_key, pc.c.partner == row["partner"])
+        added = {name: pc.c[name] + row[name] for name in ("calls", "errors", "latency_ms")}
+        if conn.execute(pc.update().where(*key).values(**added)).rowcount == 0:
+            conn.execute(pc.insert().values(**row))
+
+
+@cache
+def _upsert(dialect: str) -> Any:
+    """The dialect's add-to-the-counters upsert, built once (None: the dialect has none we use)."""
     if dialect in ("mysql", "mariadb"):
         from sqlalchemy.dialects.mysql import insert as mysql_insert
 
-        upsert = mysql_insert(pc)
-        conn.execute(
-            upsert.on_duplicate_key_update(
-                calls=pc.c.calls + upsert.inserted.calls,
-                errors=pc.c.errors + upsert.inserted.errors,
-                latency_ms=pc.c.latency_ms + upsert.inserted.latency_ms,
-            ),
-            rows,
+        inserted = mysql_insert(pc)
+        return inserted.on_duplicate_key_update(
+            calls=pc.c.calls + inserted.inserted.calls,
+            errors=pc.c.errors + inserted.inserted.errors,
+            latency_ms=pc.c.latency_ms + inserted.inserted.latency_ms,
         )
-    elif dialect == "sqlite":
+    if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        upsert = sqlite_insert(pc)
-        conn.execute(
-            upsert.on_conflict_do_update(
-                index_elements=[pc.c.order_key, pc.c.partner],
-                set_={
-                    "calls": pc.c.calls + upsert.excluded.calls,
-                    "errors": pc.c.errors + upsert.excluded.errors,
-                    "latency_ms": pc.c.latency_ms + upsert.excluded.latency_ms,
-                },
-            ),
-            rows,
+        inserted = sqlite_insert(pc)
+        return inserted.on_conflict_do_update(
+            index_elements=[pc.c.order_key, pc.c.partner],
+            set_={
+                "calls": pc.c.calls + inserted.excluded.calls,
+                "errors": pc.c.errors + inserted.excluded.errors,
+                "latency_ms": pc.c.latency_ms + inserted.excluded.latency_ms,
+            },
         )
-    else:
-        for row in rows:
-            key = (pc.c.order_key == order_key, pc.c.partner == row["partner"])
-            added = {name: pc.c[name] + row[name] for name in ("calls", "errors", "latency_ms")}
-            if conn.execute(pc.update().where(*key).values(**added)).rowcount == 0:
-                conn.execute(pc.insert().values(**row))
+    return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -74,18 +75,14 @@ class SqlWorkflowStore(SqlStore):
                 add_partner_calls(conn, order_key, calls)
 
     def get_artifacts(self, order_key: str, position: int) -> dict[str, Any]:
-        query = sa.select(party_artifacts.c.kind, party_artifacts.c.payload).where(
-            party_artifacts.c.order_key == order_key, party_artifacts.c.position == position
-        )
         with self._engine.connect() as conn:
-            return {r.kind: loads(r.payload) for r in conn.execute(query)}
+            rows = conn.execute(_statements().party_artifacts, {"k_order_key": order_key, "k_position": position})
+            return {r.kind: loads(r.payload) for r in rows}
 
     def artifacts_of_kind(self, order_key: str, kind: str) -> dict[int, Any]:
-        query = sa.select(party_artifacts.c.position, party_artifacts.c.payload).where(
-            party_artifacts.c.order_key == order_key, party_artifacts.c.kind == kind
-        )
         with self._engine.connect() as conn:
-            return {r.position: loads(r.payload) for r in conn.execute(query)}
+            rows = conn.execute(_statements().artifacts_of_kind, {"k_order_key": order_key, "k_kind": kind})
+            return {r.position: loads(r.payload) for r in rows}
 
     def save_party_evaluation(
         self,
@@ -107,21 +104,21 @@ class SqlWorkflowStore(SqlStore):
         participant_rows = [participant_row(order_key, position, p) for p in participants]
         rule_rows = [rule_row(order_key, position, r) for r in rules]
         check_unique(order_key, position, participant_rows, rule_rows)
-        party = (order_parties.c.order_key == order_key) & (order_parties.c.position == position)
+        statements = _statements()
+        party = {"k_order_key": order_key, "k_position": position}
         with partner_calls_for(order_key) as calls, self._write("save_party_evaluation") as conn:
             updated = conn.execute(
-                order_parties.update()
-                .where(party)
-                .values(quorum_met=quorum_met, reason=reason, evaluation=dumps(evaluation))
+                statements.party_verdict,
+                {**party, "v_quorum_met": quorum_met, "v_reason": reason, "v_evaluation": dumps(evaluation)},
             ).rowcount
             if updated != 1:
                 raise UnknownParty(f"{order_key} has no party at position {position}")
-            for table in (order_participants, order_rules):
-                conn.execute(table.delete().where(table.c.order_key == order_key, table.c.party_position == position))
+            conn.execute(statements.delete_participants, party)
+            conn.execute(statements.delete_rules, party)
             if participant_rows:
-                conn.execute(order_participants.insert(), participant_rows)
+                conn.execute(statements.insert_participants, participant_rows)
             if rule_rows:
-                conn.execute(order_rules.insert(), rule_rows)
+                conn.execute(statements.insert_rules, rule_rows)
             if verdict is not None and now is not None:
                 _replace_artifact(conn, order_key, position, "verdict", verdict, now)
             if calls:
@@ -187,21 +184,62 @@ class SqlWorkflowStore(SqlStore):
         return True
 
 
+class _Statements:
+    """The statements a workflow task runs, built once per process with bind parameters: building a
+    SQLAlchemy statement and its cache key costs more CPU than running it on SQLite, and as much again
+    on every call when rebuilt."""
+
+    def __init__(self) -> None:
+        k_order_key, k_position = sa.bindparam("k_order_key"), sa.bindparam("k_position")
+        a = party_artifacts
+        self.party_artifacts = sa.select(a.c.kind, a.c.payload).where(
+            a.c.order_key == k_order_key, a.c.position == k_position
+        )
+        self.artifacts_of_kind = sa.select(a.c.position, a.c.payload).where(
+            a.c.order_key == k_order_key, a.c.kind == sa.bindparam("k_kind")
+        )
+        self.delete_artifact = a.delete().where(
+            a.c.order_key == k_order_key, a.c.position == k_position, a.c.kind == sa.bindparam("k_kind")
+        )
+        self.insert_artifact = a.insert()
+        p = order_parties
+        self.party_verdict = (
+            p.update()
+            .where(p.c.order_key == k_order_key, p.c.position == k_position)
+            .values(
+                quorum_met=sa.bindparam("v_quorum_met"),
+                reason=sa.bindparam("v_reason"),
+                evaluation=sa.bindparam("v_evaluation"),
+            )
+        )
+        self.delete_participants, self.delete_rules = (
+            t.delete().where(t.c.order_key == k_order_key, t.c.party_position == k_position)
+            for t in (order_participants, order_rules)
+        )
+        self.insert_participants = order_participants.insert()
+        self.insert_rules = order_rules.insert()
+
+
+@cache
+def _statements() -> _Statements:
+    return _Statements()
+
+
 def _replace_artifact(
     conn: sa.Connection, order_key: str, position: int, kind: str, payload: Any, now: datetime
 ) -> None:
     """The party's artifact of `kind` replaced, in the caller's transaction."""
+    statements = _statements()
+    conn.execute(statements.delete_artifact, {"k_order_key": order_key, "k_position": position, "k_kind": kind})
     conn.execute(
-        party_artifacts.delete().where(
-            party_artifacts.c.order_key == order_key,
-            party_artifacts.c.position == position,
-            party_artifacts.c.kind == kind,
-        )
-    )
-    conn.execute(
-        party_artifacts.insert().values(
-            order_key=order_key, position=position, kind=kind, payload=dumps(payload), updated_at=to_db_time(now)
-        )
+        statements.insert_artifact,
+        {
+            "order_key": order_key,
+            "position": position,
+            "kind": kind,
+            "payload": dumps(payload),
+            "updated_at": to_db_time(now),
+        },
     )
 
 
