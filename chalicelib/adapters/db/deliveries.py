@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from chalicelib.adapters.db.base import from_db_time, to_db_time
+from chalicelib.adapters.db.base import from_db_time, rows_of_order, to_db_time
 from chalicelib.adapters.db.engine import WRITE_OPTION
 from chalicelib.adapters.db.schema import notification_recipients, order_deliveries, order_status_history, orders
 from chalicelib.services.delivery import (
@@ -346,13 +346,8 @@ class SqlDeliveryRepository:
             )
 
     def for_order(self, order_key: str) -> list[dict[str, Any]]:
-        query = (
-            sa.select(order_deliveries)
-            .where(order_deliveries.c.order_key == order_key)
-            .order_by(order_deliveries.c.kind, order_deliveries.c.channel)
-        )
         with self._engine.connect() as conn:
-            rows = conn.execute(query).all()
+            rows = rows_of_order(conn, order_deliveries, order_key, "kind", "channel")
         return [
             {
                 "channel": r.channel,

@@ -29,6 +29,9 @@ from chalicelib.domain.orders import (
 )
 from chalicelib.services.ports import IdempotencyKeyTaken, OutboxMessage
 
+# Built once (see base._rows_of_order_statement): every read of an order runs it.
+_ORDER_ROW = sa.select(orders).where(orders.c.order_key == sa.bindparam("k_order_key"))
+
 
 class SqlOrders(SqlStore):
     """The OrderReader and OrderWriter ports (chalicelib/services/ports.py)."""
@@ -134,7 +137,7 @@ class SqlOrders(SqlStore):
 
     def get_order(self, order_key: str) -> StoredOrder | None:
         with self._engine.connect() as conn:
-            row = conn.execute(sa.select(orders).where(orders.c.order_key == order_key)).first()
+            row = conn.execute(_ORDER_ROW, {"k_order_key": order_key}).first()
             if row is None:
                 return None
             party_rows = rows_of_order(conn, order_parties, order_key, "position")
