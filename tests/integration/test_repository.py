@@ -1050,3 +1050,33 @@ def test_a_tasks_partner_calls_are_counted_in_its_own_write_and_kept_when_that_w
 
     contextvars.copy_context().run(task)
     assert flushed == [(key, {"cadastro": (1, 0, 10)})]
+
+
+# -- reads without a snapshot -----------------------------------------------------------------------
+
+
+def test_on_sqlite_a_single_read_runs_without_begin_and_other_reads_keep_their_snapshot(tmp_path):
+    from chalicelib.adapters.db.engine import SINGLE_READ_OPTION
+
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'reads.sqlite3'}")
+    sent: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute", lambda *args: sent.append(args[2].split()[0].upper()))
+    try:
+        with engine.execution_options(**{SINGLE_READ_OPTION: True}).connect() as conn:
+            conn.execute(sa.text("SELECT 1")).all()
+        assert "BEGIN" not in sent and sent == ["SELECT"]
+        sent.clear()
+        with engine.connect() as conn:  # any other read: one snapshot for all its statements
+            conn.execute(sa.text("SELECT 1")).all()
+        assert sent[:2] == ["BEGIN", "SELECT"]
+    finally:
+        engine.dispose()
+
+
+def test_an_order_whose_parties_are_gone_reads_as_missing_not_as_an_error(engine):
+    clear(engine)
+    repo = SqlOrderRepository(engine)
+    draft, _ = create(repo)
+    with engine.begin() as conn:  # what the purge leaves if it runs between get_order's statements
+        conn.execute(order_parties.delete().where(order_parties.c.order_key == draft.order_key))
+    assert repo.get_order(draft.order_key) is None

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from chalicelib.adapters.db.engine import WRITE_OPTION
+from chalicelib.adapters.db.engine import SINGLE_READ_OPTION, WRITE_OPTION
 from chalicelib.adapters.db.schema import order_status_history, orders, outbox
 from chalicelib.domain.orders import OrderStatus
 from chalicelib.observability import db_transaction
@@ -85,6 +85,8 @@ class SqlStore:
         self._engine = engine
         # On SQLite this makes the transaction BEGIN IMMEDIATE (see engine._sqlite_begin).
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
+        # Reads that need no snapshot (engine.SINGLE_READ_OPTION): one statement, or rows that never change.
+        self._single_reads = engine.execution_options(**{SINGLE_READ_OPTION: True})
         self._system_actor = system_actor
         # Told each order key whose status a write transaction changed, once that transaction committed.
         self._on_status_change = on_status_change

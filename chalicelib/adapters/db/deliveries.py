@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from chalicelib.adapters.db.base import from_db_time, rows_of_order, to_db_time
-from chalicelib.adapters.db.engine import WRITE_OPTION
+from chalicelib.adapters.db.engine import SINGLE_READ_OPTION, WRITE_OPTION
 from chalicelib.adapters.db.schema import notification_recipients, order_deliveries, order_status_history, orders
 from chalicelib.services.delivery import (
     NOTIFICATION,
@@ -162,6 +162,7 @@ class SqlDeliveryRepository:
         # Write transactions: on SQLite the engine's writer gate queues this process's writers on a lock
         # (engine.py); MySQL locks rows.
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
+        self._single_reads = engine.execution_options(**{SINGLE_READ_OPTION: True})  # one statement each
         self._settling = threading.Condition()
         self._queued: list[_Ticket] = []
         self._recording = False
@@ -346,7 +347,7 @@ class SqlDeliveryRepository:
             )
 
     def for_order(self, order_key: str) -> list[dict[str, Any]]:
-        with self._engine.connect() as conn:
+        with self._single_reads.connect() as conn:
             rows = rows_of_order(conn, order_deliveries, order_key, "kind", "channel")
         return [
             {

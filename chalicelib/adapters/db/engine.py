@@ -12,6 +12,9 @@ from sqlalchemy.pool import StaticPool
 
 # Execution option the repository sets on write transactions (see _sqlite_begin).
 WRITE_OPTION = "ame_write"
+# Execution option for reads that need no snapshot: one statement, or rows that never change once written.
+# On SQLite they run without BEGIN/ROLLBACK around them (see _WriterGate.begin); MySQL is unaffected.
+SINGLE_READ_OPTION = "ame_single_read"
 
 MYSQL_TIMEOUT_SECONDS = 5
 SQLITE_BUSY_TIMEOUT_MS = 5000
@@ -106,7 +109,14 @@ class _WriterGate:
         self._lock = threading.Lock()
 
     def begin(self, connection: sa.Connection) -> None:
-        if not connection.get_execution_options().get(WRITE_OPTION):
+        options = connection.get_execution_options()
+        if options.get(SINGLE_READ_OPTION):
+            # Autocommit: each statement reads its own consistent state. BEGIN and ROLLBACK would be two more
+            # round trips, each of which gives up the interpreter lock and waits to get it back; in the local
+            # stack, where every function shares one interpreter, an order read then queued behind the
+            # workflow's CPU several times over.
+            return
+        if not options.get(WRITE_OPTION):
             connection.exec_driver_sql("BEGIN")
             return
         if not self._lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):

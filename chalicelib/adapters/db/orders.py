@@ -136,12 +136,16 @@ class SqlOrders(SqlStore):
     # -- reading ----------------------------------------------------------------------------------
 
     def get_order(self, order_key: str) -> StoredOrder | None:
-        with self._engine.connect() as conn:
+        # No snapshot needed: parties and documents never change once the order is written. Only the purge
+        # removes them, and an order it took between these reads is read as the missing order it now is.
+        with self._single_reads.connect() as conn:
             row = conn.execute(_ORDER_ROW, {"k_order_key": order_key}).first()
             if row is None:
                 return None
             party_rows = rows_of_order(conn, order_parties, order_key, "position")
             document_rows = rows_of_order(conn, order_documents, order_key, "position")
+        if not party_rows:
+            return None
         parties = [
             OrderParty(
                 position=p.position,
@@ -180,7 +184,7 @@ class SqlOrders(SqlStore):
             .where(order_status_history.c.order_key == order_key)
             .order_by(order_status_history.c.id)
         )
-        with self._engine.connect() as conn:
+        with self._single_reads.connect() as conn:
             rows = conn.execute(query).all()
         return [
             StatusChange(status=OrderStatus(r.status), detail=r.detail, at=from_db_time(r.created_at)) for r in rows

@@ -75,12 +75,12 @@ class SqlWorkflowStore(SqlStore):
                 add_partner_calls(conn, order_key, calls)
 
     def get_artifacts(self, order_key: str, position: int) -> dict[str, Any]:
-        with self._engine.connect() as conn:
+        with self._single_reads.connect() as conn:
             rows = conn.execute(_statements().party_artifacts, {"k_order_key": order_key, "k_position": position})
             return {r.kind: loads(r.payload) for r in rows}
 
     def artifacts_of_kind(self, order_key: str, kind: str) -> dict[int, Any]:
-        with self._engine.connect() as conn:
+        with self._single_reads.connect() as conn:
             rows = conn.execute(_statements().artifacts_of_kind, {"k_order_key": order_key, "k_kind": kind})
             return {r.position: loads(r.payload) for r in rows}
 
