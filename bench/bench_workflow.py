@@ -266,7 +266,7 @@ def measure_after_202(stack, database_url: str) -> None:
         f"not awaited; every partner, Notificação and the webhook receiver at {LATENCY_MS} ms"
     )
     print(
-        f"202 -> terminal status on GET (portal polling): median {median_ms:.0f} ms, p95 "
+        f"202 -> terminal status on GET (read as the portal does): median {median_ms:.0f} ms, p95 "
         f"{sorted(seen)[int(len(seen) * 0.95) - 1] * 1000:.0f} ms; floor {FLOOR_MS} ms; ratio {ratio:.2f} "
         f"(goal <= {GOAL:.2f}): {'met' if ratio <= GOAL else 'MISSED'}"
     )
