@@ -25,6 +25,21 @@ def get(client, key, **headers):
     return response, time.monotonic() - started
 
 
+def waiting_read_while_claimed(client, c, key, etag):
+    """A read waiting for a change (Prefer: wait=10), while another thread claims the order once it waits."""
+
+    def claim_once_the_reader_waits():
+        wait_for(lambda: key in c.order_changes._listeners, timeout=10, interval=0.005, what="a waiting read")
+        c.repository.claim(key, "exec-1", datetime.now(UTC))
+
+    claimer = threading.Thread(target=claim_once_the_reader_waits)
+    claimer.start()
+    try:
+        return get(client, key, **{"If-None-Match": etag, "Prefer": "wait=10"})
+    finally:
+        claimer.join()
+
+
 def test_the_representation_has_an_etag_and_the_caller_holding_it_gets_304_without_a_body(api):
     client, _ = api
     key, etag = created(client)
@@ -40,15 +55,7 @@ def test_a_waiting_read_answers_as_soon_as_the_status_changes(api):
     client, c = api
     key, etag = created(client)
     c.repository._on_status_change = c.order_changes.announce
-
-    def claim_once_the_reader_waits():
-        wait_for(lambda: key in c.order_changes._listeners, timeout=10, interval=0.005, what="a waiting read")
-        c.repository.claim(key, "exec-1", datetime.now(UTC))
-
-    claimer = threading.Thread(target=claim_once_the_reader_waits)
-    claimer.start()
-    response, took = get(client, key, **{"If-None-Match": etag, "Prefer": "wait=10"})
-    claimer.join()
+    response, took = waiting_read_while_claimed(client, c, key, etag)
     assert response.status_code == 200
     assert json.loads(response.body)["status"] == "PROCESSING"
     assert response.headers["ETag"] != etag and response.headers["Preference-Applied"] == "wait=10"
@@ -94,13 +101,5 @@ def test_a_change_nobody_announced_is_seen_at_the_next_re_read(api):
     client, c = api
     key, etag = created(client)
     assert c.repository._on_status_change is None
-
-    def claim_once_the_reader_waits():
-        wait_for(lambda: key in c.order_changes._listeners, timeout=10, interval=0.005, what="a waiting read")
-        c.repository.claim(key, "exec-1", datetime.now(UTC))
-
-    claimer = threading.Thread(target=claim_once_the_reader_waits)
-    claimer.start()
-    response, took = get(client, key, **{"If-None-Match": etag, "Prefer": "wait=10"})
-    claimer.join()
+    response, took = waiting_read_while_claimed(client, c, key, etag)
     assert json.loads(response.body)["status"] == "PROCESSING" and took < 5
