@@ -273,10 +273,11 @@ class TokenVerifier:
 
     def verify(self, token: str) -> Caller:
         """The token's caller. A token verified in the last VERIFIED_REUSE_SECONDS is not decoded again (a
-        portal polling an order sends the same token every few hundred milliseconds; three decodes and an
-        RSA check were half of such a GET's CPU): its caller is reused until then, never past the moment a
-        full check would refuse it (exp + leeway). Refusals are not remembered, and a token is kept by
-        its exact text, so a reused answer is one this verifier gave for those very bytes."""
+        portal watching an order sends the same token again and again; three decodes, PyJWT's
+        character-by-character segment checks and an RSA check were the largest part of such a GET's own
+        CPU under the profiler): its caller is reused until then, never past the moment a full check would
+        refuse it (exp + leeway). Refusals are not remembered, and a token is kept by its exact text, so a
+        reused answer is one this verifier gave for those very bytes."""
         now = self._clock()
         with self._verified_lock:
             kept = self._verified.get(token)
