@@ -18,6 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 # quorums do not eat each other's allowance.
 ACTION_CREATE_ORDER = "orders"
 ACTION_SIMULATE = "simulations"
+# A read that waits for a change holds an API function for up to 10 s: the bucket bounds how many one
+# caller keeps open (rate × 10 s). Without a token the read is answered at once instead of waiting.
+ACTION_WAIT = "waits"
 
 
 class RateLimit(BaseModel):

@@ -305,9 +305,13 @@ def _etag(body: Any) -> str:
 
 @endpoint(SCOPE_READ)
 def get_order(request: Any, caller: Caller, order_key: str) -> Response:
+    from chalicelib.domain.throttling import ACTION_WAIT
+
     queries = container().order_queries
     known = _known_etags(request.headers)
     wait = _preferred_wait(request.headers) if known and "*" not in known else None
+    if wait and not container().caller_throttle.allows(caller.client_id, ACTION_WAIT):
+        wait = None  # over its limit of held reads: answered at once, without Preference-Applied
     shown: dict[str, Any] = {}  # the last representation rendered, and its tag
 
     def render(detail: Any) -> str:

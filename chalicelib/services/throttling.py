@@ -18,6 +18,14 @@ class CallerThrottle:
         self._limiter = limiter
         self._limits = limits
 
+    def allows(self, client_id: str, action: str) -> bool:
+        """Takes a token for `action` when the caller has one; False (logged) when not. For what can be
+        done more cheaply instead of refused, such as a read answered at once rather than held."""
+        decision = self._limiter.acquire(f"{action}:{client_id}", self._limits.for_caller(client_id))
+        if not decision.allowed:
+            log.warning("caller over its limit", extra={"client_id": client_id, "action": action})
+        return decision.allowed
+
     def check(self, client_id: str, action: str) -> None:
         """Raises RateLimited when the caller has no token left for `action`; called before any other work."""
         decision = self._limiter.acquire(f"{action}:{client_id}", self._limits.for_caller(client_id))

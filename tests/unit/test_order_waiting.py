@@ -103,3 +103,18 @@ def test_a_change_nobody_announced_is_seen_at_the_next_re_read(api):
     assert c.repository._on_status_change is None
     response, took = waiting_read_while_claimed(client, c, key, etag)
     assert json.loads(response.body)["status"] == "PROCESSING" and took < 5
+
+
+def test_a_caller_over_its_limit_of_held_reads_is_answered_at_once_not_refused(api):
+    from chalicelib.adapters.rate_limit import InProcessRateLimiter
+    from chalicelib.domain.throttling import CallerLimits
+    from chalicelib.services.throttling import CallerThrottle
+
+    client, c = api
+    key, etag = created(client)
+    one_then_none = CallerLimits.model_validate({"default": {"rate_per_second": 0.001, "burst": 1}})
+    c.caller_throttle = CallerThrottle(InProcessRateLimiter(), one_then_none)
+    held, took = get(client, key, **{"If-None-Match": etag, "Prefer": "wait=1"})
+    assert held.status_code == 304 and held.headers["Preference-Applied"] == "wait=1" and took >= 1
+    at_once, took = get(client, key, **{"If-None-Match": etag, "Prefer": "wait=10"})
+    assert at_once.status_code == 304 and "Preference-Applied" not in at_once.headers and took < 1
