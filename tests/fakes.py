@@ -39,6 +39,7 @@ from chalicelib.services.ports import (
     ClaimState,
     IdempotencyKeyTaken,
     NotificationCap,
+    OrderStamp,
     OutboxMessage,
     PartnerUnavailable,
     Settlement,
@@ -129,6 +130,12 @@ class InMemoryOrderRepository:
     def get_order(self, order_key: str) -> StoredOrder | None:
         order = self.orders.get(order_key)
         return copy.deepcopy(order) if order else None
+
+    def order_stamp(self, order_key: str) -> OrderStamp | None:
+        order = self.orders.get(order_key)
+        if order is None:
+            return None
+        return OrderStamp(order.status, order.version, order.updated_at, order.area_code)
 
     def history(self, order_key: str) -> list[StatusChange]:
         return list(self.histories.get(order_key, []))

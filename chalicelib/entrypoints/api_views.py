@@ -298,9 +298,16 @@ def _known_etags(headers: Any) -> frozenset[str]:
     return frozenset(tag.strip().removeprefix("W/") for tag in value.split(",") if tag.strip())
 
 
-def _etag(body: Any) -> str:
+def _stamp_tag(version: int, updated_at: Any) -> str:
+    """The first part of an order's ETag: what changes whenever a pending order's representation does
+    (services/ports.OrderStamp), so a waiting read can compare one row instead of the whole order."""
+    return f"{version}.{int(updated_at.timestamp() * 1_000_000)}"
+
+
+def _etag(body: Any, order: Any) -> str:
     text = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return '"' + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32] + '"'
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+    return f'"{_stamp_tag(order.version, order.updated_at)}.{digest}"'
 
 
 @endpoint(SCOPE_READ)
@@ -316,21 +323,29 @@ def get_order(request: Any, caller: Caller, order_key: str) -> Response:
 
     def render(detail: Any) -> str:
         shown["body"] = order_view(detail.order, detail.deliveries)
-        shown["etag"] = _etag(shown["body"])
+        shown["etag"] = _etag(shown["body"], detail.order)
         return str(shown["etag"])
 
+    def held_tag(stamp: Any) -> str | None:
+        """The caller's tag made for this stamp, if it holds one."""
+        prefix = f'"{_stamp_tag(stamp.version, stamp.updated_at)}.'
+        return next((tag for tag in known if tag.startswith(prefix)), None)
+
     if wait:
-        queries.detail_once_changed(caller, order_key, lambda d: render(d) in known, wait)
+        queries.detail_once_changed(
+            caller, order_key, lambda d: render(d) in known, wait, same_stamp=lambda s: held_tag(s) is not None
+        )
     else:
         render(queries.detail(caller, order_key))
-    body = shown["body"]
+    if "etag" not in shown:  # the wait ended on an unchanged stamp: the caller's representation holds
+        shown["etag"] = held_tag(queries.stamp(caller, order_key)) or next(iter(known))
     # no-cache: a browser's cache may keep the body but asks again every time (the status moves).
     headers = {"ETag": shown["etag"], "Cache-Control": "private, no-cache"}
     if wait:
         headers["Preference-Applied"] = f"wait={wait}"
     if headers["ETag"] in known or "*" in known:
         return Response(body="", status_code=304, headers=headers)
-    return _json(200, body, headers)
+    return _json(200, shown["body"], headers)
 
 
 @endpoint(SCOPE_READ)

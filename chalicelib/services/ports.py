@@ -322,6 +322,17 @@ class RateLimiter(Protocol):
         Never raises: a limiter whose store is down decides by itself (docs/security.md)."""
 
 
+@dataclass(frozen=True)
+class OrderStamp:
+    """What moves whenever a pending order's representation does: `version` (every status change) and
+    `updated_at` (a re-drive too); with the order's area, for tenancy. One indexed row, no children."""
+
+    status: OrderStatus
+    version: int
+    updated_at: datetime
+    area_code: str
+
+
 class ChangeListener(Protocol):
     def wait(self, timeout_seconds: float) -> bool:
         """Block until the order's status changes or `timeout_seconds` pass: True when a change was

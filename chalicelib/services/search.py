@@ -22,7 +22,7 @@ from chalicelib.domain.errors import OrderNotFound, OrderValidationError
 from chalicelib.domain.orders import DocumentError, FieldError, OrderStatus, StatusChange, StoredOrder
 from chalicelib.domain.validation import field_errors, field_path
 from chalicelib.services.order_views import OrderSummary
-from chalicelib.services.ports import OrderChanges
+from chalicelib.services.ports import OrderChanges, OrderStamp
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
@@ -217,6 +217,8 @@ class OrderStore(Protocol):
 class HistoryReader(Protocol):
     def get_order(self, order_key: str) -> StoredOrder | None: ...
 
+    def order_stamp(self, order_key: str) -> OrderStamp | None: ...
+
     def history(self, order_key: str) -> list[StatusChange]: ...
 
 
@@ -288,6 +290,13 @@ class OrderQueries:
             return OrderDetail(order, [])
         return OrderDetail(order, self._deliveries.for_order(order_key))
 
+    def stamp(self, caller: Caller, order_key: str) -> OrderStamp:
+        """The order's stamp (ports.OrderStamp), with the same tenancy as `get`."""
+        stamp = self._repository.order_stamp(order_key) if plausible_order_key(order_key) else None
+        if stamp is None or not caller.serves(stamp.area_code):
+            raise OrderNotFound(order_key)
+        return stamp
+
     def detail_once_changed(
         self,
         caller: Caller,
@@ -295,22 +304,37 @@ class OrderQueries:
         unchanged: Callable[[OrderDetail], bool],
         wait_seconds: float,
         recheck_seconds: float = WAIT_RECHECK_SECONDS,
-    ) -> tuple[OrderDetail, bool]:
+        same_stamp: Callable[[OrderStamp], bool] | None = None,
+    ) -> tuple[OrderDetail | None, bool]:
         """(the detail, True) as soon as `unchanged(detail)` is false, or (the last detail read, False) once
         `wait_seconds` have passed without that. A status change wakes the wait at once; anything else
         that changes the detail (a delivery's progress) is seen at the next re-read, every
-        `recheck_seconds`, which also covers an announcement that never came."""
+        `recheck_seconds`, which also covers an announcement that never came.
+
+        `same_stamp`: whether a pending order's stamp is the one of the caller's representation. When it
+        is, the order is not read in full (a stamp is one row): the detail is then None until a change."""
         deadline = self._monotonic() + max(0.0, wait_seconds)
         listening = self._changes.listen(order_key) if self._changes is not None else nullcontext(NO_SIGNALS)
         with listening as listener:  # before the first read: a change right after it still wakes the wait
+            detail: OrderDetail | None = None
+            announced = False
             while True:
-                detail = self.detail(caller, order_key)
-                if not unchanged(detail):
-                    return detail, True
+                if announced or not self._stamp_unchanged(caller, order_key, same_stamp):
+                    detail = self.detail(caller, order_key)
+                    if not unchanged(detail):
+                        return detail, True
                 left = deadline - self._monotonic()
                 if left <= 0:
                     return detail, False
-                listener.wait(min(left, recheck_seconds))
+                announced = listener.wait(min(left, recheck_seconds))
+
+    def _stamp_unchanged(self, caller: Caller, order_key: str, same_stamp: Callable[[OrderStamp], bool] | None) -> bool:
+        """True when a pending order's stamp says the caller's representation still holds. A terminal order
+        is always read in full: its deliveries move without its stamp."""
+        if same_stamp is None:
+            return False
+        stamp = self.stamp(caller, order_key)
+        return not stamp.status.terminal and same_stamp(stamp)
 
     def history(self, caller: Caller, order_key: str) -> tuple[StoredOrder, list[StatusChange]]:
         order = self.get(caller, order_key)

@@ -1080,3 +1080,14 @@ def test_an_order_whose_parties_are_gone_reads_as_missing_not_as_an_error(engine
     with engine.begin() as conn:  # what the purge leaves if it runs between get_order's statements
         conn.execute(order_parties.delete().where(order_parties.c.order_key == draft.order_key))
     assert repo.get_order(draft.order_key) is None
+
+
+def test_the_stamp_is_the_orders_status_version_and_updated_at_and_moves_with_a_status_change(repo):
+    draft, _ = create(repo)
+    first = repo.order_stamp(draft.order_key)
+    assert (first.status, first.version, first.area_code) == (OrderStatus.RECEIVED, 0, "CREDITO_PJ")
+    assert first.updated_at == repo.get_order(draft.order_key).updated_at
+    repo.claim(draft.order_key, "exec-1", T1)
+    claimed = repo.order_stamp(draft.order_key)
+    assert claimed.status is OrderStatus.PROCESSING and claimed.version == 1
+    assert repo.order_stamp("01NOSUCHORDER0000000000000") is None

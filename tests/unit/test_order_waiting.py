@@ -2,6 +2,7 @@
 `Prefer: wait` (RFC 7240). What the portal's live status uses instead of reading every few milliseconds."""
 
 import json
+import re
 import threading
 import time
 from datetime import UTC, datetime
@@ -43,7 +44,7 @@ def waiting_read_while_claimed(client, c, key, etag):
 def test_the_representation_has_an_etag_and_the_caller_holding_it_gets_304_without_a_body(api):
     client, _ = api
     key, etag = created(client)
-    assert etag.startswith('"') and etag.endswith('"') and len(etag) == 34
+    assert re.fullmatch(r'"\d+\.\d+\.[0-9a-f]{32}"', etag)  # version, updated_at, the body's digest
     again, _ = get(client, key, **{"If-None-Match": etag})
     assert (again.status_code, again.body, again.headers["ETag"]) == (304, b"", etag)
     assert get(client, key, **{"If-None-Match": f'"other", W/{etag}'})[0].status_code == 304  # weak comparison
@@ -118,3 +119,24 @@ def test_a_caller_over_its_limit_of_held_reads_is_answered_at_once_not_refused(a
     assert held.status_code == 304 and held.headers["Preference-Applied"] == "wait=1" and took >= 1
     at_once, took = get(client, key, **{"If-None-Match": etag, "Prefer": "wait=10"})
     assert at_once.status_code == 304 and "Preference-Applied" not in at_once.headers and took < 1
+
+
+def test_a_pending_order_whose_stamp_holds_is_not_read_in_full_while_the_read_waits(api):
+    client, c = api
+    key, etag = created(client)
+    full_reads = []
+    original = c.repository.get_order
+    c.repository.get_order = lambda k: full_reads.append(k) or original(k)
+    response, took = get(client, key, **{"If-None-Match": etag, "Prefer": "wait=1"})
+    assert (response.status_code, response.headers["ETag"]) == (304, etag) and took >= 1
+    assert full_reads == []  # one row per re-read, never the order with its parties and documents
+
+
+def test_a_re_drive_moves_the_stamp_and_the_waiting_read_answers_with_the_new_representation(api):
+    client, c = api
+    key, etag = created(client)
+    order = c.repository.orders[key]
+    later = order.updated_at.replace(microsecond=(order.updated_at.microsecond + 1) % 1_000_000)
+    c.repository.orders[key] = order.model_copy(update={"updated_at": later})  # what a re-drive writes
+    response, took = get(client, key, **{"If-None-Match": etag, "Prefer": "wait=10"})
+    assert response.status_code == 200 and response.headers["ETag"] != etag and took < 5

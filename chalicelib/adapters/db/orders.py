@@ -27,10 +27,13 @@ from chalicelib.domain.orders import (
     StatusChange,
     StoredOrder,
 )
-from chalicelib.services.ports import IdempotencyKeyTaken, OutboxMessage
+from chalicelib.services.ports import IdempotencyKeyTaken, OrderStamp, OutboxMessage
 
 # Built once (see base._rows_of_order_statement): every read of an order runs it.
 _ORDER_ROW = sa.select(orders).where(orders.c.order_key == sa.bindparam("k_order_key"))
+_ORDER_STAMP = sa.select(orders.c.status, orders.c.version, orders.c.updated_at, orders.c.area_code).where(
+    orders.c.order_key == sa.bindparam("k_order_key")
+)
 
 
 class SqlOrders(SqlStore):
@@ -177,6 +180,15 @@ class SqlOrders(SqlStore):
             next_attempt_at=from_db_time(row.next_attempt_at),
             parked_on=row.parked_on,
         )
+
+    def order_stamp(self, order_key: str) -> OrderStamp | None:
+        with self._single_reads.connect() as conn:
+            row = conn.execute(_ORDER_STAMP, {"k_order_key": order_key}).first()
+        if row is None:
+            return None
+        updated_at = from_db_time(row.updated_at)
+        assert updated_at is not None  # NOT NULL
+        return OrderStamp(OrderStatus(row.status), row.version, updated_at, row.area_code)
 
     def history(self, order_key: str) -> list[StatusChange]:
         query = (
