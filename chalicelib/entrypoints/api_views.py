@@ -304,8 +304,8 @@ def _stamp_tag(version: int, updated_at: Any) -> str:
     return f"{version}.{int(updated_at.timestamp() * 1_000_000)}"
 
 
-def _etag(body: Any, order: Any) -> str:
-    text = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+def _etag(text: str, order: Any) -> str:
+    """The tag of the JSON text answered for `order`: its stamp, then a digest of those very bytes."""
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
     return f'"{_stamp_tag(order.version, order.updated_at)}.{digest}"'
 
@@ -319,12 +319,12 @@ def get_order(request: Any, caller: Caller, order_key: str) -> Response:
     wait = _preferred_wait(request.headers) if known and "*" not in known else None
     if wait and not container().caller_throttle.allows(caller.client_id, ACTION_WAIT):
         wait = None  # over its limit of held reads: answered at once, without Preference-Applied
-    shown: dict[str, Any] = {}  # the last representation rendered, and its tag
+    shown: dict[str, str] = {}  # the last representation rendered (its JSON text), and its tag
 
     def render(detail: Any) -> str:
-        shown["body"] = order_view(detail.order, detail.deliveries)
-        shown["etag"] = _etag(shown["body"], detail.order)
-        return str(shown["etag"])
+        shown["text"] = json.dumps(order_view(detail.order, detail.deliveries), ensure_ascii=False)
+        shown["etag"] = _etag(shown["text"], detail.order)
+        return shown["etag"]
 
     def held_tag(stamp: Any) -> str | None:
         """The caller's tag made for this stamp, if it holds one."""
@@ -345,7 +345,7 @@ def get_order(request: Any, caller: Caller, order_key: str) -> Response:
         headers["Preference-Applied"] = f"wait={wait}"
     if headers["ETag"] in known or "*" in known:
         return Response(body="", status_code=304, headers=headers)
-    return _json(200, shown["body"], headers)
+    return Response(body=shown["text"], status_code=200, headers={"Content-Type": "application/json", **headers})
 
 
 @endpoint(SCOPE_READ)
