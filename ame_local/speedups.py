@@ -52,83 +52,46 @@ def check_versions(installed: dict[str, str] | None = None) -> bool:
 
 
 class ParseCache:
-    """moto re-parses the whole ASL with ANTLR for every execution (~60-90 ms for AME's workflow, more
-    than the rest of an execution's overhead). The parse tree depends only on the definition text, so
-    it is parsed once. Each execution still gets fresh evaluation components built from it (~8 ms, on
-    the path of every StartExecution), never ones another execution used: a few are built ahead on a
-    background thread, and an execution takes one of those when it is ready."""
+    """moto parses the whole ASL with ANTLR (~60-90 ms for AME's workflow) and builds its evaluation
+    components from the parse tree (~13 ms alone, 18-28 ms of CPU under the stack's load) for every
+    execution: most of the emulation's CPU per order. Both depend only on the definition text, so each
+    definition is parsed and built once and every execution evaluates the same components.
 
-    REFILL_DELAY_SECONDS = 0.06
+    Sharing them is safe because moto keeps an execution's state out of its components: the components'
+    methods assign no attribute of their own after construction; the workers, pools and run records they
+    create are new per evaluation, and what an execution remembers (retry counts, variables, the
+    context) lives in its Environment and that Environment's frames. moto already evaluates one
+    component graph from several threads at once: the iterations of a Map state and the branches of a
+    Parallel share theirs. The one lazily set field, a component's `heap_key` (the name a retrier's
+    counters get in the execution's own heap), is set on every component before the first execution, so
+    two executions never race to pick it."""
 
-    def __init__(self, ready_programs: int = 3) -> None:
+    def __init__(self) -> None:
         self._original: Any = None
-        self._trees: dict[str, Any] = {}
-        self._ready: dict[str, list[Any]] = {}
+        self._parsed: dict[str, tuple[Any, Any]] = {}
         self._lock = threading.Lock()
-        self._wanted = threading.Condition(self._lock)
-        self._ready_programs = ready_programs
-        self._stopping = False
-        self._builder: threading.Thread | None = None
 
     def install(self) -> None:
         from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
-        from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 
         if self._original is not None:
             return
         self._original = AmazonStateLanguageParser.__dict__["parse"]
-        original, trees, ready, lock, wanted = (
-            self._original.__func__,
-            self._trees,
-            self._ready,
-            self._lock,
-            self._wanted,
-        )
+        original, parsed, lock = self._original.__func__, self._parsed, self._lock
 
         def parse(definition: str) -> tuple[Any, Any]:
-            with lock:
-                tree = trees.get(definition)
-                programs = ready.get(definition)
-                program = programs.pop() if programs else None
-                wanted.notify()
-            if tree is None:
-                program, tree = original(definition)  # the first parse also reports syntax errors
-                with lock:
-                    trees[definition] = tree
-                    ready.setdefault(definition, [])
-                    wanted.notify()
-                return program, tree
-            return (program if program is not None else Preprocessor().visit(tree)), tree
+            found = parsed.get(definition)
+            if found is not None:
+                return found
+            with lock:  # one parse per definition, even when executions start together
+                found = parsed.get(definition)
+                if found is None:
+                    found = original(definition)  # the first parse also reports syntax errors
+                    set_heap_keys(found[0])
+                    parsed[definition] = found
+            return found
 
         AmazonStateLanguageParser.parse = staticmethod(parse)  # type: ignore[method-assign]
-        self._stopping = False
-        self._builder = threading.Thread(target=self._build_ahead, name="ame-local-asl-programs", daemon=True)
-        self._builder.start()
-
-    def _build_ahead(self) -> None:
-        from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
-
-        while True:
-            with self._lock:
-                while not self._stopping and not self._short():
-                    self._wanted.wait()
-                if self._stopping:
-                    return
-                definition = self._short()
-                tree = self._trees[definition]
-                if self._ready.get(definition):
-                    # An execution just took one and is starting (its first Tasks are CPU work on
-                    # this interpreter); build its replacement once it waits on a partner instead.
-                    self._wanted.wait(self.REFILL_DELAY_SECONDS)
-                    if self._stopping:
-                        return
-            program = Preprocessor().visit(tree)
-            with self._lock:
-                self._ready.setdefault(definition, []).append(program)
-
-    def _short(self) -> str | None:
-        """A definition with fewer programs ready than wanted (call with the lock held)."""
-        return next((d for d, programs in self._ready.items() if len(programs) < self._ready_programs), None)
 
     def uninstall(self) -> None:
         from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
@@ -136,14 +99,29 @@ class ParseCache:
         if self._original is not None:
             AmazonStateLanguageParser.parse = self._original  # type: ignore[method-assign]
             self._original = None
-        with self._lock:
-            self._stopping = True
-            self._wanted.notify_all()
-        if self._builder is not None:
-            self._builder.join(5)
-            self._builder = None
-        self._trees.clear()
-        self._ready.clear()
+        self._parsed.clear()
+
+
+def set_heap_keys(program: Any) -> int:
+    """Sets `heap_key` on every evaluation component reachable from `program` (its states, their
+    fields, nested Map and Parallel programs); answers how many components were reached."""
+    from moto.stepfunctions.parser.asl.component.component import Component
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+
+    seen: set[int] = set()
+    pending: list[Any] = [program]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, (list, tuple, set, frozenset)):
+            pending.extend(item)
+        elif isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, Component) and id(item) not in seen:
+            seen.add(id(item))
+            if isinstance(item, EvalComponent):
+                item.heap_key  # noqa: B018 - the property sets it on first read
+            pending.extend(vars(item).values())
+    return len(seen)
 
 
 class DirectLambdaClient:
@@ -341,6 +319,40 @@ class LoopbackPassthrough:
             self._original = None
 
 
+class ActionNames:
+    """For every API call, moto's BaseResponse.call_action lists the response class's methods with
+    inspect.getmembers to check that the action is one of them (~1 ms per call here, a quarter of a
+    StartExecution's dispatch). A class's methods do not change while the stack runs, so each class is
+    listed once."""
+
+    def __init__(self) -> None:
+        self._original: Any = None
+
+    def install(self) -> None:
+        import moto.core.responses as responses_module
+
+        if self._original is not None:
+            return
+        self._original = responses_module.__dict__["method_names_from_class"]
+        original = self._original
+        names: dict[type, frozenset[str]] = {}
+
+        def method_names_from_class(clazz: type) -> frozenset[str]:
+            found = names.get(clazz)
+            if found is None:
+                found = names[clazz] = frozenset(original(clazz))
+            return found
+
+        responses_module.method_names_from_class = method_names_from_class  # type: ignore[assignment]
+
+    def uninstall(self) -> None:
+        import moto.core.responses as responses_module
+
+        if self._original is not None:
+            responses_module.method_names_from_class = self._original  # type: ignore[attr-defined]
+            self._original = None
+
+
 class MotoSpeedups:
     """Every patch above, installed and removed together; see the module docstring."""
 
@@ -350,11 +362,19 @@ class MotoSpeedups:
         self.json_paths = JsonPathCache()
         self.loopback = LoopbackPassthrough()
         self.sqs_scans = SqsScans()
+        self.action_names = ActionNames()
         self.installed: list[Any] = []
 
     def install(self) -> None:
         check_versions()
-        for patch in (self.parse_cache, self.lambda_route, self.json_paths, self.loopback, self.sqs_scans):
+        for patch in (
+            self.parse_cache,
+            self.lambda_route,
+            self.json_paths,
+            self.loopback,
+            self.sqs_scans,
+            self.action_names,
+        ):
             try:
                 patch.install()
             except (ImportError, AttributeError, KeyError) as exc:  # the private target moved

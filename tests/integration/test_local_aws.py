@@ -180,6 +180,63 @@ def test_handler_exception_is_retried_and_caught_by_its_error_type(stack, record
     assert recorder.of("call_partner").count(order_key) == 2  # the first try and one retry
 
 
+def _retrying_state_machine(stack) -> tuple[str, str]:
+    definition = json.dumps(
+        render_definition(
+            load_definition(RETRYING_WORKFLOW),
+            function_arn_placeholders(["call_partner"], function_arn),
+            retry={"RetryIntervalSeconds": "1"},
+        )
+    )
+    arn = stack.sfn.create_state_machine(
+        name=f"retrying-{uuid.uuid4().hex[:6]}", definition=definition, roleArn="arn:aws:iam::123456789012:role/test"
+    )["stateMachineArn"]
+    return arn, definition
+
+
+def test_executions_of_one_definition_evaluate_one_program_whose_heap_keys_are_set_before_sharing(stack):
+    from moto.stepfunctions.parser.asl.component.common.retry.max_attempts_decl import MaxAttemptsDecl
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    _, definition = _retrying_state_machine(stack)
+    program, tree = AmazonStateLanguageParser.parse(definition)
+
+    assert AmazonStateLanguageParser.parse(definition) == (program, tree)  # parsed and built once
+    found, pending = [], [program]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, MaxAttemptsDecl):
+            found.append(item)
+        elif isinstance(item, (list, tuple)):
+            pending.extend(item)
+        elif isinstance(item, dict):
+            pending.extend(item.values())
+        elif hasattr(item, "__dict__") and type(item).__module__.startswith("moto.stepfunctions"):
+            pending.extend(vars(item).values())
+    # the retrier's attempt counter is named in each execution's own heap by this key, set once, up front
+    assert [m._EvalComponent__heap_key is not None for m in found] == [True]
+
+
+def test_concurrent_executions_of_one_program_keep_their_own_retry_counts(stack, recorder):
+    arn, _ = _retrying_state_machine(stack)
+    keys = [f"ORD-{uuid.uuid4().hex[:10]}" for _ in range(4)]
+    arns = [
+        stack.sfn.start_execution(stateMachineArn=arn, name=k, input=json.dumps({"order_key": k}))["executionArn"]
+        for k in keys
+    ]
+
+    done = [
+        wait_for(
+            lambda a=a: (d := stack.sfn.describe_execution(executionArn=a))["status"] != "RUNNING" and d, timeout=15
+        )
+        for a in arns
+    ]
+
+    assert [d["status"] for d in done] == ["SUCCEEDED"] * 4
+    # Each execution tried once and retried once: no execution used up another's retry.
+    assert [recorder.of("call_partner").count(k) for k in keys] == [2, 2, 2, 2]
+
+
 def test_poller_delivers_a_message_to_the_sqs_handler_and_deletes_it(stack, recorder):
     body = f"order {uuid.uuid4().hex}"
 
@@ -475,6 +532,7 @@ def test_another_moto_version_is_reported_as_a_warning(caplog):
 
 
 def test_speedups_are_opt_in_and_uninstalling_restores_what_they_found(stack):
+    import moto.core.responses as moto_responses
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
     from ame_local.aws import LocalAws
@@ -486,8 +544,10 @@ def test_speedups_are_opt_in_and_uninstalling_restores_what_they_found(stack):
         "JsonPathCache",
         "LoopbackPassthrough",
         "SqsScans",
+        "ActionNames",
     ]
     before = AmazonStateLanguageParser.__dict__["parse"]
+    names_before = moto_responses.method_names_from_class
     extra = speedups.MotoSpeedups(stack.aws.dispatcher)
     extra.install()
     try:
@@ -495,6 +555,7 @@ def test_speedups_are_opt_in_and_uninstalling_restores_what_they_found(stack):
     finally:
         extra.uninstall()
     assert AmazonStateLanguageParser.__dict__["parse"] is before and extra.installed == []
+    assert moto_responses.method_names_from_class is names_before
 
 
 def test_a_speed_patch_whose_target_moved_is_skipped_with_a_warning(stack, monkeypatch, caplog):
@@ -507,7 +568,7 @@ def test_a_speed_patch_whose_target_moved_is_skipped_with_a_warning(stack, monke
     with caplog.at_level("WARNING", logger="ame_local.speedups"):
         extra.install()
     try:
-        assert extra.lambda_route not in extra.installed and len(extra.installed) == 4
+        assert extra.lambda_route not in extra.installed and len(extra.installed) == 5
         assert any("DirectLambdaRoute not installed" in r.getMessage() for r in caplog.records)
     finally:
         extra.uninstall()
