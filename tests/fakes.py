@@ -171,6 +171,7 @@ class InMemoryOrderRepository:
                 next_attempt_at=None,
                 parked_on=None,
             ):
+                self.mark_creation_delivered(order_key, at)
                 return ClaimOutcome.CLAIMED
             order = self.orders.get(order_key)
         if order is None:

@@ -54,13 +54,14 @@ class WorkflowLauncher:
     def launch(self, message: CreationMessage) -> bool:
         """Start the execution for this attempt. A repeat, or an order already decided, is a no-op.
 
-        Either way the creation message has reached its consumer: its outbox row is marked delivered
-        (after the start, which is what the order waits for), so the relay does not send it again."""
+        The creation message's outbox row is marked delivered when the message has reached its consumer,
+        so the relay does not send it again: by the workflow's claim when this starts an execution (one
+        write fewer on the way to the verdict), and here when it does not."""
         bind_order(message.order_key)
-        order = self._repository.get_order(message.order_key)
-        if order is None:
+        stamp = self._repository.order_stamp(message.order_key)
+        if stamp is None:
             raise MalformedMessage(f"unknown order {message.order_key}")
-        if order.status.terminal:
+        if stamp.status.terminal:
             log.info("order already terminal; not starting again", extra={"order_key": message.order_key})
             self._mark_delivered(message)
             return False
@@ -72,7 +73,7 @@ class WorkflowLauncher:
                 "execution already exists; duplicate message ignored",
                 extra={"order_key": message.order_key, "attempt": message.attempt},
             )
-        self._mark_delivered(message)
+            self._mark_delivered(message)
         return started
 
     def _mark_delivered(self, message: CreationMessage) -> None:

@@ -77,6 +77,9 @@ class ClaimOutcome(StrEnum):
 class OrderReader(Protocol):
     def get_order(self, order_key: str) -> StoredOrder | None: ...
 
+    def order_stamp(self, order_key: str) -> OrderStamp | None:
+        """The order's status, version, updated_at and area: one row, none of its children."""
+
     def history(self, order_key: str) -> list[StatusChange]: ...
 
 
@@ -122,7 +125,8 @@ class WorkflowStore(Protocol):
 
     def claim(self, order_key: str, execution_id: str, now: datetime) -> ClaimOutcome:
         """RECEIVED -> PROCESSING owned by `execution_id`, by compare-and-set; a parked order (PROCESSING,
-        no owner) is claimed again the same way."""
+        no owner) is claimed again the same way. A claim also marks the order's creation message
+        delivered, in the same transaction: the workflow has it, so the relay need not send it again."""
 
     def put_artifact(self, order_key: str, position: int, kind: str, payload: Any, now: datetime) -> None:
         """Upsert a partner answer kept for one party (kind: powers, people, operators)."""

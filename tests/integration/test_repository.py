@@ -656,6 +656,19 @@ def test_claim_is_owned_by_one_execution_and_resumable_by_it(repo):
     assert repo.get_order(draft.order_key).status is OrderStatus.PROCESSING
 
 
+def test_a_claim_marks_the_creation_message_delivered_in_its_own_transaction(repo):
+    draft, creation = create(repo)
+    other, _ = create(repo)
+    assert [m.message_id for m in repo.pending_outbox_for(draft.order_key)] == [creation.message_id]
+
+    assert repo.claim(draft.order_key, "exec-1", T1) is ClaimOutcome.CLAIMED
+
+    assert repo.pending_outbox_for(draft.order_key) == []
+    assert [m.queue for m in repo.pending_outbox_for(other.order_key)] == ["creation"]  # only its own order's
+    assert repo.claim(draft.order_key, "exec-2", T1) is ClaimOutcome.BUSY  # a refused claim writes nothing
+    assert repo.pending_outbox_for(draft.order_key) == []
+
+
 def test_marking_the_creation_message_delivered_leaves_the_orders_other_messages_pending(repo):
     draft, creation = create(repo)
     repo.claim(draft.order_key, "exec-1", T1)
@@ -714,7 +727,8 @@ def test_racing_executions_conclude_exactly_once(repo):
     for t in threads:
         t.join()
     assert sorted(wins) == [False, False, False, True]
-    assert len(repo.pending_outbox_for(draft.order_key)) == 2  # the creation message and one event
+    # one event; the creation message was marked delivered by the claim
+    assert [m.queue for m in repo.pending_outbox_for(draft.order_key)] == ["result"]
 
 
 def test_artifacts_are_replaced_not_duplicated(repo):

@@ -73,7 +73,7 @@ def test_valid_order_is_stored_as_received_and_queued(world):
     assert [m.published_at for m in repo.outbox.values()] == [None]
 
 
-def test_the_consumer_marks_the_creation_message_so_the_relay_leaves_it(world):
+def test_the_workflows_claim_marks_the_creation_message_so_the_relay_leaves_it(world):
     from chalicelib.services.launch import CreationMessage, WorkflowLauncher
 
     service, repo, queue, clock, *_ = world
@@ -87,10 +87,35 @@ def test_the_consumer_marks_the_creation_message_so_the_relay_leaves_it(world):
 
     assert WorkflowLauncher(repo, Starter(), clock).launch(CreationMessage(order.order_key)) is True
     assert started == [order.order_key]
+    # Started, not marked: the execution's claim marks it, in the claim's own transaction.
+    assert [m.published_at for m in repo.outbox.values()] == [None]
+    repo.claim(order.order_key, "exec-1", clock.now())
     assert all(m.published_at is not None for m in repo.outbox.values())
     clock.advance(31)
     assert OutboxRelay(repo, queue, clock, min_age_seconds=30).run_once() == 0
     assert len(queue.sent) == 1
+
+
+@pytest.mark.parametrize("why", ["duplicate", "terminal"])
+def test_a_creation_message_that_starts_nothing_is_marked_by_the_launcher(world, why):
+    from chalicelib.services.launch import CreationMessage, WorkflowLauncher
+
+    service, repo, queue, clock, *_ = world
+    order = service.create("local", valid_body()).order
+    if why == "terminal":
+        repo.claim(order.order_key, "exec-1", clock.now())
+        assert repo.transition(order.order_key, [OrderStatus.PROCESSING], OrderStatus.FAILED, clock.now(), "x")
+        repo.outbox.update({k: m.model_copy(update={"published_at": None}) for k, m in repo.outbox.items()})
+
+    class Starter:
+        def start(self, order_key, payload, execution_name):
+            assert why == "duplicate", "a decided order is never started again"
+            return False  # the execution for this attempt already exists
+
+    assert WorkflowLauncher(repo, Starter(), clock).launch(CreationMessage(order.order_key)) is False
+    assert all(m.published_at is not None for m in repo.outbox.values())
+    clock.advance(31)
+    assert OutboxRelay(repo, queue, clock, min_age_seconds=30).run_once() == 0
 
 
 def test_a_creation_message_never_consumed_is_sent_again_by_the_relay_once(world):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -49,13 +50,26 @@ class SqlOutbox(SqlStore):
 
     def mark_creation_delivered(self, order_key: str, now: datetime) -> None:
         with self._write("mark_creation_delivered") as conn:
-            conn.execute(
-                outbox.update()
-                .where(
-                    outbox.c.order_key == order_key, outbox.c.queue == CREATION_QUEUE, outbox.c.published_at.is_(None)
-                )
-                .values(published_at=to_db_time(now), attempts=outbox.c.attempts + 1)
-            )
+            mark_creation_delivered(conn, order_key, to_db_time(now))
+
+
+def mark_creation_delivered(conn: Any, order_key: str, at: Any) -> None:
+    """Inside the caller's transaction: the order's creation message (any attempt) reached its consumer."""
+    conn.execute(_creation_delivered(), {"k_order_key": order_key, "k_at": at})
+
+
+@cache
+def _creation_delivered() -> Any:
+    """Built once: it runs in every workflow's claim."""
+    return (
+        outbox.update()
+        .where(
+            outbox.c.order_key == sa.bindparam("k_order_key"),
+            outbox.c.queue == CREATION_QUEUE,
+            outbox.c.published_at.is_(None),
+        )
+        .values(published_at=sa.bindparam("k_at"), attempts=outbox.c.attempts + 1)
+    )
 
 
 def outbox_message(r: Any) -> OutboxMessage:

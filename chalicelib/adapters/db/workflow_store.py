@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from chalicelib.adapters.db.base import SqlStore, amount_or_none, loads, rows_of_order, to_db_time
+from chalicelib.adapters.db.outbox import mark_creation_delivered
 from chalicelib.adapters.db.partner_calls import add_partner_calls
 from chalicelib.adapters.db.schema import (
     order_participants,
@@ -55,6 +56,7 @@ class SqlWorkflowStore(SqlStore):
                 next_attempt_at=None,
                 parked_on=None,
             ):
+                mark_creation_delivered(conn, order_key, at)
                 return ClaimOutcome.CLAIMED
             row = conn.execute(
                 sa.select(orders.c.status, orders.c.processing_by).where(orders.c.order_key == order_key)
