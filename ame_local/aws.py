@@ -256,6 +256,15 @@ class LocalAws:
         self.stop()
 
     # -- access --------------------------------------------------------------------------------
+    def event_source_sqs(self) -> Any:
+        """The SQS client the local event source mappings poll with: moto's backend directly when the speed
+        patches are on (ame_local/speedups.py, DirectSqsClient), a boto3 client otherwise."""
+        if self.speedups is not None:
+            from ame_local.speedups import DirectSqsClient
+
+            return DirectSqsClient(ACCOUNT_ID, REGION)
+        return self.client("sqs")
+
     def client(self, service: str) -> Any:
         import boto3
 

@@ -319,6 +319,87 @@ class LoopbackPassthrough:
             self._original = None
 
 
+class DirectSqsClient:
+    """What the local event source mappings (ame_local/pollers.py) use to receive and delete messages.
+
+    Through a boto3 client each receive and delete costs ~1-2 ms of CPU (botocore builds and signs the
+    request, moto's stubber parses it back, the answer makes the same trip back): about a tenth of the
+    stack's CPU per order, some of it while the creation poller hands an order to its workflow. Polling is
+    the Lambda service's own work, not an API AME calls, so this client asks moto's SQS backend directly
+    and answers what ReceiveMessage, DeleteMessageBatch and ChangeMessageVisibilityBatch answer. AME's
+    own SQS calls (intake, publish_result, the relay) still go through boto3."""
+
+    def __init__(self, account_id: str, region: str) -> None:
+        self._account_id, self._region = account_id, region
+
+    def _backend(self) -> Any:
+        from moto.sqs.models import sqs_backends
+
+        return sqs_backends[self._account_id][self._region]
+
+    @staticmethod
+    def _queue_name(queue_url: str) -> str:
+        return queue_url.rstrip("/").rsplit("/", 1)[-1]
+
+    def receive_message(
+        self,
+        QueueUrl: str,
+        MaxNumberOfMessages: int = 1,
+        WaitTimeSeconds: int = 0,
+        MessageAttributeNames: list[str] | None = None,
+        **_: Any,
+    ) -> dict[str, Any]:
+        backend, name = self._backend(), self._queue_name(QueueUrl)
+        queue = backend.get_queue(name)
+        messages = backend.receive_message(
+            name, MaxNumberOfMessages, WaitTimeSeconds, queue.visibility_timeout, MessageAttributeNames or []
+        )
+        return {"Messages": [self._message(m) for m in messages]} if messages else {}
+
+    @staticmethod
+    def _message(message: Any) -> dict[str, Any]:
+        import base64
+
+        answer: dict[str, Any] = {
+            "MessageId": message.id,
+            "ReceiptHandle": message.receipt_handle,
+            "MD5OfBody": message.body_md5,
+            "Body": message.body,
+        }
+        if message.message_attributes:
+            attributes = {}
+            for key, value in message.message_attributes.items():
+                value = dict(value)
+                if isinstance(value.get("BinaryValue"), str):  # botocore hands binary values over decoded
+                    value["BinaryValue"] = base64.b64decode(value["BinaryValue"])
+                attributes[key] = value
+            answer["MessageAttributes"] = attributes
+            answer["MD5OfMessageAttributes"] = message.attribute_md5
+        system = {
+            "SenderId": message.sender_id,
+            "SentTimestamp": str(message.sent_timestamp),
+            "ApproximateReceiveCount": str(message.approximate_receive_count),
+            "ApproximateFirstReceiveTimestamp": str(message.approximate_first_receive_timestamp),
+        }
+        optional = {
+            "MessageDeduplicationId": message.deduplication_id,
+            "MessageGroupId": message.group_id,
+            "SequenceNumber": message.sequence_number,
+            "AWSTraceHeader": (message.system_attributes or {}).get("AWSTraceHeader", {}).get("StringValue"),
+        }
+        system.update({k: v for k, v in optional.items() if v is not None})
+        answer["Attributes"] = system
+        return answer
+
+    def delete_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        success, failed = self._backend().delete_message_batch(self._queue_name(QueueUrl), Entries)
+        return {"Successful": [{"Id": i} for i in success], "Failed": failed}
+
+    def change_message_visibility_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        success, failed = self._backend().change_message_visibility_batch(self._queue_name(QueueUrl), Entries)
+        return {"Successful": [{"Id": i} for i in success], "Failed": failed}
+
+
 class ActionNames:
     """For every API call, moto's BaseResponse.call_action lists the response class's methods with
     inspect.getmembers to check that the action is one of them (~1 ms per call here, a quarter of a

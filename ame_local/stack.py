@@ -78,7 +78,7 @@ class LocalStack:
                 self._start_webhook_receivers()
             self.event_sources = EventSources(
                 self.app,
-                self.sqs,
+                self.aws.event_source_sqs(),
                 self.aws.queue_urls,
                 self.aws.queue_arns,
                 schedule_interval_seconds=self.config.schedule_interval_seconds,

@@ -237,6 +237,48 @@ def test_concurrent_executions_of_one_program_keep_their_own_retry_counts(stack,
     assert [recorder.of("call_partner").count(k) for k in keys] == [2, 2, 2, 2]
 
 
+def test_the_pollers_direct_sqs_client_answers_as_boto3_does(stack):
+    direct = stack.aws.event_source_sqs()
+    assert isinstance(direct, speedups.DirectSqsClient)
+    url = stack.sqs.create_queue(QueueName=f"direct-{uuid.uuid4().hex[:8]}", Attributes={"VisibilityTimeout": "0"})[
+        "QueueUrl"
+    ]
+    stack.sqs.send_message(
+        QueueUrl=url,
+        MessageBody="corpo",
+        MessageAttributes={
+            "kind": {"DataType": "String", "StringValue": "result"},
+            "blob": {"DataType": "Binary", "BinaryValue": b"\x00\x01"},
+        },
+    )
+    receive = {"QueueUrl": url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": 1}
+    everything = {"AttributeNames": ["All"], "MessageAttributeNames": ["All"]}
+
+    (by_boto3,) = stack.sqs.receive_message(**receive, **everything)["Messages"]
+    (by_direct,) = direct.receive_message(**receive, **everything)["Messages"]
+
+    moving = {"ReceiptHandle", "Attributes"}  # a new handle and receive count per receive
+    assert {k: v for k, v in by_direct.items() if k not in moving} == {
+        k: v for k, v in by_boto3.items() if k not in moving
+    }
+    assert by_direct["Attributes"].keys() == by_boto3["Attributes"].keys()
+    assert int(by_direct["Attributes"]["ApproximateReceiveCount"]) == 2
+    assert by_direct["MessageAttributes"]["blob"]["BinaryValue"] == b"\x00\x01"
+    hidden = direct.change_message_visibility_batch(
+        QueueUrl=url, Entries=[{"Id": "0", "ReceiptHandle": by_direct["ReceiptHandle"], "VisibilityTimeout": 30}]
+    )
+    assert hidden == {"Successful": [{"Id": "0"}], "Failed": []}
+    assert direct.receive_message(QueueUrl=url, MaxNumberOfMessages=10) == {}  # hidden: nothing to receive
+    deleted = direct.delete_message_batch(
+        QueueUrl=url,
+        Entries=[{"Id": "0", "ReceiptHandle": by_direct["ReceiptHandle"]}, {"Id": "1", "ReceiptHandle": "no-such"}],
+    )
+    assert deleted["Successful"] == [{"Id": "0"}] and [f["Id"] for f in deleted["Failed"]] == ["1"]
+    assert stack.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])[
+        "Attributes"
+    ] == {"ApproximateNumberOfMessages": "0"}
+
+
 def test_poller_delivers_a_message_to_the_sqs_handler_and_deletes_it(stack, recorder):
     body = f"order {uuid.uuid4().hex}"
 
