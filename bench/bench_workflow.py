@@ -22,6 +22,9 @@ reads with If-None-Match and Prefer: wait=10, answered when the status changes).
 202 to the terminal status seen on GET against the 200 ms partner floor (Poderes + the slower of Pessoas and
 Cadastro Único; goal <= 1.3 x), and where the time goes: the verdict's commit time in the database (server
 side) and the reading's share; fixed-interval polling is modelled on the same commit times for comparison.
+It also prints the CPU the stack's process used per order and the share of the machine's CPU its
+hypervisor stole meanwhile (Linux /proc): on a VM whose CPU comes and goes, the first tells AME's cost
+apart from the machine's weather.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import boto3
 import requests
@@ -243,6 +247,7 @@ def measure_after_202(stack, database_url: str) -> None:
         for _ in range(2):  # warm-up: imports, connections, first executions
             run_order(stack.api_url, session, body)
         seen, committed_at, reads, keys, get_s = [], [], [], [], []
+        cpu_before, machine_before = process_cpu_seconds(stack.process.pid), machine_cpu()
         for _ in range(AFTER_202_ORDERS):
             response = session.post(f"{stack.api_url}/v1/orders", json=body, timeout=10)
             accepted, accepted_wall = time.perf_counter(), time.time()
@@ -254,6 +259,8 @@ def measure_after_202(stack, database_url: str) -> None:
             committed_at.append(accepted_wall)
             reads.append(gets)
             keys.append(key)
+        stack_cpu_ms = (process_cpu_seconds(stack.process.pid) - cpu_before) * 1000 / AFTER_202_ORDERS
+        machine = machine_cpu() - machine_before
     committed = verdict_times(database_url, keys)
     server = [committed[k] - t for k, t in zip(keys, committed_at)]
     sfn = aws_client("stepfunctions", stack.aws_endpoint_url)
@@ -286,6 +293,10 @@ def measure_after_202(stack, database_url: str) -> None:
         "measured median): "
         + "; ".join(f"{label} median {ms:.0f} ms, ratio {ms / FLOOR_MS:.2f}" for label, ms in modelled.items())
     )
+    print(
+        f"the stack's process used {stack_cpu_ms:.0f} ms of CPU per order (all its threads: API, workflow, "
+        f"deliveries, moto); the machine's CPU was stolen by its hypervisor {machine.steal_share:.0%} of the time"
+    )
     median = {name: statistics.median(p[name] for p in phases) * 1000 for name in phases[0]}
     print(
         "server side, median per phase (ms): "
@@ -298,6 +309,32 @@ def measure_after_202(stack, database_url: str) -> None:
         f"partners), {_EMULATION} {median[_EMULATION]:.0f} (moto's interpreter in the stack's one Python "
         "process: a local artefact, Step Functions' own transitions in AWS)"
     )
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used (Linux /proc; fields 14 and 15, in clock ticks)."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class MachineCpu(NamedTuple):
+    total: int
+    steal: int
+
+    def __sub__(self, other: MachineCpu) -> MachineCpu:  # type: ignore[override]
+        return MachineCpu(self.total - other.total, self.steal - other.steal)
+
+    @property
+    def steal_share(self) -> float:
+        return self.steal / self.total if self.total else 0.0
+
+
+def machine_cpu() -> MachineCpu:
+    """The machine's CPU ticks, all and stolen (by the hypervisor: a VM's CPU that came and went)."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return MachineCpu(sum(ticks[:8]), ticks[7])
 
 
 def workflow_phases(sfn, key: str, accepted_wall: float) -> dict[str, float]:
