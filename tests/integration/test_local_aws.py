@@ -575,6 +575,7 @@ def test_another_moto_version_is_reported_as_a_warning(caplog):
 
 def test_speedups_are_opt_in_and_uninstalling_restores_what_they_found(stack):
     import moto.core.responses as moto_responses
+    import moto.stepfunctions.parser.asl.eval.states as moto_states
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
     from ame_local.aws import LocalAws
@@ -587,9 +588,11 @@ def test_speedups_are_opt_in_and_uninstalling_restores_what_they_found(stack):
         "LoopbackPassthrough",
         "SqsScans",
         "ActionNames",
+        "JsonCopies",
     ]
     before = AmazonStateLanguageParser.__dict__["parse"]
     names_before = moto_responses.method_names_from_class
+    copy_before = moto_states.copy
     extra = speedups.MotoSpeedups(stack.aws.dispatcher)
     extra.install()
     try:
@@ -598,6 +601,7 @@ def test_speedups_are_opt_in_and_uninstalling_restores_what_they_found(stack):
         extra.uninstall()
     assert AmazonStateLanguageParser.__dict__["parse"] is before and extra.installed == []
     assert moto_responses.method_names_from_class is names_before
+    assert moto_states.copy is copy_before  # the interpreter's modules get back what they had
 
 
 def test_a_speed_patch_whose_target_moved_is_skipped_with_a_warning(stack, monkeypatch, caplog):
@@ -610,10 +614,34 @@ def test_a_speed_patch_whose_target_moved_is_skipped_with_a_warning(stack, monke
     with caplog.at_level("WARNING", logger="ame_local.speedups"):
         extra.install()
     try:
-        assert extra.lambda_route not in extra.installed and len(extra.installed) == 5
+        assert extra.lambda_route not in extra.installed and len(extra.installed) == 6
         assert any("DirectLambdaRoute not installed" in r.getMessage() for r in caplog.records)
     finally:
         extra.uninstall()
+
+
+def test_the_interpreters_deep_copies_of_json_are_equal_and_share_nothing():
+    from moto.stepfunctions.parser.asl.eval import states
+
+    before = states.copy
+    patch = speedups.JsonCopies()
+    patch.install()
+    try:
+        data = {"order_key": "k", "parties": [{"position": 0, "amount": 1.5, "ok": True, "note": None}]}
+        copied = states.copy.deepcopy(data)
+        assert copied == data and copied is not data
+        assert copied["parties"] is not data["parties"] and copied["parties"][0] is not data["parties"][0]
+        copied["parties"][0]["ok"] = False
+        assert data["parties"][0]["ok"] is True
+
+        # Not JSON (a tuple, a shared object): copy.deepcopy as before, memo and all.
+        shared = ["x"]
+        other = states.copy.deepcopy({"a": shared, "b": shared, "c": (1, 2)})
+        assert other["a"] is other["b"] and other["a"] is not shared and other["c"] == (1, 2)
+        assert states.copy.copy is __import__("copy").copy  # the module's other names are the real ones
+    finally:
+        patch.uninstall()
+    assert states.copy is before
 
 
 def _sqs_scenario() -> tuple[list[str], list[str], tuple[str, str, str]]:
