@@ -483,6 +483,68 @@ class _CopyWithJsonFastPath:
         return getattr(self._module, name)
 
 
+class InlineTasks:
+    """moto runs every Task state on a thread of its own and waits for it, only so that it can give up at
+    the state's TimeoutSeconds. A Task that declares none (AME's declare none: a Lambda's own timeout
+    bounds them) can never time out, so it runs on the interpreter's thread: one thread start and two
+    hand-overs of the interpreter lock fewer per Task, on the way from one partner answer to the next
+    call. A Task with a TimeoutSeconds of its own still runs as moto runs it."""
+
+    def __init__(self) -> None:
+        self._original: Any = None
+
+    def install(self) -> None:
+        from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+        from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+        from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+
+        if self._original is not None:
+            return
+        self._original = ExecutionState.__dict__["_evaluate_with_timeout"]
+        original = self._original
+
+        def _evaluate_with_timeout(self: Any, env: Any) -> None:
+            timeout = self.timeout
+            if not (isinstance(timeout, TimeoutSeconds) and timeout.is_default_value()):
+                return original(self, env)
+            # moto's own steps, without the thread: the Task is evaluated on a frame of its own
+            timeout.eval(env=env)
+            env.stack.pop()
+            frame = env.open_frame()
+            frame.states.reset(input_value=env.states.get_input())
+            frame.stack = execute_state.copy.deepcopy(env.stack)  # the module's copy: JsonCopies may patch it
+            try:
+                self._eval_execution(frame)
+                outputs = list(frame.stack)
+            finally:
+                frame.set_ended()
+                env.close_frame(frame)
+            if not outputs:
+                raise IndexError("pop from empty list")  # what moto raises when a Task left no output
+            execution_output = outputs[-1]
+            env.stack.append(execution_output)
+            if not self._is_language_query_jsonpath():
+                env.states.set_result(execution_output)
+            if self.assign_decl:
+                self.assign_decl.eval(env=env)
+            if self.result_selector:
+                self.result_selector.eval(env=env)
+            if self.result_path:
+                self.result_path.eval(env)
+            else:
+                res = env.stack.pop()
+                env.states.reset(input_value=res)
+
+        ExecutionState._evaluate_with_timeout = _evaluate_with_timeout  # type: ignore[method-assign]
+
+    def uninstall(self) -> None:
+        from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+
+        if self._original is not None:
+            ExecutionState._evaluate_with_timeout = self._original  # type: ignore[method-assign]
+            self._original = None
+
+
 class ActionNames:
     """For every API call, moto's BaseResponse.call_action lists the response class's methods with
     inspect.getmembers to check that the action is one of them (~1 ms per call here, a quarter of a
@@ -528,6 +590,7 @@ class MotoSpeedups:
         self.sqs_scans = SqsScans()
         self.action_names = ActionNames()
         self.json_copies = JsonCopies()
+        self.inline_tasks = InlineTasks()
         self.installed: list[Any] = []
 
     def install(self) -> None:
@@ -540,6 +603,7 @@ class MotoSpeedups:
             self.sqs_scans,
             self.action_names,
             self.json_copies,
+            self.inline_tasks,
         ):
             try:
                 patch.install()

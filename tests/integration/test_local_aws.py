@@ -37,6 +37,7 @@ class Recorder:
     def __init__(self) -> None:
         self.events: list[tuple[str, object]] = []
         self.lock = threading.Lock()
+        self.release = threading.Event()
 
     def add(self, kind: str, value: object) -> None:
         with self.lock:
@@ -57,7 +58,14 @@ def build_fake_app(recorder: Recorder) -> Chalice:
     @app.lambda_function(name="start_processing")
     def start_processing(event, context):
         recorder.add("start_processing", (event, context.function_name))
+        recorder.add("start_processing_thread", threading.current_thread().name)
         return {"order_key": event["order_key"], "status": "PROCESSING"}
+
+    @app.lambda_function(name="slow_task")
+    def slow_task(event, context):
+        recorder.add("slow_task", threading.current_thread().name)
+        recorder.release.wait(10)  # until the test has seen the state time out
+        return {"order_key": event["order_key"]}
 
     @app.lambda_function(name="call_partner")
     def call_partner(event, context):
@@ -154,6 +162,37 @@ def test_placeholder_workflow_invokes_the_chalice_lambda_and_succeeds(stack, rec
     assert execution["status"] == "SUCCEEDED"
     assert json.loads(execution["output"]) == {"order_key": order_key, "status": "PROCESSING"}
     assert ({"order_key": order_key}, "ame-local-start_processing") in recorder.of("start_processing")
+
+
+def test_a_task_without_timeout_seconds_runs_on_the_interpreters_thread(stack, recorder):
+    order_key = f"ORD-{uuid.uuid4().hex[:10]}"
+    before = len(recorder.of("start_processing_thread"))
+
+    assert run_execution(stack.sfn, stack.state_machine_arn, order_key)["status"] == "SUCCEEDED"
+
+    (thread,) = recorder.of("start_processing_thread")[before:]
+    assert "_exec_and_notify" not in thread  # moto's per-Task thread, kept for Tasks that can time out
+
+
+def test_a_task_with_timeout_seconds_still_times_out(stack, recorder):
+    workflow = {
+        "StartAt": "Slow",
+        "States": {"Slow": {"Type": "Task", "Resource": "${SlowTaskArn}", "TimeoutSeconds": 1, "End": True}},
+    }
+    definition = json.dumps(
+        render_definition(workflow, function_arn_placeholders(["slow_task"], function_arn), retry={})
+    )
+    arn = stack.sfn.create_state_machine(
+        name=f"slow-{uuid.uuid4().hex[:6]}", definition=definition, roleArn="arn:aws:iam::123456789012:role/test"
+    )["stateMachineArn"]
+    try:
+        execution = run_execution(stack.sfn, arn, f"ORD-{uuid.uuid4().hex[:10]}")
+    finally:
+        recorder.release.set()
+
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "States.Timeout"
+    assert "_exec_and_notify" in recorder.of("slow_task")[-1]
 
 
 def test_handler_exception_is_retried_and_caught_by_its_error_type(stack, recorder):
@@ -589,6 +628,7 @@ def test_speedups_are_opt_in_and_uninstalling_restores_what_they_found(stack):
         "SqsScans",
         "ActionNames",
         "JsonCopies",
+        "InlineTasks",
     ]
     before = AmazonStateLanguageParser.__dict__["parse"]
     names_before = moto_responses.method_names_from_class
@@ -614,7 +654,7 @@ def test_a_speed_patch_whose_target_moved_is_skipped_with_a_warning(stack, monke
     with caplog.at_level("WARNING", logger="ame_local.speedups"):
         extra.install()
     try:
-        assert extra.lambda_route not in extra.installed and len(extra.installed) == 6
+        assert extra.lambda_route not in extra.installed and len(extra.installed) == 7
         assert any("DirectLambdaRoute not installed" in r.getMessage() for r in caplog.records)
     finally:
         extra.uninstall()
