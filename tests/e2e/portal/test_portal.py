@@ -248,41 +248,48 @@ def test_a_double_submit_and_a_retry_after_a_network_error_create_one_order(stac
     assert len(orders_with_reference(stack, "portal-retry")) == 1
 
 
-def test_a_503_says_tente_novamente_and_waits_for_retry_after(stack, page, console):
-    console.allow(HTTP_ERROR.format(503))
+# What the API answers when a partner is down (503) and when the caller is over its rate (429): each page
+# says why, counts the Retry-After down on the button, and the retry goes through once it has elapsed.
+REFUSALS = {
+    503: ("Serviço indisponível", "DEPENDENCY_UNAVAILABLE", "parametrizador não respondeu", "consultar os parceiros"),
+    429: ("Muitas requisições", "RATE_LIMITED", "limite de requisições da API excedido", "Muitas ordens enviadas"),
+}
+
+
+@pytest.mark.parametrize("status", sorted(REFUSALS))
+def test_a_refusal_says_tente_novamente_and_waits_for_retry_after(stack, page, console, status):
+    title, code, detail, says = REFUSALS[status]
+    console.allow(HTTP_ERROR.format(status))
     sign_in(page, stack)
     open_form(page, stack)
-    fill_order(page, requester="11.222.333/0001-81", reference="portal-503")
+    reference = f"portal-{status}"
+    fill_order(page, requester="11.222.333/0001-81", reference=reference)
     answered = []
 
-    def unavailable_once(route):
+    def refused_once(route):
         if not answered:
             answered.append(1)
             route.fulfill(
-                status=503,
+                status=status,
                 headers={"Retry-After": "2", "Content-Type": "application/problem+json"},
                 body=json.dumps(
-                    {
-                        "type": "about:blank",
-                        "title": "Serviço indisponível",
-                        "status": 503,
-                        "code": "DEPENDENCY_UNAVAILABLE",
-                        "detail": "parametrizador não respondeu",
-                    }
+                    {"type": "about:blank", "title": title, "status": status, "code": code, "detail": detail}
                 ),
             )
         else:
             route.continue_()
 
-    page.route("**/v1/orders", unavailable_once)
+    page.route("**/v1/orders", refused_once)
     page.get_by_role("button", name="Criar ordem").click()
-    expect(page.get_by_role("alert")).to_contain_text("Tente novamente em 2 s")
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text(says)
+    expect(alert).to_contain_text("Tente novamente em 2 s")
     submit = page.locator("button[type=submit]")
     expect(submit).to_be_disabled()
     expect(submit).to_have_text("Criar ordem", timeout=5000)  # Retry-After elapsed
     submit.click()
     expect(page).to_have_url(re.compile(r"/portal/ordens/[0-9A-Z]+$"))
-    assert len(orders_with_reference(stack, "portal-503")) == 1
+    assert len(orders_with_reference(stack, reference)) == 1
 
 
 def test_what_if_shows_a_new_verdict_next_to_the_current_one(stack, page, console):
