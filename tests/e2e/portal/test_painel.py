@@ -239,3 +239,18 @@ def test_painel_of_an_area_outside_the_token_or_a_reversed_range_says_why(stack,
     page.get_by_role("button", name="Aplicar").click()
     expect(page).to_have_url(re.compile(r"\?area=CREDITO_PJ&de=2026-12-01&ate=2026-11-01$"))
     expect(page.get_by_role("alert")).to_contain_text("'from' deve ser anterior ou igual a 'to'")
+
+
+def test_a_painel_whose_chart_chunk_fails_to_load_says_so_and_a_reload_brings_it(stack, page, console):
+    console.allow(r"Failed to load resource: net::ERR_FAILED")
+    sign_in(page, stack)
+    page.route("**/painel-*.js", lambda route: route.abort())  # the chunk with the Painel and its chart library
+    page.get_by_role("link", name="Painel").click()
+    expect(page.get_by_role("alert")).to_contain_text("Não foi possível carregar o painel. Verifique a conexão")
+    expect(page.get_by_role("heading", name="Painel")).to_be_visible()
+    check_axe(page, "Painel (chunk failed)")
+    screenshot(page, "painel-falhou")
+    page.unroute("**/painel-*.js")
+    page.reload()
+    expect(page.get_by_role("button", name="Aplicar")).to_be_visible()  # the Painel itself, from its chunk
+    expect(page.get_by_role("alert")).to_have_count(0)
