@@ -209,17 +209,21 @@ class QueuePoller(_Loop):
 
 
 class ScheduleTimer(_Loop):
-    """Fires one scheduled Chalice handler every `interval_seconds` (the first after one interval)."""
+    """Fires one scheduled Chalice handler every `interval_seconds`: the first after one interval, or at
+    once when `at_start` (then every interval)."""
 
-    def __init__(self, name: str, handler: Callable[[dict, Any], Any], interval_seconds: float):
+    def __init__(self, name: str, handler: Callable[[dict, Any], Any], interval_seconds: float, at_start: bool = False):
         self.name = name
         self.handler = handler
         self.interval_seconds = interval_seconds
+        self.at_start = at_start
         self.fired = 0
         self.errors = 0
         super().__init__(f"ame-local-schedule-{name}")
 
     def _run(self) -> None:
+        if self.at_start and not self._stop.is_set():
+            self.fire()
         while not self._stop.wait(self.interval_seconds):
             self.fire()
 
@@ -249,6 +253,7 @@ class EventSources:
         paused: Collection[str] = (),
         duplicate_rate: float = 0.0,
         seed: int = 0,
+        at_start: Collection[str] = (),
     ):
         self.pollers: dict[str, QueuePoller] = {}
         self.schedules: dict[str, ScheduleTimer] = {}
@@ -277,7 +282,9 @@ class EventSources:
         for source in getattr(app, "event_sources", []):
             if isinstance(source, ScheduledEventConfig) and source.name in app.handler_map:
                 interval = (schedule_intervals or {}).get(source.name, schedule_interval_seconds)
-                self.schedules[source.name] = ScheduleTimer(source.name, app.handler_map[source.name], interval)
+                self.schedules[source.name] = ScheduleTimer(
+                    source.name, app.handler_map[source.name], interval, at_start=source.name in at_start
+                )
 
     def start(self) -> None:
         for runner in self._runners():

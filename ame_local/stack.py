@@ -86,6 +86,8 @@ class LocalStack:
                 paused=self.config.paused_queues,
                 duplicate_rate=self.config.chaos.duplicate_rate,
                 seed=self.config.chaos.seed,
+                # The Painel shows what the database holds as soon as the stack is up, not a schedule later.
+                at_start=("export_analytics",),
             )
             if self.config.chaos.active:
                 logger.warning("chaos is on: %s", self.config.chaos)

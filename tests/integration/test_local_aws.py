@@ -382,6 +382,22 @@ def test_schedule_fires_the_handler_with_a_scheduled_event(stack, recorder):
     assert fired[0]["resources"][0].endswith(":rule/ame-local-relay_outbox")
 
 
+@pytest.mark.parametrize("at_start", [True, False])
+def test_a_schedule_fires_at_start_only_when_asked_then_every_interval(at_start):
+    from ame_local.pollers import ScheduleTimer
+
+    calls = []
+    timer = ScheduleTimer("export_analytics", lambda event, context: calls.append(event), 60.0, at_start=at_start)
+    timer.start()
+    if at_start:
+        wait_for(lambda: timer.fired == 1, timeout=5)
+    timer.request_stop()
+    timer.join(5)
+
+    assert timer.fired == len(calls) == (1 if at_start else 0)  # the next one would come a minute later
+    assert all(e["resources"][0].endswith(":rule/ame-local-export_analytics") for e in calls)
+
+
 def test_api_answers_health_over_http(stack):
     response = requests.get(f"{stack.api_url}/health", timeout=5)
 
