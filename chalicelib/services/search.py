@@ -22,7 +22,7 @@ from chalicelib.domain.errors import OrderNotFound, OrderValidationError
 from chalicelib.domain.orders import DocumentError, FieldError, OrderStatus, StatusChange, StoredOrder
 from chalicelib.domain.validation import field_errors, field_path
 from chalicelib.services.order_views import OrderSummary
-from chalicelib.services.ports import OrderChanges, OrderStamp
+from chalicelib.services.ports import OrderChanges, OrderReader, OrderStamp
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
@@ -214,14 +214,6 @@ class OrderStore(Protocol):
         """Up to `limit` orders matching `where`, newest first (created_at, order_key), strictly after `after`."""
 
 
-class HistoryReader(Protocol):
-    def get_order(self, order_key: str) -> StoredOrder | None: ...
-
-    def order_stamp(self, order_key: str) -> OrderStamp | None: ...
-
-    def history(self, order_key: str) -> list[StatusChange]: ...
-
-
 class DeliveryReader(Protocol):
     def for_order(self, order_key: str) -> list[dict[str, Any]]:
         """The order's delivery rows (webhook, notifications, envelope-ready), as the delivery store keeps them."""
@@ -265,7 +257,7 @@ class OrderQueries:
 
     def __init__(
         self,
-        repository: HistoryReader,
+        repository: OrderReader,
         store: OrderStore | None,
         cursors: CursorCodec,
         deliveries: DeliveryReader | None = None,
