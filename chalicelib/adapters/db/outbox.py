@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -55,21 +54,19 @@ class SqlOutbox(SqlStore):
 
 def mark_creation_delivered(conn: Any, order_key: str, at: Any) -> None:
     """Inside the caller's transaction: the order's creation message (any attempt) reached its consumer."""
-    conn.execute(_creation_delivered(), {"k_order_key": order_key, "k_at": at})
+    conn.execute(_CREATION_DELIVERED, {"k_order_key": order_key, "k_at": at})
 
 
-@cache
-def _creation_delivered() -> Any:
-    """Built once: it runs in every workflow's claim."""
-    return (
-        outbox.update()
-        .where(
-            outbox.c.order_key == sa.bindparam("k_order_key"),
-            outbox.c.queue == CREATION_QUEUE,
-            outbox.c.published_at.is_(None),
-        )
-        .values(published_at=sa.bindparam("k_at"), attempts=outbox.c.attempts + 1)
+# Built once (see base._rows_of_order_statement): it runs in every workflow's claim.
+_CREATION_DELIVERED = (
+    outbox.update()
+    .where(
+        outbox.c.order_key == sa.bindparam("k_order_key"),
+        outbox.c.queue == CREATION_QUEUE,
+        outbox.c.published_at.is_(None),
     )
+    .values(published_at=sa.bindparam("k_at"), attempts=outbox.c.attempts + 1)
+)
 
 
 def outbox_message(r: Any) -> OutboxMessage:
