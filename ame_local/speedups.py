@@ -102,9 +102,9 @@ class ParseCache:
         self._parsed.clear()
 
 
-def set_heap_keys(program: Any) -> int:
+def set_heap_keys(program: Any) -> None:
     """Sets `heap_key` on every evaluation component reachable from `program` (its states, their
-    fields, nested Map and Parallel programs); answers how many components were reached."""
+    fields, nested Map and Parallel programs)."""
     from moto.stepfunctions.parser.asl.component.component import Component
     from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 
@@ -121,7 +121,6 @@ def set_heap_keys(program: Any) -> int:
             if isinstance(item, EvalComponent):
                 item.heap_key  # noqa: B018 - the property sets it on first read
             pending.extend(vars(item).values())
-    return len(seen)
 
 
 class DirectLambdaClient:
